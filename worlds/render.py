@@ -16,6 +16,7 @@ import numba
 import numpy as np
 
 from .render2d import render_2d
+from .render3d import render_3d
 from .scene import MAX_OBJECTS, Scene
 
 
@@ -45,36 +46,40 @@ def _check_batch(scenes) -> list[Scene]:
     return scenes
 
 
-def _render(scenes: list[Scene]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Dispatch each view to its renderer and put the results back in batch order."""
+def _render(scenes: list[Scene], layers: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Dispatch each view to its renderer and put the results back in batch order.
+
+    Without `layers` only the images are wanted, and the 2D kernel skips its masks.
+    """
     H, W = scenes[0].image_size
     B = len(scenes)
     views = [s.view for s in scenes]
     if all(v == "2d" for v in views):
-        images, masks = render_2d(scenes)
-        return images, masks, np.full((B, H, W), np.nan, np.float32)
+        images, masks = render_2d(scenes, with_masks=layers)
+        return images, masks, np.full((B, H, W), np.nan, np.float32) if layers else None
     if all(v == "3d" for v in views):
-        from .render3d import render_3d
         return render_3d(scenes)
     images = np.empty((B, H, W, 3), np.uint8)
-    masks = np.empty((B, H, W), np.int16)
-    depth = np.empty((B, H, W), np.float32)
+    masks = np.empty((B, H, W), np.int16) if layers else None
+    depth = np.empty((B, H, W), np.float32) if layers else None
     for view in ("2d", "3d"):
         idx = [i for i, v in enumerate(views) if v == view]
-        part = _render([scenes[i] for i in idx])
-        images[idx], masks[idx], depth[idx] = part
+        part_images, part_masks, part_depth = _render([scenes[i] for i in idx], layers)
+        images[idx] = part_images
+        if layers:
+            masks[idx], depth[idx] = part_masks, part_depth
     return images, masks, depth
 
 
 def render(scenes: list[Scene]) -> np.ndarray:
     """Render a list of scenes to a uint8 array (B, H, W, 3)."""
-    return _render(_check_batch(scenes))[0]
+    return _render(_check_batch(scenes), layers=False)[0]
 
 
 def render_layers(scenes: list[Scene]) -> Rendering:
     """Render with instance masks, depth, bounding boxes and visible-pixel counts."""
     scenes = _check_batch(scenes)
-    images, masks, depth = _render(scenes)
+    images, masks, depth = _render(scenes, layers=True)
     visible, boxes = _mask_statistics(masks, MAX_OBJECTS)
     return Rendering(images, masks, depth, boxes, visible)
 

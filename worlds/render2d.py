@@ -45,8 +45,8 @@ def _light_direction(scene: Scene) -> tuple[float, float, float]:
     return x / n, y / n, z / n
 
 
-def render_2d(scenes: list[Scene]) -> tuple[np.ndarray, np.ndarray]:
-    """Top-down renders: images uint8 (B, H, W, 3) and masks int16 (B, H, W).
+def render_2d(scenes: list[Scene], *, with_masks: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Top-down renders: images uint8 (B, H, W, 3) and masks int16 (B, H, W) (or None).
 
     masks[b, i, j] is the index in `scenes[b].objects` of the object that covers most of
     pixel (i, j) and is drawn last there, or -1 for the ground.
@@ -68,9 +68,9 @@ def render_2d(scenes: list[Scene]) -> tuple[np.ndarray, np.ndarray]:
         np.cos(theta), np.sin(theta),
     ], axis=1) if len(table) else np.zeros((0, 5))
     images = np.empty((B, H, W, 3), np.uint8)
-    masks = np.empty((B, H, W), np.int16)
+    masks = np.empty((B, H, W) if with_masks else (0, 0, 0), np.int16)
     _render_kernel(table, geometry, offsets, settings, images, masks)
-    return images, masks
+    return images, masks if with_masks else None
 
 
 # --- the kernel ---------------------------------------------------------------------------
@@ -122,13 +122,17 @@ def _shade(shape, metal, dx, dy, radius, lx, ly, lz, ambient, intensity):
 @numba.njit(parallel=True, cache=True)
 def _render_kernel(table, geometry, offsets, settings, images, masks):
     B, H, W, _ = images.shape
+    with_masks = masks.shape[0] == B
     for b in numba.prange(B):
-        for i in range(H):
-            for j in range(W):
-                images[b, i, j, 0] = np.uint8(settings[b, 0])
-                images[b, i, j, 1] = np.uint8(settings[b, 1])
-                images[b, i, j, 2] = np.uint8(settings[b, 2])
-                masks[b, i, j] = -1
+        # Background: paint the first row, then copy it down (row copies are memcpy-fast).
+        flat = images[b].reshape(H * W * 3)
+        for j in range(W):
+            for ch in range(3):
+                flat[3 * j + ch] = np.uint8(settings[b, ch])
+        for i in range(1, H):
+            flat[i * 3 * W:(i + 1) * 3 * W] = flat[:3 * W]
+        if with_masks:
+            masks[b] = -1
         start, stop = offsets[b], offsets[b + 1]
         # Draw order: by height, ties by index (a stable insertion sort of <= 10 objects).
         order = np.arange(start, stop)
@@ -158,5 +162,5 @@ def _render_kernel(table, geometry, offsets, settings, images, masks):
                         colour = min(table[k, 5 + ch] * diffuse + 255.0 * highlight, 255.0)
                         old = float(images[b, i, j, ch])
                         images[b, i, j, ch] = np.uint8(math.floor(old + coverage * (colour - old) + 0.5))
-                    if coverage >= 0.5:
+                    if with_masks and coverage >= 0.5:
                         masks[b, i, j] = k - start

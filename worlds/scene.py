@@ -82,9 +82,10 @@ class SceneError(ValueError):
 
 def _number(path: str, value: Any, *, lo: float | None = None, hi: float | None = None,
             lo_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise SceneError(path, f"must be a number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    if type(value) is not float:  # the common case skips the slower checks
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise SceneError(path, f"must be a number, got {type(value).__name__} {value!r}")
+        value = float(value)
     if not math.isfinite(value):
         raise SceneError(path, f"must be finite, got {value}")
     if lo is not None and (value <= lo if lo_open else value < lo):
@@ -99,7 +100,7 @@ def _vector(path: str, value: Any, length: int, **bounds) -> tuple[float, ...]:
         raise SceneError(path, f"must be a sequence of {length} numbers, got {value!r}")
     if len(value) != length:
         raise SceneError(path, f"must have {length} numbers, got {len(value)}")
-    return tuple(_number(f"{path}[{i}]", v, **bounds) for i, v in enumerate(value))
+    return tuple([_number(f"{path}[{i}]", v, **bounds) for i, v in enumerate(value)])
 
 
 def _choice(path: str, value: Any, options: tuple[str, ...], aliases: dict | None = None) -> str:
