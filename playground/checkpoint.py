@@ -1,0 +1,59 @@
+"""Checkpoints that rebuild themselves: safetensors weights + the config as JSON metadata.
+
+    save(model, "vae.safetensors", extra={"world": "exact"})
+    model = load("vae.safetensors")          # family and config read from the file
+
+Only safetensors is ever read: no pickle, so a checkpoint cannot run code.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+from safetensors import safe_open
+from safetensors.torch import load_model, save_model
+
+from .registry import family_class
+
+FORMAT = "toyworld-checkpoint/1"
+
+
+def save(model, path: str | Path, extra: dict | None = None) -> Path:
+    """Write weights and config atomically (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"format": FORMAT, "family": model.family,
+                "config": json.dumps(dataclasses.asdict(model.config)),
+                "extra": json.dumps(extra or {})}
+    tmp = path.with_name(path.name + ".tmp")
+    save_model(model, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+    return path
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The checkpoint's family, config and extra fields, without loading weights."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as err:  # safetensors raises its own error types for corrupt headers
+        raise ValueError(f"{path} is not a safetensors checkpoint: {err}") from None
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a {FORMAT} file (format={meta.get('format')!r})")
+    return {"family": meta["family"], "config": json.loads(meta["config"]), "extra": json.loads(meta["extra"])}
+
+
+def load(path: str | Path):
+    """Rebuild the model a checkpoint was saved from, in eval mode."""
+    meta = read_metadata(path)
+    cls = family_class(meta["family"])
+    model = cls(cls.Config(**meta["config"]))
+    missing, unexpected = load_model(model, str(path), strict=True)
+    model.eval()
+    model.checkpoint_extra = meta["extra"]
+    return model

@@ -1,0 +1,105 @@
+"""The one protocol every generative family speaks.
+
+Images cross the protocol as uint8 tensors (B, 3, H, W) in 0..255, in and out: each
+family turns them into what its mathematics needs (integers for PixelCNN, dequantized
+reals for the flow, [-1, 1] for VAE, GAN and diffusion, bits for the RBM).
+
+    loss(x, condition=None)     -> scalar tensor to minimise (what the family trains on)
+    sample(n, condition=None, generator=...) -> uint8 (n, 3, H, W)
+    log_prob(x, condition=None) -> (B,) log p(x) in nats; its meaning is `likelihood`:
+        "exact"        the model's exact (discrete) log-likelihood,
+        "bound"        a lower bound on it (ELBO, or a dequantized density),
+        "estimate"     a stochastic estimate (AIS for the RBM),
+        "unnormalized" -E(x), the log-density up to an unknown constant,
+        "none"         the family has no likelihood: log_prob raises NoLikelihood.
+    encode(x)                   -> latent codes, for families with a representation.
+
+A condition is an integer tensor: class labels (B, 2) = (shape index, colour index) for
+`condition="class"`, or caption token ids (B, T) for `condition="caption"`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+LIKELIHOOD_KINDS = ("exact", "bound", "estimate", "unnormalized", "none")
+CONDITIONS = ("none", "class", "caption")
+
+
+class NoLikelihood(NotImplementedError):
+    """The family defines no likelihood (a GAN), so log_prob cannot be computed."""
+
+
+class NoRepresentation(NotImplementedError):
+    """The family has no latent code to encode into."""
+
+
+@runtime_checkable
+class GenerativeModel(Protocol):
+    family: str
+    likelihood: str
+
+    def loss(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor: ...
+
+    def sample(self, n: int, condition: torch.Tensor | None = None, *,
+               generator: torch.Generator | None = None) -> torch.Tensor: ...
+
+    def log_prob(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+class Model(nn.Module):
+    """Shared behaviour: config storage, the likelihood contract, and default verbs."""
+    family: str = ""
+    likelihood: str = "none"
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+
+    def log_prob(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        raise NoLikelihood(f"{self.family} has no likelihood (its kind is '{self.likelihood}')")
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        raise NoRepresentation(f"{self.family} has no latent representation to encode into")
+
+    def bits_per_dim(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """-log2 p(x) / D per image, D = 3 H W: the standard likelihood score."""
+        return -self.log_prob(x, condition) / (math.log(2.0) * x[0].numel())
+
+    def train_step(self, x: torch.Tensor, condition: torch.Tensor | None, optimizer) -> dict:
+        """One optimisation step; families with more than one loss (GAN, EBM) override it."""
+        optimizer.zero_grad(set_to_none=True)
+        loss = self.loss(x, condition)
+        loss.backward()
+        optimizer.step()
+        return {"loss": float(loss.detach())}
+
+    def configure_optimizer(self, lr: float):
+        return torch.optim.Adam(self.parameters(), lr=lr)
+
+    def _check_condition(self, condition: torch.Tensor | None, n: int | None = None) -> torch.Tensor | None:
+        kind = getattr(self.config, "condition", "none")
+        if kind == "none":
+            if condition is not None:
+                raise ValueError(f"this {self.family} model is unconditional; pass condition=None")
+            return None
+        if condition is None:
+            raise ValueError(f"this {self.family} model is {kind}-conditional; pass a condition")
+        if condition.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"condition must be an integer tensor, got {condition.dtype}")
+        if n is not None and condition.shape[0] not in (1, n):
+            raise ValueError(f"condition has {condition.shape[0]} rows for {n} samples")
+        return condition.long().expand(n, *condition.shape[1:]) if n is not None else condition.long()
+
+
+def to_unit(x: torch.Tensor) -> torch.Tensor:
+    """uint8 0..255 -> float in [-1, 1]."""
+    return x.float() / 127.5 - 1.0
+
+
+def from_unit(x: torch.Tensor) -> torch.Tensor:
+    """float in [-1, 1] -> uint8 0..255 (clipped, rounded)."""
+    return ((x.clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)

@@ -1,0 +1,147 @@
+"""One training loop for every family; it only needs `model.train_step` (by default: loss, backward, step).
+
+    history = fit(model, data, steps=500, batch_size=64, lr=1e-3, seed=0)
+
+The loop runs until a step budget or a time budget is spent, whichever comes first, calls
+`callback(step, total, record)` after every step (progress bars, live plots, cancel by
+raising), and is seeded: minibatches come from a `torch.Generator`, and the global torch
+RNG (which losses use for their noise) is seeded inside `torch.random.fork_rng`, so the
+caller's random state is untouched and the same seed gives the same run.
+
+CLI:  python -m playground.train --model vae --world exact --minutes 5 --out runs/vae
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import save
+from .data import WorldData, load_world
+from .registry import FAMILIES, build
+
+MAX_STEPS = 1_000_000
+MAX_MINUTES = 24 * 60
+
+
+def fit(model, data: WorldData, *, steps: int | None = None, minutes: float | None = None,
+        batch_size: int = 64, lr: float = 1e-3, seed: int = 0, callback=None) -> list[dict]:
+    """Train `model` on `data`; returns one record per step ({"step", "seconds", "loss", ...})."""
+    if steps is None and minutes is None:
+        raise ValueError("give a budget: steps, minutes, or both")
+    if steps is not None and not 0 < steps <= MAX_STEPS:
+        raise ValueError(f"steps must be in 1..{MAX_STEPS}, got {steps}")
+    if minutes is not None and not 0 < minutes <= MAX_MINUTES:
+        raise ValueError(f"minutes must be in (0, {MAX_MINUTES}], got {minutes}")
+    if not 0 < batch_size <= 4096:
+        raise ValueError(f"batch_size must be in 1..4096, got {batch_size}")
+    kind = getattr(model.config, "condition", "none")
+    condition = data.condition(kind)
+    total = steps if steps is not None else MAX_STEPS
+    deadline = time.monotonic() + 60.0 * minutes if minutes is not None else math.inf
+    batches = torch.Generator().manual_seed(seed)
+    optimizer = model.configure_optimizer(lr)
+    history: list[dict] = []
+    start = time.monotonic()
+    model.train()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        for step in range(1, total + 1):
+            idx = torch.randint(len(data), (batch_size,), generator=batches)
+            record = model.train_step(data.images[idx], None if condition is None else condition[idx], optimizer)
+            record = {"step": step, "seconds": time.monotonic() - start, **record}
+            history.append(record)
+            if callback is not None:
+                callback(step, total, record)
+            if time.monotonic() >= deadline:
+                break
+    model.eval()
+    return history
+
+
+def image_grid(images: torch.Tensor, columns: int = 8) -> np.ndarray:
+    """uint8 (N, 3, H, W) -> one uint8 (rows*H, columns*W, 3) picture."""
+    n, c, h, w = images.shape
+    rows = -(-n // columns)
+    canvas = torch.zeros(rows * columns, c, h, w, dtype=torch.uint8)
+    canvas[:n] = images
+    grid = canvas.reshape(rows, columns, c, h, w).permute(0, 3, 1, 4, 2).reshape(rows * h, columns * w, c)
+    return grid.numpy()
+
+
+def _parse_overrides(pairs: list[str]) -> dict:
+    """--set depth=4 --set condition=class -> {"depth": 4, "condition": "class"} (JSON values)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m playground.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, choices=sorted(FAMILIES))
+    parser.add_argument("--world", default="exact")
+    parser.add_argument("--minutes", type=float, default=None)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--n", type=int, default=20_000, help="training scenes")
+    parser.add_argument("--size", type=int, default=None, help="image size (default: the world's)")
+    parser.add_argument("--split", default=None, choices=["all", "train", "test"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--condition", default="none", choices=["none", "class", "caption"])
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a field of the family's Config (JSON value)")
+    args = parser.parse_args(argv)
+    try:
+        from tqdm import tqdm
+
+        if args.steps is None and args.minutes is None:
+            raise ValueError("give a budget: --steps, --minutes, or both")
+        data = load_world(args.world, args.n, args.seed, image_size=args.size, split=args.split)
+        overrides = {"image_size": data.images.shape[-1], "condition": args.condition,
+                     **_parse_overrides(args.set)}
+        torch.manual_seed(args.seed)
+        model = build(args.model, **overrides)
+        args.out.mkdir(parents=True, exist_ok=True)
+        bar = tqdm(total=args.steps, desc=args.model, unit="step", file=sys.stderr)
+
+        def progress(step, total, record):
+            bar.update(1)
+            bar.set_postfix(loss=f"{record['loss']:.4f}")
+
+        history = fit(model, data, steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
+                      lr=args.lr, seed=args.seed, callback=progress)
+        bar.close()
+        with open(args.out / "loss.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=sorted({k for r in history for k in r}))
+            writer.writeheader()
+            writer.writerows(history)
+        save(model, args.out / "model.safetensors",
+             extra={"world": args.world, "n": args.n, "seed": args.seed, "steps": len(history),
+                    "seconds": round(history[-1]["seconds"], 1), "batch_size": args.batch_size, "lr": args.lr})
+        print(f"trained {args.model} for {len(history)} steps ({history[-1]['seconds']:.0f} s); "
+              f"final loss {history[-1]['loss']:.4f}; wrote {args.out / 'model.safetensors'}")
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
