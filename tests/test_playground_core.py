@@ -1,0 +1,132 @@
+"""The shared pieces of playground: data, text conditions, the training loop, checkpoints."""
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch import nn
+
+from playground import registry
+from playground.checkpoint import load, read_metadata, save
+from playground.data import class_condition, load_world
+from playground.protocol import Model, NoLikelihood, from_unit, to_unit
+from playground.text import MAX_TOKENS, PAD, ConditionEncoder, encode_captions, tokenize, unknown_words
+from playground.train import fit, image_grid
+
+
+@dataclass
+class TinyConfig:
+    image_size: int = 8
+    channels: int = 3
+    condition: str = "none"
+
+
+class Tiny(Model):
+    """A per-subpixel Gaussian: just enough model to drive the loop and the checkpoint code."""
+    Config = TinyConfig
+    family = "tiny"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.mean = nn.Parameter(torch.zeros(3, config.image_size, config.image_size))
+
+    def loss(self, x, condition=None):
+        return ((to_unit(x) - self.mean) ** 2).mean()
+
+    def sample(self, n, condition=None, *, generator=None):
+        noise = torch.randn(n, *self.mean.shape, generator=generator) * 0.1
+        return from_unit(self.mean.detach() + noise)
+
+
+@pytest.fixture
+def tiny_family(monkeypatch):
+    monkeypatch.setitem(registry.FAMILIES, "tiny", f"{__name__}:Tiny")
+    return Tiny
+
+
+def test_world_data_is_deterministic_and_labelled():
+    a, b = load_world("exact", 40, 3), load_world("exact", 40, 3)
+    assert a.images.dtype == torch.uint8 and a.images.shape == (40, 3, 32, 32)
+    assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
+    assert a.condition("none") is None and a.condition("class").shape == (40, 2)
+    assert a.captions.shape == (40, MAX_TOKENS)
+    with pytest.raises(ValueError, match="n must be in 1.."):
+        load_world("exact", 0, 0)
+
+
+def test_class_condition_names_bad_values():
+    assert class_condition("cylinder", "red").tolist() == [[1, 1]]
+    with pytest.raises(ValueError, match="unknown shape 'cone'"):
+        class_condition("cone", "red")
+    with pytest.raises(ValueError, match="unknown colour 'mauve'"):
+        class_condition("cube", "mauve")
+
+
+def test_tokenizer_and_encoders():
+    ids = tokenize("a large red cube to the left of a small blue cylinder")
+    assert len(ids) == MAX_TOKENS and ids[11] != PAD and ids[12] == PAD
+    assert unknown_words("a red elephant") == ["elephant"]
+    with pytest.raises(ValueError, match="at most"):
+        tokenize("a " * 60)
+    tokens = encode_captions(["a red cube", "a blue cube to the left of a red cube"])
+    assert ConditionEncoder("caption", 16)(tokens).shape == (2, 16)
+    assert ConditionEncoder("class", 16)(torch.tensor([[0, 1], [2, 3]])).shape == (2, 16)
+    assert ConditionEncoder("none")(None) is None
+    with pytest.raises(ValueError, match="unknown condition kind"):
+        ConditionEncoder("music")
+
+
+def test_fit_is_seeded_and_learns(tiny_family):
+    data = load_world("exact", 64, 0, image_size=8)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = Tiny(TinyConfig())
+        history = fit(model, data, steps=30, batch_size=8, lr=0.05, seed=1)
+        runs.append((history, model.mean.detach().clone()))
+    assert [r["loss"] for r in runs[0][0]] == [r["loss"] for r in runs[1][0]]
+    assert torch.equal(runs[0][1], runs[1][1])
+    assert runs[0][0][-1]["loss"] < runs[0][0][0]["loss"]
+    seen = []
+    fit(Tiny(TinyConfig()), data, steps=5, batch_size=4, callback=lambda s, t, r: seen.append((s, t)))
+    assert seen == [(k, 5) for k in range(1, 6)]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(), "give a budget"), (dict(steps=0), "steps must be"), (dict(minutes=-1), "minutes must be"),
+    (dict(steps=1, batch_size=0), "batch_size must be"),
+])
+def test_fit_rejects_bad_budgets(tiny_family, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        fit(Tiny(TinyConfig()), load_world("exact", 4, 0, image_size=8), **kwargs)
+
+
+def test_checkpoint_round_trip_and_refusals(tiny_family, tmp_path):
+    model = Tiny(TinyConfig(image_size=8))
+    with torch.no_grad():
+        model.mean.normal_()
+    path = save(model, tmp_path / "m.safetensors", extra={"world": "exact"})
+    meta = read_metadata(path)
+    assert meta["family"] == "tiny" and meta["config"]["image_size"] == 8 and meta["extra"] == {"world": "exact"}
+    again = load(path)
+    assert torch.equal(again.mean, model.mean)
+    g = lambda: torch.Generator().manual_seed(0)
+    assert torch.equal(again.sample(4, generator=g()), model.sample(4, generator=g()))
+    with pytest.raises(NoLikelihood, match="tiny has no likelihood"):
+        again.log_prob(again.sample(1))
+    (tmp_path / "bad.safetensors").write_bytes(b"\x80\x04 not a checkpoint")
+    with pytest.raises(ValueError, match="not a safetensors checkpoint"):
+        load(tmp_path / "bad.safetensors")
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "missing.safetensors")
+
+
+def test_registry_names_unknown_families_and_settings():
+    with pytest.raises(ValueError, match="unknown model family 'gpt'"):
+        registry.build("gpt")
+
+
+def test_image_grid_tiles_in_order():
+    images = torch.arange(5, dtype=torch.uint8).view(5, 1, 1, 1).expand(5, 3, 2, 2)
+    grid = image_grid(images, columns=3)
+    assert grid.shape == (4, 6, 3)
+    assert grid[0, 0, 0] == 0 and grid[0, 2, 0] == 1 and grid[2, 0, 0] == 3 and grid[2, 4, 0] == 0
