@@ -119,6 +119,12 @@ class World:
         """SHA-256 of the world's canonical JSON; names the exact prior a dataset came from."""
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
 
+    @cached_property
+    def sampling_key(self) -> int:
+        """The part of the config that seeds scenes: everything but the resolution."""
+        config = {k: v for k, v in self.to_dict().items() if k not in ("image_size", "min_visible_pixels")}
+        return int(hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:15], 16)
+
     def replace(self, **changes) -> "World":
         """A copy with some fields changed. A new `image_size` rescales `min_visible_pixels`
         by the change in area, so the prior means the same at every resolution."""
@@ -167,9 +173,13 @@ def get_world(name: str | World) -> World:
 # --- sampling -----------------------------------------------------------------------------
 
 def _stream(world: World, seed: int, index: int, attempt: int) -> np.random.Generator:
-    """The random stream of one attempt at one scene: a pure function of its arguments."""
-    key = int(world.config_hash[:15], 16)
-    return np.random.default_rng(np.random.SeedSequence([key, seed, index, attempt]))
+    """The random stream of one attempt at one scene: a pure function of its arguments.
+
+    The key leaves out the image size (and the visibility minimum, which scales with it),
+    so scene i at 128 px is scene i at 64 px, unless an object too small to see at one
+    size forced a redraw there.
+    """
+    return np.random.default_rng(np.random.SeedSequence([world.sampling_key, seed, index, attempt]))
 
 
 def _draw_attributes(world: World, rng: np.random.Generator, must_hold_out: bool) -> dict | None:

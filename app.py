@@ -1,0 +1,371 @@
+"""Toy World Playground: a Gradio app to edit, render and caption toy scenes, and to generate datasets.
+
+    python app.py            # then open http://127.0.0.1:7860
+
+The plain functions come first (each is what one UI event calls, and the tests call them
+directly), then `build_demo()`, which wires them to the components. All the work is done
+by the `worlds` library; `worlds.views` holds the gradio-free display helpers.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"      # before gradio is imported
+
+import logging
+import secrets
+import shutil
+import tempfile
+import time
+from dataclasses import replace
+from functools import wraps
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from worlds import WORLDS, Scene, caption, get_world, render, sample_scene, sample_scenes
+from worlds.scene import MAX_OBJECTS
+from worlds.views import (DISPLAY_SIZES, TABLE_COLUMNS, caption_markdown, display_factor, parse_scene_json,
+                          relations_markdown, render_panels, resize_scene, rows_to_scene, scene_to_json,
+                          scene_to_rows, upscale)
+
+log = logging.getLogger("toyworld.app")
+
+MAX_DATASET_SIZE = 5_000          # scenes per dataset generated in the app
+PREVIEW_COUNT = 16                # scenes shown in the dataset preview gallery
+PART_SIZE = 250                   # scenes per part file: the progress bar moves once per part
+FORMATS = ("imagefolder", "parquet", "npz")
+MAX_SEED = 2**31 - 1
+WORK_ROOT = Path(tempfile.gettempdir()) / "toyworld-app"   # one fresh sub-directory per request
+WORK_TTL_S = 3600                 # request directories older than this are removed
+DEFAULT_WORLD = "clevr3d"
+
+HEADER = """\
+# 🧊 Toy World Playground
+A procedural world of **cubes, cylinders and spheres** for learning deep generative models.
+Every scene is a small JSON document; the library renders it top-down (**2D**) and in
+perspective (**3D**, CLEVR-like), with instance masks, depth, bounding boxes, a caption and
+the spatial relations between objects. **World** lets you sample and edit one scene;
+**Datasets** generates reproducible datasets (scene *i* of a world and seed is always the same).
+"""
+
+CSS = """
+.pixelated img, .pixelated canvas { image-rendering: pixelated; }
+#status { min-height: 1.5em; }
+"""
+
+
+class AppError(ValueError):
+    """Bad input to the app, with a message for the user."""
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+def _friendly(n_outputs: int):
+    """Turn any exception of the wrapped handler into a warning toast and a status line.
+
+    The handler's last output is the status Markdown; on failure every other output is
+    left as it was (gr.skip()), so a typo never wipes the user's scene.
+    """
+    def decorate(fn):
+        @wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except ValueError as err:          # SceneError, WorldError, DatasetError, AppError
+                message = str(err)
+            except Exception as err:           # a bug: log it, but show no traceback
+                log.exception("handler %s failed", fn.__name__)
+                message = f"something went wrong ({type(err).__name__}: {err})"
+            gr.Warning(message)
+            return (*[gr.skip()] * (n_outputs - 1), f"⚠️ {message}")
+        return wrapper
+    return decorate
+
+
+def _integer(value, name: str, lo: int, hi: int) -> int:
+    """A whole number from a UI field, or AppError naming the field."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise AppError(f"{name}: please enter a whole number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise AppError(f"{name}: must be a whole number, got {value!r}") from None
+    if not number.is_integer():
+        raise AppError(f"{name}: must be a whole number, got {value!r}")
+    if not lo <= number <= hi:
+        raise AppError(f"{name}: must be between {lo:,} and {hi:,}, got {int(number):,}")
+    return int(number)
+
+
+def _size(value) -> int:
+    size = _integer(value, "image size", min(DISPLAY_SIZES), max(DISPLAY_SIZES))
+    if size not in DISPLAY_SIZES:
+        raise AppError(f"image size must be one of {', '.join(map(str, DISPLAY_SIZES))}, got {size}")
+    return size
+
+
+def _world(name):
+    if name not in WORLDS:
+        raise AppError(f"unknown world {name!r}; choose one of {', '.join(WORLDS)}")
+    return get_world(name)
+
+
+def _world_at(name, size: int):
+    """A preset world rendering at `size` px (the same prior, rescaled as World.replace does)."""
+    world = _world(name)
+    return world if world.image_size == size else world.replace(image_size=size)
+
+
+# --- World tab ---------------------------------------------------------------------------
+# Every handler returns the scene outputs: json, table, size, 2D and 3D renders, masks and depth
+# (None when off), caption, relations, status.
+
+N_SCENE_OUTPUTS = 12
+
+
+def show_scene(scene: Scene, masks: bool = False, depth: bool = False, boxes: bool = False,
+               note: str = "") -> tuple:
+    """Everything the World tab shows for one scene, rendered in both views."""
+    if len(scene.objects) > MAX_OBJECTS:
+        raise AppError(f"at most {MAX_OBJECTS} objects, got {len(scene.objects)}")
+    views = {v: render_panels(replace(scene, view=v), masks=masks, depth=depth, boxes=boxes) for v in ("2d", "3d")}
+    status = f"✅ {len(scene.objects)} object{'s' * (len(scene.objects) != 1)} at {scene.height} px. {note}".strip()
+    return (scene_to_json(scene), scene_to_rows(scene), scene.height,
+            views["2d"]["image"], views["3d"]["image"],
+            views["2d"].get("masks"), views["3d"].get("masks"),
+            views["2d"].get("depth"), views["3d"].get("depth"),
+            caption_markdown(scene), relations_markdown(scene), status)
+
+
+def random_scene(world: str, seed, size, masks=False, depth=False, boxes=False) -> tuple:
+    """'Random scene': a random scene index of the world and seed; returns (index, *scene outputs)."""
+    return load_scene(world, seed, None, size, masks, depth, boxes)
+
+
+@_friendly(N_SCENE_OUTPUTS + 1)
+def load_scene(world: str, seed, index, size, masks=False, depth=False, boxes=False) -> tuple:
+    """Scene `index` of `world` with `seed` at `size` px: the scene a dataset with these settings holds."""
+    size, seed = _size(size), _integer(seed, "seed", 0, MAX_SEED)
+    index = secrets.randbelow(100_000) if index is None else _integer(index, "scene index", 0, 10**9)
+    scene = sample_scene(_world_at(world, size), seed, index)
+    note = f"Scene {index} of world `{world}`, seed {seed}."
+    return (index, *show_scene(scene, masks, depth, boxes, note))
+
+
+@_friendly(N_SCENE_OUTPUTS)
+def apply_json(text: str, size, masks=False, depth=False, boxes=False) -> tuple:
+    """JSON edited: parse it and refresh the table and renders. The JSON's image size wins
+    when it is one the app offers; otherwise the chosen size is used."""
+    scene, note = parse_scene_json(text), ""
+    if scene.image_size[0] != scene.image_size[1] or scene.height not in DISPLAY_SIZES:
+        note = f"Image size {list(scene.image_size)} is not one of {list(DISPLAY_SIZES)}; showing {_size(size)} px."
+        scene = resize_scene(scene, _size(size))
+    return show_scene(scene, masks, depth, boxes, note)
+
+
+@_friendly(N_SCENE_OUTPUTS)
+def apply_table(rows, text: str, size, masks=False, depth=False, boxes=False) -> tuple:
+    """Table edited: rebuild the scene's objects from the rows (keeping the rest of the JSON)."""
+    try:
+        base = parse_scene_json(text)
+    except ValueError:
+        base = Scene()                      # the JSON box is broken: start from the defaults
+    return show_scene(resize_scene(rows_to_scene(rows, base), _size(size)), masks, depth, boxes)
+
+
+@_friendly(N_SCENE_OUTPUTS)
+def rerender(text: str, size, masks=False, depth=False, boxes=False) -> tuple:
+    """Image size or a display toggle changed: render the current JSON at the chosen size."""
+    return show_scene(resize_scene(parse_scene_json(text), _size(size)), masks, depth, boxes)
+
+
+# --- Datasets tab ------------------------------------------------------------------------
+
+def new_workdir() -> Path:
+    """A fresh private directory for one request; directories of old requests are removed."""
+    WORK_ROOT.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in WORK_ROOT.iterdir():
+        try:
+            if now - old.stat().st_mtime > WORK_TTL_S:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass
+    return Path(tempfile.mkdtemp(prefix="req-", dir=WORK_ROOT))
+
+
+def preview_gallery(world: str, seed: int, size: int, count: int = PREVIEW_COUNT) -> list[tuple[np.ndarray, str]]:
+    """The first `count` scenes of the dataset, upscaled for display, with their captions."""
+    scenes = sample_scenes(_world_at(world, size), seed, count)
+    factor = display_factor(size, 128)
+    return [(upscale(image, factor), f"{i}: {caption(s)}") for i, (s, image) in enumerate(zip(scenes, render(scenes)))]
+
+
+@_friendly(4)
+def generate_dataset(world: str, n, seed, size, fmt: str, progress=gr.Progress()) -> tuple:
+    """Generate a dataset into a fresh temp directory, zip it, and preview its first scenes.
+    Returns (gallery items, caption table rows, zip path, status)."""
+    from worlds.datasets import generate
+
+    _world(world)
+    n = _integer(n, "number of scenes", 1, 10**12)
+    if n > MAX_DATASET_SIZE:
+        raise AppError(f"{n:,} scenes is more than this app makes (at most {MAX_DATASET_SIZE:,}); "
+                       "for larger datasets use worlds.datasets.generate(...) from Python")
+    seed, size = _integer(seed, "seed", 0, MAX_SEED), _size(size)
+    if fmt not in FORMATS:
+        raise AppError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    name = f"{world}-n{n}-seed{seed}-{size}px-{fmt}"
+    work = new_workdir()
+    progress((0, n), desc="Rendering scenes", unit="scenes")
+    out = generate(world, n, seed, work / name, fmt, image_size=size, part_size=PART_SIZE,
+                   progress=lambda done, total: progress((done, total), desc="Rendering scenes", unit="scenes"))
+    progress(None)
+    archive = shutil.make_archive(str(work / name), "zip", root_dir=Path(out).parent, base_dir=Path(out).name)
+    shutil.rmtree(out, ignore_errors=True)
+    size_b = Path(archive).stat().st_size
+    human = f"{size_b / 1e6:.1f} MB" if size_b >= 1e6 else f"{size_b / 1e3:.0f} kB"
+    gallery = preview_gallery(world, seed, size, min(n, PREVIEW_COUNT))
+    rows = [text.split(": ", 1) for _, text in gallery]
+    return (gallery, [[int(i), text] for i, text in rows], archive,
+            f"✅ {n:,} scenes of `{world}` (seed {seed}, {size} px, {fmt}): `{Path(archive).name}`, {human}.")
+
+
+# --- examples ----------------------------------------------------------------------------
+
+def _example(objects: list[dict], **settings) -> str:
+    return scene_to_json(Scene(objects, **settings))
+
+
+EXAMPLES = {
+    "Red cube, blue cylinder": _example([
+        {"shape": "cube", "color": "red", "position": [-1.0, 0.0], "size": "large", "rotation": 30},
+        {"shape": "cylinder", "color": "blue", "position": [1.2, 0.5], "size": "small"}]),
+    "Metal spheres": _example([
+        {"shape": "sphere", "color": c, "position": [x, y], "size": s, "material": "metal"}
+        for c, x, y, s in [("gray", -1.6, 0.8, 0.7), ("yellow", 0.0, -0.6, 0.5), ("cyan", 1.6, 0.9, 0.7),
+                           ("purple", 0.3, 1.9, 0.35)]]),
+    "CLEVR classic": _example([
+        {"shape": "cylinder", "color": "green", "position": [-2.0, 1.5], "size": 0.7, "material": "metal"},
+        {"shape": "cube", "color": "brown", "position": [0.0, 1.0], "size": 0.7, "rotation": 20},
+        {"shape": "sphere", "color": "purple", "position": [1.8, 1.8], "size": 0.35},
+        {"shape": "cube", "color": "gray", "position": [1.5, -1.5], "size": 0.35, "material": "metal", "rotation": 45},
+        {"shape": "sphere", "color": "yellow", "position": [-1.0, -1.5], "size": 0.7}]),
+    "Custom colours (hex)": _example([
+        {"shape": "cube", "color": "#ff7f0e", "position": [-1.2, -0.4], "size": 0.6, "rotation": 10},
+        {"shape": "sphere", "color": "#1f77b4", "position": [0.9, 0.6], "size": 0.6},
+        {"shape": "cylinder", "color": "#2ca02c", "position": [0.2, -1.8], "size": 0.4}]),
+    "A row of ten": _example([
+        {"shape": ("cube", "cylinder", "sphere")[i % 3], "color": c, "position": [-3.0 + i * 2 / 3, 0.0], "size": 0.3}
+        for i, c in enumerate(["red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "white", "black"])]),
+}
+
+
+# --- the UI ------------------------------------------------------------------------------
+
+def build_demo() -> gr.Blocks:
+    """The two-tab Blocks app (queued; call .launch() on it)."""
+    # The first scene is rendered now, so the page opens complete (this also warms up numba).
+    first = load_scene(DEFAULT_WORLD, 0, 0, 64)
+    (_, first_json, first_rows, _, first_2d, first_3d, *_, first_caption, first_relations, first_status) = first
+    with gr.Blocks(title="Toy World Playground", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(HEADER)
+        with gr.Tab("World"):
+            with gr.Row():
+                world = gr.Dropdown(list(WORLDS), value=DEFAULT_WORLD, label="World", scale=2,
+                                    info="A preset prior over scenes")
+                seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=1)
+                index = gr.Number(0, label="Scene index", precision=0, minimum=0, scale=1)
+                size = gr.Radio(list(DISPLAY_SIZES), value=64, label="Image size (px)", scale=2)
+            with gr.Row():
+                random_btn = gr.Button("🎲 Random scene", variant="primary")
+                load_btn = gr.Button("Show scene (seed, index)")
+            with gr.Row():
+                masks = gr.Checkbox(False, label="Instance masks")
+                depth = gr.Checkbox(False, label="Depth")
+                boxes = gr.Checkbox(False, label="Bounding boxes")
+            status = gr.Markdown(first_status, elem_id="status")
+            with gr.Row():
+                image_opts = dict(type="numpy", format="png", interactive=False, elem_classes="pixelated",
+                                  buttons=["download", "fullscreen"])
+                render_2d = gr.Image(first_2d, label="2D (top-down)", **image_opts)
+                render_3d = gr.Image(first_3d, label="3D (perspective)", **image_opts)
+            with gr.Row(visible=False) as masks_row:
+                masks_2d = gr.Image(label="2D instance masks", **image_opts)
+                masks_3d = gr.Image(label="3D instance masks", **image_opts)
+            with gr.Row(visible=False) as depth_row:
+                depth_2d = gr.Image(label="2D depth (none: seen from straight above)", **image_opts)
+                depth_3d = gr.Image(label="3D depth (near = bright)", **image_opts)
+            caption_md = gr.Markdown(first_caption)
+            with gr.Accordion("Relation facts (what the conditional models are told)", open=False):
+                relations_md = gr.Markdown(first_relations, max_height=320)
+            table = gr.Dataframe(first_rows, headers=list(TABLE_COLUMNS), type="array", interactive=True,
+                                 datatype=["str", "str", "number", "number", "number", "number", "str"],
+                                 column_count=len(TABLE_COLUMNS), show_row_numbers=True,
+                                 label=f"Objects (edit a cell; at most {MAX_OBJECTS} rows)")
+            gr.Markdown("**shape** cube / cylinder / sphere · **color** a name (gray, red, blue, green, "
+                        "brown, purple, cyan, yellow, orange, pink, white, black) or `#rrggbb` · "
+                        "**x, y** in −8..8 (the 3D camera sees about −4..4) · **size** radius in 0..3 "
+                        "(small 0.35, large 0.7) · **rotation** degrees · **material** matte / metal")
+            code = gr.Code(first_json, language="json", label="Scene JSON (edit, then press Apply JSON)",
+                           lines=12, max_lines=30, wrap_lines=True)
+            apply_btn = gr.Button("Apply JSON")
+            examples = gr.Examples(list(EXAMPLES.values()), inputs=[code], label="Example scenes",
+                                   example_labels=list(EXAMPLES), examples_per_page=len(EXAMPLES))
+
+        with gr.Tab("Datasets"):
+            gr.Markdown(f"Generate a dataset of up to {MAX_DATASET_SIZE:,} scenes and download it as a .zip. "
+                        "Scene *i* depends only on the world, the seed, the image size and *i*, so the same "
+                        "settings always give the same files.")
+            with gr.Row():
+                ds_world = gr.Dropdown(list(WORLDS), value="shapes2d", label="World", scale=2)
+                ds_n = gr.Number(256, label=f"Number of scenes (≤ {MAX_DATASET_SIZE:,})", precision=0,
+                                 minimum=1, scale=1)
+                ds_seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=1)
+            with gr.Row():
+                ds_size = gr.Radio(list(DISPLAY_SIZES), value=64, label="Image size (px)")
+                ds_format = gr.Radio(list(FORMATS), value="imagefolder", label="Format")
+            world_info = gr.Markdown(WORLDS["shapes2d"].description)
+            generate_btn = gr.Button("Generate", variant="primary")
+            ds_status = gr.Markdown()
+            ds_file = gr.File(label="Dataset (.zip)", interactive=False, height=120)
+            gallery = gr.Gallery(label=f"The first {PREVIEW_COUNT} scenes (click one to enlarge it)", columns=8, rows=2, height=340,
+                                 format="png", elem_classes="pixelated", object_fit="contain")
+            ds_captions = gr.Dataframe(headers=["scene", "caption"], datatype=["number", "str"], type="array",
+                                       interactive=False, wrap=True, column_widths=["10%", "90%"],
+                                       label="Their captions")
+
+        # --- wiring ---------------------------------------------------------------------
+        scene_outputs = [code, table, size, render_2d, render_3d, masks_2d, masks_3d, depth_2d, depth_3d,
+                         caption_md, relations_md, status]
+        toggles = [masks, depth, boxes]
+        random_btn.click(random_scene, [world, seed, size, *toggles], [index, *scene_outputs], api_name="random_scene")
+        load_btn.click(load_scene, [world, seed, index, size, *toggles], [index, *scene_outputs],
+                       api_name="load_scene")
+        world.input(load_scene, [world, seed, index, size, *toggles], [index, *scene_outputs],
+                    api_visibility="private")
+        apply_btn.click(apply_json, [code, size, *toggles], scene_outputs, api_name="render")
+        examples.load_input_event.then(apply_json, [code, size, *toggles], scene_outputs, api_visibility="private")
+        table.input(apply_table, [table, code, size, *toggles], scene_outputs, api_name="apply_table",
+                    trigger_mode="always_last")
+        size.input(rerender, [code, size, *toggles], scene_outputs, api_visibility="private")
+        for toggle in toggles:
+            toggle.input(rerender, [code, size, *toggles], scene_outputs, api_visibility="private")
+        masks.change(lambda on: gr.Row(visible=on), masks, masks_row, api_visibility="private", queue=False)
+        depth.change(lambda on: gr.Row(visible=on), depth, depth_row, api_visibility="private", queue=False)
+
+        ds_world.change(lambda w: WORLDS[w].description if w in WORLDS else "", ds_world, world_info,
+                        api_visibility="private", queue=False)
+        generate_btn.click(generate_dataset, [ds_world, ds_n, ds_seed, ds_size, ds_format],
+                           [gallery, ds_captions, ds_file, ds_status], api_name="generate_dataset",
+                           concurrency_limit=1, concurrency_id="datasets")
+    demo.queue(default_concurrency_limit=2)
+    return demo
+
+
+demo = build_demo()
+
+if __name__ == "__main__":
+    demo.launch(css=CSS, theme=gr.themes.Soft())

@@ -1,0 +1,193 @@
+"""The playground app: its plain handler functions, then the served app through gradio_client."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import zipfile
+from pathlib import Path
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+import numpy as np
+import pytest
+
+gr = pytest.importorskip("gradio")
+import app  # noqa: E402
+from worlds import Scene, sample_scene  # noqa: E402
+from worlds.views import TABLE_COLUMNS, scene_to_json  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")   # gr.Warning outside a request warns
+
+# Positions in the scene outputs (see app.show_scene).
+JSON, TABLE, SIZE, R2D, R3D, M2D, M3D, D2D, D3D, CAPTION, RELATIONS, STATUS = range(12)
+
+
+def _is_skip(value) -> bool:
+    return isinstance(value, dict) and value.get("__type__") == "update" and len(value) == 1
+
+
+def test_build_demo_has_both_tabs():
+    demo = app.build_demo()
+    assert isinstance(demo, gr.Blocks)
+    labels = {getattr(block, "label", None) for block in demo.blocks.values()}
+    assert {"World", "Datasets"} <= labels
+
+
+def test_random_scene_renders_both_views():
+    index, *out = app.random_scene("clevr3d", 0, 64)
+    assert 0 <= index < 100_000
+    scene = Scene.from_json(out[JSON])
+    assert scene == sample_scene(app._world_at("clevr3d", 64), 0, index)
+    assert len(out[TABLE]) == len(scene.objects) and all(len(r) == len(TABLE_COLUMNS) for r in out[TABLE])
+    assert out[SIZE] == 64
+    for image in (out[R2D], out[R3D]):
+        assert image.dtype == np.uint8 and image.shape == (256, 256, 3)
+    assert out[R2D].std() > 0 and out[R3D].std() > 0
+    assert out[M2D] is None and out[D3D] is None
+    assert "Caption" in out[CAPTION] and out[RELATIONS] and out[STATUS].startswith("✅")
+
+
+def test_load_scene_is_reproducible():
+    a = app.load_scene("shapes2d", 3, 7, 32)
+    b = app.load_scene("shapes2d", 3, 7, 32)
+    assert a[0] == 7 and a[1 + JSON] == b[1 + JSON]
+    assert Scene.from_json(a[1 + JSON]).image_size == (32, 32)
+    assert a[1 + R2D].shape == (256, 256, 3)          # 32 px upscaled 8x
+
+
+def test_json_edit_updates_table_and_renders():
+    text = scene_to_json(Scene([{"shape": "cube", "color": "red", "position": [1, 0], "size": 0.7},
+                                {"shape": "sphere", "color": "#1f77b4", "position": [-1, 1], "size": "small"}]))
+    out = app.apply_json(text, 128)
+    assert out[TABLE] == [["cube", "red", 1.0, 0.0, 0.7, 0.0, "matte"],
+                          ["sphere", "#1f77b4", -1.0, 1.0, 0.35, 0.0, "matte"]]
+    assert out[SIZE] == 64                         # the JSON's own image size wins
+    assert out[R3D].shape == (256, 256, 3)
+    assert "large red cube" in out[CAPTION]
+    assert "a large red cube to the right of a small blue sphere" in out[RELATIONS]
+
+
+def test_table_edit_updates_json():
+    text = app.apply_json(app.EXAMPLES["Red cube, blue cylinder"], 64)[JSON]
+    rows = [list(r) for r in app.apply_json(text, 64)[TABLE]]
+    rows[1][1], rows[1][4] = "green", 1.0
+    rows.append(["sphere", "#ff0000", 0, -2, "small", "", "metal"])
+    out = app.apply_table(rows, text, 64)
+    data = json.loads(out[JSON])
+    assert data["objects"][0] == json.loads(text)["objects"][0]       # untouched row stays exact
+    assert data["objects"][1]["color"] == "green" and data["objects"][1]["size"] == 1.0
+    assert data["objects"][2] == {"shape": "sphere", "color": [255, 0, 0], "position": [0.0, -2.0],
+                                  "size": 0.35, "rotation": 0.0, "material": "metal"}
+    assert out[STATUS].startswith("✅")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "malformed JSON"),
+    ("", "empty"),
+    ('{"objects": [{"shape": "cube", "color": "mauve"}]}', "unknown colour name 'mauve'"),
+    ('{"objects": [{"shape": "cube", "size": -1}]}', "objects[0].size: must be > 0, got -1.0"),
+    ('{"objects": [{"shape": "cube", "position": [20, 0]}]}', "must be <= 8"),
+    (json.dumps({"objects": [{"shape": "cube"}] * 11}), "at most 10 objects"),
+])
+def test_bad_json_gives_a_friendly_message(text, message):
+    out = app.apply_json(text, 64)
+    assert len(out) == 12
+    assert out[STATUS].startswith("⚠️") and message in out[STATUS]
+    assert all(_is_skip(v) for v in out[:STATUS])        # the previous scene stays on screen
+
+
+def test_bad_table_names_row_and_column():
+    text = app.EXAMPLES["Red cube, blue cylinder"]
+    rows = [["cube", "red", 0, 0, 0.7, 0, "matte"], ["cube", "red", 1, 1, -1, 0, "matte"]]
+    assert "row 2, size: must be > 0, got -1.0" in app.apply_table(rows, text, 64)[STATUS]
+    rows[1][4], rows[1][1] = 0.5, "mauve"
+    assert "row 2, color" in app.apply_table(rows, text, 64)[STATUS]
+    assert "at most 10 objects" in app.apply_table([rows[0]] * 11, text, 64)[STATUS]
+    # a broken JSON box does not stop a table edit
+    assert app.apply_table(rows[:1], "{oops", 64)[STATUS].startswith("✅")
+
+
+def test_bad_controls_give_friendly_messages():
+    assert "unknown world" in app.load_scene("nope", 0, 0, 64)[-1]
+    assert "seed" in app.load_scene("clevr3d", -1, 0, 64)[-1]
+    assert "image size" in app.rerender(app.EXAMPLES["Metal spheres"], 48)[-1]
+
+
+@pytest.mark.parametrize("masks, depth, boxes", [(True, False, False), (False, True, False), (True, True, True)])
+def test_toggles_give_images_of_the_right_shape(masks, depth, boxes):
+    out = app.rerender(app.EXAMPLES["CLEVR classic"], 128, masks, depth, boxes)
+    for i, on in [(M2D, masks), (M3D, masks), (D2D, depth), (D3D, depth)]:
+        if on:
+            assert out[i].dtype == np.uint8 and out[i].shape == (256, 256, 3)
+        else:
+            assert out[i] is None
+    plain = app.rerender(app.EXAMPLES["CLEVR classic"], 128)
+    assert np.array_equal(plain[R3D], out[R3D]) != boxes
+    if masks:
+        assert len(np.unique(out[M3D].reshape(-1, 3), axis=0)) == 5 + 1      # 5 objects + ground
+    if depth:
+        assert len(np.unique(out[D2D].reshape(-1, 3), axis=0)) == 1          # the 2D view has no depth
+        assert len(np.unique(out[D3D].reshape(-1, 3), axis=0)) > 10
+
+
+def test_generate_dataset_gives_a_zip_and_a_gallery():
+    calls = []
+
+    class Progress:
+        def __call__(self, value, *args, **kwargs):
+            calls.append(value)
+
+    gallery, rows, archive, status = app.generate_dataset("shapes2d", 8, 0, 32, "npz", progress=Progress())
+    assert status.startswith("✅"), status
+    path = Path(archive)
+    assert path.suffix == ".zip" and path.is_file() and path.parent.parent == app.WORK_ROOT
+    with zipfile.ZipFile(path) as z:
+        assert z.namelist() and z.testzip() is None
+    assert len(gallery) == 8
+    image, text = gallery[0]
+    assert image.shape == (128, 128, 3) and text.startswith("0: ")
+    assert rows[0] == [0, text[3:]] and len(rows) == 8
+    assert any(isinstance(c, tuple) and c[0] == 8 for c in calls)    # fed from the progress callback
+    # another request never shares the directory
+    _, _, other, _ = app.generate_dataset("shapes2d", 8, 0, 32, "npz", progress=Progress())
+    assert Path(other).parent != path.parent
+
+
+def test_dataset_size_is_capped():
+    gallery, rows, archive, status = app.generate_dataset("shapes2d", app.MAX_DATASET_SIZE + 1, 0, 32, "npz")
+    assert _is_skip(gallery) and _is_skip(archive)
+    assert "at most 5,000" in status
+    assert "format" in app.generate_dataset("shapes2d", 8, 0, 32, "tfrecord")[-1]
+    assert "number of scenes" in app.generate_dataset("shapes2d", 0, 0, 32, "npz")[-1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_served_app_renders_through_the_client():
+    from gradio_client import Client
+    from PIL import Image
+
+    demo = app.build_demo()
+    port = _free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        out = client.predict(app.EXAMPLES["CLEVR classic"], 64, True, True, True, api_name="/render")
+        assert len(out) == 12
+        assert json.loads(out[JSON])["objects"][0]["shape"] == "cylinder"
+        assert out[STATUS].startswith("✅")
+        for i in (R2D, R3D, M3D, D3D):
+            with Image.open(out[i]) as im:
+                assert im.size == (256, 256)
+        bad = client.predict("{oops", 64, False, False, False, api_name="/render")
+        assert "malformed JSON" in bad[STATUS]
+        gallery, rows, archive, status = client.predict("shapes2d", 8, 0, 32, "npz", api_name="/generate_dataset")
+        assert status.startswith("✅") and len(gallery) == 8
+        assert zipfile.is_zipfile(archive)
+    finally:
+        demo.close()
