@@ -317,8 +317,8 @@ def build_demo() -> gr.Blocks:
 
         with gr.Tab("Datasets"):
             gr.Markdown(f"Generate a dataset of up to {MAX_DATASET_SIZE:,} scenes and download it as a .zip. "
-                        "Scene *i* depends only on the world, the seed, the image size and *i*, so the same "
-                        "settings always give the same files.")
+                        "Scene *i* depends only on the world, the seed and *i* (it is the same scene at every "
+                        "image size), so the same settings always give the same files.")
             with gr.Row():
                 ds_world = gr.Dropdown(list(WORLDS), value="shapes2d", label="World", scale=2)
                 ds_n = gr.Number(256, label=f"Number of scenes (≤ {MAX_DATASET_SIZE:,})", precision=0,
