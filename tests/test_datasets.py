@@ -107,7 +107,8 @@ def test_hugging_face_datasets_loads_runs_and_shards(tmp_path, fmt, truth, monke
     for out in (tmp_path / "one", tmp_path / "two"):
         ds = datasets.load_dataset(fmt, data_dir=str(out), split="train", cache_dir=str(tmp_path / "hf"))
         assert len(ds) == N and isinstance(ds.features["image"], datasets.Image)
-        assert {"index", "scene", "caption", "captions", "relations", "num_objects", "shapes", "colors"} <= set(ds.features)
+        columns = {"index", "scene", "caption", "captions", "relations", "num_objects", "shapes", "colors"}
+        assert columns <= set(ds.features)
         by_index = {row["index"]: row for row in ds}
         assert np.array_equal(np.stack([np.asarray(by_index[i]["image"]) for i in range(N)]), images)
 
@@ -152,8 +153,8 @@ def test_an_interrupted_run_resumes(tmp_path, fmt, truth):
     with pytest.raises(DatasetError, match="no finished export"):
         load_export(out)
     # the debris of a kill: a half-written temporary beside the finished parts
-    debris = (out / ".parts" / ".part-00002.jsonl.tmp" if fmt == "imagefolder"
-              else out / "data" / f".train-00000-of-00001-part-00002.{fmt}.tmp")
+    debris = (out / ".parts" / ".part-00002.jsonl.1234.tmp" if fmt == "imagefolder"
+              else out / "data" / f".train-00000-of-00001-part-00002.{fmt}.1234.tmp")
     debris.write_bytes(b"half a part")
     calls = []
     make(out, fmt, progress=lambda done, total: calls.append((done, total)))
@@ -227,7 +228,7 @@ def test_overwrite_never_clears_the_working_or_home_directory(tmp_path, monkeypa
     ({"format": "tfrecord"}, "unknown format"), ({"n": -1}, "n must be"), ({"n": 0}, "n must be"),
     ({"n": wd.MAX_SCENES + 1}, "n must be"), ({"seed": -2}, "seed must be"), ({"shard": 2, "num_shards": 2}, "shard"),
     ({"shard": -1, "num_shards": 2}, "shard"), ({"num_shards": 0}, "num_shards"), ({"image_size": 4}, "image_size"),
-    ({"world": "nope"}, "unknown world"), ({"split": "test"}, "held_out"),
+    ({"world": "nope"}, "unknown world"), ({"split": "test"}, "held_out"), ({"workers": 0}, "workers"),
 ])
 def test_bad_arguments_are_refused_clearly(tmp_path, options, words):
     args = {"world": "shapes2d", "n": 10, "seed": 0, "out": tmp_path / "x", "format": "npz", **options}

@@ -67,8 +67,8 @@ def cmd_generate(args) -> None:
 
     def progress(done: int, total: int) -> None:
         if not bars:
-            bars.append(tqdm(total=total, initial=done, unit="scene", file=sys.stderr, desc=f"{args.world} -> {args.format}",
-                             dynamic_ncols=True))
+            bars.append(tqdm(total=total, initial=done, unit="scene", file=sys.stderr, dynamic_ncols=True,
+                             desc=f"{args.world} -> {args.format}"))
         bars[0].update(done - bars[0].n)
 
     try:
