@@ -22,7 +22,13 @@ def grid(images: np.ndarray, columns: int, gap: int = 2) -> Image.Image:
     return Image.fromarray(canvas)
 
 
+def busy_scenes(world: str, at_least: int, count: int = 8):
+    """The first `count` scenes of a world (seed 0) with at least `at_least` objects, at 128 px."""
+    scenes = sample_scenes(get_world(world).replace(image_size=128), 0, 64)
+    return [s for s in scenes if len(s.objects) >= at_least][:count]
+
+
 if __name__ == "__main__":
-    grid(render(sample_scenes(get_world("shapes2d").replace(image_size=128), 0, 8)), 8).save(HERE / "scenes_2d.png")
-    grid(render(sample_scenes(get_world("clevr3d").replace(image_size=128), 0, 8)), 8).save(HERE / "scenes_3d.png")
+    grid(render(busy_scenes("shapes2d", 3)), 8).save(HERE / "scenes_2d.png")
+    grid(render(busy_scenes("clevr3d", 4)), 8).save(HERE / "scenes_3d.png")
     print("wrote", HERE / "scenes_2d.png", HERE / "scenes_3d.png")
