@@ -201,24 +201,21 @@ def generate(world: World | str, n: int, seed: int, out: str | os.PathLike, form
     run = _Run(_resolve_world(world, image_size, split), seed, n, format, shard, num_shards, part_size, directory)
     _claim(run, out, overwrite)
 
-    total = run.span[1] - run.span[0]
-    if _is_complete(run):
-        if progress:
-            progress(total, total)
-        return run.dir
-    _remove_temporaries(run.dir)
-    pending = [p for p in run.parts() if not run.part_file(p[0]).exists()]
-    done = total - sum(hi - lo for _, lo, hi in pending)
-    if progress:
-        progress(done, total)
+    total, done = run.span[1] - run.span[0], 0
 
-    def finished(count: int) -> None:
+    def advance(count: int) -> None:
         nonlocal done
         done += count
         if progress:
             progress(done, total)
 
-    _make_parts(run, pending, workers, finished)
+    if _is_complete(run):
+        advance(total)
+        return run.dir
+    _remove_temporaries(run.dir)
+    pending = [p for p in run.parts() if not run.part_file(p[0]).exists()]
+    advance(total - sum(hi - lo for _, lo, hi in pending))   # parts finished by an earlier run
+    _make_parts(run, pending, workers, advance)
     _finish(run)
     return run.dir
 
