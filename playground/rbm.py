@@ -1,0 +1,287 @@
+"""Restricted Boltzmann machine on binarized images, trained by persistent contrastive divergence.
+
+Smolensky (1986); Hinton (2002) "Training products of experts by minimizing contrastive
+divergence"; Tieleman (2008) "Training restricted Boltzmann machines using approximations to the
+likelihood gradient" (persistent CD); Salakhutdinov & Murray (2008) "On the quantitative analysis
+of deep belief networks" (annealed importance sampling for the partition function).
+
+Data space. This RBM models BITS: subpixel x_i of a uint8 image becomes v_i = [x_i > 127], so a
+32x32x3 image is D = 3072 visible bits (the grey ground, 128, becomes 1). `log_prob` is the
+log-probability of the *binarized* image and its bits per dim are over two-level dims, so they
+are NOT comparable with the 256-level families (`data_space = "binary"` says so). Samples come
+back as uint8 images with 0 or 255 in every subpixel.
+
+Model. Visible v in {0,1}^D, hidden h in {0,1}^H, energy and joint distribution
+    E(v, h) = -v.W h - b.v - c.h,        p(v, h) = exp(-E(v, h)) / Z.
+Given v the hiddens are independent, so they sum out into the free energy
+    F(v) = -b.v - sum_j softplus(c_j + (vW)_j),        p(v) = exp(-F(v)) / Z,
+and both conditionals factorise: p(h_j=1 | v) = sigmoid(c_j + (vW)_j), p(v_i=1 | h) = sigmoid(b_i + (Wh)_i),
+which is what makes block Gibbs sampling v -> h -> v cheap.
+
+Training. -d log p(v)/dθ = dF(v)/dθ - E_model[dF/dθ]: a data term and a model term. PCD keeps
+`chains` fantasy particles alive across updates and moves them k Gibbs sweeps per update, so
+they stay close to the slowly changing model. The surrogate loss mean F(data) - mean F(fantasy),
+with the fantasy held fixed, has exactly this gradient; its value hovers near zero and is not a
+likelihood (use `log_prob` for that).
+
+Likelihood. Z sums over 2^D states, so log Z is estimated by AIS. The annealing path runs from a
+base-rate RBM A (W = 0, c = 0, visible biases b_A = logit of the data's bit marginals, an easy
+distribution with known Z_A = 2^H prod_i (1 + e^{b_A,i})) to our RBM B through
+    log p*_β(v) = (1-β) b_A.v + β b.v + sum_j softplus(β (c_j + (vW)_j)),     0 = β_0 < ... < β_K = 1,
+i.e. the joint energy (1-β) E_A + β E_B with h summed out. Each run draws v ~ p_0 exactly, then
+for k = 1..K adds log p*_βk(v) - log p*_βk-1(v) to its log weight and takes one Gibbs step that
+leaves p_βk invariant. Then Z_B / Z_A ≈ mean(w) over M runs. mean(w) is unbiased for the ratio,
+so log Z is biased LOW on average (Jensen) and the log-likelihood high: report the spread.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .protocol import CONDITIONS, Model
+
+MAX_SAMPLES = 1024
+MAX_SWEEPS = 100_000
+
+
+def binarize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, C, H, W) -> float bits (B, C*H*W): a subpixel is 1 when it is above 127."""
+    return (images > 127).flatten(1).float()
+
+
+def ais_schedule(steps: int) -> list[float]:
+    """steps + 1 inverse temperatures 0 = β_0 < ... < β_K = 1, spaced in Salakhutdinov & Murray's
+    proportions (500, 4000 and 10000 steps on [0, .5), [.5, .9), [.9, 1]): denser where p_β changes fast."""
+    if steps < 3:
+        raise ValueError(f"AIS needs at least 3 intermediate distributions, got {steps}")
+    n1, n2 = max(1, steps // 29), max(1, 8 * steps // 29)
+    n3 = steps - n1 - n2
+    return torch.cat([torch.linspace(0.0, 0.5, n1 + 1)[:-1], torch.linspace(0.5, 0.9, n2 + 1)[:-1],
+                      torch.linspace(0.9, 1.0, n3 + 1)]).tolist()
+
+
+@dataclass
+class RBMConfig:
+    image_size: int = 32          # images are image_size x image_size
+    channels: int = 3             # colour channels: D = channels * image_size^2 visible bits
+    condition: str = "none"       # only "none": this RBM is unconditional
+    hidden: int = 256             # binary hidden units H
+    gibbs_steps: int = 1          # k of PCD-k: Gibbs sweeps of the fantasy chains per update
+    chains: int = 100             # persistent fantasy particles
+    weight_decay: float = 1e-4    # L2 penalty on W (Hinton's "weight cost"); biases are not decayed
+    init_std: float = 0.01        # initial weights W ~ N(0, init_std^2)
+    ais_betas: int = 10_000       # intermediate distributions on the AIS path
+    ais_runs: int = 100           # parallel AIS runs M
+    ais_seed: int = 0             # AIS has its own seed, so log_prob is a fixed function of the weights
+    sampling_sweeps: int = 1000   # Gibbs sweeps v -> h -> v when sampling from a base-rate start
+
+
+class RBM(Model):
+    Config = RBMConfig
+    family = "rbm"
+    likelihood = "estimate"
+    data_space = "binary"         # log_prob is over binarized images (one bit per subpixel)
+
+    def __init__(self, config: RBMConfig):
+        super().__init__(config)
+        if config.condition not in CONDITIONS:
+            raise ValueError(f"unknown condition {config.condition!r}; expected one of {', '.join(CONDITIONS)}")
+        if config.condition != "none":
+            raise ValueError(f"rbm supports only condition='none' (got {config.condition!r}): "
+                             "it models binarized images without a condition")
+        for name in ("image_size", "channels", "hidden", "gibbs_steps", "chains", "ais_runs", "sampling_sweeps"):
+            if getattr(config, name) < 1:
+                raise ValueError(f"rbm {name} must be at least 1, got {getattr(config, name)}")
+        ais_schedule(config.ais_betas)
+        D, H = config.channels * config.image_size ** 2, config.hidden
+        self.W = nn.Parameter(torch.randn(D, H) * config.init_std)  # (D, H)
+        self.b = nn.Parameter(torch.zeros(D))                        # visible biases
+        self.c = nn.Parameter(torch.zeros(H))                        # hidden biases
+        # counts of 1-bits in the training data: the base-rate RBM of AIS starts from these marginals
+        self.register_buffer("bit_counts", torch.zeros(D, dtype=torch.float64))
+        self.register_buffer("images_seen", torch.zeros((), dtype=torch.float64))
+        # the AIS estimate of log Z and its standard error, saved with the weights; NaN = stale
+        self.register_buffer("log_z", torch.tensor(math.nan))
+        self.register_buffer("log_z_stderr", torch.tensor(math.nan))
+        # PCD fantasy particles: training state only (not saved), started from data when empty
+        self.register_buffer("fantasy", torch.empty(0, D), persistent=False)
+
+    # --- energies
+    def free_energy(self, v: torch.Tensor) -> torch.Tensor:
+        """F(v) = -b.v - sum_j softplus(c_j + (vW)_j) for bits v (B, D) -> (B,)."""
+        return -v @ self.b - F.softplus(v @ self.W + self.c).sum(1)
+
+    def base_rate_logits(self) -> torch.Tensor:
+        """b_A (D,): logits of the data's bit marginals, Laplace-smoothed so no bit is certain."""
+        p = (self.bit_counts + 1.0) / (self.images_seen + 2.0)
+        return torch.logit(p).float()
+
+    @torch.no_grad()
+    def observe(self, bits: torch.Tensor) -> None:
+        """Add bits (B, D) to the data marginals (training does this; so can an imported model)."""
+        self.bit_counts += bits.sum(0).double()
+        self.images_seen += bits.shape[0]
+        self.forget_log_z()
+
+    def forget_log_z(self) -> None:
+        """Mark the cached log Z stale (the weights or the base rate changed)."""
+        self.log_z.fill_(math.nan)
+        self.log_z_stderr.fill_(math.nan)
+
+    def _gibbs_sweep(self, v: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """One block Gibbs step v -> h ~ p(h|v) -> v' ~ p(v|h)."""
+        h = torch.bernoulli(torch.sigmoid(v @ self.W + self.c), generator=generator)      # (B, H)
+        return torch.bernoulli(torch.sigmoid(h @ self.W.T + self.b), generator=generator)  # (B, D)
+
+    # --- training
+    def _fantasy_particles(self, v: torch.Tensor) -> torch.Tensor:
+        if self.fantasy.shape[0] == 0:
+            self.fantasy = v[torch.randint(v.shape[0], (self.config.chains,), device=v.device)].clone()
+        return self.fantasy
+
+    def loss(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """PCD surrogate: mean F(data) - mean F(fantasy); its gradient is the log-likelihood gradient."""
+        self._check_condition(condition)
+        v = binarize(x)                                                    # (B, D)
+        return self.free_energy(v).mean() - self.free_energy(self._fantasy_particles(v)).mean()
+
+    def train_step(self, x: torch.Tensor, condition: torch.Tensor | None, optimizer) -> dict:
+        self._check_condition(condition)
+        v = binarize(x)                                                    # (B, D)
+        with torch.no_grad():
+            if self.images_seen == 0:  # Hinton's guide: start b at the log-odds of the data marginals
+                self.b.copy_(torch.logit(v.mean(0).clamp(0.01, 0.99)))
+            self.observe(v)
+            fantasy = self._fantasy_particles(v)
+            for _ in range(self.config.gibbs_steps):
+                fantasy = self._gibbs_sweep(fantasy, None)
+            self.fantasy = fantasy
+            reconstruction = torch.sigmoid(torch.sigmoid(v @ self.W + self.c) @ self.W.T + self.b)
+        optimizer.zero_grad(set_to_none=True)
+        loss = self.loss(x)
+        loss.backward()
+        optimizer.step()
+        return {"loss": float(loss.detach()), "reconstruction_error": float(((v - reconstruction) ** 2).mean())}
+
+    def configure_optimizer(self, lr: float):
+        return torch.optim.Adam([{"params": [self.W], "weight_decay": self.config.weight_decay},
+                                 {"params": [self.b, self.c], "weight_decay": 0.0}], lr=lr)
+
+    # --- likelihood
+    @torch.no_grad()
+    def estimate_log_z(self, *, betas: int | None = None, runs: int | None = None,
+                       generator: torch.Generator | None = None) -> tuple[float, float]:
+        """AIS estimate of log Z (nats) and its standard error sd(w) / (sqrt(M) mean(w))."""
+        schedule = ais_schedule(betas or self.config.ais_betas)
+        M = runs or self.config.ais_runs
+        generator = generator or torch.Generator(device=self.W.device).manual_seed(self.config.ais_seed)
+        W, b, c, b_a = self.W, self.b, self.c, self.base_rate_logits()
+
+        def log_p_star(v, vw, beta):                                       # (M,)
+            return (1 - beta) * (v @ b_a) + beta * (v @ b) + F.softplus(beta * (vw + c)).sum(1)
+
+        v = torch.bernoulli(torch.sigmoid(b_a).expand(M, -1), generator=generator)  # (M, D), exact p_0 samples
+        log_w = torch.zeros(M, dtype=torch.float64, device=W.device)
+        for beta_prev, beta in zip(schedule[:-1], schedule[1:]):
+            vw = v @ W                                                     # (M, H)
+            log_w += (log_p_star(v, vw, beta) - log_p_star(v, vw, beta_prev)).double()
+            h = torch.bernoulli(torch.sigmoid(beta * (vw + c)), generator=generator)  # Gibbs step at β
+            v = torch.bernoulli(torch.sigmoid((1 - beta) * b_a + beta * (h @ W.T + b)), generator=generator)
+        log_z_a = self.config.hidden * math.log(2.0) + float(F.softplus(b_a.double()).sum())
+        log_mean_w = float(torch.logsumexp(log_w, 0)) - math.log(M)
+        w = torch.exp(log_w - log_w.max())                                 # weights up to a common factor
+        stderr = float(w.std() / (math.sqrt(M) * w.mean())) if M > 1 else math.inf
+        return log_z_a + log_mean_w, stderr
+
+    @torch.no_grad()
+    def log_prob(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(binarize(x)) = -F(v) - log Z in nats (B,); log Z by AIS, computed once and cached."""
+        self._check_condition(condition)
+        if torch.isnan(self.log_z):
+            log_z, stderr = self.estimate_log_z()
+            self.log_z.fill_(log_z)
+            self.log_z_stderr.fill_(stderr)
+        return -self.free_energy(binarize(x)) - self.log_z
+
+    # --- sampling
+    @torch.no_grad()
+    def sample_steps(self, n: int, condition: torch.Tensor | None = None, *,
+                     generator: torch.Generator | None = None, every: int = 100, sweeps: int | None = None):
+        """Gibbs chains from base-rate starts; yields uint8 (n, C, H, W) every `every` sweeps, then the last."""
+        self._check_condition(condition)
+        sweeps = sweeps or self.config.sampling_sweeps
+        if not 0 < n <= MAX_SAMPLES:
+            raise ValueError(f"n must be in 1..{MAX_SAMPLES}, got {n}")
+        if not 0 < sweeps <= MAX_SWEEPS or every < 1:
+            raise ValueError(f"sweeps must be in 1..{MAX_SWEEPS} and every >= 1, got {sweeps} and {every}")
+        size, C = self.config.image_size, self.config.channels
+        start = torch.sigmoid(self.base_rate_logits()).expand(n, -1)      # (n, D)
+        v = torch.bernoulli(start, generator=generator)
+        for sweep in range(1, sweeps + 1):
+            v = self._gibbs_sweep(v, generator)
+            if sweep % every == 0 or sweep == sweeps:
+                yield (v.reshape(n, C, size, size) * 255).to(torch.uint8)   # (n, C, H, W), 0 or 255
+
+    def sample(self, n: int, condition: torch.Tensor | None = None, *,
+               generator: torch.Generator | None = None, sweeps: int | None = None) -> torch.Tensor:
+        sweeps = sweeps or self.config.sampling_sweeps
+        *_, images = self.sample_steps(n, condition, generator=generator, every=sweeps, sweeps=sweeps)
+        return images
+
+
+# --- side by side with scikit-learn
+def to_sklearn(model: RBM, *, random_state: int = 0):
+    """Our weights in a fitted-looking sklearn BernoulliRBM (components_ is W transposed)."""
+    from sklearn.neural_network import BernoulliRBM
+
+    estimator = BernoulliRBM(n_components=model.config.hidden, random_state=random_state)
+    estimator.components_ = model.W.detach().T.double().numpy()        # (H, D)
+    estimator.intercept_visible_ = model.b.detach().double().numpy()
+    estimator.intercept_hidden_ = model.c.detach().double().numpy()
+    estimator.n_features_in_ = model.W.shape[0]
+    return estimator
+
+
+def from_sklearn(estimator, config: RBMConfig, data_bits: torch.Tensor) -> RBM:
+    """A fitted sklearn BernoulliRBM as one of ours; `data_bits` (N, D) give AIS its base rate."""
+    model = RBM(replace(config, hidden=estimator.components_.shape[0]))
+    with torch.no_grad():
+        model.W.copy_(torch.as_tensor(estimator.components_.T))
+        model.b.copy_(torch.as_tensor(estimator.intercept_visible_))
+        model.c.copy_(torch.as_tensor(estimator.intercept_hidden_))
+    model.observe(data_bits)
+    return model
+
+
+def compare_with_sklearn(data_bits, model: RBM, *, test_bits=None, batch_size: int = 64,
+                         learning_rate: float = 0.05, seed: int = 0) -> dict:
+    """Train sklearn's BernoulliRBM (PCD-1, plain SGD) on the same bits for as many images as `model`
+    has seen, then score both the same two ways: sklearn's pseudo-likelihood (`score_samples`: D times
+    log sigmoid of the free-energy change from flipping one random bit) and our AIS log-likelihood."""
+    from sklearn.neural_network import BernoulliRBM
+
+    data_bits = torch.as_tensor(np.asarray(data_bits), dtype=torch.float32)   # (N, D)
+    test_bits = data_bits if test_bits is None else torch.as_tensor(np.asarray(test_bits), dtype=torch.float32)
+    epochs = max(1, round(float(model.images_seen) / len(data_bits)))
+    start = time.monotonic()
+    theirs = BernoulliRBM(n_components=model.config.hidden, learning_rate=learning_rate, batch_size=batch_size,
+                          n_iter=epochs, random_state=seed).fit(data_bits.double().numpy())
+    seconds = time.monotonic() - start
+    D = data_bits.shape[1]
+    report = {"epochs": epochs, "images_seen": int(model.images_seen), "test_images": len(test_bits),
+              "visible_bits": D, "sklearn_train_seconds": round(seconds, 1)}
+    for name, ours, estimator in [("ours", model, to_sklearn(model, random_state=seed)),
+                                  ("sklearn", from_sklearn(theirs, model.config, data_bits), theirs)]:
+        pseudo = float(estimator.score_samples(test_bits.double().numpy()).mean())
+        log_z, stderr = ours.estimate_log_z()
+        log_p = float((-ours.free_energy(test_bits).detach() - log_z).mean())
+        report[name] = {"pseudo_log_likelihood": pseudo, "pseudo_log_likelihood_per_dim": pseudo / D,
+                        "ais_log_z": log_z, "ais_log_z_stderr": stderr, "log_likelihood": log_p,
+                        "bits_per_dim": -log_p / (D * math.log(2.0)), "bits_per_image": -log_p / math.log(2.0)}
+    return report

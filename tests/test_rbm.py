@@ -1,0 +1,167 @@
+"""The RBM family: exact checks of the free energy and of AIS on an enumerable RBM, PCD, sklearn import."""
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from playground.checkpoint import load, save
+from playground.data import load_world
+from playground.rbm import RBM, RBMConfig, binarize, compare_with_sklearn, from_sklearn, to_sklearn
+
+# 2x2 RGB images are 12 visible bits: 4096 visible states, small enough to enumerate
+TINY = dict(image_size=2, hidden=4, ais_betas=3000, ais_runs=400)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The tensors here are tiny: on a shared machine, extra threads cost far more than they save."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def all_bits(d: int) -> torch.Tensor:
+    return torch.tensor(list(itertools.product([0.0, 1.0], repeat=d)))  # (2^d, d)
+
+
+def bits_to_images(bits: torch.Tensor, size: int = 2) -> torch.Tensor:
+    return (bits.reshape(-1, 3, size, size) * 255).to(torch.uint8)
+
+
+def random_tiny_rbm(seed: int = 0, scale: float = 1.0) -> RBM:
+    torch.manual_seed(seed)
+    model = RBM(RBMConfig(**TINY))
+    with torch.no_grad():
+        model.W.normal_(0, scale)
+        model.b.normal_(0, scale)
+        model.c.normal_(0, scale)
+    model.observe(torch.bernoulli(torch.full((50, 12), 0.3)))  # a base rate that is not the target
+    return model
+
+
+def exact_log_z(model: RBM) -> float:
+    return float(torch.logsumexp(-model.free_energy(all_bits(12)).detach(), 0))
+
+
+def test_free_energy_is_the_marginal_over_hiddens():
+    model = random_tiny_rbm()
+    v, h = all_bits(12), all_bits(4)                                     # (4096, 12), (16, 4)
+    with torch.no_grad():
+        energy = -(v @ model.W @ h.T) - (v @ model.b)[:, None] - (h @ model.c)[None, :]   # (4096, 16)
+        brute = -torch.logsumexp(-energy, 1)
+        assert torch.allclose(model.free_energy(v), brute, atol=1e-4)
+        # and Z over the joint (v, h) states is Z over v of exp(-F)
+        assert math.isclose(float(torch.logsumexp(-energy.flatten(), 0)), exact_log_z(model), abs_tol=1e-4)
+
+
+def test_ais_matches_the_exact_partition_function():
+    model = random_tiny_rbm(seed=1)
+    exact = exact_log_z(model)
+    log_z, stderr = model.estimate_log_z()
+    assert abs(log_z - exact) < 0.03 and 0 < stderr < 0.03
+    # a poor base rate and few steps are worse, but still in the right place
+    assert abs(model.estimate_log_z(betas=30, runs=50)[0] - exact) < 1.0
+
+
+def test_log_prob_sums_to_one_over_every_image():
+    model = random_tiny_rbm(seed=2)
+    total = float(model.log_prob(bits_to_images(all_bits(12))).exp().sum())
+    assert abs(total - 1.0) < 0.03
+    assert torch.isfinite(model.log_z) and model.log_z_stderr > 0
+
+
+def test_pcd_raises_the_exact_likelihood():
+    torch.manual_seed(0)
+    model = RBM(RBMConfig(image_size=2, hidden=8, chains=50, gibbs_steps=5, ais_betas=100))
+    prototypes = torch.tensor([[1.0] * 6 + [0.0] * 6, [0.0] * 6 + [1.0] * 6, [1.0, 0.0] * 6])
+    data = prototypes[torch.arange(48) % 3]                               # (48, 12)
+    flips = torch.rand(data.shape) < 0.05
+    images = bits_to_images(torch.where(flips, 1 - data, data))
+
+    def exact_nll():
+        with torch.no_grad():
+            return float((model.free_energy(binarize(images)) + exact_log_z(model)).mean())
+
+    before = exact_nll()
+    optimizer = model.configure_optimizer(0.03)
+    records = [model.train_step(images, None, optimizer) for _ in range(100)]
+    assert all(math.isfinite(r["loss"]) for r in records)
+    assert exact_nll() < before - 2.0                                     # nats per image
+    assert torch.isnan(model.log_z)                                       # training made the cache stale
+
+
+def test_pcd_lowers_free_energy_of_data_against_noise():
+    data = load_world("exact", 64, 0, image_size=8)
+    torch.manual_seed(0)
+    model = RBM(RBMConfig(image_size=8, hidden=16, chains=32))
+    noise = torch.bernoulli(torch.full((64, 192), 0.5))
+
+    def gap():
+        with torch.no_grad():
+            return float(model.free_energy(binarize(data.images)).mean() - model.free_energy(noise).mean())
+
+    before = gap()
+    optimizer = model.configure_optimizer(1e-2)
+    for _ in range(30):
+        model.train_step(data.images, None, optimizer)
+    assert gap() < before - 20.0
+
+
+def test_samples_are_bits_seeded_and_streamed():
+    model = random_tiny_rbm()
+    a = model.sample(5, generator=torch.Generator().manual_seed(3), sweeps=20)
+    b = model.sample(5, generator=torch.Generator().manual_seed(3), sweeps=20)
+    assert a.shape == (5, 3, 2, 2) and a.dtype == torch.uint8
+    assert torch.equal(a, b) and set(a.unique().tolist()) <= {0, 255}
+    frames = list(model.sample_steps(5, generator=torch.Generator().manual_seed(3), every=7, sweeps=20))
+    assert len(frames) == 3 and torch.equal(frames[-1], a)
+    with pytest.raises(ValueError, match="n must be in"):
+        model.sample(2000)
+
+
+def test_checkpoint_round_trip_keeps_weights_and_log_z(tmp_path):
+    model = random_tiny_rbm()
+    images = bits_to_images(all_bits(12)[::97])
+    expected = model.log_prob(images)
+    save(model, tmp_path / "rbm.safetensors")
+    loaded = load(tmp_path / "rbm.safetensors")
+    assert torch.equal(loaded.log_z, model.log_z)                          # the AIS estimate travels with it
+    assert torch.equal(loaded.log_prob(images), expected)
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    assert torch.equal(loaded.sample(4, generator=g(), sweeps=10), model.sample(4, generator=g(), sweeps=10))
+
+
+def test_only_unconditional():
+    with pytest.raises(ValueError, match="only condition='none'"):
+        RBM(RBMConfig(condition="class"))
+    with pytest.raises(ValueError, match="unknown condition"):
+        RBM(RBMConfig(condition="music"))
+    with pytest.raises(ValueError, match="unconditional"):
+        random_tiny_rbm().log_prob(torch.zeros(1, 3, 2, 2, dtype=torch.uint8), torch.zeros(1, 2, dtype=torch.long))
+
+
+def test_sklearn_weights_give_sklearn_free_energies():
+    from sklearn.neural_network import BernoulliRBM
+
+    bits = np.random.default_rng(0).random((40, 12)) < 0.4
+    theirs = BernoulliRBM(n_components=4, n_iter=3, random_state=0).fit(bits.astype(float))
+    ours = from_sklearn(theirs, RBMConfig(**TINY), torch.as_tensor(bits, dtype=torch.float32))
+    v = all_bits(12)
+    np.testing.assert_allclose(ours.free_energy(v).detach().numpy(), theirs._free_energy(v.double().numpy()),
+                               rtol=1e-5, atol=1e-4)
+    back = to_sklearn(ours)
+    np.testing.assert_allclose(back._free_energy(v.double().numpy()), theirs._free_energy(v.double().numpy()),
+                               rtol=1e-5, atol=1e-4)
+
+
+def test_compare_with_sklearn_reports_both_models():
+    data = torch.bernoulli(torch.full((64, 12), 0.3))
+    model = random_tiny_rbm()
+    report = compare_with_sklearn(data, model, batch_size=16)
+    for name in ("ours", "sklearn"):
+        row = report[name]
+        assert math.isfinite(row["log_likelihood"]) and math.isfinite(row["pseudo_log_likelihood"])
+        assert math.isclose(row["bits_per_dim"], -row["log_likelihood"] / (12 * math.log(2)))
