@@ -71,12 +71,12 @@ class RBMConfig:
     image_size: int = 32          # images are image_size x image_size
     channels: int = 3             # colour channels: D = channels * image_size^2 visible bits
     condition: str = "none"       # only "none": this RBM is unconditional
-    hidden: int = 256             # binary hidden units H
+    hidden: int = 512             # binary hidden units H
     gibbs_steps: int = 1          # k of PCD-k: Gibbs sweeps of the fantasy chains per update
-    chains: int = 100             # persistent fantasy particles
+    chains: int = 200             # persistent fantasy particles
     weight_decay: float = 1e-4    # L2 penalty on W (Hinton's "weight cost"); biases are not decayed
     init_std: float = 0.01        # initial weights W ~ N(0, init_std^2)
-    ais_betas: int = 10_000       # intermediate distributions on the AIS path
+    ais_betas: int = 5_000        # intermediate distributions on the AIS path
     ais_runs: int = 100           # parallel AIS runs M
     ais_seed: int = 0             # AIS has its own seed, so log_prob is a fixed function of the weights
     sampling_sweeps: int = 1000   # Gibbs sweeps v -> h -> v when sampling from a base-rate start

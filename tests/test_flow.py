@@ -29,9 +29,10 @@ def tiny(seed=0, **overrides):
     return nudge(Flow(FlowConfig(**{**TINY, **overrides})).eval(), seed=seed)
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(autouse=True)
 def one_thread():
-    """Tiny ops on a busy 2-core machine run ~100x slower when OpenMP threads wait on each other."""
+    """Tiny ops on a busy 2-core machine run ~100x slower when OpenMP threads wait on each other. Set per
+    test, after the module's data: the world renderer (numba, OpenMP) puts torch back to all cores."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
