@@ -1,0 +1,208 @@
+"""Generative adversarial network: a DCGAN trained with the hinge loss and a spectrally normalised critic.
+
+Goodfellow et al. 2014, "Generative Adversarial Nets"; Radford, Metz & Chintala 2016, "Unsupervised
+Representation Learning with Deep Convolutional GANs" (DCGAN); Miyato et al. 2018, "Spectral
+Normalization for Generative Adversarial Networks" (SN-GAN); Lim & Ye 2017 and Miyato et al. 2018
+(the hinge loss); Miyato & Koyama 2018, "cGANs with Projection Discriminator".
+
+Players. A generator G maps noise z ~ N(0, I) to an image in [-1, 1] (tanh output); a
+discriminator (critic) D maps an image to a real number, large for "looks like data". Both are
+DCGAN networks: G projects z to a small feature map and doubles its size with stride-2 transposed
+convolutions, batch norm and ReLU; D halves it with stride-2 convolutions and LeakyReLU(0.2).
+
+Spectral normalisation. Every weight of D is divided by its largest singular value (estimated by
+one power iteration per forward pass), so each layer is 1-Lipschitz and so is D: its gradients
+cannot explode, which is what keeps GAN training stable without a careful balance of the players.
+
+Hinge loss. D minimises   E_x[relu(1 - D(x))] + E_z[relu(1 + D(G(z)))]
+(push real scores above +1 and fake scores below -1, then stop caring), and G minimises
+-E_z[D(G(z))]. Each `train_step` takes `n_critic` D steps on the batch and one G step, both with
+Adam(lr, betas=(beta1, 0.9)). The logged "loss" is D's hinge loss (what `loss` returns); "d_loss"
+and "g_loss" are logged too. D's loss near 2 means it cannot tell real from fake; near 0, it always can.
+
+Likelihood. A GAN defines p(x) only implicitly, as the push-forward of N(0, I) through G onto a
+thin manifold: there is no density to evaluate, so `log_prob` raises NoLikelihood, and there is no
+encoder, so `encode` raises NoRepresentation.
+
+Averaged generator. Samples come from an exponential moving average of G's weights (Yazici et al.
+2019, "The Unusual Effectiveness of Averaging in GAN Training"), theta_ema <- d theta_ema + (1 - d) theta,
+whose batch-norm statistics are copied from G. It is a module of this model, so it checkpoints.
+
+Conditioning. G reads the concatenation [z, e_G(c)] of the noise and a condition vector; D uses
+the projection D(x, c) = psi(phi(x)) + <e_D(c), phi(x)>, phi(x) being its flattened features: the
+inner product scores how well the image's features match the asked-for class or caption.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from .protocol import CONDITIONS, Model, from_unit, to_unit
+from .text import ConditionEncoder
+
+MAX_SAMPLES = 1024      # images per sample call
+
+
+class Generator(nn.Module):
+    """DCGAN generator: [z, e(c)] -> linear -> (4w, H/8, W/8) -> three stride-2 transposed convs -> tanh."""
+
+    def __init__(self, channels: int, image_size: int, latent_dim: int, width: int, condition: str, condition_dim: int):
+        super().__init__()
+        self.bottom = image_size // 8
+        self.condition_encoder = ConditionEncoder(condition, condition_dim)
+        inputs = latent_dim + (condition_dim if condition != "none" else 0)
+        self.project = nn.Sequential(nn.Linear(inputs, 4 * width * self.bottom ** 2, bias=False),
+                                     nn.BatchNorm1d(4 * width * self.bottom ** 2), nn.ReLU())
+        self.body = nn.Sequential(
+            nn.ConvTranspose2d(4 * width, 2 * width, 4, stride=2, padding=1, bias=False),   # H/4
+            nn.BatchNorm2d(2 * width), nn.ReLU(),
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=False),       # H/2
+            nn.BatchNorm2d(width), nn.ReLU(),
+            nn.ConvTranspose2d(width, channels, 4, stride=2, padding=1), nn.Tanh())         # H, in [-1, 1]
+
+    def forward(self, z: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+        if condition is not None:
+            z = torch.cat([z, self.condition_encoder(condition)], dim=1)    # (B, L + condition_dim)
+        h = self.project(z).view(z.shape[0], -1, self.bottom, self.bottom)  # (B, 4w, H/8, W/8)
+        return self.body(h)                                                 # (B, C, H, W)
+
+
+class Discriminator(nn.Module):
+    """Spectrally normalised DCGAN critic with a projection head for the condition."""
+
+    def __init__(self, channels: int, image_size: int, width: int, condition: str, condition_dim: int):
+        super().__init__()
+        features = 4 * width * (image_size // 8) ** 2
+        self.phi = nn.Sequential(
+            spectral_norm(nn.Conv2d(channels, width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),       # H/2
+            spectral_norm(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),      # H/4
+            spectral_norm(nn.Conv2d(2 * width, 4 * width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),  # H/8
+            nn.Flatten())
+        self.psi = spectral_norm(nn.Linear(features, 1))
+        self.condition_encoder = ConditionEncoder(condition, condition_dim)
+        self.embed = spectral_norm(nn.Linear(condition_dim, features)) if condition != "none" else None
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+        h = self.phi(x)                                                     # (B, F): phi(x)
+        score = self.psi(h).squeeze(1)                                      # (B,): psi(phi(x))
+        if condition is not None:
+            score = score + (self.embed(self.condition_encoder(condition)) * h).sum(1)   # + <e(c), phi(x)>
+        return score
+
+
+class GANOptimizers(NamedTuple):
+    generator: torch.optim.Optimizer
+    discriminator: torch.optim.Optimizer
+
+
+@dataclass
+class GANConfig:
+    image_size: int = 32          # square images of this side; divisible by 8 (three stride-2 stages)
+    channels: int = 3             # colour channels
+    condition: str = "none"       # "none", "class" (shape, colour) or "caption"
+    latent_dim: int = 64          # size of the noise z
+    width: int = 32               # G's last and D's first stage channels; doubled at each of the next two
+    condition_dim: int = 64       # size of the condition vectors (conditional models only)
+    n_critic: int = 1             # discriminator steps per generator step
+    beta1: float = 0.5            # Adam's beta1 for both players (0.0 or 0.5 in the SN-GAN recipes); beta2 = 0.9
+    ema_decay: float = 0.999      # d of the averaged generator used for sampling; 0 samples the trained G
+
+
+class GAN(Model):
+    Config = GANConfig
+    family = "gan"
+    likelihood = "none"
+
+    def __init__(self, config: GANConfig):
+        super().__init__(config)
+        if config.condition not in CONDITIONS:
+            raise ValueError(f"condition must be one of {', '.join(CONDITIONS)}, got {config.condition!r}")
+        if config.image_size < 8 or config.image_size % 8:
+            raise ValueError(f"image_size must be a positive multiple of 8 (three stride-2 stages), "
+                             f"got {config.image_size}")
+        if min(config.latent_dim, config.width, config.condition_dim, config.n_critic) < 1:
+            raise ValueError("latent_dim, width, condition_dim and n_critic must be positive")
+        if not 0.0 <= config.beta1 < 1.0 or not 0.0 <= config.ema_decay < 1.0:
+            raise ValueError("beta1 and ema_decay must be in [0, 1)")
+        c, s = config.channels, config.image_size
+        self.generator = Generator(c, s, config.latent_dim, config.width, config.condition, config.condition_dim)
+        self.discriminator = Discriminator(c, s, config.width, config.condition, config.condition_dim)
+        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if config.ema_decay else None
+
+    def configure_optimizer(self, lr: float) -> GANOptimizers:
+        betas = (self.config.beta1, 0.9)
+        return GANOptimizers(torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
+                             torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas))
+
+    def _noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        device = self.generator.project[0].weight.device
+        return torch.randn(n, self.config.latent_dim, generator=generator).to(device)   # (n, L)
+
+    # --- the two losses
+
+    def loss(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """D's hinge loss on the real batch x and as many fresh fakes (G is held fixed):
+        E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]."""
+        condition = self._check_condition(condition, x.shape[0])
+        with torch.no_grad():
+            fake = self.generator(self._noise(x.shape[0]), condition)       # (B, C, H, W)
+        real_scores = self.discriminator(to_unit(x), condition)             # (B,)
+        fake_scores = self.discriminator(fake, condition)                   # (B,)
+        return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
+
+    def generator_loss(self, n: int, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """G's hinge loss on n fresh fakes: -E[D(G(z))] (D's weights get gradients too; G's optimiser ignores them)."""
+        condition = self._check_condition(condition, n)
+        return -self.discriminator(self.generator(self._noise(n), condition), condition).mean()
+
+    def train_step(self, x: torch.Tensor, condition: torch.Tensor | None, optimizer: GANOptimizers) -> dict:
+        """n_critic D steps on the batch, one G step, then the average update; "loss" is D's loss."""
+        for _ in range(self.config.n_critic):
+            optimizer.discriminator.zero_grad(set_to_none=True)
+            d_loss = self.loss(x, condition)
+            d_loss.backward()
+            optimizer.discriminator.step()
+        optimizer.generator.zero_grad(set_to_none=True)
+        g_loss = self.generator_loss(x.shape[0], condition)
+        g_loss.backward()
+        optimizer.generator.step()
+        self._update_average()
+        return {"loss": float(d_loss.detach()), "d_loss": float(d_loss.detach()), "g_loss": float(g_loss.detach())}
+
+    @torch.no_grad()
+    def _update_average(self) -> None:
+        """theta_ema <- d theta_ema + (1 - d) theta; batch-norm running statistics are copied."""
+        if self.generator_ema is None:
+            return
+        for average, current in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            average.lerp_(current, 1 - self.config.ema_decay)
+        for average, current in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            average.copy_(current)
+
+    # --- sampling
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """Float images (B, C, H, W) in [-1, 1] from noise z (B, latent_dim), by the sampling generator
+        (the average if there is one) in eval mode, so batch norm uses its running statistics."""
+        if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
+            raise ValueError(f"z must have shape (n, {self.config.latent_dim}), got {tuple(z.shape)}")
+        generator = self.generator_ema if self.generator_ema is not None else self.generator
+        was_training = generator.training
+        generator.eval()
+        images = generator(z, self._check_condition(condition, z.shape[0]))
+        generator.train(was_training)
+        return images
+
+    def sample(self, n: int, condition: torch.Tensor | None = None, *,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """uint8 (n, C, H, W): z ~ N(0, I) through the (averaged) generator."""
+        if not 1 <= n <= MAX_SAMPLES:
+            raise ValueError(f"n must be in 1..{MAX_SAMPLES}, got {n}")
+        return from_unit(self.generate(self._noise(n, generator), condition))

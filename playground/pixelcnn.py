@@ -1,0 +1,251 @@
+"""Gated PixelCNN: an autoregressive model with an exact discrete likelihood.
+
+van den Oord, Kalchbrenner & Kavukcuoglu 2016, "Pixel Recurrent Neural Networks" (masked
+convolutions, masks A and B over the colour channels); van den Oord, Kalchbrenner, Vinyals,
+Espeholt, Graves & Kavukcuoglu 2016, "Conditional Image Generation with PixelCNN Decoders"
+(gated activations, vertical and horizontal stacks without the blind spot, conditioning).
+
+Factorisation. The D = 3 H W subpixels are ordered in raster order, R before G before B inside
+each pixel, and the chain rule gives the exact likelihood
+    p(x | c) = prod_{i,j} p(R_ij | x_<ij, c) p(G_ij | R_ij, x_<ij, c) p(B_ij | R_ij, G_ij, x_<ij, c),
+each factor a 256-way categorical (softmax over logits), so log p(x | c) is a plain sum of log
+softmax values at the true bytes: an exact likelihood in nats, trained by cross-entropy.
+
+Causality. Two stacks of convolutions see exactly the allowed past:
+  * the vertical stack at row i sees only rows < i: its first kernel covers rows i-k/2..i-1,
+    later (k/2 + 1) x k kernels rows i-k/2..i of features that themselves never saw row i;
+  * the horizontal stack at (i, j) sees pixels (i, <= j) through 1 x (k/2 + 1) kernels plus the
+    vertical stack at (i, j). At the current pixel its features are split into R, G, B groups and a
+    channel mask lets group g see only input groups < g (mask A, first layer, on the image) or
+    <= g (mask B, every later layer, on features); the 1 x 1 convolutions carry mask B too.
+Together they cover every earlier pixel in the receptive field (no blind spot). The first block
+also adds a learned map over positions (a location-dependent bias, as in sec. 2.3 of the second
+paper): zero padding looks like the grey ground, so without it the net could not tell where it is.
+
+Gated block (eq. 4 of the second paper): with W * x a stack's convolution and V c the condition,
+    y = tanh(W_f * x + V_f c) * sigmoid(W_g * x + V_g c);
+the horizontal stack also adds a 1 x 1 map of the vertical pre-activations, and is residual.
+
+Sampling takes D sequential steps. Running the net on the whole image per step is wasteful:
+the vertical stack of row i depends only on rows < i, so it runs once per row, one row per layer
+from cached padded feature maps; inside the row only the current pixel of each horizontal layer
+is recomputed, from cached features of the pixels to its left. Same weights and the same function
+as the full forward pass (the tests compare both samplers byte for byte), about H W times less work.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .protocol import CONDITIONS, Model, to_unit
+from .text import ConditionEncoder
+
+LEVELS = 256            # values of a subpixel
+MAX_SAMPLES = 1024      # images per sample call
+
+
+def channel_groups(n: int, groups: int, repeats: int = 1) -> torch.Tensor:
+    """Colour group (0 = R, 1 = G, 2 = B) of each of n channels, laid out as `repeats` blocks of
+    `groups` equal groups (the gate's f and g halves are two such blocks)."""
+    block = n // repeats
+    return torch.arange(n) % block // (block // groups)
+
+
+def valid_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """F.conv2d without padding. When the input is exactly one kernel wide and high (the sampler's
+    one-pixel steps) it is one matrix product, which on a CPU is many times faster than conv2d."""
+    if x.shape[-2:] == weight.shape[-2:]:
+        return F.linear(x.flatten(1), weight.flatten(1), bias)[:, :, None, None]   # (B, c_out, 1, 1)
+    return F.conv2d(x, weight, bias)
+
+
+class CausalConv(nn.Conv2d):
+    """A 1 x width convolution over pixels (i, j-width+1..j) whose current-pixel column is masked
+    by colour group: output group g sees input groups < g (mask "A") or <= g (mask "B")."""
+
+    def __init__(self, c_in: int, c_out: int, width: int, mask: str, groups: int, out_repeats: int = 1):
+        super().__init__(c_in, c_out, (1, width))
+        g_out, g_in = channel_groups(c_out, groups, out_repeats), channel_groups(c_in, groups)
+        allowed = g_in[None, :] < g_out[:, None] if mask == "A" else g_in[None, :] <= g_out[:, None]
+        kernel_mask = torch.ones(c_out, c_in, 1, width)
+        kernel_mask[:, :, 0, -1] = allowed.float()              # only the current pixel is masked
+        self.register_buffer("mask", kernel_mask, persistent=False)
+
+    def forward(self, x):
+        return valid_conv(x, self.weight * self.mask, self.bias)
+
+
+def gate(pre: torch.Tensor) -> torch.Tensor:
+    """tanh(f) * sigmoid(g) on the two halves of the channels; group g of f meets group g of g."""
+    f, g = pre.chunk(2, dim=1)
+    return torch.tanh(f) * torch.sigmoid(g)
+
+
+class GatedBlock(nn.Module):
+    """One layer of both stacks. Its convolutions are 'valid' (unpadded): callers pass inputs
+    padded by `pad` (k/2) on the left/top, so the same code runs on whole images and on caches."""
+
+    def __init__(self, c_in: int, hidden: int, kernel: int, first: bool, groups: int):
+        super().__init__()
+        self.pad, self.first = kernel // 2, first
+        self.rows = kernel // 2 if first else kernel // 2 + 1     # the first layer skips row i itself
+        self.vertical = nn.Conv2d(c_in, 2 * hidden, (self.rows, kernel))
+        self.horizontal = CausalConv(c_in, 2 * hidden, kernel // 2 + 1, "A" if first else "B", groups, 2)
+        self.link = nn.Conv2d(2 * hidden, 2 * hidden, 1)         # vertical -> horizontal (sees rows < i only)
+        self.out = CausalConv(hidden, hidden, 1, "B", groups)
+
+    def vertical_step(self, v_padded, bias):
+        """Rows of the vertical stack from the padded input above them: its output and its message
+        to the horizontal stack, both (B, ., R, W)."""
+        v_pre = self.vertical(v_padded)                           # (B, 2h, R, W)
+        return gate(v_pre + bias), self.link(v_pre) + bias
+
+    def horizontal_step(self, h_padded, h_in, from_vertical):
+        """Pixels of the horizontal stack from the left-padded input; residual after the first layer."""
+        h = self.out(gate(self.horizontal(h_padded) + from_vertical))   # (B, h, 1 or H, W')
+        return h if self.first else h + h_in
+
+
+@dataclass
+class PixelCNNConfig:
+    image_size: int = 32                 # square images of this side
+    channels: int = 3                    # colour channels, generated one after the other in each pixel
+    condition: str = "none"              # "none", "class" (shape, colour) or "caption"
+    hidden: int = 48                     # feature channels per stack, a multiple of `channels`
+    layers: int = 8                      # gated blocks; the view upwards is first_kernel/2 + layers - 1 rows
+    kernel: int = 3                      # odd kernel size of the later blocks
+    first_kernel: int = 7                # odd kernel size of the first block (mask A)
+    condition_dim: int = 64              # size of the condition vector (even, for the caption GRU)
+
+
+class PixelCNN(Model):
+    Config = PixelCNNConfig
+    family = "pixelcnn"
+    likelihood = "exact"
+
+    def __init__(self, config: PixelCNNConfig):
+        super().__init__(config)
+        c, size, hidden = config.channels, config.image_size, config.hidden
+        if config.condition not in CONDITIONS:
+            raise ValueError(f"condition must be one of {', '.join(CONDITIONS)}, got {config.condition!r}")
+        if not 1 <= size <= 256 or not 1 <= c <= 4:
+            raise ValueError(f"image_size must be in 1..256 and channels in 1..4, got {size} and {c}")
+        if hidden < c or hidden % c:
+            raise ValueError(f"hidden must be a positive multiple of channels={c} (a group per colour), got {hidden}")
+        for name in ("kernel", "first_kernel"):
+            if getattr(config, name) < 3 or getattr(config, name) % 2 == 0:
+                raise ValueError(f"{name} must be odd and >= 3, got {getattr(config, name)}")
+        if config.layers < 1:
+            raise ValueError(f"layers must be >= 1, got {config.layers}")
+        if config.condition_dim < 2 or config.condition_dim % 2:
+            raise ValueError(f"condition_dim must be even and >= 2, got {config.condition_dim}")
+        self.blocks = nn.ModuleList(
+            GatedBlock(c if k == 0 else hidden, hidden, config.first_kernel if k == 0 else config.kernel, k == 0, c)
+            for k in range(config.layers))
+        self.position = nn.Parameter(torch.zeros(2 * hidden, size, size))   # location-dependent bias
+        self.encoder = ConditionEncoder(config.condition, config.condition_dim)
+        self.to_bias = (nn.Linear(config.condition_dim, 2 * config.layers * hidden)
+                        if config.condition != "none" else None)    # V c for every block at once
+        self.head = nn.Sequential(nn.ReLU(), CausalConv(hidden, hidden, 1, "B", c), nn.ReLU(),
+                                  CausalConv(hidden, c * LEVELS, 1, "B", c))   # logits, grouped by colour
+
+    def _biases(self, condition, n: int) -> list:
+        """Per block, what is added to its pre-activations: V c (n, 2h, 1, 1), or 0 when unconditional."""
+        condition = self._check_condition(condition, n)
+        if condition is None:
+            return [0.0] * self.config.layers
+        return list(self.to_bias(self.encoder(condition))[:, :, None, None].chunk(self.config.layers, dim=1))
+
+    # --- the likelihood
+
+    def logits(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 256, C, H, W): logits of p(x_d | x_<d, c) for every subpixel d, all in one pass."""
+        size = self.config.image_size
+        if x.ndim != 4 or x.dtype != torch.uint8 or x.shape[1:] != (self.config.channels, size, size):
+            raise ValueError(f"expected uint8 images (B, {self.config.channels}, {size}, {size}), "
+                             f"got {tuple(x.shape)} {x.dtype}")
+        biases = self._biases(condition, x.shape[0])
+        v = h = to_unit(x)                                        # (B, C, H, W) in [-1, 1]
+        for k, block in enumerate(self.blocks):
+            p = block.pad
+            bias = biases[k] + (self.position if k == 0 else 0.0)
+            # pad k/2 above (and trim the last row for the first block, whose kernel stops at row i - 1)
+            v, from_vertical = block.vertical_step(F.pad(v, (p, p, p, block.rows - 1 - p)), bias)   # (B, h, H, W)
+            h = block.horizontal_step(F.pad(h, (p, 0, 0, 0)), h, from_vertical)                   # (B, h, H, W)
+        logits = self.head(h)                                     # (B, C 256, H, W)
+        return logits.unflatten(1, (self.config.channels, LEVELS)).transpose(1, 2)   # (B, 256, C, H, W)
+
+    def loss(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean negative log-likelihood per subpixel, in nats: the cross-entropy of the 256-way softmax."""
+        return F.cross_entropy(self.logits(x, condition), x.long())
+
+    @torch.no_grad()
+    def log_prob(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) exact log p(x | c) in nats: the sum over subpixels of log softmax at the true byte."""
+        log_p = self.logits(x, condition).log_softmax(dim=1)      # (B, 256, C, H, W)
+        return log_p.gather(1, x.long()[:, None]).flatten(1).sum(1)
+
+    # --- sampling
+
+    @staticmethod
+    def pick(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Inverse-CDF draw from softmax(logits) (n, 256) with uniforms u (n,): the first value whose
+        cumulative probability exceeds u. Shared by every sampler, so equal logits give equal bytes."""
+        cdf = logits.softmax(dim=1).cumsum(dim=1)                 # (n, 256)
+        return (cdf < u[:, None]).sum(dim=1).clamp(max=LEVELS - 1)
+
+    @torch.no_grad()
+    def sample_steps(self, n: int, condition: torch.Tensor | None = None, *,
+                     generator: torch.Generator | None = None, every: int = 1):
+        """Yield the uint8 (n, C, H, W) canvas after every `every` rows (unsampled rows are 0); the last
+        yield is the finished sample. One uniform per subpixel is drawn up front from `generator`."""
+        if not 1 <= n <= MAX_SAMPLES:
+            raise ValueError(f"n must be in 1..{MAX_SAMPLES}, got {n}")
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        c, size, hidden = self.config.channels, self.config.image_size, self.config.hidden
+        device = self.position.device
+        uniforms = torch.rand(n, c, size, size, generator=generator).to(device)   # (n, C, H, W)
+        biases = self._biases(None if condition is None else condition.to(device), n)
+        image = torch.zeros(n, c, size, size, dtype=torch.uint8, device=device)
+        # caches of every block's input, zero padded: for the vertical stack the whole image with k/2
+        # rows above and k/2 columns either side (n, c_in, H + k/2, W + k - 1); for the horizontal
+        # stack the current row with k/2 columns on the left (n, c_in, 1, W + k/2)
+        widths = [c] + [hidden] * (self.config.layers - 1)
+        v_cache = [torch.zeros(n, w, size + b.pad, size + 2 * b.pad, device=device)
+                   for w, b in zip(widths, self.blocks)]
+        for i in range(size):
+            from_vertical = []                                    # per block: (n, 2h, 1, W) for row i
+            for k, block in enumerate(self.blocks):
+                bias = biases[k] + (self.position[:, i:i + 1] if k == 0 else 0.0)
+                v, message = block.vertical_step(v_cache[k][:, :, i:i + block.rows], bias)   # (n, h, 1, W)
+                from_vertical.append(message)
+                if k + 1 < len(self.blocks):
+                    q = self.blocks[k + 1].pad
+                    v_cache[k + 1][:, :, i + q, q:q + size] = v[:, :, 0]
+            h_cache = [torch.zeros(n, w, 1, size + b.pad, device=device) for w, b in zip(widths, self.blocks)]
+            for j in range(size):
+                for channel in range(c):
+                    for k, block in enumerate(self.blocks):   # recompute pixel (i, j) only, layer by layer
+                        p = block.pad
+                        h = block.horizontal_step(h_cache[k][..., j:j + p + 1], h_cache[k][..., j + p:j + p + 1],
+                                                  from_vertical[k][..., j:j + 1])   # (n, h, 1, 1)
+                        if k + 1 < len(self.blocks):
+                            h_cache[k + 1][..., j + self.blocks[k + 1].pad] = h[..., 0]
+                    logits = self.head(h)[:, channel * LEVELS:(channel + 1) * LEVELS, 0, 0]   # (n, 256)
+                    value = self.pick(logits, uniforms[:, channel, i, j])     # (n,)
+                    image[:, channel, i, j] = value.to(torch.uint8)
+                    h_cache[0][:, channel, 0, j + self.blocks[0].pad] = to_unit(value)
+            p = self.blocks[0].pad
+            v_cache[0][:, :, i + p, p:p + size] = to_unit(image[:, :, i])
+            if i == size - 1 or (i + 1) % every == 0:
+                yield image.clone()
+
+    def sample(self, n: int, condition: torch.Tensor | None = None, *,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """uint8 (n, C, H, W), drawn subpixel by subpixel from p(x | c)."""
+        *_, images = self.sample_steps(n, condition, generator=generator, every=self.config.image_size)
+        return images
