@@ -7,8 +7,9 @@ Normalization for Generative Adversarial Networks" (SN-GAN); Lim & Ye 2017 and M
 
 Players. A generator G maps noise z ~ N(0, I) to an image in [-1, 1] (tanh output); a
 discriminator (critic) D maps an image to a real number, large for "looks like data". Both are
-DCGAN networks: G projects z to a small feature map and doubles its size with stride-2 transposed
-convolutions, batch norm and ReLU; D halves it with stride-2 convolutions and LeakyReLU(0.2).
+DCGAN networks: G projects z to a small feature map and doubles its size three times (nearest-neighbour
+upsampling then a 3x3 convolution, which avoids the checkerboard of transposed convolutions), with batch
+norm and ReLU; D halves it with stride-2 convolutions and LeakyReLU(0.2).
 
 Spectral normalisation. Every weight of D is divided by its largest singular value (estimated by
 one power iteration per forward pass), so each layer is 1-Lipschitz and so is D: its gradients
@@ -50,7 +51,7 @@ MAX_SAMPLES = 1024      # images per sample call
 
 
 class Generator(nn.Module):
-    """DCGAN generator: [z, e(c)] -> linear -> (4w, H/8, W/8) -> three stride-2 transposed convs -> tanh."""
+    """DCGAN generator: [z, e(c)] -> linear -> (4w, H/8, W/8) -> three (upsample x2, 3x3 conv) stages -> tanh."""
 
     def __init__(self, channels: int, image_size: int, latent_dim: int, width: int, condition: str, condition_dim: int):
         super().__init__()
@@ -60,11 +61,11 @@ class Generator(nn.Module):
         self.project = nn.Sequential(nn.Linear(inputs, 4 * width * self.bottom ** 2, bias=False),
                                      nn.BatchNorm1d(4 * width * self.bottom ** 2), nn.ReLU())
         self.body = nn.Sequential(
-            nn.ConvTranspose2d(4 * width, 2 * width, 4, stride=2, padding=1, bias=False),   # H/4
+            nn.Upsample(scale_factor=2), nn.Conv2d(4 * width, 2 * width, 3, padding=1, bias=False),   # H/4
             nn.BatchNorm2d(2 * width), nn.ReLU(),
-            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=False),       # H/2
+            nn.Upsample(scale_factor=2), nn.Conv2d(2 * width, width, 3, padding=1, bias=False),       # H/2
             nn.BatchNorm2d(width), nn.ReLU(),
-            nn.ConvTranspose2d(width, channels, 4, stride=2, padding=1), nn.Tanh())         # H, in [-1, 1]
+            nn.Upsample(scale_factor=2), nn.Conv2d(width, channels, 3, padding=1), nn.Tanh())         # H, in [-1, 1]
 
     def forward(self, z: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
         if condition is not None:
@@ -111,7 +112,7 @@ class GANConfig:
     condition_dim: int = 64       # size of the condition vectors (conditional models only)
     n_critic: int = 1             # discriminator steps per generator step
     beta1: float = 0.5            # Adam's beta1 for both players (0.0 or 0.5 in the SN-GAN recipes); beta2 = 0.9
-    ema_decay: float = 0.999      # d of the averaged generator used for sampling; 0 samples the trained G
+    ema_decay: float = 0.995      # d of the averaged generator used for sampling; 0 samples the trained G
 
 
 class GAN(Model):

@@ -156,7 +156,7 @@ class RBM(Model):
         v = binarize(x)                                                    # (B, D)
         with torch.no_grad():
             if self.images_seen == 0:  # Hinton's guide: start b at the log-odds of the data marginals
-                self.b.copy_(torch.logit(v.mean(0).clamp(0.01, 0.99)))
+                self.b.copy_(torch.logit(v.mean(0).clamp(0.001, 0.999)))
             self.observe(v)
             fantasy = self._fantasy_particles(v)
             for _ in range(self.config.gibbs_steps):

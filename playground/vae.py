@@ -135,7 +135,8 @@ class VAE(Model):
         h = self.encoder(to_unit(x))                              # (B, 4w * bottom^2)
         if cond is not None:
             h = torch.cat([h, cond], dim=1)
-        return self.posterior(h).chunk(2, dim=1)
+        mean, log_var = self.posterior(h).chunk(2, dim=1)
+        return mean, log_var.clamp(-12.0, 4.0)
 
     def _likelihood(self, z: torch.Tensor, cond):
         """p(x | z, c): mixture log-weights (B, K, 1, H, W), logistic means and log-scales (B, K, C, H, W)."""

@@ -81,7 +81,7 @@ def test_bad_world_configs_are_named(kwargs, message):
 
 
 def test_unknown_world_and_bad_seed():
-    with pytest.raises(WorldError, match="unknown world 'nope'; choose one of exact, shapes2d"):
+    with pytest.raises(WorldError, match="unknown world 'nope'; choose one of exact, exact-holdout, shapes2d"):
         get_world("nope")
     with pytest.raises(WorldError, match="seed must be a non-negative integer"):
         sample_scenes("exact", -1, 3)

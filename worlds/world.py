@@ -146,6 +146,11 @@ WORLDS: dict[str, World] = {w.name: w for w in [
                    "equally likely scenes at 32 px; its entropy is exactly log2(768) bits.",
           view="2d", image_size=32, num_objects=(1, 1), materials=("matte",), position_range=(-1.5, 1.5),
           position_grid=4, rotation="fixed", min_distance=0.0, camera=Camera(extent=2.5)),
+    World("exact-holdout", "The exact world with red cylinders held out: 736 scenes in 'train', the 32 red-cylinder "
+                           "scenes in 'test'; conditional models are asked for what they never saw.",
+          view="2d", image_size=32, num_objects=(1, 1), materials=("matte",), position_range=(-1.5, 1.5),
+          position_grid=4, rotation="fixed", min_distance=0.0, camera=Camera(extent=2.5),
+          held_out=((("color", "red"), ("shape", "cylinder")),), split="train"),
     World("shapes2d", "Top-down 2D scenes of 1-4 objects; 64 px (or 32).",
           view="2d", image_size=64, num_objects=(1, 4), camera=_2D_CAMERA, min_visible_pixels=12),
     World("shapes2d-holdout", "shapes2d with red cylinders held out: never in 'train', in every 'test' scene.",

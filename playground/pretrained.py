@@ -1,0 +1,125 @@
+"""The shipped models: one recipe per checkpoint, the script that trains them all, a cached loader.
+
+    python -m playground.pretrained                  # train every recipe (about an hour on 2 CPU cores)
+    python -m playground.pretrained vae gan-class    # only these
+    python -m playground.pretrained --list
+
+Each recipe is an ordinary `python -m playground.train` run (same loop, same seeds); its weights
+land in `playground/weights/NAME.safetensors` with the run's world, budget and wall time in the
+checkpoint's metadata, and its loss log (every 10th step) in `NAME.csv`. The app and
+`benchmarks/models.py` only load these files; nothing is downloaded.
+
+Unconditional models learn the `exact` world (768 equally likely scenes, so the gap to its entropy
+is measurable). Conditional ones learn `exact-holdout`, which never shows a red cylinder: asking
+them for one is the compositional test.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    family: str
+    world: str
+    minutes: float
+    condition: str = "none"
+    batch_size: int = 64
+    lr: float = 1e-3
+    n: int = 20_000
+    config: dict = field(default_factory=dict)
+
+    def argv(self, name: str, out: Path) -> list[str]:
+        args = ["--model", self.family, "--world", self.world, "--minutes", str(self.minutes),
+                "--out", str(out / name), "--n", str(self.n), "--batch-size", str(self.batch_size),
+                "--lr", str(self.lr), "--condition", self.condition, "--seed", "0"]
+        for key, value in self.config.items():
+            args += ["--set", f"{key}={value}"]
+        return args
+
+
+_PIXELCNN = {"hidden": 24, "layers": 8}
+RECIPES: dict[str, Recipe] = {
+    "pixelcnn": Recipe("pixelcnn", "exact", 10, batch_size=16, lr=2e-3, config=_PIXELCNN),
+    "flow": Recipe("flow", "exact", 10, batch_size=16, lr=2e-3),
+    "vae": Recipe("vae", "exact", 6),
+    "gan": Recipe("gan", "exact", 8, lr=2e-4),
+    "rbm": Recipe("rbm", "exact", 3),
+    "ebm": Recipe("ebm", "exact", 8, lr=1e-4),
+    "diffusion": Recipe("diffusion", "exact", 10, batch_size=32, lr=1e-3),
+    "pixelcnn-class": Recipe("pixelcnn", "exact-holdout", 8, "class", batch_size=16, lr=2e-3, config=_PIXELCNN),
+    "vae-class": Recipe("vae", "exact-holdout", 5, "class"),
+    "gan-class": Recipe("gan", "exact-holdout", 6, "class", lr=2e-4),
+    "diffusion-class": Recipe("diffusion", "exact-holdout", 8, "class", batch_size=32, lr=1e-3),
+    "diffusion-caption": Recipe("diffusion", "exact-holdout", 8, "caption", batch_size=32, lr=1e-3),
+}
+
+
+def path(name: str) -> Path:
+    if name not in RECIPES:
+        raise ValueError(f"no shipped model {name!r}; choose one of {', '.join(RECIPES)}")
+    return WEIGHTS / f"{name}.safetensors"
+
+
+def available() -> list[str]:
+    """Names of the recipes whose weights are present."""
+    return [name for name in RECIPES if path(name).is_file()]
+
+
+@lru_cache(maxsize=None)
+def load(name: str):
+    """The shipped model `name`, loaded once per process (eval mode; treat it as read-only)."""
+    from .checkpoint import load as load_checkpoint
+
+    file = path(name)
+    if not file.is_file():
+        raise FileNotFoundError(f"the weights of {name!r} are missing ({file}); "
+                                f"train them with: python -m playground.pretrained {name}")
+    return load_checkpoint(file)
+
+
+def train(name: str, scratch: Path) -> Path:
+    """Run recipe `name` through the training CLI; copy its weights and a thinned loss log to WEIGHTS."""
+    from . import train as train_cli
+
+    if train_cli.main(RECIPES[name].argv(name, scratch)) != 0:
+        raise RuntimeError(f"training {name} failed")
+    WEIGHTS.mkdir(exist_ok=True)
+    (scratch / name / "model.safetensors").replace(path(name))
+    with open(scratch / name / "loss.csv") as src, open(WEIGHTS / f"{name}.csv", "w", newline="") as dst:
+        rows = list(csv.reader(src))
+        csv.writer(dst).writerows([rows[0]] + [r for i, r in enumerate(rows[1:], 1) if i % 10 == 0 or i == len(rows) - 1])
+    return path(name)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m playground.pretrained", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help="recipes to train (default: all)")
+    parser.add_argument("--list", action="store_true", help="print the recipes and exit")
+    parser.add_argument("--scratch", type=Path, default=Path("out/pretrained"), help="where runs are written first")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, r in RECIPES.items():
+            state = "present" if path(name).is_file() else "missing"
+            print(f"{name:18s} {r.family:9s} {r.world:14s} {r.condition:8s} {r.minutes:4.0f} min  {state}")
+        return 0
+    unknown = [n for n in args.names if n not in RECIPES]
+    if unknown:
+        print(f"error: no recipe {unknown[0]!r}; choose from {', '.join(RECIPES)}", file=sys.stderr)
+        return 2
+    for name in args.names or list(RECIPES):
+        print(f"== {name}", flush=True)
+        train(name, args.scratch)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

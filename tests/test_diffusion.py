@@ -1,0 +1,174 @@
+"""DDPM: training, the forward process, the variational bound, sampling, guidance, checkpoints."""
+import math
+
+import pytest
+import torch
+
+from playground.checkpoint import load, save
+from playground.data import load_world
+from playground.diffusion import (Diffusion, DiffusionConfig, SCHEDULES, discretized_gaussian_log_likelihood,
+                                  cosine_schedule, linear_schedule)
+from playground.registry import build
+
+TINY = dict(image_size=8, widths=(8, 16), timesteps=10)
+
+
+def tiny(seed=0, **overrides):
+    """A tiny model whose weights are nudged off their zero initialisation, so that the output
+    depends on every input (the zero-initialised last layers would otherwise hide the condition)."""
+    torch.manual_seed(seed)
+    model = Diffusion(DiffusionConfig(**{**TINY, **overrides})).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The tensors here are tiny: intra-op threads only add waiting, badly so on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_world("exact", 16, 0, image_size=8)
+
+
+def test_loss_is_finite_and_decreases(data):
+    torch.manual_seed(0)
+    model = build("diffusion", **TINY)
+    optimizer = model.configure_optimizer(1e-2)
+
+    def fixed_loss():  # the same t and noise before and after training
+        with torch.random.fork_rng():
+            torch.manual_seed(1)
+            with torch.no_grad():
+                return float(sum(model.loss(data.images) for _ in range(4)) / 4)
+
+    before = fixed_loss()
+    for _ in range(10):
+        record = model.train_step(data.images, None, optimizer)
+        assert math.isfinite(record["loss"])
+    assert fixed_loss() < 0.5 * before
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+@pytest.mark.parametrize("timesteps", [10, 1000])
+def test_schedules_are_monotone(name, timesteps):
+    betas = SCHEDULES[name](timesteps)
+    abar = torch.cumprod(1 - betas, 0)
+    assert betas.shape == (timesteps,) and ((betas > 0) & (betas < 1)).all()
+    assert ((abar > 0) & (abar <= 1)).all() and (abar[1:] < abar[:-1]).all()
+    assert abar[-1] < 0.05                               # x_T is close to pure noise
+
+
+def test_schedule_values_follow_the_papers():
+    assert torch.allclose(linear_schedule(1000)[[0, -1]], torch.tensor([1e-4, 0.02], dtype=torch.float64))
+    T, s = 100, 0.008
+    f = lambda t: math.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
+    abar = torch.cumprod(1 - cosine_schedule(T), 0)
+    assert abs(float(abar[49]) - f(50) / f(0)) < 1e-9
+
+
+def test_forward_marginals_match_the_schedule():
+    model = Diffusion(DiffusionConfig(**{**TINY, "schedule": "linear"}))
+    abar = torch.cumprod(1 - linear_schedule(10), 0)
+    x0 = torch.full((4000, 3, 4, 4), 0.6)                # a constant image, many noise draws
+    for t in [0, 4, 9]:
+        x_t = model.q_sample(x0, torch.full((4000,), t), torch.randn(x0.shape, generator=torch.Generator().manual_seed(t)))
+        assert abs(float(x_t.mean()) - 0.6 * math.sqrt(abar[t])) < 0.01
+        assert abs(float(x_t.var()) - (1 - float(abar[t]))) < 0.02 * (1 - float(abar[t])) + 1e-4
+
+
+def test_discretized_decoder_is_a_distribution_over_the_256_levels():
+    levels = torch.arange(256.0) / 127.5 - 1
+    for mean, std in [(0.3, 0.01), (-0.99, 0.05), (1.2, 0.5)]:
+        logp = discretized_gaussian_log_likelihood(levels, torch.tensor(mean), torch.tensor(2 * math.log(std)))
+        assert abs(float(logp.exp().sum()) - 1) < 1e-4
+
+
+def test_bound_terms_are_nonnegative_and_make_up_log_prob(data):
+    model = tiny()
+    x = data.images[:3]
+    parts = model.bound_terms(x, generator=torch.Generator().manual_seed(0))
+    assert parts["diffusion"].shape == (3, 9)
+    for value in parts.values():
+        assert (value >= 0).all() and torch.isfinite(value).all()
+    total = -(parts["prior"] + parts["decoder"] + parts["diffusion"].sum(1))
+    assert torch.allclose(model.log_prob(x, generator=torch.Generator().manual_seed(0)), total)
+    assert (model.bits_per_dim(x) > 0).all()             # the protocol's score, via the exact bound
+
+
+def test_stratified_estimate_is_unbiased(data):
+    model = tiny(schedule="linear")
+    x = data.images[:4]
+    g = torch.Generator().manual_seed(0)
+    full = model.log_prob(x.repeat(8, 1, 1, 1), generator=g).mean()   # 8 draws of x_t per image
+    strata = torch.stack([model.log_prob(x, terms=3, generator=g) for _ in range(40)]).mean()
+    assert abs(float(strata - full)) < 0.03 * abs(float(full))
+    with pytest.raises(ValueError, match="terms must be in 1..9"):
+        model.log_prob(x, terms=10)
+
+
+def test_samples_are_uint8_and_seeded():
+    model = tiny()
+    a = model.sample(3, generator=torch.Generator().manual_seed(5))
+    b = model.sample(3, generator=torch.Generator().manual_seed(5))
+    assert a.shape == (3, 3, 8, 8) and a.dtype == torch.uint8 and torch.equal(a, b)
+    assert not torch.equal(a, model.sample(3, generator=torch.Generator().manual_seed(6)))
+    # respacing to all T steps is the full chain; fewer steps is a different chain
+    assert torch.equal(a, model.sample(3, generator=torch.Generator().manual_seed(5), steps=10))
+    assert model.sample(3, generator=torch.Generator().manual_seed(5), steps=4).shape == (3, 3, 8, 8)
+
+
+def test_sample_steps_streams_and_ends_with_the_sample():
+    model = tiny()
+    frames = list(model.sample_steps(2, generator=torch.Generator().manual_seed(1), steps=8, every=3))
+    assert len(frames) == 3 and all(f.shape == (2, 3, 8, 8) and f.dtype == torch.uint8 for f in frames)
+    assert torch.equal(frames[-1], model.sample(2, generator=torch.Generator().manual_seed(1), steps=8))
+
+
+def test_checkpoint_round_trip(tmp_path, data):
+    model = tiny(condition="class")
+    path = save(model, tmp_path / "diffusion.safetensors")
+    loaded = load(path)
+    c = data.labels[:2]
+    for m in (model, loaded):
+        m.lp = m.log_prob(data.images[:2], c, terms=5, generator=torch.Generator().manual_seed(0))
+        m.x = m.sample(2, c, generator=torch.Generator().manual_seed(0), steps=5, guidance=2.0)
+    assert torch.equal(model.lp, loaded.lp) and torch.equal(model.x, loaded.x)
+
+
+@pytest.mark.parametrize("kind", ["class", "caption"])
+def test_conditions_and_guidance_change_samples(kind, data):
+    model = tiny(condition=kind)
+    c = data.condition(kind)
+    assert torch.isfinite(model.loss(data.images[:4], c[:4]))
+    first, other = c[:1], next(c[i:i + 1] for i in range(len(c)) if not torch.equal(c[i], c[0]))
+    draw = lambda cond, w: model.sample(2, cond, generator=torch.Generator().manual_seed(0), steps=5, guidance=w)
+    assert not torch.equal(draw(first, 1.0), draw(other, 1.0))
+    assert not torch.equal(draw(first, 1.0), draw(first, 0.0))
+    assert torch.equal(draw(first, 0.0), draw(other, 0.0))   # guidance 0 ignores the condition
+    with pytest.raises(ValueError, match="pass a condition"):
+        model.sample(2)
+
+
+def test_invalid_settings_are_refused():
+    for bad, match in [(dict(condition="music"), "condition must be"), (dict(schedule="sqrt"), "schedule must be"),
+                       (dict(image_size=9), "divisible by"), (dict(widths=(8, 12)), "multiples of 8"),
+                       (dict(timesteps=1), "timesteps")]:
+        with pytest.raises(ValueError, match=match):
+            Diffusion(DiffusionConfig(**{**TINY, **bad}))
+    model = tiny()
+    with pytest.raises(ValueError, match="n must be in 1..1024"):
+        model.sample(1025)
+    with pytest.raises(ValueError, match="steps must be in 1..10"):
+        model.sample(1, steps=11)
+    with pytest.raises(ValueError, match="needs a conditional model"):
+        model.sample(1, guidance=3.0)
+    with pytest.raises(ValueError, match="expected uint8 images"):
+        model.log_prob(torch.zeros(2, 3, 16, 16, dtype=torch.uint8))

@@ -1,0 +1,160 @@
+"""GAN: the hinge game trains, no likelihood or encoder, tanh range, seeded samples, averaging, checkpoints."""
+import math
+
+import pytest
+import torch
+
+from playground.checkpoint import load, save
+from playground.data import load_world
+from playground.gan import GAN, GANConfig
+from playground.protocol import NoLikelihood, NoRepresentation
+from playground.registry import build
+
+TINY = dict(image_size=8, width=8, latent_dim=8, condition_dim=8)
+
+
+def tiny(seed=0, **overrides):
+    torch.manual_seed(seed)
+    return GAN(GANConfig(**{**TINY, **overrides}))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny ops on a busy 2-core machine run far slower when OpenMP threads wait on each other; set per
+    test, after the module's data (the world renderer puts torch back to all cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_world("exact", 32, 0, image_size=8)
+
+
+def fixed_d_loss(model, x, condition=None):
+    """D's hinge loss on a fixed real batch and fixed fakes (same noise before and after training)."""
+    with torch.random.fork_rng(), torch.no_grad():
+        torch.manual_seed(1)
+        model.eval()                                  # batch norm on running statistics: no side effects
+        loss = float(model.loss(x, condition))
+        model.train()
+    return loss
+
+
+def test_train_steps_are_finite_and_move_both_players(data):
+    model = build("gan", **TINY)
+    optimizer = model.configure_optimizer(1e-2)
+    g_before = [p.detach().clone() for p in model.generator.parameters()]
+    d_before = [p.detach().clone() for p in model.discriminator.parameters()]
+    for _ in range(5):
+        record = model.train_step(data.images, None, optimizer)
+        assert set(record) == {"loss", "d_loss", "g_loss"} and all(math.isfinite(v) for v in record.values())
+        assert record["loss"] == record["d_loss"]
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, model.generator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, model.discriminator.parameters()))
+
+
+def test_discriminator_alone_learns_to_separate(data):
+    model = tiny()
+    optimizer = model.configure_optimizer(5e-3)
+    before = fixed_d_loss(model, data.images)
+    for _ in range(15):                               # D steps only: G and its fakes stay fixed
+        optimizer.discriminator.zero_grad()
+        model.loss(data.images).backward()
+        optimizer.discriminator.step()
+    assert fixed_d_loss(model, data.images) < 0.8 * before
+
+
+def test_only_the_discriminator_moves_in_its_step(data):
+    model = tiny()
+    optimizer = model.configure_optimizer(1e-2)
+    g_before = [p.clone() for p in model.generator.parameters()]
+    optimizer.discriminator.zero_grad()
+    model.loss(data.images).backward()
+    optimizer.discriminator.step()
+    assert all(torch.equal(a, b) for a, b in zip(g_before, model.generator.parameters()))
+
+
+def test_no_likelihood_and_no_encoder(data):
+    model = tiny()
+    assert model.likelihood == "none"
+    with pytest.raises(NoLikelihood, match="gan has no likelihood"):
+        model.log_prob(data.images[:2])
+    with pytest.raises(NoLikelihood):
+        model.bits_per_dim(data.images[:2])
+    with pytest.raises(NoRepresentation):
+        model.encode(data.images[:2])
+
+
+def test_generator_output_is_in_the_unit_range_before_quantisation():
+    model = tiny()
+    with torch.no_grad():
+        for p in model.generator_ema.parameters():
+            p.mul_(4.0)                               # large weights would push an unbounded output far out
+    images = model.generate(10 * torch.randn(64, TINY["latent_dim"]))
+    assert images.dtype == torch.float32 and images.shape == (64, 3, 8, 8)
+    assert images.min() >= -1 and images.max() <= 1
+    assert (images.abs() > 0.99).any()                # it does reach the ends: the bound is tanh, not luck
+
+
+def test_samples_are_uint8_and_seeded():
+    model = tiny().eval()
+    a = model.sample(5, generator=torch.Generator().manual_seed(3))
+    b = model.sample(5, generator=torch.Generator().manual_seed(3))
+    assert a.shape == (5, 3, 8, 8) and a.dtype == torch.uint8 and torch.equal(a, b)
+    assert not torch.equal(a, model.sample(5, generator=torch.Generator().manual_seed(4)))
+    with pytest.raises(ValueError, match="n must be in 1..1024"):
+        model.sample(1025)
+
+
+def test_average_follows_the_generator(data):
+    model = tiny(ema_decay=0.5)
+    optimizer = model.configure_optimizer(1e-2)
+    start = [p.clone() for p in model.generator_ema.parameters()]
+    model.train_step(data.images, None, optimizer)
+    for average, old, new in zip(model.generator_ema.parameters(), start, model.generator.parameters()):
+        assert torch.allclose(average, 0.5 * old + 0.5 * new)
+    assert not any(p.requires_grad for p in model.generator_ema.parameters())
+    assert tiny(ema_decay=0.0).generator_ema is None
+
+
+def test_checkpoint_round_trip(tmp_path, data):
+    model = tiny(condition="class")
+    optimizer = model.configure_optimizer(1e-3)
+    model.train_step(data.images, data.labels, optimizer)   # moves weights, averages and batch-norm statistics
+    model.eval()
+    loaded = load(save(model, tmp_path / "gan.safetensors"))
+    c = data.labels[:4]
+    draw = lambda m: m.sample(4, c, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(draw(model), draw(loaded))
+    with torch.no_grad():
+        assert torch.equal(model.discriminator(data.images[:4].float() / 127.5 - 1, c),
+                           loaded.discriminator(data.images[:4].float() / 127.5 - 1, c))
+
+
+@pytest.mark.parametrize("kind", ["class", "caption"])
+def test_conditions_change_samples_and_scores(kind, data):
+    model = tiny(condition=kind).eval()
+    c = data.condition(kind)
+    optimizer = model.configure_optimizer(1e-3)
+    assert math.isfinite(model.train_step(data.images[:8], c[:8], optimizer)["loss"])
+    model.eval()
+    first, other = c[:1], next(c[i:i + 1] for i in range(len(c)) if not torch.equal(c[i], c[0]))
+    draw = lambda cond: model.sample(2, cond, generator=torch.Generator().manual_seed(0))
+    assert not torch.equal(draw(first), draw(other))
+    x = data.images[:1].float() / 127.5 - 1
+    with torch.no_grad():                             # the projection term makes D's score depend on c
+        assert model.discriminator(x, first) != model.discriminator(x, other)
+    with pytest.raises(ValueError, match="pass a condition"):
+        model.sample(2)
+
+
+def test_invalid_settings_are_refused():
+    for bad, match in [(dict(condition="music"), "condition must be"), (dict(image_size=12), "multiple of 8"),
+                       (dict(n_critic=0), "must be positive"), (dict(ema_decay=1.0), "ema_decay")]:
+        with pytest.raises(ValueError, match=match):
+            GAN(GANConfig(**{**TINY, **bad}))
+    with pytest.raises(ValueError, match="z must have shape"):
+        tiny().generate(torch.zeros(2, 3))

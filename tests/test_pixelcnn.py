@@ -1,0 +1,191 @@
+"""Gated PixelCNN: training, causality, the exact likelihood, the fast sampler, conditions, checkpoints."""
+import math
+
+import pytest
+import torch
+
+from playground.checkpoint import load, save
+from playground.data import load_world
+from playground.pixelcnn import PixelCNN, PixelCNNConfig
+from playground.registry import build
+
+TINY = dict(image_size=6, hidden=12, layers=3, kernel=3, first_kernel=5, condition_dim=8)
+
+
+def tiny(seed=0, **overrides):
+    """A tiny model with its weights shaken, so every allowed input visibly moves every output."""
+    torch.manual_seed(seed)
+    model = PixelCNN(PixelCNNConfig(**{**TINY, **overrides})).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return model
+
+
+def raster(c, i, j, channels, size):
+    """Position of subpixel (c, i, j) in the generation order: rows, then columns, then R, G, B."""
+    return (i * size + j) * channels + c
+
+
+def naive_sample(model, n, condition=None, *, generator):
+    """The reference sampler: the whole image through the network for every subpixel, with the same
+    uniforms and the same inverse-CDF draw as the model's cached sampler."""
+    c, size = model.config.channels, model.config.image_size
+    uniforms = torch.rand(n, c, size, size, generator=generator)
+    image = torch.zeros(n, c, size, size, dtype=torch.uint8)
+    with torch.no_grad():
+        for i in range(size):
+            for j in range(size):
+                for channel in range(c):
+                    logits = model.logits(image, condition)[:, :, channel, i, j]   # (n, 256)
+                    image[:, channel, i, j] = model.pick(logits, uniforms[:, channel, i, j]).to(torch.uint8)
+    return image
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_world("exact", 8, 0, image_size=8)
+
+
+def test_loss_is_finite_and_decreases(data):
+    torch.manual_seed(0)
+    model = build("pixelcnn", image_size=8, hidden=12, layers=2)
+    optimizer = model.configure_optimizer(1e-2)
+    with torch.no_grad():
+        before = float(model.loss(data.images))
+    assert before == pytest.approx(math.log(256), rel=0.05)   # a fresh model is near uniform
+    for _ in range(30):
+        record = model.train_step(data.images, None, optimizer)
+        assert math.isfinite(record["loss"])
+    with torch.no_grad():
+        assert float(model.loss(data.images)) < 0.5 * before
+
+
+def test_changing_a_subpixel_leaves_every_earlier_distribution_alone():
+    model, c, size = tiny(), 3, TINY["image_size"]
+    x = torch.randint(0, 256, (1, c, size, size), dtype=torch.uint8)
+    edits = []
+    for channel in range(c):
+        for i in range(size):
+            for j in range(size):
+                y = x.clone()
+                y[0, channel, i, j] += 101                    # wraps around in uint8
+                edits.append((raster(channel, i, j, c, size), y))
+    with torch.no_grad():
+        base = model.logits(x)                                # (1, 256, C, H, W)
+        moved = (model.logits(torch.cat([y for _, y in edits])) - base).abs().amax(1)   # (N, C, H, W)
+    order = torch.tensor([[[raster(ch, i, j, c, size) for j in range(size)] for i in range(size)] for ch in range(c)])
+    for (d, _), change in zip(edits, moved):
+        assert change[order <= d].max() < 1e-5, f"editing subpixel {d} moved a distribution at or before it"
+    # and information does flow forward: every edit but the last reaches some later distribution
+    assert all(change[order > d].max() > 1e-4 for (d, _), change in zip(edits, moved) if d + 1 < order.numel())
+
+
+def test_first_subpixel_does_not_depend_on_the_image():
+    model = tiny()
+    images = torch.randint(0, 256, (16, 3, 6, 6), dtype=torch.uint8)
+    with torch.no_grad():
+        first = model.logits(images)[:, :, 0, 0, 0]          # (16, 256)
+    assert torch.allclose(first, first[:1].expand_as(first), atol=1e-5)
+    assert first.std() > 0.1                                  # a real distribution, not a constant
+
+
+def test_log_prob_is_the_sum_of_per_subpixel_log_probs(data):
+    model = tiny(image_size=8)
+    with torch.no_grad():
+        logits = model.logits(data.images)                   # (B, 256, C, H, W)
+        log_prob = model.log_prob(data.images)
+    by_hand = torch.zeros(len(data.images), dtype=torch.float64)
+    for b in range(len(data.images)):
+        for channel in range(3):
+            for i in range(8):
+                for j in range(8):
+                    z = logits[b, :, channel, i, j].double()
+                    by_hand[b] += z[int(data.images[b, channel, i, j])] - torch.logsumexp(z, 0)
+    assert torch.allclose(log_prob.double(), by_hand, rtol=1e-5)
+    assert torch.allclose(model.bits_per_dim(data.images), -log_prob / (math.log(2) * 3 * 64))
+
+
+def test_probabilities_of_all_images_sum_to_one():
+    """Two subpixels (a 1x1 image with two channels): all 65536 images, so p is normalised exactly."""
+    model = tiny(image_size=1, channels=2, hidden=4)
+    values = torch.arange(256, dtype=torch.uint8)
+    images = torch.stack(torch.meshgrid(values, values, indexing="ij"), dim=-1).reshape(-1, 2, 1, 1)
+    total = model.log_prob(images).double().exp().sum()
+    assert float(total) == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("condition", ["none", "class"])
+def test_cached_sampler_matches_the_naive_sampler(condition):
+    model = tiny(condition=condition)
+    labels = torch.tensor([[0, 1], [2, 5], [1, 7]]) if condition == "class" else None
+    fast = model.sample(3, labels, generator=torch.Generator().manual_seed(7))
+    slow = naive_sample(model, 3, labels, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(fast, slow)
+
+
+def test_samples_are_uint8_and_deterministic():
+    model = tiny()
+    a = model.sample(4, generator=torch.Generator().manual_seed(1))
+    b = model.sample(4, generator=torch.Generator().manual_seed(1))
+    c = model.sample(4, generator=torch.Generator().manual_seed(2))
+    assert a.shape == (4, 3, 6, 6) and a.dtype == torch.uint8
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_sample_steps_fill_rows_and_end_with_the_sample():
+    model = tiny()
+    steps = list(model.sample_steps(2, generator=torch.Generator().manual_seed(3), every=2))
+    assert len(steps) == 3                                    # after rows 2, 4 and 6
+    assert all(s.shape == (2, 3, 6, 6) and s.dtype == torch.uint8 for s in steps)
+    assert (steps[0][:, :, 2:] == 0).all() and torch.equal(steps[0][:, :, :2], steps[-1][:, :, :2])
+    assert torch.equal(steps[-1], model.sample(2, generator=torch.Generator().manual_seed(3)))
+
+
+@pytest.mark.parametrize("condition", ["none", "class", "caption"])
+def test_checkpoint_round_trip(tmp_path, data, condition):
+    model = tiny(image_size=8, condition=condition)
+    cond = data.condition(condition)
+    path = save(model, tmp_path / "pixelcnn.safetensors")
+    loaded = load(path)
+    assert isinstance(loaded, PixelCNN) and loaded.config == model.config
+    assert torch.equal(loaded.log_prob(data.images, cond), model.log_prob(data.images, cond))
+    first = None if cond is None else cond[:2]
+    assert torch.equal(loaded.sample(2, first, generator=torch.Generator().manual_seed(0)),
+                       model.sample(2, first, generator=torch.Generator().manual_seed(0)))
+
+
+@pytest.mark.parametrize("condition", ["class", "caption"])
+def test_the_condition_changes_samples_and_likelihood(data, condition):
+    model = tiny(image_size=8, condition=condition)
+    cond = data.condition(condition)
+    a = model.sample(2, cond[:1], generator=torch.Generator().manual_seed(0))
+    b = model.sample(2, cond[1:2], generator=torch.Generator().manual_seed(0))
+    assert not torch.equal(a, b)
+    assert not torch.allclose(model.log_prob(data.images, cond), model.log_prob(data.images, cond.roll(1, 0)))
+    with pytest.raises(ValueError, match="pass a condition"):
+        model.sample(1, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(condition="text"), "condition must be one of"),
+    (dict(hidden=10), "multiple of channels"),
+    (dict(kernel=4), "kernel must be odd"),
+    (dict(first_kernel=1), "first_kernel must be odd"),
+    (dict(image_size=0), "image_size"),
+])
+def test_bad_configs_are_refused(bad, message):
+    with pytest.raises(ValueError, match=message):
+        PixelCNN(PixelCNNConfig(**{**TINY, **bad}))
+
+
+def test_user_facing_sizes_are_checked():
+    model = tiny()
+    with pytest.raises(ValueError, match="n must be in"):
+        model.sample(1025)
+    with pytest.raises(ValueError, match="every must be"):
+        next(model.sample_steps(1, every=0))
+    with pytest.raises(ValueError, match="expected uint8 images"):
+        model.log_prob(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="unconditional"):
+        model.sample(1, torch.tensor([[0, 1]]))

@@ -1,0 +1,143 @@
+"""VAE: a normalised pixel likelihood, ELBO <= IWAE bound, training, codes, interpolation, checkpoints."""
+import math
+
+import pytest
+import torch
+
+from playground.checkpoint import load, save
+from playground.data import load_world
+from playground.registry import build
+from playground.vae import VAE, VAEConfig, discretized_logistic_log_prob
+
+TINY = dict(image_size=8, width=8, latent_dim=4, condition_dim=8)
+
+
+def tiny(seed=0, **overrides):
+    torch.manual_seed(seed)
+    return VAE(VAEConfig(**{**TINY, **overrides}))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_world("exact", 32, 0, image_size=8)
+
+
+@pytest.mark.parametrize("mean, log_scale", [(0.0, -3.0), (0.9, -1.0), (-1.0, -6.0), (0.3, 1.0)])
+def test_discretized_logistic_sums_to_one_over_the_256_levels(mean, log_scale):
+    levels = torch.arange(256).float() / 127.5 - 1
+    p = discretized_logistic_log_prob(levels, torch.full((256,), mean), torch.full((256,), log_scale)).exp()
+    assert p.sum().item() == pytest.approx(1.0, abs=1e-4)
+    assert (p >= 0).all()
+
+
+def test_loss_is_finite_and_decreases_on_a_fixed_batch(data):
+    model = build("vae", **TINY)
+    optimizer = model.configure_optimizer(3e-3)
+    x = data.images
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        before = float(model.loss(x).detach())
+    for _ in range(30):
+        record = model.train_step(x, None, optimizer)
+        assert math.isfinite(record["loss"])
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        after = float(model.loss(x).detach())
+    assert after < 0.95 * before
+
+
+def test_importance_weighting_tightens_the_bound(data):
+    model = tiny().eval()
+    x = data.images[:6]
+    g = lambda: torch.Generator().manual_seed(0)
+    elbo = torch.stack([model.elbo(x, generator=torch.Generator().manual_seed(s)) for s in range(20)]).mean(0)
+    l_1 = model.log_prob(x, k=1, generator=g())
+    l_64 = model.log_prob(x, k=64, generator=g())
+    assert torch.isfinite(l_64).all() and (l_64 < 0).all()           # log-probabilities of discrete images
+    assert (l_64 >= elbo - 1.0).all()                                # L_64 >= E[L_1] (up to the estimate's noise)
+    assert l_64.mean() > l_1.mean()
+    assert model.likelihood == "bound"
+    bpd = model.bits_per_dim(x)
+    assert bpd.shape == (6,) and (bpd > 0).all()
+
+
+def test_samples_are_uint8_seeded_and_capped():
+    model = tiny().eval()
+    a = model.sample(5, generator=torch.Generator().manual_seed(3))
+    b = model.sample(5, generator=torch.Generator().manual_seed(3))
+    assert a.shape == (5, 3, 8, 8) and a.dtype == torch.uint8 and torch.equal(a, b)
+    assert not torch.equal(a, model.sample(5, generator=torch.Generator().manual_seed(4)))
+    with pytest.raises(ValueError, match="n must be in 1..1024"):
+        model.sample(1025)
+
+
+def test_decode_picks_the_most_likely_image_under_the_mixture():
+    model = tiny().eval()
+    z = torch.randn(3, TINY["latent_dim"], generator=torch.Generator().manual_seed(0))
+    best = model.decode(z)
+    params = model._likelihood(z, None)
+    score = lambda img: model._pixel_log_prob(img.float() / 127.5 - 1, params)   # (B, H, W)
+    for delta in (-1, 1):                              # no neighbouring level of any subpixel does better
+        for channel in range(3):
+            moved = best.clone().long()
+            moved[:, channel] = (moved[:, channel] + delta).clamp(0, 255)
+            assert (score(moved.to(torch.uint8)) <= score(best) + 1e-4).all()
+
+
+def test_encode_and_interpolate(data):
+    model = tiny().eval()
+    codes = model.encode(data.images[:3])
+    assert codes.shape == (3, TINY["latent_dim"])
+    path = model.interpolate(data.images[0], data.images[1], steps=5)
+    assert path.shape == (5, 3, 8, 8) and path.dtype == torch.uint8
+    assert torch.equal(path[0], model.decode(codes[:1])[0])          # the ends decode the two posterior means
+    assert torch.equal(path[-1], model.decode(codes[1:2])[0])
+    with pytest.raises(ValueError, match="steps must be in"):
+        model.interpolate(data.images[0], data.images[1], steps=1)
+
+
+@pytest.mark.parametrize("kind", ["none", "class", "caption"])
+def test_checkpoint_round_trip(kind, tmp_path, data):
+    model = tiny(condition=kind)
+    c = data.condition(kind)
+    model.train_step(data.images[:8], None if c is None else c[:8], model.configure_optimizer(1e-3))
+    model.eval()
+    loaded = load(save(model, tmp_path / "vae.safetensors"))
+    cond = None if c is None else c[:4]
+    g = lambda: torch.Generator().manual_seed(0)
+    assert torch.equal(model.sample(4, cond, generator=g()), loaded.sample(4, cond, generator=g()))
+    assert torch.equal(model.log_prob(data.images[:4], cond, k=4, generator=g()),
+                       loaded.log_prob(data.images[:4], cond, k=4, generator=g()))
+
+
+@pytest.mark.parametrize("kind", ["class", "caption"])
+def test_the_condition_changes_samples_and_likelihood(kind, data):
+    model = tiny(condition=kind).eval()
+    c = data.condition(kind)
+    first, other = c[:1], next(c[i:i + 1] for i in range(len(c)) if not torch.equal(c[i], c[0]))
+    draw = lambda cond: model.sample(2, cond, generator=torch.Generator().manual_seed(0))
+    assert not torch.equal(draw(first), draw(other))
+    g = lambda: torch.Generator().manual_seed(0)
+    x = data.images[:1]
+    assert model.log_prob(x, first, k=4, generator=g()) != model.log_prob(x, other, k=4, generator=g())
+    with pytest.raises(ValueError, match="pass a condition"):
+        model.sample(2)
+
+
+def test_invalid_settings_are_refused():
+    for bad, match in [(dict(condition="music"), "condition must be"), (dict(image_size=12), "multiple of 8"),
+                       (dict(latent_dim=0), "must be positive"), (dict(free_bits=-1.0), "free_bits")]:
+        with pytest.raises(ValueError, match=match):
+            VAE(VAEConfig(**{**TINY, **bad}))
+    with pytest.raises(ValueError, match="z must have shape"):
+        tiny().decode(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="k must be in"):
+        tiny().log_prob(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), k=0)
