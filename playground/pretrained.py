@@ -23,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
+THREADS = 1     # one core per run: two recipes can train side by side on a 2-core machine
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Recipe:
     def argv(self, name: str, out: Path) -> list[str]:
         args = ["--model", self.family, "--world", self.world, "--minutes", str(self.minutes),
                 "--out", str(out / name), "--n", str(self.n), "--batch-size", str(self.batch_size),
-                "--lr", str(self.lr), "--condition", self.condition, "--seed", "0"]
+                "--lr", str(self.lr), "--condition", self.condition, "--seed", "0", "--threads", str(THREADS)]
         for key, value in self.config.items():
             args += ["--set", f"{key}={value}"]
         return args
@@ -49,13 +50,13 @@ _PIXELCNN = {"hidden": 24, "layers": 8}
 RECIPES: dict[str, Recipe] = {
     "pixelcnn": Recipe("pixelcnn", "exact", 10, batch_size=16, lr=2e-3, config=_PIXELCNN),
     "flow": Recipe("flow", "exact", 10, batch_size=16, lr=2e-3),
-    "vae": Recipe("vae", "exact", 6),
+    "vae": Recipe("vae", "exact", 10, batch_size=32, lr=2e-3),
     "gan": Recipe("gan", "exact", 8, lr=2e-4),
     "rbm": Recipe("rbm", "exact", 3),
     "ebm": Recipe("ebm", "exact", 8, lr=1e-4),
     "diffusion": Recipe("diffusion", "exact", 10, batch_size=32, lr=1e-3),
     "pixelcnn-class": Recipe("pixelcnn", "exact-holdout", 8, "class", batch_size=16, lr=2e-3, config=_PIXELCNN),
-    "vae-class": Recipe("vae", "exact-holdout", 5, "class"),
+    "vae-class": Recipe("vae", "exact-holdout", 8, "class", batch_size=32, lr=2e-3),
     "gan-class": Recipe("gan", "exact-holdout", 6, "class", lr=2e-4),
     "diffusion-class": Recipe("diffusion", "exact-holdout", 8, "class", batch_size=32, lr=1e-3),
     "diffusion-caption": Recipe("diffusion", "exact-holdout", 8, "caption", batch_size=32, lr=1e-3),

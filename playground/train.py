@@ -105,6 +105,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--condition", default="none", choices=["none", "class", "caption"])
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a field of the family's Config (JSON value)")
     args = parser.parse_args(argv)
@@ -116,6 +117,10 @@ def main(argv=None) -> int:
         data = load_world(args.world, args.n, args.seed, image_size=args.size, split=args.split)
         overrides = {"image_size": data.images.shape[-1], "condition": args.condition,
                      **_parse_overrides(args.set)}
+        if args.threads is not None:
+            if not 1 <= args.threads <= 256:
+                raise ValueError(f"--threads must be in 1..256, got {args.threads}")
+            torch.set_num_threads(args.threads)       # after load_world: the renderer's thread pool resets it
         torch.manual_seed(args.seed)
         model = build(args.model, **overrides)
         args.out.mkdir(parents=True, exist_ok=True)

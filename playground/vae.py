@@ -3,18 +3,16 @@
 Kingma & Welling 2014, "Auto-Encoding Variational Bayes"; Rezende, Mohamed & Wierstra 2014,
 "Stochastic Backpropagation and Approximate Inference in Deep Generative Models"; Burda, Grosse &
 Salakhutdinov 2016, "Importance Weighted Autoencoders"; Sohn, Lee & Yan 2015 (conditional VAE);
-Salimans et al. 2017, "PixelCNN++" (the discretized logistic likelihood).
+van den Oord et al. 2016, "Pixel Recurrent Neural Networks" (256-way softmax pixels).
 
 Model. A latent code z ~ p(z) = N(0, I) of `latent_dim` numbers; a convolutional decoder maps it to
-the parameters of p(x | z), which is independent over the D = 3 H W subpixels.
-
-Likelihood. Each subpixel x in {0..255}, scaled to [-1, 1] so its bins have width 2/255, gets the
-mass a logistic(mu, s) puts on its bin (PixelCNN++ eq. 2):
-    P(x | mu, s) = sigma((x + 1/255 - mu) / s) - sigma((x - 1/255 - mu) / s),
-with the end bins reaching out to -inf (x = 0) and +inf (x = 255), so the 256 masses sum to one
-and log p(x | z) is a log-probability of the integer image, comparable with PixelCNN's.
-Since sigma(a) - sigma(b) = sigma(a) sigma(-b) (1 - e^(b - a)), its log is computed without
-cancellation as logsigmoid(a) + logsigmoid(-b) + log(-expm1(b - a)).
+the parameters of p(x | z), which is independent over the D = 3 H W subpixels: each subpixel gets a
+256-way categorical, as in PixelCNN, so log p(x | z) is a log-probability of the integer image and its
+bits/dim compare with every other discrete model's. A categorical can put all its mass on one exact
+byte (the grey ground, a palette colour) and is trained by plain cross-entropy, which is much better
+conditioned than a sharp continuous density. Its logits are low-rank, to stay cheap: the decoder
+emits `level_dim` features per subpixel and logit(v) = <features, e_v> + b_v against a learned table
+of 256 level embeddings e_v (one table per colour channel).
 
 Inference. A convolutional encoder gives q(z | x) = N(m(x), diag s(x)^2). Jensen's inequality gives
 the evidence lower bound (ELBO)
@@ -41,26 +39,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .protocol import CONDITIONS, Model, from_unit, to_unit
+from .protocol import CONDITIONS, Model, to_unit
 from .text import ConditionEncoder
 
 MAX_SAMPLES = 1024       # images per sample / decode / interpolate call
 MAX_IMPORTANCE = 4096    # importance samples per image in log_prob
 ROWS_PER_PASS = 512      # decoder batch when log_prob evaluates many draws at once
-LOG_SCALE_MIN = -8.0     # s >= 3.4e-4: a bin is 2/255 = 0.0078 wide, so a well-placed mean holds ~all its mass
-INITIAL_LOG_SCALES = (-2.5, -1.5)
-SCALE_LR_FACTOR = 1.0   # the sharpest and the broadest component's log s at the start
-
-
-def discretized_logistic_log_prob(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
-    """log P(x) per element for x in [-1, 1] on the 256 levels (see the module docstring)."""
-    inv_scale = torch.exp(-log_scale)
-    upper = inv_scale * (x - mean + 1 / 255)                     # a: the bin's upper edge, standardised
-    lower = inv_scale * (x - mean - 1 / 255)                     # b: its lower edge
-    log_first = F.logsigmoid(upper)                              # the bin at 0 reaches down to -inf
-    log_last = F.logsigmoid(-lower)                              # the bin at 255 reaches up to +inf
-    log_inside = F.logsigmoid(upper) + F.logsigmoid(-lower) + torch.log(-torch.expm1(lower - upper))
-    return torch.where(x < -0.999, log_first, torch.where(x > 0.999, log_last, log_inside))
+LEVELS = 256             # values of a subpixel
 
 
 def gaussian_log_density(z: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
@@ -76,7 +61,7 @@ class VAEConfig:
     latent_dim: int = 16          # size of the code z
     width: int = 32               # channels of the first conv stage; doubled at each of the next two
     condition_dim: int = 64       # size of the condition vector (conditional models only)
-    mixtures: int = 2             # K logistic components per pixel (colour channels independent within one)
+    level_dim: int = 16           # rank of each subpixel's 256 logits (features per subpixel)
     free_bits: float = 0.0        # nats per latent below which its KL is not penalised in training; 0 = off
 
 
@@ -92,8 +77,8 @@ class VAE(Model):
         if config.image_size < 8 or config.image_size % 8:
             raise ValueError(f"image_size must be a positive multiple of 8 (three stride-2 stages), "
                              f"got {config.image_size}")
-        if min(config.latent_dim, config.width, config.condition_dim, config.mixtures) < 1:
-            raise ValueError("latent_dim, width, condition_dim and mixtures must be positive")
+        if min(config.latent_dim, config.width, config.condition_dim, config.level_dim) < 1:
+            raise ValueError("latent_dim, width, condition_dim and level_dim must be positive")
         if config.free_bits < 0:
             raise ValueError(f"free_bits must be >= 0, got {config.free_bits}")
         c, w, z = config.channels, config.width, config.latent_dim
@@ -111,17 +96,12 @@ class VAE(Model):
         self.decoder = nn.Sequential(
             nn.Upsample(scale_factor=2), nn.Conv2d(4 * w, 2 * w, 3, padding=1), nn.SiLU(),  # H/4
             nn.Upsample(scale_factor=2), nn.Conv2d(2 * w, w, 3, padding=1), nn.SiLU(),      # H/2
-            nn.Upsample(scale_factor=2), nn.Conv2d(w, config.mixtures * (1 + c), 3, padding=1))   # H: K x (logit, C means)
+            nn.Upsample(scale_factor=2), nn.Conv2d(w, 2 * w, 3, padding=1), nn.SiLU(),  # H
+            nn.Conv2d(2 * w, c * config.level_dim, 1))            # level_dim features per subpixel
         with torch.no_grad():
-            self.posterior.bias[z:].fill_(-6.0)
-        # component k's log-scale per channel: shared by every pixel and image, spread from sharp to broad
-        self.log_scales = nn.Parameter(torch.linspace(INITIAL_LOG_SCALES[0], INITIAL_LOG_SCALES[1], config.mixtures)
-                                       [:, None].repeat(1, c))   # (K, C)
-
-    def configure_optimizer(self, lr: float):
-        """Adam; the K shared log-scales step SCALE_LR_FACTOR times faster than the network weights."""
-        rest = [p for name, p in self.named_parameters() if name != "log_scales"]
-        return torch.optim.Adam([{"params": rest}, {"params": [self.log_scales], "lr": SCALE_LR_FACTOR * lr}], lr=lr)
+            self.posterior.bias[z:].fill_(-6.0)                  # q starts narrow: the code carries information
+        self.level_embedding = nn.Parameter(torch.randn(c, config.level_dim, LEVELS) / config.level_dim ** 0.5)
+        self.level_bias = nn.Parameter(torch.zeros(c, LEVELS))
 
     # --- the two networks
 
@@ -138,29 +118,21 @@ class VAE(Model):
         mean, log_var = self.posterior(h).chunk(2, dim=1)
         return mean, log_var.clamp(-12.0, 4.0)
 
-    def _likelihood(self, z: torch.Tensor, cond):
-        """p(x | z, c): mixture log-weights (B, K, 1, H, W), logistic means and log-scales (B, K, C, H, W)."""
+    def _logits(self, z: torch.Tensor, cond) -> torch.Tensor:
+        """p(x | z, c): logits (B, C, H, W, 256) of every subpixel's categorical (levels last: contiguous)."""
         if cond is not None:
             z = torch.cat([z, cond], dim=1)
         h = self.project(z).view(z.shape[0], -1, self.bottom, self.bottom)   # (B, 4w, H/8, W/8)
-        out = self.decoder(h)                                     # (B, K (1 + C), H, W)
-        k, c = self.config.mixtures, self.config.channels
-        out = out.view(out.shape[0], k, 1 + c, *out.shape[2:])   # (B, K, 1 + C, H, W)
-        log_scale = self.log_scales.clamp(min=LOG_SCALE_MIN)[None, :, :, None, None]   # (1, K, C, 1, 1)
-        mean = out[:, :, 1:]
-        snapped = to_unit(from_unit(mean))                        # the nearest of the 256 levels
-        mean = mean + (snapped - mean).detach()                   # straight-through: snapped forward, identity backward
-        return F.log_softmax(out[:, :, :1], dim=1), mean, log_scale
-
-    def _pixel_log_prob(self, x: torch.Tensor, params) -> torch.Tensor:
-        """log p(pixel | z) (B, H, W) of images x in [-1, 1] (B, C, H, W): sum_k pi_k prod_c P(x_c | mu_kc, s_kc)."""
-        log_weights, mean, log_scale = params
-        per_component = discretized_logistic_log_prob(x[:, None], mean, log_scale).sum(2, keepdim=True)
-        return torch.logsumexp(log_weights + per_component, dim=1).squeeze(1)
+        features = self.decoder(h).unflatten(1, (self.config.channels, self.config.level_dim))   # (B, C, E, H, W)
+        features = features.permute(1, 0, 3, 4, 2).flatten(1, 3)                                  # (C, B H W, E)
+        logits = torch.baddbmm(self.level_bias[:, None], features, self.level_embedding)          # (C, B H W, 256)
+        b, (height, width) = z.shape[0], h.shape[-2:]
+        return logits.view(self.config.channels, b, 8 * height, 8 * width, LEVELS).transpose(0, 1)
 
     def _log_likelihood(self, x: torch.Tensor, z: torch.Tensor, cond) -> torch.Tensor:
-        """log p(x | z, c) in nats, (B,)."""
-        return self._pixel_log_prob(to_unit(x), self._likelihood(z, cond)).sum((1, 2))
+        """log p(x | z, c) in nats, (B,): the sum of log softmax at the true bytes."""
+        log_p = self._logits(z, cond).log_softmax(-1)                   # (B, C, H, W, 256)
+        return log_p.gather(-1, x.long()[..., None]).flatten(1).sum(1)
 
     # --- the bounds
 
@@ -215,18 +187,12 @@ class VAE(Model):
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        """uint8 (B, C, H, W): the most likely image given z — each subpixel's logistic mean, rounded."""
+        """uint8 (B, C, H, W): the most likely image given z, each subpixel's most likely byte."""
         if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
             raise ValueError(f"z must have shape (n, {self.config.latent_dim}), got {tuple(z.shape)}")
         if not 1 <= z.shape[0] <= MAX_SAMPLES:
             raise ValueError(f"can decode 1..{MAX_SAMPLES} codes at once, got {z.shape[0]}")
-        params = self._likelihood(z, self._condition(condition, z.shape[0]))
-        # the most likely pixel is (very nearly) one of the K rounded component means: score each under the mixture
-        candidates = from_unit(params[1])                         # (B, K, C, H, W) uint8
-        scores = torch.stack([self._pixel_log_prob(to_unit(candidates[:, j]), params)
-                              for j in range(self.config.mixtures)], dim=1)   # (B, K, H, W)
-        best = scores.argmax(1)[:, None, None].expand(-1, 1, self.config.channels, -1, -1)   # (B, 1, C, H, W)
-        return candidates.gather(1, best).squeeze(1)              # (B, C, H, W)
+        return self._logits(z, self._condition(condition, z.shape[0])).argmax(-1).to(torch.uint8)   # (B, C, H, W)
 
     @torch.no_grad()
     def sample(self, n: int, condition: torch.Tensor | None = None, *,
