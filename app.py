@@ -25,7 +25,7 @@ import gradio as gr
 import numpy as np
 
 from worlds import WORLDS, Scene, caption, get_world, render, sample_scene, sample_scenes
-from worlds.scene import MAX_OBJECTS
+from worlds.scene import COLOR_NAMES, MAX_OBJECTS, SHAPES
 from worlds.views import (DISPLAY_SIZES, TABLE_COLUMNS, caption_markdown, display_factor, parse_scene_json,
                           relations_markdown, render_panels, resize_scene, rows_to_scene, scene_to_json,
                           scene_to_rows, upscale)
@@ -233,6 +233,87 @@ def generate_dataset(world: str, n, seed, size, fmt: str, progress=gr.Progress()
             f"✅ {n:,} scenes of `{world}` (seed {seed}, {size} px, {fmt}): `{Path(archive).name}`, {human}.")
 
 
+# --- Generate tab ------------------------------------------------------------------------
+# The model families live in `playground`; `playground.views` turns them into pictures and notes.
+
+GENERATE_DEFAULT = "diffusion"
+
+
+def _views():
+    from playground import views      # imports torch: only when a model tab is first used
+    return views
+
+
+def model_settings(name: str) -> tuple:
+    """Model picked: its note, and which condition and sampler controls apply
+    (shape, colour, caption, diffusion steps, guidance)."""
+    from playground.pretrained import RECIPES
+
+    try:
+        note = _views().likelihood_note(name)
+    except ValueError as err:
+        return (f"⚠️ {err}", *[gr.update(visible=False)] * 5)
+    recipe = RECIPES[name]
+    diffusion = recipe.family == "diffusion"
+    return (note, gr.update(visible=recipe.condition == "class"), gr.update(visible=recipe.condition == "class"),
+            gr.update(visible=recipe.condition == "caption"), gr.update(visible=diffusion),
+            gr.update(visible=diffusion and recipe.condition != "none"))
+
+
+def generate_samples(name, n, seed, shape, color, text, steps, guidance):
+    """Stream (grid, status) while the model (a shipped name, or a session's model) samples;
+    errors become a status line and leave the last grid in place."""
+    try:
+        n = _integer(n, "number of samples", 1, _views().MAX_SAMPLES)
+        seed = _integer(seed, "seed", 0, MAX_SEED)
+        steps = None if steps is None else _integer(steps, "diffusion steps", 1, 1000)
+        for grid, label in _views().sample_stream(name, n, seed, shape, color, text, steps, float(guidance or 1.0)):
+            yield grid, f"⏳ {label}"
+        which = f"`{name}`" if isinstance(name, str) else "your model"
+        yield gr.skip(), f"✅ {n} samples of {which} (seed {seed}) · {label}"
+    except ValueError as err:
+        gr.Warning(str(err))
+        yield gr.skip(), f"⚠️ {err}"
+    except Exception as err:
+        log.exception("generate_samples failed")
+        yield gr.skip(), f"⚠️ something went wrong ({type(err).__name__}: {err})"
+
+
+@_friendly(2)
+def interpolate_latents(name: str, seed, frames) -> tuple:
+    picture, label = _views().interpolation(name, _integer(seed, "seed", 0, MAX_SEED),
+                                            _integer(frames, "frames", 2, _views().MAX_INTERPOLATION))
+    return picture, f"✅ {label}"
+
+
+# --- Train tab ---------------------------------------------------------------------------
+
+def train_model(family: str, world: str, condition: str, minutes, seed):
+    """Stream (session model, loss plot data, status) while a fresh model trains in this session."""
+    import pandas as pd
+
+    try:
+        seed = _integer(seed, "seed", 0, MAX_SEED)
+        for model, records, status in _views().train_stream(family, world, float(minutes), seed, condition):
+            frame = pd.DataFrame({"step": [r["step"] for r in records], "loss": [r["loss"] for r in records]})
+            yield model, frame, f"⏳ {status}"
+        yield model, frame, f"✅ {status}. Press **Sample** to draw from it."
+    except ValueError as err:
+        gr.Warning(str(err))
+        yield gr.skip(), gr.skip(), f"⚠️ {err}"
+    except Exception as err:
+        log.exception("train_model failed")
+        yield gr.skip(), gr.skip(), f"⚠️ something went wrong ({type(err).__name__}: {err})"
+
+
+def sample_trained(model, n, seed, shape, color, text):
+    """Samples of the model trained in this session (streamed like the Generate tab's)."""
+    if model is None:
+        yield gr.skip(), "⚠️ train a model first"
+        return
+    yield from generate_samples(model, n, seed, shape, color, text, None, 1.0)
+
+
 # --- examples ----------------------------------------------------------------------------
 
 def _example(objects: list[dict], **settings) -> str:
@@ -266,7 +347,7 @@ EXAMPLES = {
 # --- the UI ------------------------------------------------------------------------------
 
 def build_demo() -> gr.Blocks:
-    """The two-tab Blocks app (queued; call .launch() on it)."""
+    """The Blocks app (queued; call .launch() on it)."""
     # The first scene is rendered now, so the page opens complete (this also warms up numba).
     first = load_scene(DEFAULT_WORLD, 0, 0, 64)
     (_, first_json, first_rows, _, first_2d, first_3d, *_, first_caption, first_relations, first_status) = first
@@ -337,6 +418,74 @@ def build_demo() -> gr.Blocks:
                                        interactive=False, wrap=True, column_widths=["10%", "90%"],
                                        label="Their captions")
 
+        with gr.Tab("Generate"):
+            views = _views()                  # torch is imported from here on
+            from playground.pretrained import RECIPES
+            choices = _views().model_choices()
+            default_model = GENERATE_DEFAULT if any(n == GENERATE_DEFAULT for _, n in choices) else \
+                (choices[0][1] if choices else None)
+            gr.Markdown("Sample from the shipped models of every family, trained on the `exact` world "
+                        "(one object, 768 equally likely scenes at 32 px) by `python -m playground.pretrained`. "
+                        "Conditional models learned `exact-holdout`, which never shows a red cylinder.")
+            with gr.Row():
+                gen_model = gr.Dropdown(choices, value=default_model, label="Model", scale=3)
+                gen_n = gr.Slider(1, 64, value=16, step=1, label="Samples", scale=1)
+                gen_seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=1)
+            gen_note = gr.Markdown(_views().likelihood_note(default_model) if default_model else
+                                   "No shipped weights found: run `python -m playground.pretrained`.")
+            with gr.Row():
+                gen_shape = gr.Dropdown(list(SHAPES), value="cylinder", label="Shape", visible=False)
+                gen_color = gr.Dropdown(list(COLOR_NAMES), value="red", label="Colour", visible=False)
+                gen_text = gr.Textbox("a large red cylinder", label="Caption", visible=False,
+                                      info="words of the world's captions: small/large, colours, shapes")
+                gen_steps = gr.Slider(10, 1000, value=100, step=10, label="Diffusion steps", visible=False,
+                                      info="fewer steps sample faster (respaced DDPM)")
+                gen_guidance = gr.Slider(0, 6, value=2.0, step=0.5, label="Guidance", visible=False,
+                                         info="classifier-free guidance; 1 = plain conditional model")
+            with gr.Row():
+                gen_btn = gr.Button("Generate", variant="primary")
+                gen_stop = gr.Button("Stop")
+            gen_status = gr.Markdown()
+            gen_grid = gr.Image(label="Samples (each 32 px image shown 4x)", type="numpy", format="png",
+                                interactive=False, elem_classes="pixelated", buttons=["download", "fullscreen"])
+            with gr.Accordion("Latent interpolation (VAE and flow)", open=False, visible=False) as interp_box:
+                with gr.Row():
+                    interp_seed = gr.Number(0, label="World seed (scenes 0 and 1 are the ends)", precision=0,
+                                            minimum=0, maximum=MAX_SEED)
+                    interp_frames = gr.Slider(2, 16, value=8, step=1, label="Frames")
+                    interp_btn = gr.Button("Interpolate")
+                interp_status = gr.Markdown()
+                interp_image = gr.Image(label="A → B through the latent space", type="numpy", format="png",
+                                        interactive=False, elem_classes="pixelated")
+
+        with gr.Tab("Train"):
+            gr.Markdown("Train a fresh model of any family on a 32 px world for a short budget, watch its loss, "
+                        "then sample from it. The model lives in your session only.")
+            with gr.Row():
+                tr_family = gr.Dropdown([(views.FAMILY_NAMES[f], f) for f in views.FAMILY_NAMES], value="vae",
+                                        label="Family", scale=2)
+                tr_world = gr.Radio(list(views.TRAIN_WORLDS), value="exact", label="World", scale=2)
+                tr_condition = gr.Radio(["none", "class", "caption"], value="none", label="Condition", scale=2)
+                tr_minutes = gr.Slider(0.1, views.MAX_TRAIN_MINUTES, value=1.0, step=0.1, label="Minutes", scale=2)
+                tr_seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=1)
+            with gr.Row():
+                tr_btn = gr.Button("Train", variant="primary")
+                tr_stop = gr.Button("Stop")
+            tr_status = gr.Markdown()
+            tr_plot = gr.LinePlot(x="step", y="loss", title="Training loss", x_title="step",
+                                  y_title="loss (the family's objective)", height=280)
+            tr_model = gr.State(None)
+            with gr.Row():
+                tr_n = gr.Slider(1, 64, value=16, step=1, label="Samples")
+                tr_sample_seed = gr.Number(0, label="Sample seed", precision=0, minimum=0, maximum=MAX_SEED)
+                tr_shape = gr.Dropdown(list(SHAPES), value="cube", label="Shape (class models)")
+                tr_color = gr.Dropdown(list(COLOR_NAMES), value="red", label="Colour (class models)")
+                tr_text = gr.Textbox("a small red cube", label="Caption (caption models)")
+            tr_sample_btn = gr.Button("Sample from my model")
+            tr_sample_status = gr.Markdown()
+            tr_grid = gr.Image(label="Samples of your model", type="numpy", format="png", interactive=False,
+                               elem_classes="pixelated")
+
         # --- wiring ---------------------------------------------------------------------
         scene_outputs = [code, table, size, render_2d, render_3d, masks_2d, masks_3d, depth_2d, depth_3d,
                          caption_md, relations_md, status]
@@ -361,6 +510,25 @@ def build_demo() -> gr.Blocks:
         generate_btn.click(generate_dataset, [ds_world, ds_n, ds_seed, ds_size, ds_format],
                            [gallery, ds_captions, ds_file, ds_status], api_name="generate_dataset",
                            concurrency_limit=1, concurrency_id="datasets")
+        gen_model.change(model_settings, gen_model, [gen_note, gen_shape, gen_color, gen_text, gen_steps, gen_guidance],
+                         api_visibility="private")
+        gen_model.change(lambda name: gr.Accordion(visible=RECIPES.get(name) is not None and
+                                                   RECIPES[name].family in ("vae", "flow")
+                                                   and RECIPES[name].condition != "caption"),
+                         gen_model, interp_box, api_visibility="private", queue=False)
+        gen_event = gen_btn.click(generate_samples, [gen_model, gen_n, gen_seed, gen_shape, gen_color, gen_text,
+                                                     gen_steps, gen_guidance], [gen_grid, gen_status],
+                                  api_name="generate", concurrency_limit=2, concurrency_id="models")
+        gen_stop.click(None, None, None, cancels=[gen_event], queue=False)
+        interp_btn.click(interpolate_latents, [gen_model, interp_seed, interp_frames], [interp_image, interp_status],
+                         api_name="interpolate", concurrency_limit=2, concurrency_id="models")
+        train_event = tr_btn.click(train_model, [tr_family, tr_world, tr_condition, tr_minutes, tr_seed],
+                                   [tr_model, tr_plot, tr_status], api_name="train", concurrency_limit=1,
+                                   concurrency_id="training")
+        tr_stop.click(None, None, None, cancels=[train_event], queue=False)
+        tr_sample_btn.click(sample_trained, [tr_model, tr_n, tr_sample_seed, tr_shape, tr_color, tr_text],
+                            [tr_grid, tr_sample_status], api_visibility="private", concurrency_limit=2,
+                            concurrency_id="models")
     demo.queue(default_concurrency_limit=2)
     return demo
 

@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .protocol import CONDITIONS, Model, from_unit, to_unit
+from .protocol import CONDITIONS, Model, averaged, from_unit, to_unit, init_average, update_average
 from .text import ConditionEncoder
 
 GROUPS = 8              # GroupNorm groups: every width must be a multiple of this
@@ -197,6 +197,7 @@ class DiffusionConfig:
     widths: tuple[int, ...] = (16, 32, 64)  # U-Net channels per resolution level, multiples of 8
     attention: bool = True               # a self-attention block at the lowest resolution
     guidance_dropout: float = 0.1        # P(condition -> null) in training, for classifier-free guidance
+    ema_decay: float = 0.995             # d of the weight average used to sample and score; 0 = last weights
 
 
 class Diffusion(Model):
@@ -220,6 +221,8 @@ class Diffusion(Model):
                              f"for {len(widths)} resolution levels")
         if not 0.0 <= config.guidance_dropout < 1.0:
             raise ValueError(f"guidance_dropout must be in [0, 1), got {config.guidance_dropout}")
+        if not 0.0 <= config.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
         self.net = UNet(config.channels, widths, config.attention)
         self.encoder = ConditionEncoder(config.condition, self.net.embed_dim)
         self.null = nn.Parameter(torch.zeros(self.net.embed_dim)) if config.condition != "none" else None
@@ -229,6 +232,15 @@ class Diffusion(Model):
         self.register_buffer("abar_prev", torch.cat([abar.new_ones(1), abar[:-1]]), persistent=False)
         variance = (1 - abar / self.abar_prev) * (1 - self.abar_prev) / (1 - abar)   # beta_tilde_t, 0 at t = 1
         self.register_buffer("log_variance", torch.cat([variance[1:2], variance[1:]]).log(), persistent=False)
+        if config.ema_decay:
+            init_average(self)
+
+    def train_step(self, x, condition, optimizer) -> dict:
+        """The default step, then the weight average moves towards the new weights."""
+        record = super().train_step(x, condition, optimizer)
+        if self.config.ema_decay:
+            update_average(self, self.config.ema_decay)
+        return record
 
     def _context(self, condition, n: int, drop: float = 0.0):
         """The condition vector (n, E) — or None — with rows replaced by the null vector w.p. `drop`."""
@@ -271,7 +283,12 @@ class Diffusion(Model):
     def bound_terms(self, x: torch.Tensor, condition: torch.Tensor | None = None, *,
                     steps: torch.Tensor | None = None, generator: torch.Generator | None = None) -> dict:
         """The bound's terms in nats per image: "prior" L_T (B,), "decoder" L_0 (B,) and "diffusion"
-        (B, k): L_{t-1} at the 0-based indices `steps` (default all 1..T-1, i.e. t = 2..T)."""
+        (B, k): L_{t-1} at the 0-based indices `steps` (default all 1..T-1, i.e. t = 2..T).
+        Scored with the averaged weights."""
+        with averaged(self):
+            return self._bound_terms(x, condition, steps=steps, generator=generator)
+
+    def _bound_terms(self, x, condition, *, steps, generator) -> dict:
         x0 = self._check_images(x)                           # (B, C, H, W)
         b, T = x0.shape[0], self.config.timesteps
         context = self._context(condition, b)
@@ -325,7 +342,13 @@ class Diffusion(Model):
     @torch.no_grad()
     def sample_steps(self, n: int, condition: torch.Tensor | None = None, *, generator: torch.Generator | None = None,
                      steps: int | None = None, guidance: float = 1.0, every: int = 10):
-        """Yield uint8 (n, C, H, W) predictions of x_0 every `every` steps; the last yield is the sample."""
+        """Yield uint8 (n, C, H, W) predictions of x_0 every `every` steps; the last yield is the sample.
+        Sampled with the averaged weights."""
+        with averaged(self):
+            yield from self._sample_steps(n, condition, generator=generator, steps=steps, guidance=guidance,
+                                          every=every)
+
+    def _sample_steps(self, n, condition, *, generator, steps, guidance, every):
         T, size, device = self.config.timesteps, self.config.image_size, self.abar.device
         if not 1 <= n <= MAX_SAMPLES:
             raise ValueError(f"n must be in 1..{MAX_SAMPLES}, got {n}")

@@ -88,12 +88,21 @@ def load(name: str):
 
 def train(name: str, scratch: Path) -> Path:
     """Run recipe `name` through the training CLI; copy its weights and a thinned loss log to WEIGHTS."""
+    import torch
+
     from . import train as train_cli
+    from .checkpoint import load as load_checkpoint, save
 
     if train_cli.main(RECIPES[name].argv(name, scratch)) != 0:
         raise RuntimeError(f"training {name} failed")
     WEIGHTS.mkdir(exist_ok=True)
-    (scratch / name / "model.safetensors").replace(path(name))
+    trained = scratch / name / "model.safetensors"
+    model = load_checkpoint(trained)
+    if hasattr(model, "estimate_log_z"):          # the RBM: run AIS once now, so its log Z ships in the file
+        model.log_prob(torch.zeros(1, model.config.channels, model.config.image_size, model.config.image_size,
+                                   dtype=torch.uint8))
+        save(model, trained, extra=model.checkpoint_extra)
+    trained.replace(path(name))
     with open(scratch / name / "loss.csv") as src, open(WEIGHTS / f"{name}.csv", "w", newline="") as dst:
         rows = list(csv.reader(src))
         csv.writer(dst).writerows([rows[0]] + [r for i, r in enumerate(rows[1:], 1) if i % 10 == 0 or i == len(rows) - 1])

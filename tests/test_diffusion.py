@@ -10,7 +10,7 @@ from playground.diffusion import (Diffusion, DiffusionConfig, SCHEDULES, discret
                                   cosine_schedule, linear_schedule)
 from playground.registry import build
 
-TINY = dict(image_size=8, widths=(8, 16), timesteps=10)
+TINY = dict(image_size=8, widths=(8, 16), timesteps=10, ema_decay=0.0)
 
 
 def tiny(seed=0, **overrides):
@@ -172,3 +172,23 @@ def test_invalid_settings_are_refused():
         model.sample(1, guidance=3.0)
     with pytest.raises(ValueError, match="expected uint8 images"):
         model.log_prob(torch.zeros(2, 3, 16, 16, dtype=torch.uint8))
+
+
+def test_weight_average_follows_training_and_is_what_samples(data, tmp_path):
+    torch.manual_seed(0)
+    model = Diffusion(DiffusionConfig(**{**TINY, "ema_decay": 0.5}))
+    optimizer = model.configure_optimizer(1e-2)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    model.train_step(data.images[:8], None, optimizer)
+    buffers = dict(model.named_buffers())
+    for name, p in model.named_parameters():      # average = 0.5 old + 0.5 new after one step
+        assert torch.allclose(buffers["average__" + name.replace(".", "__")], 0.5 * before[name] + 0.5 * p.detach())
+    model.eval()
+    trained = {n: p.detach().clone() for n, p in model.named_parameters()}
+    draw = lambda m: m.sample(2, generator=torch.Generator().manual_seed(0), steps=5)
+    last = Diffusion(DiffusionConfig(**TINY)).eval()
+    last.load_state_dict({n: p for n, p in model.state_dict().items() if not n.startswith("average__")})
+    assert not torch.equal(draw(model), draw(last))          # sampling used the average, not the last weights
+    assert all(torch.equal(trained[n], p) for n, p in model.named_parameters())   # restored after sampling
+    loaded = load(save(model, tmp_path / "ema.safetensors"))
+    assert torch.equal(draw(model), draw(loaded))

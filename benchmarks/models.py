@@ -1,0 +1,129 @@
+"""Every shipped model scored on the exact world: likelihood, gap to the true entropy, samples, speed.
+
+    python benchmarks/models.py                 # a table
+    python benchmarks/models.py --json          # ... and one JSON object on the last line
+    python benchmarks/models.py --only vae gan  # some families
+
+It trains nothing: it loads `playground/weights/*.safetensors` (see `python -m playground.pretrained`).
+For each family's unconditional model, on the `exact` world (768 equally likely scenes, H = log2 768):
+  * likelihood kind, bits/dim and bits/image over the world's scenes (every `--every`-th: the world
+    is uniform, so a regular subset is unbiased), and the gap to the entropy in bits/image: the KL
+    from the truth for exact likelihoods, an upper bound on it for bounds, an AIS estimate for the RBM;
+  * sample validity: the fraction of 64 samples within RMSE 12 of one of the world's images, and how
+    many distinct world scenes they hit;
+  * sampling speed in ms per image at batch 64 (one call, after a warm-up), and the training minutes
+    recorded in the checkpoint.
+For the class-conditional models (trained on `exact-holdout`, which never shows a red cylinder):
+the fraction of samples whose nearest world scene has the asked shape and colour, for the classes
+seen in training and for the held-out red cylinder.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from playground import pretrained  # noqa: E402
+from playground.data import class_condition  # noqa: E402
+from playground.registry import FAMILIES  # noqa: E402
+from playground.scores import likelihood_scores, parse_samples, sample_ms_per_image  # noqa: E402
+from worlds.scene import COLOR_NAMES, SHAPES  # noqa: E402
+
+HELD_OUT = ("cylinder", "red")
+# families whose likelihood needs many network passes per image score a subset of the scenes
+EVERY = {"vae": 4, "diffusion": 8}
+LOG_PROB_OPTIONS = {"vae": {"k": 16}, "diffusion": {"terms": 32}}
+
+
+class _Options:
+    """log_prob with the family's benchmark options (fewer importance samples / strata)."""
+
+    def __init__(self, model, options):
+        self.model, self.options = model, options
+        self.family, self.likelihood, self.config = model.family, model.likelihood, model.config
+
+    def log_prob(self, x, condition=None):
+        return self.model.log_prob(x, condition, **self.options)
+
+
+def score_family(family: str, every: int | None) -> dict:
+    model = pretrained.load(family)
+    extra = model.checkpoint_extra
+    start = time.perf_counter()
+    scored = _Options(model, LOG_PROB_OPTIONS.get(family, {}))
+    row = likelihood_scores(scored, "exact", every or EVERY.get(family, 1))
+    row["likelihood_seconds"] = time.perf_counter() - start
+    samples = model.sample(64, generator=torch.Generator().manual_seed(0))
+    parse = parse_samples(samples)
+    row["validity"] = float(parse.valid.float().mean())
+    row["scenes_hit"] = int(parse.index[parse.valid].unique().numel())
+    row["sample_ms_per_image"] = sample_ms_per_image(model, 64)
+    row["train_minutes"] = extra.get("seconds", float("nan")) / 60
+    row["train_steps"] = extra.get("steps")
+    return row
+
+
+def score_conditional(name: str) -> dict:
+    model = pretrained.load(name)
+    seen = [(s, c) for s in SHAPES for c in COLOR_NAMES if (s, c) != HELD_OUT]
+    out = {}
+    for label, classes in (("seen", seen), ("held_out", [HELD_OUT])):
+        per_class = max(1, 64 // len(classes))
+        condition = torch.cat([class_condition(s, c) for s, c in classes]).repeat_interleave(per_class, 0)
+        samples = model.sample(len(condition), condition, generator=torch.Generator().manual_seed(0))
+        parse = parse_samples(samples)
+        asked = [classes[i // per_class] for i in range(len(condition))]
+        match = [(s, c) == (ps, pc) for (s, c), ps, pc in zip(asked, parse.shape, parse.color)]
+        out[f"{label}_match"] = sum(match) / len(match)
+        out[f"{label}_valid"] = float(parse.valid.float().mean())
+    out["train_minutes"] = model.checkpoint_extra.get("seconds", float("nan")) / 60
+    return out
+
+
+def fmt(value, spec):
+    return "—" if value is None else format(value, spec)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="+", choices=sorted(FAMILIES), help="score only these families")
+    parser.add_argument("--every", type=int, default=None, help="score every k-th world scene (default per family)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    present = set(pretrained.available())
+    result: dict = {}
+    print(f"{'family':<10} {'likelihood':<12} {'bits/dim':>9} {'bits/img':>9} {'gap bits':>9} "
+          f"{'valid':>6} {'hit':>4} {'ms/img':>8} {'train min':>9}")
+    for family in args.only or list(FAMILIES):
+        if family not in present:
+            print(f"{family:<10} (no shipped weights: python -m playground.pretrained {family})")
+            continue
+        row = result[family] = score_family(family, args.every)
+        print(f"{family:<10} {row['likelihood_kind']:<12} {fmt(row['bits_per_dim'], '9.4f')} "
+              f"{fmt(row['bits_per_image'], '9.1f')} {fmt(row['gap_bits_per_image'], '9.1f')} "
+              f"{row['validity']:6.2f} {row['scenes_hit']:4d} {row['sample_ms_per_image']:8.1f} "
+              f"{row['train_minutes']:9.1f}", flush=True)
+    print(f"entropy of the exact world: {result[next(iter(result))]['entropy_bits']:.3f} bits/image" if result else "")
+    conditional = [n for n in pretrained.RECIPES if n.endswith("-class") and n in present
+                   and (not args.only or pretrained.RECIPES[n].family in args.only)]
+    if conditional:
+        print(f"\nclass-conditional models (exact-holdout; held out: red cylinder)")
+        print(f"{'model':<18} {'seen match':>10} {'seen valid':>10} {'held-out match':>14} {'held-out valid':>14}")
+        for name in conditional:
+            row = result.setdefault("conditional", {})[name] = score_conditional(name)
+            print(f"{name:<18} {row['seen_match']:10.2f} {row['seen_valid']:10.2f} "
+                  f"{row['held_out_match']:14.2f} {row['held_out_valid']:14.2f}", flush=True)
+    if args.json:
+        print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Scores that only a known world allows: likelihoods against the true entropy, samples checked exactly.
+
+The `exact` world is uniform over N = 768 scenes, so its entropy is H = log2 N bits per image, and
+for any model q the average code length over the world's scenes is the cross-entropy
+    CE = -1/N sum_x log2 q(x) = H + KL(p || q)   bits per image.
+The gap CE - H is therefore the model's KL divergence from the truth when q is an exact discrete
+likelihood (PixelCNN, the VAE's categorical pixels inside a bound, ...); when the model only gives a
+lower bound on log q (VAE, flow, diffusion), the gap computed from it is an upper bound on the KL.
+The RBM models binarized images, so its cross-entropy and entropy are taken in that space (the
+binarized world has fewer distinct images: several colours share their bits).
+
+Samples are parsed by the nearest of the world's N images (Euclidean distance): its scene names the
+sample's shape, colour, size and place. The sample is *valid* when it is that image up to a few edge
+pixels: at most 1% of its pixels (10 of 1024) may be off by more than 24 levels in a channel. RMSE
+alone would not do: the ground is 97% of the image, so a blurry blob sits close to a sharp object.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from worlds import ExactWorld, get_world
+from worlds.scene import COLOR_NAMES, SHAPES, nearest_color_name
+
+WRONG_LEVELS = 24       # a pixel is wrong when a channel is further than this from the parsed image's
+VALID_WRONG = 0.01      # a sample is valid (it IS a world image) when at most this fraction of pixels is wrong
+
+
+@lru_cache(maxsize=4)
+def exact_world(name: str = "exact", split: str | None = None) -> ExactWorld:
+    world = get_world(name)
+    return ExactWorld(world if split is None else world.replace(split=split))
+
+
+def world_tensor(world: ExactWorld) -> torch.Tensor:
+    """uint8 (N, 3, H, W): every scene of the world, rendered, in the world's order."""
+    return torch.from_numpy(world.images).permute(0, 3, 1, 2).contiguous()
+
+
+def scene_classes(world: ExactWorld) -> torch.Tensor:
+    """(N, 2) int64 class labels (shape index, colour index) of the world's scenes."""
+    rows = [(SHAPES.index(s.objects[0].shape), COLOR_NAMES.index(nearest_color_name(s.objects[0].color)))
+            for s in world.scenes]
+    return torch.tensor(rows, dtype=torch.long)
+
+
+def log2_likelihoods(model, images: torch.Tensor, condition: torch.Tensor | None = None,
+                     batch: int = 64) -> torch.Tensor:
+    """(N,) log2 q(x) (or the family's bound / estimate) of each image, in batches, without gradients."""
+    out = []
+    with torch.no_grad():
+        for k in range(0, len(images), batch):
+            c = None if condition is None else condition[k:k + batch]
+            out.append(model.log_prob(images[k:k + batch], c).double() / math.log(2.0))
+    return torch.cat(out)
+
+
+def binarized_entropy_bits(world: ExactWorld) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """Entropy (bits) of the world's binarized images, its distinct binary images (M, D) and their
+    probabilities (M,): what an RBM on bits is measured against."""
+    bits = torch.from_numpy(world.images > 127).permute(0, 3, 1, 2).flatten(1)
+    unique, counts = torch.unique(bits, dim=0, return_counts=True)
+    p = counts.double() / counts.sum()
+    return float(-(p * p.log2()).sum()), unique, p
+
+
+def likelihood_scores(model, world_name: str = "exact", every: int = 1) -> dict:
+    """Cross-entropy of `model` on the exact world's scenes (every `every`-th one: the world is uniform,
+    so any regular subset is an unbiased estimate), in bits/dim and bits/image, and its gap to H."""
+    world = exact_world(world_name)
+    kind = model.likelihood
+    if kind == "none":
+        return {"likelihood_kind": kind, "bits_per_dim": None, "bits_per_image": None,
+                "entropy_bits": world.entropy_bits, "gap_bits_per_image": None}
+    if model.family == "rbm":                     # the RBM's world is the binarized one
+        entropy, unique, p = binarized_entropy_bits(world)
+        images = (unique.view(-1, 3, *world.images.shape[1:3]) * 255).to(torch.uint8)
+        log2_q = log2_likelihoods(model, images)
+        cross_entropy = float(-(p * log2_q).sum())
+    else:
+        entropy = world.entropy_bits
+        images = world_tensor(world)[::every]
+        condition = scene_classes(world)[::every] if getattr(model.config, "condition", "none") == "class" else None
+        cross_entropy = float(-log2_likelihoods(model, images, condition).mean())
+    dims = int(np.prod(world.images.shape[1:]))
+    if kind == "unnormalized":                    # -E(x) is log q(x) + log Z for an unknown log Z
+        return {"likelihood_kind": kind, "bits_per_dim": None, "bits_per_image": None,
+                "unnormalized_bits_per_image": cross_entropy, "entropy_bits": entropy, "gap_bits_per_image": None}
+    return {"likelihood_kind": kind, "bits_per_dim": cross_entropy / dims, "bits_per_image": cross_entropy,
+            "entropy_bits": entropy, "gap_bits_per_image": cross_entropy - entropy}
+
+
+@dataclass(frozen=True)
+class Parse:
+    index: torch.Tensor     # (B,) index of the nearest world scene
+    rmse: torch.Tensor      # (B,) its RMS distance in 0..255
+    wrong: torch.Tensor     # (B,) fraction of pixels off by more than WRONG_LEVELS in some channel
+    shape: list[str]
+    color: list[str]
+
+    @property
+    def valid(self) -> torch.Tensor:
+        return self.wrong <= VALID_WRONG
+
+
+def parse_samples(samples: torch.Tensor, world: ExactWorld | None = None) -> Parse:
+    """The nearest world scene of each uint8 sample (B, 3, H, W) and the distance to it."""
+    world = world or exact_world()
+    truth = world_tensor(world).flatten(1).float()                   # (N, D)
+    x = samples.flatten(1).float()                                   # (B, D)
+    if x.shape[1] != truth.shape[1]:
+        raise ValueError(f"samples have {x.shape[1]} values per image, the world's images {truth.shape[1]}")
+    d2 = (x ** 2).sum(1, keepdim=True) - 2 * x @ truth.T + (truth ** 2).sum(1)   # (B, N) squared distances
+    best, index = d2.min(1)
+    rmse = best.clamp(min=0).div(x.shape[1]).sqrt()
+    error = (samples.float() - truth[index].view(samples.shape)).abs().amax(1)   # (B, H, W) worst channel
+    wrong = (error > WRONG_LEVELS).flatten(1).float().mean(1)
+    objects = [world.scenes[int(i)].objects[0] for i in index]
+    return Parse(index, rmse, wrong, [o.shape for o in objects], [nearest_color_name(o.color) for o in objects])
+
+
+def sample_ms_per_image(model, n: int = 64, condition: torch.Tensor | None = None, **kwargs) -> float:
+    """Wall milliseconds per image of one `sample(n)` call (after a 1-image warm-up)."""
+    model.sample(1, None if condition is None else condition[:1], generator=torch.Generator().manual_seed(0), **kwargs)
+    start = time.perf_counter()
+    model.sample(n, condition, generator=torch.Generator().manual_seed(1), **kwargs)
+    return 1000.0 * (time.perf_counter() - start) / n

@@ -1,0 +1,265 @@
+"""What the app's Generate and Train tabs show, as plain functions (no gradio): grids, streams, notes.
+
+Every function checks its inputs and raises ValueError with a message meant for the user.
+Streams are generators of (picture, caption) pairs, so the app can show sampling as it happens.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+
+from worlds.scene import COLOR_NAMES, SHAPES
+
+from . import pretrained
+from .data import class_condition, load_world
+from .registry import FAMILIES, build
+from .text import encode_captions, unknown_words
+
+MAX_SAMPLES = 64            # images per Generate request
+MAX_INTERPOLATION = 16      # frames of a latent interpolation
+MAX_TRAIN_MINUTES = 5.0     # budget of a Train-tab run
+MAX_TRAIN_SCENES = 5_000
+FRAMES = 16                 # pictures a streamed sampler shows on its way
+TRAIN_WORLDS = ("exact", "exact-holdout")
+DISPLAY = 4                 # each 32 px sample is shown 4x larger, pixels kept sharp
+
+FAMILY_NAMES = {"pixelcnn": "PixelCNN (autoregressive)", "flow": "Glow (normalizing flow)",
+                "vae": "VAE (latent variable, prescribed)", "gan": "GAN (latent variable, implicit)",
+                "rbm": "RBM (energy-based, binary)", "ebm": "EBM (energy-based, Langevin)",
+                "diffusion": "Diffusion (DDPM)"}
+
+LIKELIHOOD_NOTES = {
+    "exact": "**exact** log-likelihood: log p(x) is a sum of the model's log-probabilities of every subpixel given "
+             "the ones before it (chain rule), so bits/dim is the true code length of the image under the model.",
+    "bound": "a **lower bound** on log p(x): {how}. The bits/dim it gives is an upper bound on the code length.",
+    "estimate": "a **stochastic estimate**: log p(v) = −F(v) − log Z, with the partition function Z estimated by "
+                "annealed importance sampling (AIS), of the *binarized* image v.",
+    "unnormalized": "an **unnormalized** density: −E(x) is log p(x) up to an unknown constant log Z, so it ranks "
+                    "images but gives no bits/dim.",
+    "none": "**no likelihood**: a GAN defines p(x) only implicitly, as the push-forward of noise through the "
+            "generator; it can sample but not score an image.",
+}
+BOUND_HOW = {"vae": "the importance-weighted ELBO with k = 64 posterior draws",
+             "flow": "the flow's exact density of the dequantized image, a bound on the discrete image's probability",
+             "diffusion": "the DDPM variational bound, a sum of 1000 KL terms"}
+
+
+# --- pictures ---------------------------------------------------------------------------------------
+
+def image_grid(images: torch.Tensor | np.ndarray, columns: int = 8, scale: int = 1, gap: int = 0) -> np.ndarray:
+    """uint8 images (N, 3, H, W) -> one uint8 picture (rows H', columns W', 3), each image upscaled
+    `scale` times (nearest neighbour) and separated by `gap` white pixels."""
+    images = torch.as_tensor(images)
+    if images.ndim != 4 or images.dtype != torch.uint8:
+        raise ValueError(f"expected uint8 images (N, C, H, W), got {tuple(images.shape)} {images.dtype}")
+    n, c, h, w = images.shape
+    if scale > 1:
+        images = images.repeat_interleave(scale, 2).repeat_interleave(scale, 3)
+        h, w = h * scale, w * scale
+    columns = max(1, min(columns, n))
+    rows = -(-n // columns)
+    canvas = torch.full((rows, columns, c, h + gap, w + gap), 255, dtype=torch.uint8)
+    flat = canvas.view(rows * columns, c, h + gap, w + gap)
+    flat[:n, :, :h, :w] = images
+    grid = canvas.permute(0, 3, 1, 4, 2).reshape(rows * (h + gap), columns * (w + gap), c)
+    return grid[:rows * (h + gap) - gap, :columns * (w + gap) - gap].numpy()
+
+
+# --- shipped models ---------------------------------------------------------------------------------
+
+def model_label(name: str) -> str:
+    recipe = pretrained.RECIPES[name]
+    what = {"none": "unconditional", "class": "class-conditional", "caption": "caption-conditional"}[recipe.condition]
+    return f"{FAMILY_NAMES[recipe.family]} · {what} · {recipe.world}"
+
+
+def model_choices() -> list[tuple[str, str]]:
+    """(label, name) of every shipped model whose weights are present."""
+    return [(model_label(name), name) for name in pretrained.available()]
+
+
+def _shipped(name: str):
+    if name not in pretrained.RECIPES:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(pretrained.RECIPES)}")
+    try:
+        return pretrained.load(name)
+    except FileNotFoundError as err:
+        raise ValueError(str(err)) from None
+
+
+def likelihood_note(name: str) -> str:
+    """Markdown: what the model is, what it was trained on, and what its likelihood means."""
+    model = _shipped(name)
+    recipe, extra = pretrained.RECIPES[name], model.checkpoint_extra
+    note = LIKELIHOOD_NOTES[model.likelihood].format(how=BOUND_HOW.get(model.family, ""))
+    held = " It never saw a **red cylinder**: ask for one to test composition." if recipe.world == "exact-holdout" else ""
+    return (f"**{model_label(name)}** — trained {extra.get('steps', '?')} steps in "
+            f"{extra.get('seconds', 0) / 60:.1f} min on one CPU core.{held}\n\nLikelihood: {note}")
+
+
+def condition_tensor(model, n: int, shape: str | None = None, color: str | None = None,
+                     text: str | None = None) -> torch.Tensor | None:
+    """The condition a model needs for n samples, from the UI's shape/colour or caption."""
+    kind = getattr(model.config, "condition", "none")
+    if kind == "none":
+        return None
+    if kind == "class":
+        if shape not in SHAPES or color not in COLOR_NAMES:
+            raise ValueError(f"this model is class-conditional: pick a shape ({', '.join(SHAPES)}) "
+                             f"and a colour ({', '.join(COLOR_NAMES)})")
+        return class_condition(shape, color).expand(n, 2)
+    text = (text or "").strip()
+    if not text:
+        raise ValueError("this model is caption-conditional: type a caption such as 'a small red cube'")
+    unknown = unknown_words(text)
+    if unknown:
+        raise ValueError(f"unknown word {unknown[0]!r} in the caption; the world's words are sizes, colours, "
+                         f"shapes and relations, e.g. 'a large blue cylinder'")
+    return encode_captions([text]).expand(n, -1)
+
+
+def _count(value, name: str, lo: int, hi: int) -> int:
+    if value is None or isinstance(value, bool) or not float(value).is_integer() or not lo <= value <= hi:
+        raise ValueError(f"{name} must be a whole number in {lo}..{hi}, got {value!r}")
+    return int(value)
+
+
+def sample_stream(name, n: int = 16, seed: int = 0, shape: str | None = None, color: str | None = None,
+                  text: str | None = None, steps: int | None = None, guidance: float = 1.0):
+    """Yield (grid picture, caption) while model `name` draws n samples; the last yield is the result.
+    PixelCNN shows its rows filling in, diffusion its prediction of x_0, Langevin and Gibbs their chains;
+    one-pass families (flow, VAE, GAN) yield once. `name` is a shipped model's name or a model."""
+    n = _count(n, "number of samples", 1, MAX_SAMPLES)
+    seed = _count(seed, "seed", 0, 2**31 - 1)
+    model = _shipped(name) if isinstance(name, str) else name
+    if model is None:
+        raise ValueError("there is no model yet: train one first")
+    condition = condition_tensor(model, n, shape, color, text)
+    generator = torch.Generator().manual_seed(seed)
+    family = model.family
+    columns = min(8, n)
+    start = time.perf_counter()
+    with torch.no_grad():
+        if family == "pixelcnn":
+            size = model.config.image_size
+            every = max(1, size // FRAMES)
+            stream = ((images, f"row {min(size, (k + 1) * every)} of {size}")
+                      for k, images in enumerate(model.sample_steps(n, condition, generator=generator, every=every)))
+        elif family == "diffusion":
+            steps = _count(steps if steps is not None else 100, "diffusion steps", 1, model.config.timesteps)
+            if guidance is None or not math.isfinite(guidance) or not 0 <= guidance <= 10:
+                raise ValueError(f"guidance must be in 0..10, got {guidance!r}")
+            if model.config.condition == "none":
+                guidance = 1.0
+            every = max(1, steps // FRAMES)
+            stream = ((images, f"step {min(steps, (k + 1) * every)} of {steps}: the current guess of x₀")
+                      for k, images in enumerate(model.sample_steps(n, condition, generator=generator, steps=steps,
+                                                                     guidance=guidance, every=every)))
+        elif family in ("ebm", "rbm"):
+            total = model.config.sampling_steps if family == "ebm" else model.config.sampling_sweeps
+            every = max(1, total // FRAMES)
+            what = "Langevin step" if family == "ebm" else "Gibbs sweep"
+            stream = ((images, f"{what} {min(total, (k + 1) * every)} of {total}")
+                      for k, images in enumerate(model.sample_steps(n, condition, generator=generator, every=every)))
+        else:
+            stream = iter([(model.sample(n, condition, generator=generator), "one pass")])
+        for images, label in stream:
+            yield image_grid(images, columns, DISPLAY, 2), f"{label} · {time.perf_counter() - start:.1f} s"
+
+
+def interpolation(name: str, world_seed: int = 0, frames: int = 8) -> tuple[np.ndarray, str]:
+    """Decode the straight line between the codes of two world images (scenes 0 and 1 of the seed):
+    a latent-space walk for the families with an encoder (VAE, flow)."""
+    frames = _count(frames, "frames", 2, MAX_INTERPOLATION)
+    world_seed = _count(world_seed, "seed", 0, 2**31 - 1)
+    model = _shipped(name)
+    if not hasattr(model, "decode"):
+        raise ValueError(f"{FAMILY_NAMES[model.family]} has no latent code to walk in; pick a VAE or flow model")
+    recipe = pretrained.RECIPES[name]
+    data = load_world(recipe.world, 2, world_seed)
+    condition = condition_tensor(model, 1, *_first_class(data)) if model.config.condition == "class" else None
+    if model.config.condition == "caption":
+        raise ValueError("interpolation is offered for unconditional and class-conditional models")
+    with torch.no_grad():
+        codes = model.encode(data.images, None if condition is None else condition.expand(2, -1))
+        t = torch.linspace(0, 1, frames)[:, None]
+        path = model.decode((1 - t) * codes[0] + t * codes[1], None if condition is None else condition.expand(frames, -1))
+    row = torch.cat([data.images[:1], path, data.images[1:]])
+    return image_grid(row, len(row), DISPLAY, 2), "left: scene A · then the decoded path from A's code to B's · right: scene B"
+
+
+def _first_class(data) -> tuple[str, str]:
+    shape, color = data.labels[0].tolist()
+    return SHAPES[shape], COLOR_NAMES[color]
+
+
+# --- training in the app ----------------------------------------------------------------------------
+
+class _Stopped(Exception):
+    """Raised inside the training callback when the user stops the run."""
+
+
+def train_stream(family: str, world: str = "exact", minutes: float = 1.0, seed: int = 0,
+                 condition: str = "none", every_s: float = 1.0):
+    """Train a fresh model of `family` (the shipped recipe's settings) with the shared loop `fit`,
+    which runs in a worker thread; yield (model, records, status) about every `every_s` seconds and
+    once at the end. Closing the generator (the app's Stop button) stops training after the current
+    step. The model lives only in the caller's session."""
+    import threading
+
+    from .train import fit
+
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
+    if world not in TRAIN_WORLDS:
+        raise ValueError(f"the app trains on {', '.join(TRAIN_WORLDS)} (small 32 px worlds); got {world!r}")
+    if minutes is None or not math.isfinite(minutes) or not 0 < minutes <= MAX_TRAIN_MINUTES:
+        raise ValueError(f"minutes must be in (0, {MAX_TRAIN_MINUTES:g}], got {minutes!r}")
+    seed = _count(seed, "seed", 0, 2**31 - 1)
+    if condition not in ("none", "class", "caption"):
+        raise ValueError(f"condition must be none, class or caption, got {condition!r}")
+    if condition != "none" and family == "rbm":
+        raise ValueError("the RBM is unconditional; choose condition 'none'")
+    recipe = pretrained.RECIPES[family]
+    data = load_world(world, 2_000, seed)
+    torch.manual_seed(seed)
+    model = build(family, **{**recipe.config, "image_size": 32, "condition": condition})
+    records: list[dict] = []
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def callback(step, total, record):
+        records.append(record)
+        if stop.is_set():
+            raise _Stopped
+
+    def run():
+        try:
+            fit(model, data, minutes=minutes, batch_size=recipe.batch_size, lr=recipe.lr, seed=seed, callback=callback)
+        except _Stopped:
+            pass
+        except Exception as err:     # reported to the caller below
+            failure.append(err)
+
+    worker = threading.Thread(target=run, name=f"train-{family}", daemon=True)
+    worker.start()
+    budget = 60.0 * minutes
+    try:
+        while worker.is_alive():
+            worker.join(every_s)
+            if records and worker.is_alive():
+                last = records[-1]
+                yield model, list(records), f"step {last['step']} · {last['seconds']:.0f} of {budget:.0f} s · loss {last['loss']:.4f}"
+    finally:
+        stop.set()
+        worker.join()
+        model.eval()
+    if failure:
+        raise ValueError(f"training failed: {failure[0]}")
+    if not records:
+        raise ValueError("training stopped before its first step")
+    last = records[-1]
+    yield model, list(records), f"done: {last['step']} steps in {last['seconds']:.0f} s · final loss {last['loss']:.4f}"
