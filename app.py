@@ -270,7 +270,7 @@ def generate_samples(name, n, seed, shape, color, text, steps, guidance):
         for grid, label in _views().sample_stream(name, n, seed, shape, color, text, steps, float(guidance or 1.0)):
             yield grid, f"⏳ {label}"
         which = f"`{name}`" if isinstance(name, str) else "your model"
-        yield gr.skip(), f"✅ {n} samples of {which} (seed {seed}) · {label}"
+        yield grid, f"✅ {n} samples of {which} (seed {seed}) · {label}"   # the final output holds the grid too
     except ValueError as err:
         gr.Warning(str(err))
         yield gr.skip(), f"⚠️ {err}"
@@ -431,7 +431,7 @@ def build_demo() -> gr.Blocks:
                 gen_model = gr.Dropdown(choices, value=default_model, label="Model", scale=3)
                 gen_n = gr.Slider(1, 64, value=16, step=1, label="Samples", scale=1)
                 gen_seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=1)
-            gen_note = gr.Markdown(_views().likelihood_note(default_model) if default_model else
+            gen_note = gr.Markdown(model_settings(default_model)[0] if default_model else
                                    "No shipped weights found: run `python -m playground.pretrained`.")
             with gr.Row():
                 gen_shape = gr.Dropdown(list(SHAPES), value="cylinder", label="Shape", visible=False)

@@ -59,7 +59,7 @@ def score_family(family: str, every: int | None) -> dict:
     row = likelihood_scores(scored, "exact", every or EVERY.get(family, 1))
     row["likelihood_seconds"] = time.perf_counter() - start
     samples = model.sample(64, generator=torch.Generator().manual_seed(0))
-    parse = parse_samples(samples)
+    parse = parse_samples(samples, binarized=family == "rbm")
     row["validity"] = float(parse.valid.float().mean())
     row["scenes_hit"] = int(parse.index[parse.valid].unique().numel())
     row["sample_ms_per_image"] = sample_ms_per_image(model, 64)

@@ -1,25 +1,22 @@
-"""Render the README's pictures: `python docs/make_figures.py` writes docs/scenes_*.png."""
+"""Render the README's pictures.
+
+    python docs/make_figures.py            # docs/scenes_*.png: the worlds
+    python docs/make_figures.py samples    # docs/samples_*.png: 8 samples of every shipped model (seed 0)
+"""
 from pathlib import Path
 import sys
 
-import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from worlds import get_world, render, sample_scenes  # noqa: E402
+from worlds.views import image_grid  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
 
-def grid(images: np.ndarray, columns: int, gap: int = 2) -> Image.Image:
-    """Tile (N, H, W, 3) images into a white-separated grid."""
-    n, h, w, _ = images.shape
-    rows = -(-n // columns)
-    canvas = np.full((rows * (h + gap) + gap, columns * (w + gap) + gap, 3), 255, np.uint8)
-    for k, image in enumerate(images):
-        r, c = divmod(k, columns)
-        canvas[gap + r * (h + gap):gap + r * (h + gap) + h, gap + c * (w + gap):gap + c * (w + gap) + w] = image
-    return Image.fromarray(canvas)
+def grid(images, columns: int) -> Image.Image:
+    return Image.fromarray(image_grid(list(images), columns))
 
 
 def busy_scenes(world: str, at_least: int, count: int = 8):
@@ -28,7 +25,31 @@ def busy_scenes(world: str, at_least: int, count: int = 8):
     return [s for s in scenes if len(s.objects) >= at_least][:count]
 
 
+def model_samples() -> None:
+    """One row of 8 samples (seed 0, shown 3x) per shipped model; conditional ones ask for a red cylinder
+    (held out in training), a blue cube and a green sphere, and the caption model for "a large red cylinder"."""
+    import torch
+
+    from playground import pretrained, views
+
+    for name in pretrained.available():
+        model = pretrained.load(name)
+        kind = model.config.condition
+        shapes, colors = ["cylinder"] * 4 + ["cube"] * 2 + ["sphere"] * 2, ["red"] * 4 + ["blue"] * 2 + ["green"] * 2
+        if kind == "class":
+            condition = torch.cat([views.condition_tensor(model, 1, s, c) for s, c in zip(shapes, colors)])
+        else:
+            condition = views.condition_tensor(model, 8, text="a large red cylinder")
+        options = {"steps": 250, "guidance": 2.0 if kind != "none" else 1.0} if model.family == "diffusion" else {}
+        images = model.sample(8, condition, generator=torch.Generator().manual_seed(0), **options)
+        Image.fromarray(views.image_grid(images, 8, 3, 2)).save(HERE / f"samples_{name}.png")
+        print("wrote", HERE / f"samples_{name}.png", flush=True)
+
+
 if __name__ == "__main__":
-    grid(render(busy_scenes("shapes2d", 3)), 8).save(HERE / "scenes_2d.png")
-    grid(render(busy_scenes("clevr3d", 4)), 8).save(HERE / "scenes_3d.png")
-    print("wrote", HERE / "scenes_2d.png", HERE / "scenes_3d.png")
+    if sys.argv[1:] == ["samples"]:
+        model_samples()
+    else:
+        grid(render(busy_scenes("shapes2d", 3)), 8).save(HERE / "scenes_2d.png")
+        grid(render(busy_scenes("clevr3d", 4)), 8).save(HERE / "scenes_3d.png")
+        print("wrote", HERE / "scenes_2d.png", HERE / "scenes_3d.png")

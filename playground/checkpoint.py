@@ -52,8 +52,17 @@ def load(path: str | Path):
     """Rebuild the model a checkpoint was saved from, in eval mode."""
     meta = read_metadata(path)
     cls = family_class(meta["family"])
-    model = cls(cls.Config(**meta["config"]))
-    missing, unexpected = load_model(model, str(path), strict=True)
+    try:
+        config = cls.Config(**meta["config"])
+    except TypeError as err:        # a setting this version of the family does not have
+        raise ValueError(f"{path} was saved with settings this version of {meta['family']} lacks: {err}") from None
+    model = cls(config)
+    try:
+        load_model(model, str(path), strict=True)
+    except RuntimeError as err:     # the weights do not fit the model this code builds from the config
+        first = str(err).split("\n")[0][:300]
+        raise ValueError(f"{path} does not match this version of {meta['family']} "
+                         f"(saved by older code?): {first}") from None
     model.eval()
     model.checkpoint_extra = meta["extra"]
     return model

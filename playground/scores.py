@@ -10,9 +10,10 @@ The RBM models binarized images, so its cross-entropy and entropy are taken in t
 binarized world has fewer distinct images: several colours share their bits).
 
 Samples are parsed by the nearest of the world's N images (Euclidean distance): its scene names the
-sample's shape, colour, size and place. The sample is *valid* when it is that image up to a few edge
-pixels: at most 1% of its pixels (10 of 1024) may be off by more than 24 levels in a channel. RMSE
-alone would not do: the ground is 97% of the image, so a blurry blob sits close to a sharp object.
+sample's shape, colour, size and place. The sample is *valid* when it is that image up to a couple of
+edge pixels: at most 0.2% of its pixels (2 of 1024) may be off by more than 24 levels in a channel.
+The smallest object covers about 15 pixels, so an empty image is not valid. RMSE alone would not do:
+the ground is 97% of the image, so a blurry blob or an empty picture sits close to a sharp object.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from worlds import ExactWorld, get_world
 from worlds.scene import COLOR_NAMES, SHAPES, nearest_color_name
 
 WRONG_LEVELS = 24       # a pixel is wrong when a channel is further than this from the parsed image's
-VALID_WRONG = 0.01      # a sample is valid (it IS a world image) when at most this fraction of pixels is wrong
+VALID_WRONG = 0.002     # a sample is valid (it IS a world image) when at most this fraction of pixels is wrong
 
 
 @lru_cache(maxsize=4)
@@ -108,10 +109,13 @@ class Parse:
         return self.wrong <= VALID_WRONG
 
 
-def parse_samples(samples: torch.Tensor, world: ExactWorld | None = None) -> Parse:
-    """The nearest world scene of each uint8 sample (B, 3, H, W) and the distance to it."""
+def parse_samples(samples: torch.Tensor, world: ExactWorld | None = None, binarized: bool = False) -> Parse:
+    """The nearest world scene of each uint8 sample (B, 3, H, W) and the distance to it; with
+    `binarized`, against the world's images binarized as the RBM sees them (0 or 255)."""
     world = world or exact_world()
     truth = world_tensor(world).flatten(1).float()                   # (N, D)
+    if binarized:
+        truth = (truth > 127).float() * 255
     x = samples.flatten(1).float()                                   # (B, D)
     if x.shape[1] != truth.shape[1]:
         raise ValueError(f"samples have {x.shape[1]} values per image, the world's images {truth.shape[1]}")

@@ -20,7 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .checkpoint import save
@@ -64,16 +63,6 @@ def fit(model, data: WorldData, *, steps: int | None = None, minutes: float | No
                 break
     model.eval()
     return history
-
-
-def image_grid(images: torch.Tensor, columns: int = 8) -> np.ndarray:
-    """uint8 (N, 3, H, W) -> one uint8 (rows*H, columns*W, 3) picture."""
-    n, c, h, w = images.shape
-    rows = -(-n // columns)
-    canvas = torch.zeros(rows * columns, c, h, w, dtype=torch.uint8)
-    canvas[:n] = images
-    grid = canvas.reshape(rows, columns, c, h, w).permute(0, 3, 1, 4, 2).reshape(rows * h, columns * w, c)
-    return grid.numpy()
 
 
 def _parse_overrides(pairs: list[str]) -> dict:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from worlds.scene import COLOR_NAMES, SHAPES
+from worlds.views import image_grid as tile, upscale
 
 from . import pretrained
 from .data import class_condition, load_world
@@ -50,22 +51,13 @@ BOUND_HOW = {"vae": "the importance-weighted ELBO with k = 64 posterior draws",
 # --- pictures ---------------------------------------------------------------------------------------
 
 def image_grid(images: torch.Tensor | np.ndarray, columns: int = 8, scale: int = 1, gap: int = 0) -> np.ndarray:
-    """uint8 images (N, 3, H, W) -> one uint8 picture (rows H', columns W', 3), each image upscaled
-    `scale` times (nearest neighbour) and separated by `gap` white pixels."""
+    """uint8 images (N, 3, H, W) -> one uint8 picture, each image upscaled `scale` times (nearest
+    neighbour) and separated by `gap` white pixels (worlds.views.image_grid does the tiling)."""
     images = torch.as_tensor(images)
     if images.ndim != 4 or images.dtype != torch.uint8:
         raise ValueError(f"expected uint8 images (N, C, H, W), got {tuple(images.shape)} {images.dtype}")
-    n, c, h, w = images.shape
-    if scale > 1:
-        images = images.repeat_interleave(scale, 2).repeat_interleave(scale, 3)
-        h, w = h * scale, w * scale
-    columns = max(1, min(columns, n))
-    rows = -(-n // columns)
-    canvas = torch.full((rows, columns, c, h + gap, w + gap), 255, dtype=torch.uint8)
-    flat = canvas.view(rows * columns, c, h + gap, w + gap)
-    flat[:n, :, :h, :w] = images
-    grid = canvas.permute(0, 3, 1, 4, 2).reshape(rows * (h + gap), columns * (w + gap), c)
-    return grid[:rows * (h + gap) - gap, :columns * (w + gap) - gap].numpy()
+    pictures = [upscale(image, scale) for image in images.permute(0, 2, 3, 1).numpy()]
+    return tile(pictures, columns, pad=gap)
 
 
 # --- shipped models ---------------------------------------------------------------------------------

@@ -27,11 +27,11 @@ def _is_skip(value) -> bool:
     return isinstance(value, dict) and value.get("__type__") == "update" and len(value) == 1
 
 
-def test_build_demo_has_both_tabs():
+def test_build_demo_has_its_tabs():
     demo = app.build_demo()
     assert isinstance(demo, gr.Blocks)
     labels = {getattr(block, "label", None) for block in demo.blocks.values()}
-    assert {"World", "Datasets"} <= labels
+    assert {"World", "Datasets", "Generate", "Train"} <= labels
 
 
 def test_random_scene_renders_both_views():
@@ -162,6 +162,45 @@ def test_dataset_size_is_capped():
     assert "number of scenes" in app.generate_dataset("shapes2d", 0, 0, 32, "npz")[-1]
 
 
+def test_generate_streams_a_grid_and_reports_bad_input():
+    out = list(app.generate_samples("gan", 4, 0, None, None, None, 100, 1.0))
+    grid, status = out[0]
+    assert isinstance(grid, np.ndarray) and grid.shape[2] == 3
+    assert out[-1][1].startswith("✅")
+    for args, message in [(("gan", 0, 0), "number of samples"), (("gan", 4, -1), "seed"),
+                          (("nope", 4, 0), "unknown model")]:
+        *_, (picture, status) = app.generate_samples(*args, None, None, None, 100, 1.0)
+        assert _is_skip(picture) and message in status
+    *_, (_, status) = app.generate_samples("vae-class", 2, 0, "pyramid", "red", None, 100, 1.0)
+    assert "pick a shape" in status
+
+
+def test_model_settings_show_the_right_controls():
+    note, shape, color, text, steps, guidance = app.model_settings("vae-class")
+    assert "bound" in note and "red cylinder" in note and shape["visible"] and color["visible"]
+    assert not text["visible"] and not steps["visible"] and not guidance["visible"]
+    note, shape, color, text, steps, guidance = app.model_settings("gan")
+    assert "no likelihood" in note and not any(u["visible"] for u in (shape, color, text, steps, guidance))
+    assert app.model_settings("nope")[0].startswith("⚠️")
+
+
+def test_train_tab_trains_then_samples_in_the_session():
+    *_, (model, frame, status) = app.train_model("gan", "exact", "none", 0.03, 0)
+    assert status.startswith("✅") and list(frame.columns) == ["step", "loss"] and len(frame) >= 1
+    out = list(app.sample_trained(model, 4, 0, None, None, None))
+    assert isinstance(out[0][0], np.ndarray) and out[-1][1].startswith("✅")
+    *_, (_, status) = app.sample_trained(None, 4, 0, None, None, None)
+    assert "train a model first" in status
+    *_, (_, _, status) = app.train_model("gan", "clevr3d", "none", 1, 0)
+    assert "the app trains on" in status
+
+
+def test_interpolation_walks_between_two_scenes():
+    picture, status = app.interpolate_latents("vae", 0, 4)
+    assert picture.shape[1] > picture.shape[0] and status.startswith("✅")
+    assert "no latent code" in app.interpolate_latents("gan", 0, 4)[1]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -189,5 +228,9 @@ def test_served_app_renders_through_the_client():
         gallery, rows, archive, status = client.predict("shapes2d", 8, 0, 32, "npz", api_name="/generate_dataset")
         assert status.startswith("✅") and len(gallery) == 8
         assert zipfile.is_zipfile(archive)
+        picture, status = client.predict("gan", 4, 0, "cube", "red", "", 100, 1.0, api_name="/generate")
+        assert status.startswith("✅")
+        with Image.open(picture) as im:
+            assert im.mode == "RGB"
     finally:
         demo.close()

@@ -10,7 +10,7 @@ from playground.checkpoint import load, read_metadata, save
 from playground.data import class_condition, load_world
 from playground.protocol import Model, NoLikelihood, from_unit, to_unit
 from playground.text import MAX_TOKENS, PAD, ConditionEncoder, encode_captions, tokenize, unknown_words
-from playground.train import fit, image_grid
+from playground.train import fit
 
 
 @dataclass
@@ -128,8 +128,3 @@ def test_registry_names_unknown_families_and_settings():
         registry.build("gpt")
 
 
-def test_image_grid_tiles_in_order():
-    images = torch.arange(5, dtype=torch.uint8).view(5, 1, 1, 1).expand(5, 3, 2, 2)
-    grid = image_grid(images, columns=3)
-    assert grid.shape == (4, 6, 3)
-    assert grid[0, 0, 0] == 0 and grid[0, 2, 0] == 1 and grid[2, 0, 0] == 3 and grid[2, 4, 0] == 0

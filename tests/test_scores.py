@@ -1,0 +1,63 @@
+"""Scores on the exact world: known answers for a perfect model, a blind model and hand-made samples."""
+import math
+
+import torch
+
+from playground.scores import (binarized_entropy_bits, exact_world, likelihood_scores, parse_samples,
+                               world_tensor)
+
+
+class Uniform:
+    """A stand-in model that knows the world: log q(x) = -log N for each of its N images."""
+    family, likelihood = "fake", "exact"
+
+    def __init__(self, n, extra_nats=0.0):
+        self.n, self.extra = n, extra_nats
+        self.config = type("C", (), {"condition": "none"})()
+
+    def log_prob(self, x, condition=None):
+        return torch.full((x.shape[0],), -math.log(self.n) - self.extra, dtype=torch.float64)
+
+
+def test_a_perfect_model_has_zero_gap_and_the_world_entropy():
+    world = exact_world()
+    scores = likelihood_scores(Uniform(world.num_scenes), every=16)
+    assert math.isclose(scores["entropy_bits"], math.log2(768))
+    assert math.isclose(scores["bits_per_image"], math.log2(768))
+    assert abs(scores["gap_bits_per_image"]) < 1e-9
+    assert math.isclose(scores["bits_per_dim"], math.log2(768) / (3 * 32 * 32))
+    worse = likelihood_scores(Uniform(world.num_scenes, extra_nats=math.log(2)), every=16)
+    assert math.isclose(worse["gap_bits_per_image"], 1.0)          # half the mass: one bit of KL
+
+
+def test_no_likelihood_and_unnormalized_give_no_bits():
+    blind = Uniform(768)
+    blind.likelihood = "none"
+    assert likelihood_scores(blind)["bits_per_dim"] is None and likelihood_scores(blind)["gap_bits_per_image"] is None
+    blind.likelihood = "unnormalized"
+    scores = likelihood_scores(blind, every=64)
+    assert scores["bits_per_dim"] is None and scores["gap_bits_per_image"] is None
+
+
+def test_binarized_world_is_a_distribution_with_less_entropy():
+    world = exact_world()
+    entropy, unique, p = binarized_entropy_bits(world)
+    assert math.isclose(float(p.sum()), 1.0) and unique.shape[1] == 3 * 32 * 32
+    assert 0 < entropy <= world.entropy_bits
+
+
+def test_world_images_parse_as_themselves_and_noise_does_not():
+    world = exact_world()
+    images = world_tensor(world)[::97]                              # 8 scenes across the world
+    parse = parse_samples(images)
+    assert parse.index.tolist() == list(range(0, 768, 97))
+    assert parse.valid.all() and (parse.rmse == 0).all()
+    assert parse.shape[0] == world.scenes[0].objects[0].shape
+    noise = torch.randint(0, 256, (2, 3, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    assert not parse_samples(noise).valid.any()
+    blank = torch.full((1, 3, 32, 32), 128, dtype=torch.uint8)       # the ground alone: no world image
+    assert not parse_samples(blank).valid.any()
+    shifted = torch.roll(images, shifts=2, dims=3)                  # the object moved by 2 pixels: not a world image
+    assert not parse_samples(shifted).valid.any()
+    bits = parse_samples((images > 127).to(torch.uint8) * 255, binarized=True)
+    assert bits.valid.all()

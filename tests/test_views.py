@@ -1,0 +1,71 @@
+"""The Generate and Train tabs' plain functions: grids, streams, conditions, training in a session."""
+import numpy as np
+import pytest
+import torch
+
+from playground import views
+from playground.data import class_condition
+from playground.registry import build
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_image_grid_upscales_and_separates():
+    images = torch.zeros(3, 3, 2, 2, dtype=torch.uint8)
+    images[1] = 100
+    grid = views.image_grid(images, columns=2, scale=2, gap=1)
+    assert grid.shape == (2 * 4 + 1, 2 * 4 + 1, 3) and grid.dtype == np.uint8
+    assert (grid[:4, 5:9] == 100).all() and (grid[:4, 4] == 255).all()    # image 1, then the white gap
+    assert (grid[5:, 5:] == 255).all()                                     # the empty fourth cell
+    with pytest.raises(ValueError, match="uint8"):
+        views.image_grid(torch.zeros(1, 3, 2, 2))
+
+
+@pytest.mark.parametrize("family, frames", [("gan", 1), ("pixelcnn", 8), ("ebm", 5), ("diffusion", 5)])
+def test_sample_stream_shows_progress_then_the_sample(family, frames):
+    config = {"pixelcnn": dict(hidden=6, layers=2), "ebm": dict(width=8, feature_dim=16, sampling_steps=5),
+              "diffusion": dict(widths=(8, 16), timesteps=10), "gan": dict(width=8, latent_dim=8)}[family]
+    model = build(family, image_size=8, **config).eval()
+    out = list(views.sample_stream(model, 3, 0, steps=5))
+    assert len(out) == frames
+    grid, label = out[-1]
+    assert grid.shape == (8 * views.DISPLAY, 3 * 8 * views.DISPLAY + 2 * 2, 3)
+    again = list(views.sample_stream(model, 3, 0, steps=5))[-1][0]
+    assert np.array_equal(grid, again)                                    # same seed, same picture
+
+
+def test_conditions_are_checked_with_clear_messages():
+    model = build("gan", image_size=8, width=8, latent_dim=8, condition="class")
+    assert torch.equal(views.condition_tensor(model, 4, "cube", "red"), class_condition("cube", "red").expand(4, 2))
+    with pytest.raises(ValueError, match="pick a shape"):
+        views.condition_tensor(model, 4, "pyramid", "red")
+    captioned = build("gan", image_size=8, width=8, latent_dim=8, condition="caption")
+    assert views.condition_tensor(captioned, 2, text="a small red cube").shape[0] == 2
+    with pytest.raises(ValueError, match="unknown word 'dragon'"):
+        views.condition_tensor(captioned, 2, text="a red dragon")
+    with pytest.raises(ValueError, match="type a caption"):
+        views.condition_tensor(captioned, 2, text="  ")
+    with pytest.raises(ValueError, match="number of samples"):
+        list(views.sample_stream(model, 65, 0, "cube", "red"))
+    with pytest.raises(ValueError, match="unknown model"):
+        list(views.sample_stream("nope", 2, 0))
+
+
+def test_train_stream_trains_reports_and_can_be_stopped():
+    out = list(views.train_stream("gan", "exact", 0.03, 0, every_s=0.5))
+    model, records, status = out[-1]
+    assert status.startswith("done:") and records and all(np.isfinite(r["loss"]) for r in records)
+    assert not model.training
+    stream = views.train_stream("vae", "exact", 1.0, 0, every_s=0.2)
+    next(stream)
+    stream.close()                                                        # the Stop button: no hang, no error
+    for bad, match in [(dict(family="nope"), "unknown family"), (dict(world="clevr3d"), "the app trains on"),
+                       (dict(minutes=99), "minutes must be"), (dict(family="rbm", condition="class"), "unconditional")]:
+        with pytest.raises(ValueError, match=match):
+            next(views.train_stream(**{"family": "gan", **bad}))
