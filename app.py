@@ -288,13 +288,21 @@ def interpolate_latents(name: str, seed, frames) -> tuple:
 
 # --- Train tab ---------------------------------------------------------------------------
 
-def train_model(family: str, world: str, condition: str, minutes, seed):
-    """Stream (session model, loss plot data, status) while a fresh model trains in this session."""
+def train_model(family: str, world: str, condition: str, minutes, seed, progress=gr.Progress()):
+    """Stream (session model, loss plot data, status) while a fresh model trains in this session,
+    with a progress bar over the time budget."""
     import pandas as pd
 
     try:
         seed = _integer(seed, "seed", 0, MAX_SEED)
-        for model, records, status in _views().train_stream(family, world, float(minutes), seed, condition):
+        try:
+            minutes = float(minutes)
+        except (TypeError, ValueError):
+            raise AppError(f"minutes: must be a number, got {minutes!r}") from None
+        budget = 60.0 * minutes
+        progress(0.0, desc="Rendering the training scenes")
+        for model, records, status in _views().train_stream(family, world, minutes, seed, condition):
+            progress(min(1.0, records[-1]["seconds"] / budget), desc="Training")
             frame = pd.DataFrame({"step": [r["step"] for r in records], "loss": [r["loss"] for r in records]})
             yield model, frame, f"⏳ {status}"
         yield model, frame, f"✅ {status}. Press **Sample** to draw from it."

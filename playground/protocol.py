@@ -131,6 +131,15 @@ def update_average(model: nn.Module, decay: float) -> None:
         average.lerp_(p, 1.0 - decay)
 
 
+@torch.no_grad()
+def _swap(model: nn.Module) -> None:
+    """Exchange every parameter with its average."""
+    for p, average in _pairs(model):
+        tmp = p.detach().clone()
+        p.copy_(average)
+        average.copy_(tmp)
+
+
 @contextmanager
 def averaged(model: nn.Module):
     """Inside the block the model's parameters hold their averages (re-entrant; restored after)."""
@@ -138,20 +147,11 @@ def averaged(model: nn.Module):
         yield model
         return
     model._average_depth += 1
-    swap = model._average_depth == 1
-    if swap:
-        with torch.no_grad():
-            for p, average in _pairs(model):
-                tmp = p.detach().clone()
-                p.copy_(average)
-                average.copy_(tmp)
+    if model._average_depth == 1:
+        _swap(model)
     try:
         yield model
     finally:
         model._average_depth -= 1
-        if swap:
-            with torch.no_grad():
-                for p, average in _pairs(model):
-                    tmp = p.detach().clone()
-                    p.copy_(average)
-                    average.copy_(tmp)
+        if model._average_depth == 0:
+            _swap(model)

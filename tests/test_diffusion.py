@@ -10,6 +10,8 @@ from playground.diffusion import (Diffusion, DiffusionConfig, SCHEDULES, discret
                                   cosine_schedule, linear_schedule)
 from playground.registry import build
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY = dict(image_size=8, widths=(8, 16), timesteps=10, ema_decay=0.0)
 
 
@@ -22,15 +24,6 @@ def tiny(seed=0, **overrides):
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
     return model
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The tensors here are tiny: intra-op threads only add waiting, badly so on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

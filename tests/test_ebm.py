@@ -9,17 +9,10 @@ from playground.data import load_world
 from playground.ebm import EBM, EBMConfig
 from playground.protocol import to_unit
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SMALL = dict(image_size=8, width=4, feature_dim=16, langevin_steps=5, sampling_steps=10, buffer_size=40,
              step_size=1.0, noise_scale=0.01)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The tensors here are tiny: on a shared machine, extra threads cost far more than they save."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

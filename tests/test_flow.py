@@ -12,6 +12,8 @@ from playground.flow import (LOG_STD_MAX, MIN_SCALE, ActNorm, AffineCoupling, De
                              FlowStep, InvertibleConv1x1, VectorFlow, VectorFlowConfig, squeeze, unsqueeze)
 from playground.registry import build
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY = dict(image_size=8, levels=2, steps=2, hidden=16)
 
 
@@ -27,16 +29,6 @@ def nudge(module, scale=0.05, seed=0):
 def tiny(seed=0, **overrides):
     torch.manual_seed(seed)
     return nudge(Flow(FlowConfig(**{**TINY, **overrides})).eval(), seed=seed)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny ops on a busy 2-core machine run ~100x slower when OpenMP threads wait on each other. Set per
-    test, after the module's data: the world renderer (numba, OpenMP) puts torch back to all cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

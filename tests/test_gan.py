@@ -10,22 +10,14 @@ from playground.gan import GAN, GANConfig
 from playground.protocol import NoLikelihood, NoRepresentation
 from playground.registry import build
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY = dict(image_size=8, width=8, latent_dim=8, condition_dim=8)
 
 
 def tiny(seed=0, **overrides):
     torch.manual_seed(seed)
     return GAN(GANConfig(**{**TINY, **overrides}))
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny ops on a busy 2-core machine run far slower when OpenMP threads wait on each other; set per
-    test, after the module's data (the world renderer puts torch back to all cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

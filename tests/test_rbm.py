@@ -10,17 +10,10 @@ from playground.checkpoint import load, save
 from playground.data import load_world
 from playground.rbm import RBM, RBMConfig, binarize, compare_with_sklearn, from_sklearn, to_sklearn
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 # 2x2 RGB images are 12 visible bits: 4096 visible states, small enough to enumerate
 TINY = dict(image_size=2, hidden=4, ais_betas=3000, ais_runs=400)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The tensors here are tiny: on a shared machine, extra threads cost far more than they save."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def all_bits(d: int) -> torch.Tensor:

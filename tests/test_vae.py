@@ -9,6 +9,8 @@ from playground.data import load_world
 from playground.registry import build
 from playground.vae import VAE, VAEConfig
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY = dict(image_size=8, width=8, latent_dim=4, condition_dim=8)
 
 
@@ -23,14 +25,6 @@ def lively(model):
         for p in [*model.project.parameters(), *model.decoder.parameters()]:
             p.mul_(4.0)
     return model
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

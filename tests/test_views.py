@@ -7,13 +7,7 @@ from playground import views
 from playground.data import class_condition
 from playground.registry import build
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_image_grid_upscales_and_separates():
