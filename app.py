@@ -47,7 +47,8 @@ A procedural world of **cubes, cylinders and spheres** for learning deep generat
 Every scene is a small JSON document; the library renders it top-down (**2D**) and in
 perspective (**3D**, CLEVR-like), with instance masks, depth, bounding boxes, a caption and
 the spatial relations between objects. **World** lets you sample and edit one scene;
-**Datasets** generates reproducible datasets (scene *i* of a world and seed is always the same).
+**Datasets** generates reproducible datasets (scene *i* of a world and seed is always the same);
+**Generate** samples from a shipped model of every generative family; **Train** trains one in your session.
 """
 
 CSS = """
@@ -260,6 +261,14 @@ def model_settings(name: str) -> tuple:
             gr.update(visible=diffusion and recipe.condition != "none"))
 
 
+def _interpolates(name) -> bool:
+    """Whether the model has a latent code to walk in (VAE, flow; not caption-conditional ones)."""
+    from playground.pretrained import RECIPES
+
+    recipe = RECIPES.get(name)
+    return recipe is not None and recipe.family in ("vae", "flow") and recipe.condition != "caption"
+
+
 def generate_samples(name, n, seed, shape, color, text, steps, guidance):
     """Stream (grid, status) while the model (a shipped name, or a session's model) samples;
     errors become a status line and leave the last grid in place."""
@@ -428,8 +437,7 @@ def build_demo() -> gr.Blocks:
 
         with gr.Tab("Generate"):
             views = _views()                  # torch is imported from here on
-            from playground.pretrained import RECIPES
-            choices = _views().model_choices()
+            choices = views.model_choices()
             default_model = GENERATE_DEFAULT if any(n == GENERATE_DEFAULT for _, n in choices) else \
                 (choices[0][1] if choices else None)
             gr.Markdown("Sample from the shipped models of every family, trained on the `exact` world "
@@ -439,16 +447,20 @@ def build_demo() -> gr.Blocks:
                 gen_model = gr.Dropdown(choices, value=default_model, label="Model", scale=3)
                 gen_n = gr.Slider(1, 64, value=16, step=1, label="Samples", scale=1)
                 gen_seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=1)
-            gen_note = gr.Markdown(model_settings(default_model)[0] if default_model else
-                                   "No shipped weights found: run `python -m playground.pretrained`.")
+            if default_model:
+                first_note, *first_shown = model_settings(default_model)
+                first_shown = [u.get("visible", False) for u in first_shown]
+            else:
+                first_note, first_shown = "No shipped weights found: run `python -m playground.pretrained`.", [False] * 5
+            gen_note = gr.Markdown(first_note)
             with gr.Row():
-                gen_shape = gr.Dropdown(list(SHAPES), value="cylinder", label="Shape", visible=False)
-                gen_color = gr.Dropdown(list(COLOR_NAMES), value="red", label="Colour", visible=False)
-                gen_text = gr.Textbox("a large red cylinder", label="Caption", visible=False,
+                gen_shape = gr.Dropdown(list(SHAPES), value="cylinder", label="Shape", visible=first_shown[0])
+                gen_color = gr.Dropdown(list(COLOR_NAMES), value="red", label="Colour", visible=first_shown[1])
+                gen_text = gr.Textbox("a large red cylinder", label="Caption", visible=first_shown[2],
                                       info="words of the world's captions: small/large, colours, shapes")
-                gen_steps = gr.Slider(10, 1000, value=100, step=10, label="Diffusion steps", visible=False,
+                gen_steps = gr.Slider(10, 1000, value=100, step=10, label="Diffusion steps", visible=first_shown[3],
                                       info="fewer steps sample faster (respaced DDPM)")
-                gen_guidance = gr.Slider(0, 6, value=2.0, step=0.5, label="Guidance", visible=False,
+                gen_guidance = gr.Slider(0, 6, value=2.0, step=0.5, label="Guidance", visible=first_shown[4],
                                          info="classifier-free guidance; 1 = plain conditional model")
             with gr.Row():
                 gen_btn = gr.Button("Generate", variant="primary")
@@ -456,7 +468,8 @@ def build_demo() -> gr.Blocks:
             gen_status = gr.Markdown()
             gen_grid = gr.Image(label="Samples (each 32 px image shown 4x)", type="numpy", format="png",
                                 interactive=False, elem_classes="pixelated", buttons=["download", "fullscreen"])
-            with gr.Accordion("Latent interpolation (VAE and flow)", open=False, visible=False) as interp_box:
+            with gr.Accordion("Latent interpolation (VAE and flow)", open=False,
+                              visible=_interpolates(default_model)) as interp_box:
                 with gr.Row():
                     interp_seed = gr.Number(0, label="World seed (scenes 0 and 1 are the ends)", precision=0,
                                             minimum=0, maximum=MAX_SEED)
@@ -520,10 +533,8 @@ def build_demo() -> gr.Blocks:
                            concurrency_limit=1, concurrency_id="datasets")
         gen_model.change(model_settings, gen_model, [gen_note, gen_shape, gen_color, gen_text, gen_steps, gen_guidance],
                          api_visibility="private")
-        gen_model.change(lambda name: gr.Accordion(visible=RECIPES.get(name) is not None and
-                                                   RECIPES[name].family in ("vae", "flow")
-                                                   and RECIPES[name].condition != "caption"),
-                         gen_model, interp_box, api_visibility="private", queue=False)
+        gen_model.change(lambda name: gr.Accordion(visible=_interpolates(name)), gen_model, interp_box,
+                         api_visibility="private", queue=False)
         gen_event = gen_btn.click(generate_samples, [gen_model, gen_n, gen_seed, gen_shape, gen_color, gen_text,
                                                      gen_steps, gen_guidance], [gen_grid, gen_status],
                                   api_name="generate", concurrency_limit=2, concurrency_id="models")

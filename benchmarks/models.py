@@ -11,11 +11,11 @@ For each family's unconditional model, on the `exact` world (768 equally likely 
     from the truth for exact likelihoods, an upper bound on it for bounds, an AIS estimate for the RBM;
   * sample validity: the fraction of 64 samples within RMSE 12 of one of the world's images, and how
     many distinct world scenes they hit;
-  * sampling speed in ms per image at batch 64 (one call, after a warm-up), and the training minutes
-    recorded in the checkpoint.
-For the class-conditional models (trained on `exact-holdout`, which never shows a red cylinder):
-the fraction of samples whose nearest world scene has the asked shape and colour, for the classes
-seen in training and for the held-out red cylinder.
+  * sampling speed in ms per image at batch 64 (one call, after a warm-up; diffusion with 100 respaced
+    steps, as in the app), and the training minutes recorded in the checkpoint.
+For the conditional models (trained on `exact-holdout`, which never shows a red cylinder; asked by
+class or by caption): the fraction of samples whose nearest world scene has the asked shape and colour
+(and the colour alone), for the combinations seen in training and for the held-out red cylinder.
 """
 from __future__ import annotations
 
@@ -32,12 +32,15 @@ from playground import pretrained  # noqa: E402
 from playground.data import class_condition  # noqa: E402
 from playground.registry import FAMILIES  # noqa: E402
 from playground.scores import likelihood_scores, parse_samples, sample_ms_per_image  # noqa: E402
+from playground.text import encode_captions  # noqa: E402
 from worlds.scene import COLOR_NAMES, SHAPES  # noqa: E402
 
 HELD_OUT = ("cylinder", "red")
 # families whose likelihood needs many network passes per image score a subset of the scenes
 EVERY = {"vae": 4, "diffusion": 8}
 LOG_PROB_OPTIONS = {"vae": {"k": 16}, "diffusion": {"terms": 32}}
+# diffusion samples with 100 respaced steps, as the app does (its time grows linearly with the steps)
+SAMPLE_OPTIONS = {"diffusion": {"steps": 100}}
 
 
 class _Options:
@@ -58,28 +61,38 @@ def score_family(family: str, every: int | None) -> dict:
     scored = _Options(model, LOG_PROB_OPTIONS.get(family, {}))
     row = likelihood_scores(scored, "exact", every or EVERY.get(family, 1))
     row["likelihood_seconds"] = time.perf_counter() - start
-    samples = model.sample(64, generator=torch.Generator().manual_seed(0))
+    options = SAMPLE_OPTIONS.get(family, {})
+    samples = model.sample(64, generator=torch.Generator().manual_seed(0), **options)
     parse = parse_samples(samples, binarized=family == "rbm")
     row["validity"] = float(parse.valid.float().mean())
     row["scenes_hit"] = int(parse.index[parse.valid].unique().numel())
-    row["sample_ms_per_image"] = sample_ms_per_image(model, 64)
+    row["sample_ms_per_image"] = sample_ms_per_image(model, 64, **options)
+    row["sample_options"] = options
     row["train_minutes"] = extra.get("seconds", float("nan")) / 60
     row["train_steps"] = extra.get("steps")
     return row
 
 
 def score_conditional(name: str) -> dict:
+    """Ask a conditional model for every (shape, colour) of the world, by class or by caption
+    ("a large red cylinder"), and count the samples whose nearest world scene has that shape and colour."""
     model = pretrained.load(name)
     seen = [(s, c) for s in SHAPES for c in COLOR_NAMES if (s, c) != HELD_OUT]
     out = {}
     for label, classes in (("seen", seen), ("held_out", [HELD_OUT])):
         per_class = max(1, 64 // len(classes))
-        condition = torch.cat([class_condition(s, c) for s, c in classes]).repeat_interleave(per_class, 0)
-        samples = model.sample(len(condition), condition, generator=torch.Generator().manual_seed(0))
+        asked = [classes[i // per_class] for i in range(per_class * len(classes))]
+        if model.config.condition == "class":
+            condition = torch.cat([class_condition(s, c) for s, c in asked])
+        else:
+            condition = encode_captions([f"a {('large', 'small')[i % 2]} {c} {s}" for i, (s, c) in enumerate(asked)])
+        options = {"steps": 100, "guidance": 2.0} if model.family == "diffusion" else {}
+        samples = model.sample(len(condition), condition, generator=torch.Generator().manual_seed(0), **options)
         parse = parse_samples(samples)
-        asked = [classes[i // per_class] for i in range(len(condition))]
         match = [(s, c) == (ps, pc) for (s, c), ps, pc in zip(asked, parse.shape, parse.color)]
+        colour = [c == pc for (_, c), pc in zip(asked, parse.color)]
         out[f"{label}_match"] = sum(match) / len(match)
+        out[f"{label}_colour_match"] = sum(colour) / len(colour)
         out[f"{label}_valid"] = float(parse.valid.float().mean())
     out["train_minutes"] = model.checkpoint_extra.get("seconds", float("nan")) / 60
     return out
@@ -111,15 +124,18 @@ def main(argv=None) -> dict:
               f"{row['validity']:6.2f} {row['scenes_hit']:4d} {row['sample_ms_per_image']:8.1f} "
               f"{row['train_minutes']:9.1f}", flush=True)
     print(f"entropy of the exact world: {result[next(iter(result))]['entropy_bits']:.3f} bits/image" if result else "")
-    conditional = [n for n in pretrained.RECIPES if n.endswith("-class") and n in present
+    conditional = [n for n in pretrained.RECIPES if pretrained.RECIPES[n].condition != "none" and n in present
                    and (not args.only or pretrained.RECIPES[n].family in args.only)]
     if conditional:
-        print(f"\nclass-conditional models (exact-holdout; held out: red cylinder)")
-        print(f"{'model':<18} {'seen match':>10} {'seen valid':>10} {'held-out match':>14} {'held-out valid':>14}")
+        print("\nconditional models (exact-holdout; held out: red cylinder): fraction of samples whose nearest "
+              "world scene has the asked shape and colour (and colour alone), and fraction valid")
+        print(f"{'model':<18} {'seen match':>10} {'seen colour':>11} {'seen valid':>10} "
+              f"{'held-out match':>14} {'held-out colour':>15} {'held-out valid':>14}")
         for name in conditional:
             row = result.setdefault("conditional", {})[name] = score_conditional(name)
-            print(f"{name:<18} {row['seen_match']:10.2f} {row['seen_valid']:10.2f} "
-                  f"{row['held_out_match']:14.2f} {row['held_out_valid']:14.2f}", flush=True)
+            print(f"{name:<18} {row['seen_match']:10.2f} {row['seen_colour_match']:11.2f} {row['seen_valid']:10.2f} "
+                  f"{row['held_out_match']:14.2f} {row['held_out_colour_match']:15.2f} {row['held_out_valid']:14.2f}",
+                  flush=True)
     if args.json:
         print(json.dumps(result))
     return result
