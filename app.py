@@ -276,7 +276,11 @@ def generate_samples(name, n, seed, shape, color, text, steps, guidance):
         n = _integer(n, "number of samples", 1, _views().MAX_SAMPLES)
         seed = _integer(seed, "seed", 0, MAX_SEED)
         steps = None if steps is None else _integer(steps, "diffusion steps", 1, 1000)
-        for grid, label in _views().sample_stream(name, n, seed, shape, color, text, steps, float(guidance or 1.0)):
+        try:
+            guidance = 1.0 if guidance is None else float(guidance)
+        except (TypeError, ValueError):
+            raise AppError(f"guidance: must be a number, got {guidance!r}") from None
+        for grid, label in _views().sample_stream(name, n, seed, shape, color, text, steps, guidance):
             yield grid, f"⏳ {label}"
         which = f"`{name}`" if isinstance(name, str) else "your model"
         yield grid, f"✅ {n} samples of {which} (seed {seed}) · {label}"   # the final output holds the grid too

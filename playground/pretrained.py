@@ -1,7 +1,8 @@
 """The shipped models: one recipe per checkpoint, the script that trains them all, a cached loader.
 
-    python -m playground.pretrained                  # train every recipe (about an hour on 2 CPU cores)
+    python -m playground.pretrained                  # train every recipe, one after the other (≤ 10 min each)
     python -m playground.pretrained vae gan-class    # only these
+    python -m playground.pretrained diffusion --threads 2   # one run using both cores
     python -m playground.pretrained --list
 
 Each recipe is an ordinary `python -m playground.train` run (same loop, same seeds); its weights
@@ -23,7 +24,6 @@ from functools import lru_cache
 from pathlib import Path
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
-THREADS = 1     # one core per run: two recipes can train side by side on a 2-core machine
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,10 @@ class Recipe:
     n: int = 20_000
     config: dict = field(default_factory=dict)
 
-    def argv(self, name: str, out: Path) -> list[str]:
+    def argv(self, name: str, out: Path, threads: int = 1) -> list[str]:
         args = ["--model", self.family, "--world", self.world, "--minutes", str(self.minutes),
                 "--out", str(out / name), "--n", str(self.n), "--batch-size", str(self.batch_size),
-                "--lr", str(self.lr), "--condition", self.condition, "--seed", "0", "--threads", str(THREADS)]
+                "--lr", str(self.lr), "--condition", self.condition, "--seed", "0", "--threads", str(threads)]
         for key, value in self.config.items():
             args += ["--set", f"{key}={value}"]
         return args
@@ -86,14 +86,14 @@ def load(name: str):
     return load_checkpoint(file)
 
 
-def train(name: str, scratch: Path) -> Path:
+def train(name: str, scratch: Path, threads: int = 1) -> Path:
     """Run recipe `name` through the training CLI; copy its weights and a thinned loss log to WEIGHTS."""
     import torch
 
     from . import train as train_cli
     from .checkpoint import load as load_checkpoint, save
 
-    if train_cli.main(RECIPES[name].argv(name, scratch)) != 0:
+    if train_cli.main(RECIPES[name].argv(name, scratch, threads)) != 0:
         raise RuntimeError(f"training {name} failed")
     WEIGHTS.mkdir(exist_ok=True)
     trained = scratch / name / "model.safetensors"
@@ -115,6 +115,8 @@ def main(argv=None) -> int:
     parser.add_argument("names", nargs="*", help="recipes to train (default: all)")
     parser.add_argument("--list", action="store_true", help="print the recipes and exit")
     parser.add_argument("--scratch", type=Path, default=Path("out/pretrained"), help="where runs are written first")
+    parser.add_argument("--threads", type=int, default=1, choices=range(1, 65), metavar="N",
+                        help="torch threads per run (default 1: two runs can share a 2-core machine)")
     args = parser.parse_args(argv)
     if args.list:
         for name, r in RECIPES.items():
@@ -127,7 +129,7 @@ def main(argv=None) -> int:
         return 2
     for name in args.names or list(RECIPES):
         print(f"== {name}", flush=True)
-        train(name, args.scratch)
+        train(name, args.scratch, args.threads)
     return 0
 
 
