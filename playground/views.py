@@ -114,9 +114,14 @@ def condition_tensor(model, n: int, shape: str | None = None, color: str | None 
 
 
 def _count(value, name: str, lo: int, hi: int) -> int:
-    if value is None or isinstance(value, bool) or not float(value).is_integer() or not lo <= value <= hi:
+    """A whole number in lo..hi from user input, or a ValueError naming the field."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not number.is_integer() or not lo <= number <= hi:
         raise ValueError(f"{name} must be a whole number in {lo}..{hi}, got {value!r}")
-    return int(value)
+    return int(number)
 
 
 def sample_stream(name, n: int = 16, seed: int = 0, shape: str | None = None, color: str | None = None,

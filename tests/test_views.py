@@ -49,6 +49,9 @@ def test_conditions_are_checked_with_clear_messages():
         list(views.sample_stream(model, 65, 0, "cube", "red"))
     with pytest.raises(ValueError, match="unknown model"):
         list(views.sample_stream("nope", 2, 0))
+    for bad in ("many", None, 2.5, float("inf"), True):
+        with pytest.raises(ValueError, match="seed must be a whole number"):
+            list(views.sample_stream(model, 2, bad, "cube", "red"))
 
 
 def test_train_stream_trains_reports_and_can_be_stopped():
