@@ -12,6 +12,7 @@ import os
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"      # before gradio is imported
 
+import inspect
 import logging
 import secrets
 import shutil
@@ -69,18 +70,31 @@ def _friendly(n_outputs: int):
     The handler's last output is the status Markdown; on failure every other output is
     left as it was (gr.skip()), so a typo never wipes the user's scene.
     """
+    def failed(fn, err) -> tuple:
+        if isinstance(err, ValueError):        # SceneError, WorldError, DatasetError, AppError
+            message = str(err)
+        else:                                  # a bug: log it, but show no traceback
+            log.exception("handler %s failed", fn.__name__)
+            message = f"something went wrong ({type(err).__name__}: {err})"
+        gr.Warning(message)
+        return (*[gr.skip()] * (n_outputs - 1), f"⚠️ {message}")
+
     def decorate(fn):
+        if inspect.isgeneratorfunction(fn):    # a streaming handler: its last yield reports the error
+            @wraps(fn)
+            def streaming(*args, **kwargs):
+                try:
+                    yield from fn(*args, **kwargs)
+                except Exception as err:
+                    yield failed(fn, err)
+            return streaming
+
         @wraps(fn)
         def wrapper(*args, **kwargs):
             try:
                 return fn(*args, **kwargs)
-            except ValueError as err:          # SceneError, WorldError, DatasetError, AppError
-                message = str(err)
-            except Exception as err:           # a bug: log it, but show no traceback
-                log.exception("handler %s failed", fn.__name__)
-                message = f"something went wrong ({type(err).__name__}: {err})"
-            gr.Warning(message)
-            return (*[gr.skip()] * (n_outputs - 1), f"⚠️ {message}")
+            except Exception as err:
+                return failed(fn, err)
         return wrapper
     return decorate
 
@@ -269,27 +283,21 @@ def _interpolates(name) -> bool:
     return recipe is not None and recipe.family in ("vae", "flow") and recipe.condition != "caption"
 
 
+@_friendly(2)
 def generate_samples(name, n, seed, shape, color, text, steps, guidance):
     """Stream (grid, status) while the model (a shipped name, or a session's model) samples;
     errors become a status line and leave the last grid in place."""
+    n = _integer(n, "number of samples", 1, _views().MAX_SAMPLES)
+    seed = _integer(seed, "seed", 0, MAX_SEED)
+    steps = None if steps is None else _integer(steps, "diffusion steps", 1, 1000)
     try:
-        n = _integer(n, "number of samples", 1, _views().MAX_SAMPLES)
-        seed = _integer(seed, "seed", 0, MAX_SEED)
-        steps = None if steps is None else _integer(steps, "diffusion steps", 1, 1000)
-        try:
-            guidance = 1.0 if guidance is None else float(guidance)
-        except (TypeError, ValueError):
-            raise AppError(f"guidance: must be a number, got {guidance!r}") from None
-        for grid, label in _views().sample_stream(name, n, seed, shape, color, text, steps, guidance):
-            yield grid, f"⏳ {label}"
-        which = f"`{name}`" if isinstance(name, str) else "your model"
-        yield grid, f"✅ {n} samples of {which} (seed {seed}) · {label}"   # the final output holds the grid too
-    except ValueError as err:
-        gr.Warning(str(err))
-        yield gr.skip(), f"⚠️ {err}"
-    except Exception as err:
-        log.exception("generate_samples failed")
-        yield gr.skip(), f"⚠️ something went wrong ({type(err).__name__}: {err})"
+        guidance = 1.0 if guidance is None else float(guidance)
+    except (TypeError, ValueError):
+        raise AppError(f"guidance: must be a number, got {guidance!r}") from None
+    for grid, label in _views().sample_stream(name, n, seed, shape, color, text, steps, guidance):
+        yield grid, f"⏳ {label}"
+    which = f"`{name}`" if isinstance(name, str) else "your model"
+    yield grid, f"✅ {n} samples of {which} (seed {seed}) · {label}"   # the final output holds the grid too
 
 
 @_friendly(2)
@@ -301,30 +309,24 @@ def interpolate_latents(name: str, seed, frames) -> tuple:
 
 # --- Train tab ---------------------------------------------------------------------------
 
+@_friendly(3)
 def train_model(family: str, world: str, condition: str, minutes, seed, progress=gr.Progress()):
     """Stream (session model, loss plot data, status) while a fresh model trains in this session,
     with a progress bar over the time budget."""
     import pandas as pd
 
+    seed = _integer(seed, "seed", 0, MAX_SEED)
     try:
-        seed = _integer(seed, "seed", 0, MAX_SEED)
-        try:
-            minutes = float(minutes)
-        except (TypeError, ValueError):
-            raise AppError(f"minutes: must be a number, got {minutes!r}") from None
-        budget = 60.0 * minutes
-        progress(0.0, desc="Rendering the training scenes")
-        for model, records, status in _views().train_stream(family, world, minutes, seed, condition):
-            progress(min(1.0, records[-1]["seconds"] / budget), desc="Training")
-            frame = pd.DataFrame({"step": [r["step"] for r in records], "loss": [r["loss"] for r in records]})
-            yield model, frame, f"⏳ {status}"
-        yield model, frame, f"✅ {status}. Press **Sample** to draw from it."
-    except ValueError as err:
-        gr.Warning(str(err))
-        yield gr.skip(), gr.skip(), f"⚠️ {err}"
-    except Exception as err:
-        log.exception("train_model failed")
-        yield gr.skip(), gr.skip(), f"⚠️ something went wrong ({type(err).__name__}: {err})"
+        minutes = float(minutes)
+    except (TypeError, ValueError):
+        raise AppError(f"minutes: must be a number, got {minutes!r}") from None
+    budget = 60.0 * minutes
+    progress(0.0, desc="Rendering the training scenes")
+    for model, records, status in _views().train_stream(family, world, minutes, seed, condition):
+        progress(min(1.0, records[-1]["seconds"] / budget), desc="Training")
+        frame = pd.DataFrame({"step": [r["step"] for r in records], "loss": [r["loss"] for r in records]})
+        yield model, frame, f"⏳ {status}"
+    yield model, frame, f"✅ {status}. Press **Sample** to draw from it."
 
 
 def sample_trained(model, n, seed, shape, color, text):

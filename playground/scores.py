@@ -26,7 +26,9 @@ import numpy as np
 import torch
 
 from worlds import ExactWorld, get_world
-from worlds.scene import COLOR_NAMES, SHAPES, nearest_color_name
+from worlds.scene import nearest_color_name
+
+from .data import scene_labels
 
 WRONG_LEVELS = 24       # a pixel is wrong when a channel is further than this from the parsed image's
 VALID_WRONG = 0.002     # a sample is valid (it IS a world image) when at most this fraction of pixels is wrong
@@ -41,13 +43,6 @@ def exact_world(name: str = "exact", split: str | None = None) -> ExactWorld:
 def world_tensor(world: ExactWorld) -> torch.Tensor:
     """uint8 (N, 3, H, W): every scene of the world, rendered, in the world's order."""
     return torch.from_numpy(world.images).permute(0, 3, 1, 2).contiguous()
-
-
-def scene_classes(world: ExactWorld) -> torch.Tensor:
-    """(N, 2) int64 class labels (shape index, colour index) of the world's scenes."""
-    rows = [(SHAPES.index(s.objects[0].shape), COLOR_NAMES.index(nearest_color_name(s.objects[0].color)))
-            for s in world.scenes]
-    return torch.tensor(rows, dtype=torch.long)
 
 
 def log2_likelihoods(model, images: torch.Tensor, condition: torch.Tensor | None = None,
@@ -86,7 +81,7 @@ def likelihood_scores(model, world_name: str = "exact", every: int = 1) -> dict:
     else:
         entropy = world.entropy_bits
         images = world_tensor(world)[::every]
-        condition = scene_classes(world)[::every] if getattr(model.config, "condition", "none") == "class" else None
+        condition = scene_labels(world.scenes)[::every] if getattr(model.config, "condition", "none") == "class" else None
         cross_entropy = float(-log2_likelihoods(model, images, condition).mean())
     dims = int(np.prod(world.images.shape[1:]))
     if kind == "unnormalized":                    # -E(x) is log q(x) + log Z for an unknown log Z
