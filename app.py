@@ -49,7 +49,8 @@ Every scene is a small JSON document; the library renders it top-down (**2D**) a
 perspective (**3D**, CLEVR-like), with instance masks, depth, bounding boxes, a caption and
 the spatial relations between objects. **World** lets you sample and edit one scene;
 **Datasets** generates reproducible datasets (scene *i* of a world and seed is always the same);
-**Generate** samples from a shipped model of every generative family; **Train** trains one in your session.
+**Generate** samples from a shipped model of every generative family; **Train** trains one in your session;
+**Inference** reads the scene back out of a picture (inverse graphics) and refines it by analysis by synthesis.
 """
 
 CSS = """
@@ -337,6 +338,58 @@ def sample_trained(model, n, seed, shape, color, text):
     yield from generate_samples(model, n, seed, shape, color, text, None, 1.0)
 
 
+# --- Inference tab -----------------------------------------------------------------------
+# The handlers return: input, re-render, difference (enlarged), table rows, JSON, status.
+
+N_INFERENCE_OUTPUTS = 6
+INFERENCE_SOURCES = ("random scene", "upload", "drawing")
+
+
+@_friendly(3)
+def inference_random(world: str, seed):
+    """'Render a random scene' of the encoder's world: the picture to read (kept in the session),
+    shown enlarged, and a status line."""
+    views = _views()
+    encoder = views.encoder_for(world)
+    seed = _integer(seed, "seed", 0, MAX_SEED)
+    index = secrets.randbelow(100_000)
+    scene = sample_scene(_world_at(world, encoder.config.image_size), seed, index)
+    picture = render([scene])[0]
+    return picture, upscale(picture, display_factor(picture.shape[0])), \
+        f"✅ scene {index} of `{world}` (seed {seed}), {len(scene.objects)} objects: press **Read the scene**"
+
+
+def _picture(source: str, random_picture, upload, drawing):
+    """The picture the user chose to read, as an array or a PIL image."""
+    if source == "random scene":
+        if random_picture is None:
+            raise AppError("press 'Render a random scene' first, or choose another source")
+        return random_picture
+    if source == "upload":
+        return _views().open_picture(upload)
+    if source == "drawing":
+        layers = drawing if isinstance(drawing, dict) else {"composite": drawing}
+        picture = layers.get("composite")
+        if picture is None or np.asarray(picture).ndim != 3 or \
+                (np.asarray(picture).shape[-1] == 4 and not np.asarray(picture)[..., 3].any()):
+            raise AppError("the drawing is empty: draw some shapes first")
+        return np.asarray(picture)
+    raise AppError(f"source must be one of {', '.join(INFERENCE_SOURCES)}, got {source!r}")
+
+
+@_friendly(N_INFERENCE_OUTPUTS)
+def read_scene_ui(world: str, source: str, random_picture, upload, drawing, steps):
+    """Stream what the encoder reads from the picture, then the analysis-by-synthesis steps."""
+    views = _views()
+    steps = _integer(steps, "refinement steps", 0, views.MAX_REFINE_STEPS)
+    picture = _picture(source, random_picture, upload, drawing)
+    for reading, step, total in views.read_picture(world, picture, steps):
+        panels = views.reading_panels(reading)
+        mark = "✅" if step is None or step == total else "⏳"
+        yield (*panels, scene_to_rows(reading.scene), scene_to_json(reading.scene),
+               f"{mark} {views.reading_summary(reading, step, total)}")
+
+
 # --- examples ----------------------------------------------------------------------------
 
 def _example(objects: list[dict], **settings) -> str:
@@ -376,142 +429,176 @@ def build_demo() -> gr.Blocks:
     (_, first_json, first_rows, _, first_2d, first_3d, *_, first_caption, first_relations, first_status) = first
     with gr.Blocks(title="Toy World Playground", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(HEADER)
-        with gr.Tab("World"):
-            with gr.Row():
-                world = gr.Dropdown(list(WORLDS), value=DEFAULT_WORLD, label="World", scale=2,
-                                    info="A preset prior over scenes")
-                seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=1)
-                index = gr.Number(0, label="Scene index", precision=0, minimum=0, scale=1)
-                size = gr.Radio(list(DISPLAY_SIZES), value=64, label="Image size (px)", scale=2)
-            with gr.Row():
-                random_btn = gr.Button("🎲 Random scene", variant="primary")
-                load_btn = gr.Button("Show scene (seed, index)")
-            with gr.Row():
-                masks = gr.Checkbox(False, label="Instance masks")
-                depth = gr.Checkbox(False, label="Depth")
-                boxes = gr.Checkbox(False, label="Bounding boxes")
-            status = gr.Markdown(first_status, elem_id="status")
-            with gr.Row():
-                image_opts = dict(type="numpy", format="png", interactive=False, elem_classes="pixelated",
-                                  buttons=["download", "fullscreen"])
-                render_2d = gr.Image(first_2d, label="2D (top-down)", **image_opts)
-                render_3d = gr.Image(first_3d, label="3D (perspective)", **image_opts)
-            with gr.Row(visible=False) as masks_row:
-                masks_2d = gr.Image(label="2D instance masks", **image_opts)
-                masks_3d = gr.Image(label="3D instance masks", **image_opts)
-            with gr.Row(visible=False) as depth_row:
-                depth_2d = gr.Image(label="2D depth (none: seen from straight above)", **image_opts)
-                depth_3d = gr.Image(label="3D depth (near = bright)", **image_opts)
-            caption_md = gr.Markdown(first_caption)
-            with gr.Accordion("Relation facts (what the conditional models are told)", open=False):
-                relations_md = gr.Markdown(first_relations, max_height=320)
-            table = gr.Dataframe(first_rows, headers=list(TABLE_COLUMNS), type="array", interactive=True,
-                                 datatype=["str", "str", "number", "number", "number", "number", "str"],
-                                 column_count=len(TABLE_COLUMNS), show_row_numbers=True,
-                                 label=f"Objects (edit a cell; at most {MAX_OBJECTS} rows)")
-            gr.Markdown("**shape** cube / cylinder / sphere · **color** a name (gray, red, blue, green, "
-                        "brown, purple, cyan, yellow, orange, pink, white, black) or `#rrggbb` · "
-                        "**x, y** in −8..8 (the 3D camera sees about −4..4) · **size** radius in 0..3 "
-                        "(small 0.35, large 0.7) · **rotation** degrees · **material** matte / metal")
-            code = gr.Code(first_json, language="json", label="Scene JSON (edit, then press Apply JSON)",
-                           lines=12, max_lines=30, wrap_lines=True)
-            apply_btn = gr.Button("Apply JSON")
-            examples = gr.Examples(list(EXAMPLES.values()), inputs=[code], label="Example scenes",
-                                   example_labels=list(EXAMPLES), examples_per_page=len(EXAMPLES))
-
-        with gr.Tab("Datasets"):
-            gr.Markdown(f"Generate a dataset of up to {MAX_DATASET_SIZE:,} scenes and download it as a .zip. "
-                        "Scene *i* depends only on the world, the seed and *i* (it is the same scene at every "
-                        "image size), so the same settings always give the same files.")
-            with gr.Row():
-                ds_world = gr.Dropdown(list(WORLDS), value="shapes2d", label="World", scale=2)
-                ds_n = gr.Number(256, label=f"Number of scenes (≤ {MAX_DATASET_SIZE:,})", precision=0,
-                                 minimum=1, scale=1)
-                ds_seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=1)
-            with gr.Row():
-                ds_size = gr.Radio(list(DISPLAY_SIZES), value=64, label="Image size (px)")
-                ds_format = gr.Radio(list(FORMATS), value="imagefolder", label="Format")
-            world_info = gr.Markdown(WORLDS["shapes2d"].description)
-            generate_btn = gr.Button("Generate", variant="primary")
-            ds_status = gr.Markdown()
-            ds_file = gr.File(label="Dataset (.zip)", interactive=False, height=120)
-            gallery = gr.Gallery(label=f"The first {PREVIEW_COUNT} scenes (click one to enlarge it)", columns=8, rows=2, height=340,
-                                 format="png", elem_classes="pixelated", object_fit="contain")
-            ds_captions = gr.Dataframe(headers=["scene", "caption"], datatype=["number", "str"], type="array",
-                                       interactive=False, wrap=True, column_widths=["10%", "90%"],
-                                       label="Their captions")
-
-        with gr.Tab("Generate"):
-            views = _views()                  # torch is imported from here on
-            choices = views.model_choices()
-            default_model = GENERATE_DEFAULT if any(n == GENERATE_DEFAULT for _, n in choices) else \
-                (choices[0][1] if choices else None)
-            gr.Markdown("Sample from the shipped models of every family, trained on the `exact` world "
-                        "(one object, 768 equally likely scenes at 32 px) by `python -m playground.pretrained`. "
-                        "Conditional models learned `exact-holdout`, which never shows a red cylinder.")
-            with gr.Row():
-                gen_model = gr.Dropdown(choices, value=default_model, label="Model", scale=3)
-                gen_n = gr.Slider(1, 64, value=16, step=1, label="Samples", scale=1)
-                gen_seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=1)
-            if default_model:
-                first_note, *first_shown = model_settings(default_model)
-                first_shown = [u.get("visible", False) for u in first_shown]
-            else:
-                first_note, first_shown = "No shipped weights found: run `python -m playground.pretrained`.", [False] * 5
-            gen_note = gr.Markdown(first_note)
-            with gr.Row():
-                gen_shape = gr.Dropdown(list(SHAPES), value="cylinder", label="Shape", visible=first_shown[0])
-                gen_color = gr.Dropdown(list(COLOR_NAMES), value="red", label="Colour", visible=first_shown[1])
-                gen_text = gr.Textbox("a large red cylinder", label="Caption", visible=first_shown[2],
-                                      info="words of the world's captions: small/large, colours, shapes")
-                gen_steps = gr.Slider(10, 1000, value=100, step=10, label="Diffusion steps", visible=first_shown[3],
-                                      info="fewer steps sample faster (respaced DDPM)")
-                gen_guidance = gr.Slider(0, 6, value=2.0, step=0.5, label="Guidance", visible=first_shown[4],
-                                         info="classifier-free guidance; 1 = plain conditional model")
-            with gr.Row():
-                gen_btn = gr.Button("Generate", variant="primary")
-                gen_stop = gr.Button("Stop")
-            gen_status = gr.Markdown()
-            gen_grid = gr.Image(label="Samples (each 32 px image shown 4x)", type="numpy", format="png",
-                                interactive=False, elem_classes="pixelated", buttons=["download", "fullscreen"])
-            with gr.Accordion("Latent interpolation (VAE and flow)", open=False,
-                              visible=_interpolates(default_model)) as interp_box:
+        with gr.Tabs() as tabs:
+            with gr.Tab("World", id="world"):
                 with gr.Row():
-                    interp_seed = gr.Number(0, label="World seed (scenes 0 and 1 are the ends)", precision=0,
-                                            minimum=0, maximum=MAX_SEED)
-                    interp_frames = gr.Slider(2, 16, value=8, step=1, label="Frames")
-                    interp_btn = gr.Button("Interpolate")
-                interp_status = gr.Markdown()
-                interp_image = gr.Image(label="A → B through the latent space", type="numpy", format="png",
-                                        interactive=False, elem_classes="pixelated")
+                    world = gr.Dropdown(list(WORLDS), value=DEFAULT_WORLD, label="World", scale=2,
+                                        info="A preset prior over scenes")
+                    seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=1)
+                    index = gr.Number(0, label="Scene index", precision=0, minimum=0, scale=1)
+                    size = gr.Radio(list(DISPLAY_SIZES), value=64, label="Image size (px)", scale=2)
+                with gr.Row():
+                    random_btn = gr.Button("🎲 Random scene", variant="primary")
+                    load_btn = gr.Button("Show scene (seed, index)")
+                with gr.Row():
+                    masks = gr.Checkbox(False, label="Instance masks")
+                    depth = gr.Checkbox(False, label="Depth")
+                    boxes = gr.Checkbox(False, label="Bounding boxes")
+                status = gr.Markdown(first_status, elem_id="status")
+                with gr.Row():
+                    image_opts = dict(type="numpy", format="png", interactive=False, elem_classes="pixelated",
+                                      buttons=["download", "fullscreen"])
+                    render_2d = gr.Image(first_2d, label="2D (top-down)", **image_opts)
+                    render_3d = gr.Image(first_3d, label="3D (perspective)", **image_opts)
+                with gr.Row(visible=False) as masks_row:
+                    masks_2d = gr.Image(label="2D instance masks", **image_opts)
+                    masks_3d = gr.Image(label="3D instance masks", **image_opts)
+                with gr.Row(visible=False) as depth_row:
+                    depth_2d = gr.Image(label="2D depth (none: seen from straight above)", **image_opts)
+                    depth_3d = gr.Image(label="3D depth (near = bright)", **image_opts)
+                caption_md = gr.Markdown(first_caption)
+                with gr.Accordion("Relation facts (what the conditional models are told)", open=False):
+                    relations_md = gr.Markdown(first_relations, max_height=320)
+                table = gr.Dataframe(first_rows, headers=list(TABLE_COLUMNS), type="array", interactive=True,
+                                     datatype=["str", "str", "number", "number", "number", "number", "str"],
+                                     column_count=len(TABLE_COLUMNS), show_row_numbers=True,
+                                     label=f"Objects (edit a cell; at most {MAX_OBJECTS} rows)")
+                gr.Markdown("**shape** cube / cylinder / sphere · **color** a name (gray, red, blue, green, "
+                            "brown, purple, cyan, yellow, orange, pink, white, black) or `#rrggbb` · "
+                            "**x, y** in −8..8 (the 3D camera sees about −4..4) · **size** radius in 0..3 "
+                            "(small 0.35, large 0.7) · **rotation** degrees · **material** matte / metal")
+                code = gr.Code(first_json, language="json", label="Scene JSON (edit, then press Apply JSON)",
+                               lines=12, max_lines=30, wrap_lines=True)
+                apply_btn = gr.Button("Apply JSON")
+                examples = gr.Examples(list(EXAMPLES.values()), inputs=[code], label="Example scenes",
+                                       example_labels=list(EXAMPLES), examples_per_page=len(EXAMPLES))
 
-        with gr.Tab("Train"):
-            gr.Markdown("Train a fresh model of any family on a 32 px world for a short budget, watch its loss, "
-                        "then sample from it. The model lives in your session only.")
-            with gr.Row():
-                tr_family = gr.Dropdown([(views.FAMILY_NAMES[f], f) for f in views.FAMILY_NAMES], value="vae",
-                                        label="Family", scale=2)
-                tr_world = gr.Radio(list(views.TRAIN_WORLDS), value="exact", label="World", scale=2)
-                tr_condition = gr.Radio(["none", "class", "caption"], value="none", label="Condition", scale=2)
-                tr_minutes = gr.Slider(0.1, views.MAX_TRAIN_MINUTES, value=1.0, step=0.1, label="Minutes", scale=2)
-                tr_seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=1)
-            with gr.Row():
-                tr_btn = gr.Button("Train", variant="primary")
-                tr_stop = gr.Button("Stop")
-            tr_status = gr.Markdown()
-            tr_plot = gr.LinePlot(x="step", y="loss", title="Training loss", x_title="step",
-                                  y_title="loss (the family's objective)", height=280)
-            tr_model = gr.State(None)
-            with gr.Row():
-                tr_n = gr.Slider(1, 64, value=16, step=1, label="Samples")
-                tr_sample_seed = gr.Number(0, label="Sample seed", precision=0, minimum=0, maximum=MAX_SEED)
-                tr_shape = gr.Dropdown(list(SHAPES), value="cube", label="Shape (class models)")
-                tr_color = gr.Dropdown(list(COLOR_NAMES), value="red", label="Colour (class models)")
-                tr_text = gr.Textbox("a small red cube", label="Caption (caption models)")
-            tr_sample_btn = gr.Button("Sample from my model")
-            tr_sample_status = gr.Markdown()
-            tr_grid = gr.Image(label="Samples of your model", type="numpy", format="png", interactive=False,
-                               elem_classes="pixelated")
+            with gr.Tab("Datasets"):
+                gr.Markdown(f"Generate a dataset of up to {MAX_DATASET_SIZE:,} scenes and download it as a .zip. "
+                            "Scene *i* depends only on the world, the seed and *i* (it is the same scene at every "
+                            "image size), so the same settings always give the same files.")
+                with gr.Row():
+                    ds_world = gr.Dropdown(list(WORLDS), value="shapes2d", label="World", scale=2)
+                    ds_n = gr.Number(256, label=f"Number of scenes (≤ {MAX_DATASET_SIZE:,})", precision=0,
+                                     minimum=1, scale=1)
+                    ds_seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=1)
+                with gr.Row():
+                    ds_size = gr.Radio(list(DISPLAY_SIZES), value=64, label="Image size (px)")
+                    ds_format = gr.Radio(list(FORMATS), value="imagefolder", label="Format")
+                world_info = gr.Markdown(WORLDS["shapes2d"].description)
+                generate_btn = gr.Button("Generate", variant="primary")
+                ds_status = gr.Markdown()
+                ds_file = gr.File(label="Dataset (.zip)", interactive=False, height=120)
+                gallery = gr.Gallery(label=f"The first {PREVIEW_COUNT} scenes (click one to enlarge it)", columns=8, rows=2, height=340,
+                                     format="png", elem_classes="pixelated", object_fit="contain")
+                ds_captions = gr.Dataframe(headers=["scene", "caption"], datatype=["number", "str"], type="array",
+                                           interactive=False, wrap=True, column_widths=["10%", "90%"],
+                                           label="Their captions")
+
+            with gr.Tab("Generate"):
+                views = _views()                  # torch is imported from here on
+                choices = views.model_choices()
+                default_model = GENERATE_DEFAULT if any(n == GENERATE_DEFAULT for _, n in choices) else \
+                    (choices[0][1] if choices else None)
+                gr.Markdown("Sample from the shipped models of every family, trained on the `exact` world "
+                            "(one object, 768 equally likely scenes at 32 px) by `python -m playground.pretrained`. "
+                            "Conditional models learned `exact-holdout`, which never shows a red cylinder.")
+                with gr.Row():
+                    gen_model = gr.Dropdown(choices, value=default_model, label="Model", scale=3)
+                    gen_n = gr.Slider(1, 64, value=16, step=1, label="Samples", scale=1)
+                    gen_seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=1)
+                if default_model:
+                    first_note, *first_shown = model_settings(default_model)
+                    first_shown = [u.get("visible", False) for u in first_shown]
+                else:
+                    first_note, first_shown = "No shipped weights found: run `python -m playground.pretrained`.", [False] * 5
+                gen_note = gr.Markdown(first_note)
+                with gr.Row():
+                    gen_shape = gr.Dropdown(list(SHAPES), value="cylinder", label="Shape", visible=first_shown[0])
+                    gen_color = gr.Dropdown(list(COLOR_NAMES), value="red", label="Colour", visible=first_shown[1])
+                    gen_text = gr.Textbox("a large red cylinder", label="Caption", visible=first_shown[2],
+                                          info="words of the world's captions: small/large, colours, shapes")
+                    gen_steps = gr.Slider(10, 1000, value=100, step=10, label="Diffusion steps", visible=first_shown[3],
+                                          info="fewer steps sample faster (respaced DDPM)")
+                    gen_guidance = gr.Slider(0, 6, value=2.0, step=0.5, label="Guidance", visible=first_shown[4],
+                                             info="classifier-free guidance; 1 = plain conditional model")
+                with gr.Row():
+                    gen_btn = gr.Button("Generate", variant="primary")
+                    gen_stop = gr.Button("Stop")
+                gen_status = gr.Markdown()
+                gen_grid = gr.Image(label="Samples (each 32 px image shown 4x)", type="numpy", format="png",
+                                    interactive=False, elem_classes="pixelated", buttons=["download", "fullscreen"])
+                with gr.Accordion("Latent interpolation (VAE and flow)", open=False,
+                                  visible=_interpolates(default_model)) as interp_box:
+                    with gr.Row():
+                        interp_seed = gr.Number(0, label="World seed (scenes 0 and 1 are the ends)", precision=0,
+                                                minimum=0, maximum=MAX_SEED)
+                        interp_frames = gr.Slider(2, 16, value=8, step=1, label="Frames")
+                        interp_btn = gr.Button("Interpolate")
+                    interp_status = gr.Markdown()
+                    interp_image = gr.Image(label="A → B through the latent space", type="numpy", format="png",
+                                            interactive=False, elem_classes="pixelated")
+
+            with gr.Tab("Train"):
+                gr.Markdown("Train a fresh model of any family on a 32 px world for a short budget, watch its loss, "
+                            "then sample from it. The model lives in your session only.")
+                with gr.Row():
+                    tr_family = gr.Dropdown([(views.FAMILY_NAMES[f], f) for f in views.FAMILY_NAMES], value="vae",
+                                            label="Family", scale=2)
+                    tr_world = gr.Radio(list(views.TRAIN_WORLDS), value="exact", label="World", scale=2)
+                    tr_condition = gr.Radio(["none", "class", "caption"], value="none", label="Condition", scale=2)
+                    tr_minutes = gr.Slider(0.1, views.MAX_TRAIN_MINUTES, value=1.0, step=0.1, label="Minutes", scale=2)
+                    tr_seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=1)
+                with gr.Row():
+                    tr_btn = gr.Button("Train", variant="primary")
+                    tr_stop = gr.Button("Stop")
+                tr_status = gr.Markdown()
+                tr_plot = gr.LinePlot(x="step", y="loss", title="Training loss", x_title="step",
+                                      y_title="loss (the family's objective)", height=280)
+                tr_model = gr.State(None)
+                with gr.Row():
+                    tr_n = gr.Slider(1, 64, value=16, step=1, label="Samples")
+                    tr_sample_seed = gr.Number(0, label="Sample seed", precision=0, minimum=0, maximum=MAX_SEED)
+                    tr_shape = gr.Dropdown(list(SHAPES), value="cube", label="Shape (class models)")
+                    tr_color = gr.Dropdown(list(COLOR_NAMES), value="red", label="Colour (class models)")
+                    tr_text = gr.Textbox("a small red cube", label="Caption (caption models)")
+                tr_sample_btn = gr.Button("Sample from my model")
+                tr_sample_status = gr.Markdown()
+                tr_grid = gr.Image(label="Samples of your model", type="numpy", format="png", interactive=False,
+                                   elem_classes="pixelated")
+
+            with gr.Tab("Inference", id="inference"):
+                gr.Markdown("**Inference is vision**: an encoder trained on rendered scenes reads the scene back out of "
+                            "a picture (a set of objects, matched to the truth by the Hungarian algorithm in training), "
+                            "then **analysis by synthesis** refines it: render the guess, compare with the picture, and "
+                            "follow the error's gradient (2D: a differentiable copy of the renderer; 3D: finite "
+                            "differences of the ray tracer). The re-render error says how well the scene explains the "
+                            "picture: a large one means *this is not a picture I can explain*.")
+                with gr.Row():
+                    inf_world = gr.Radio(list(views.ENCODERS), value="shapes2d", label="World the encoder learned", scale=2)
+                    inf_source = gr.Radio(list(INFERENCE_SOURCES), value="random scene", label="Picture", scale=2)
+                    inf_steps = gr.Slider(0, views.MAX_REFINE_STEPS, value=40, step=5, label="Refinement steps", scale=2,
+                                          info="0 = the encoder's one-pass answer only")
+                    inf_seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=1)
+                with gr.Row():
+                    inf_random = gr.Button("🎲 Render a random scene")
+                    inf_read = gr.Button("Read the scene", variant="primary")
+                    inf_stop = gr.Button("Stop")
+                    inf_send = gr.Button("Edit it in the World tab")
+                inf_status = gr.Markdown()
+                inf_picture = gr.State(None)
+                with gr.Row():
+                    inf_upload = gr.File(label="Upload a picture (PNG, JPEG, …)", file_types=["image"], type="filepath")
+                    inf_draw = gr.Sketchpad(label="…or draw one (then choose 'drawing')", type="numpy",
+                                            canvas_size=(256, 256), image_mode="RGBA")
+                with gr.Row():
+                    inf_opts = dict(type="numpy", format="png", interactive=False, elem_classes="pixelated")
+                    inf_input = gr.Image(label="Picture (as the encoder sees it)", **inf_opts)
+                    inf_render = gr.Image(label="Recovered scene, re-rendered", **inf_opts)
+                    inf_diff = gr.Image(label="Difference (×4)", **inf_opts)
+                inf_table = gr.Dataframe(headers=list(TABLE_COLUMNS), type="array", interactive=False,
+                                         label="Recovered objects")
+                inf_json = gr.Code(language="json", label="Recovered scene JSON", lines=8, max_lines=20)
 
         # --- wiring ---------------------------------------------------------------------
         scene_outputs = [code, table, size, render_2d, render_3d, masks_2d, masks_3d, depth_2d, depth_3d,
@@ -554,6 +641,16 @@ def build_demo() -> gr.Blocks:
         tr_sample_btn.click(sample_trained, [tr_model, tr_n, tr_sample_seed, tr_shape, tr_color, tr_text],
                             [tr_grid, tr_sample_status], api_visibility="private", concurrency_limit=2,
                             concurrency_id="models")
+        inf_random.click(inference_random, [inf_world, inf_seed], [inf_picture, inf_input, inf_status],
+                         api_name="random_picture")
+        inf_event = inf_read.click(read_scene_ui, [inf_world, inf_source, inf_picture, inf_upload, inf_draw, inf_steps],
+                                   [inf_input, inf_render, inf_diff, inf_table, inf_json, inf_status],
+                                   api_name="read_scene", concurrency_limit=2, concurrency_id="models")
+        inf_stop.click(None, None, None, cancels=[inf_event], queue=False)
+        inf_upload.upload(lambda: "upload", None, inf_source, api_visibility="private", queue=False)
+        inf_draw.input(lambda: "drawing", None, inf_source, api_visibility="private", queue=False)
+        inf_send.click(apply_json, [inf_json, size, *toggles], scene_outputs, api_visibility="private").then(
+            lambda: gr.Tabs(selected="world"), None, tabs, api_visibility="private", queue=False)
     demo.queue(default_concurrency_limit=2)
     return demo
 

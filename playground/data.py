@@ -7,6 +7,7 @@ the data of (world, seed, n) is the same on every machine.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -29,7 +30,17 @@ class WorldData:
     def __len__(self) -> int:
         return self.images.shape[0]
 
+    @cached_property
+    def vectors(self) -> torch.Tensor:
+        """float32 (N, MAX_OBJECTS, SLOT_DIM): each scene in `Scene.to_vector`'s slot form (the inverse-
+        graphics encoder's targets); built on first use."""
+        return torch.from_numpy(np.stack([s.to_vector() for s in self.scenes]))
+
     def condition(self, kind: str) -> torch.Tensor | None:
+        """What a model of condition `kind` is given with each image: nothing, class labels, caption
+        tokens, or (for the encoder, whose targets they are) the scene vectors."""
+        if kind == "scene":
+            return self.vectors
         return {"none": None, "class": self.labels, "caption": self.captions}[kind]
 
 

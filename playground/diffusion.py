@@ -73,6 +73,7 @@ def cosine_schedule(timesteps: int, s: float = 0.008) -> torch.Tensor:
 
 
 SCHEDULES = {"linear": linear_schedule, "cosine": cosine_schedule}
+PREDICTIONS = ("eps", "v")
 
 
 def normal_kl(mean1, logvar1, mean2, logvar2) -> torch.Tensor:
@@ -198,6 +199,8 @@ class DiffusionConfig:
     attention: bool = True               # a self-attention block at the lowest resolution
     guidance_dropout: float = 0.1        # P(condition -> null) in training, for classifier-free guidance
     ema_decay: float = 0.995             # d of the weight average used to sample and score; 0 = last weights
+    prediction: str = "eps"              # what the network predicts: "eps" (Ho et al.) or "v" (Salimans & Ho)
+    min_snr: float = 0.0                 # gamma of the Min-SNR loss weight min(SNR, gamma) / SNR; 0 = off
 
 
 class Diffusion(Model):
@@ -223,6 +226,10 @@ class Diffusion(Model):
             raise ValueError(f"guidance_dropout must be in [0, 1), got {config.guidance_dropout}")
         if not 0.0 <= config.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
+        if config.prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {', '.join(PREDICTIONS)}, got {config.prediction!r}")
+        if not 0.0 <= config.min_snr <= 1e4:
+            raise ValueError(f"min_snr must be in [0, 1e4] (0 = off), got {config.min_snr}")
         self.net = UNet(config.channels, widths, config.attention)
         self.encoder = ConditionEncoder(config.condition, self.net.embed_dim)
         self.null = nn.Parameter(torch.zeros(self.net.embed_dim)) if config.condition != "none" else None
@@ -265,17 +272,33 @@ class Diffusion(Model):
         abar = self.abar[t].float().view(-1, 1, 1, 1)
         return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
 
-    def _predict_x0(self, x_t, eps, abar):
-        """x0_hat from the noise prediction, clipped to the data range [-1, 1]."""
+    def _predict_x0(self, x_t, out, abar):
+        """x0_hat from the network's output, clipped to the data range [-1, 1]. For eps-prediction
+        x0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar); for v = sqrt(abar) eps - sqrt(1 - abar) x0
+        (Salimans & Ho 2022, "Progressive Distillation", app. D) x0 = sqrt(abar) x_t - sqrt(1 - abar) v,
+        which stays well conditioned as abar -> 0, where dividing by sqrt(abar) amplifies eps's errors."""
         abar = abar.float().view(-1, 1, 1, 1)
-        return ((x_t - (1 - abar).sqrt() * eps) / abar.sqrt()).clamp(-1, 1)
+        if self.config.prediction == "v":
+            return (abar.sqrt() * x_t - (1 - abar).sqrt() * out).clamp(-1, 1)
+        return ((x_t - (1 - abar).sqrt() * out) / abar.sqrt()).clamp(-1, 1)
 
     def loss(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """The "simple" loss ||target - net(x_t, t)||^2, target eps or v, averaged over pixels; with
+        `min_snr` = gamma each image's term is weighted by min(SNR_t, gamma) / SNR_t for eps and
+        min(SNR_t, gamma) / (SNR_t + 1) for v (Hang et al. 2023, "Efficient Diffusion Training via
+        Min-SNR Weighting"): both equal the x0-error weighted by min(SNR, gamma), so the many
+        nearly-clean steps stop dominating the gradient, and training converges several times faster."""
         x0 = self._check_images(x)                           # (B, C, H, W) in [-1, 1]
         context = self._context(condition, x0.shape[0], drop=self.config.guidance_dropout)
         t = torch.randint(self.config.timesteps, (x0.shape[0],), device=x0.device)
         noise = torch.randn_like(x0)
-        return F.mse_loss(self.net(self.q_sample(x0, t, noise), t, context), noise)
+        abar = self.abar[t].float().view(-1, 1, 1, 1)
+        target = noise if self.config.prediction == "eps" else abar.sqrt() * noise - (1 - abar).sqrt() * x0
+        error = (self.net(self.q_sample(x0, t, noise), t, context) - target).pow(2).mean((1, 2, 3))   # (B,)
+        if self.config.min_snr:
+            snr = abar.flatten() / (1 - abar.flatten())
+            error = error * snr.clamp(max=self.config.min_snr) / (snr + (self.config.prediction == "v"))
+        return error.mean()
 
     # --- the variational bound
 
@@ -370,11 +393,11 @@ class Diffusion(Model):
         for k in reversed(range(len(taus))):
             t = taus[k].to(device).expand(n)
             if guidance == 1.0:
-                eps = self.net(x, t, context)
+                out = self.net(x, t, context)
             else:
-                eps_cond, eps_null = self.net(x.repeat(2, 1, 1, 1), t.repeat(2), context).chunk(2)
-                eps = eps_null + guidance * (eps_cond - eps_null)   # classifier-free guidance
-            x0_hat = self._predict_x0(x, eps, abar[k])
+                out_cond, out_null = self.net(x.repeat(2, 1, 1, 1), t.repeat(2), context).chunk(2)
+                out = out_null + guidance * (out_cond - out_null)   # classifier-free guidance (eps or v: linear)
+            x0_hat = self._predict_x0(x, out, abar[k])
             mean, variance = posterior(x0_hat, x, abar[k:k + 1], abar_prev[k:k + 1])
             noise = torch.randn(x.shape, generator=generator).to(device) if k > 0 else 0.0
             x = mean + variance.sqrt() * noise               # x_{tau_{k-1}} ~ p(. | x_{tau_k})

@@ -2,6 +2,7 @@
 
     python -m playground.pretrained                  # train every recipe, one after the other (≤ 10 min each)
     python -m playground.pretrained vae gan-class    # only these
+    python -m playground.pretrained encoder-shapes2d --threads 2   # an inverse-graphics encoder (<= 15 min)
     python -m playground.pretrained diffusion --threads 2   # one run using both cores
     python -m playground.pretrained --list
 
@@ -54,24 +55,30 @@ RECIPES: dict[str, Recipe] = {
     "gan": Recipe("gan", "exact", 8, lr=2e-4),
     "rbm": Recipe("rbm", "exact", 3),
     "ebm": Recipe("ebm", "exact", 8, lr=1e-4),
-    "diffusion": Recipe("diffusion", "exact", 10, batch_size=32, lr=1e-3),
+    "diffusion": Recipe("diffusion", "exact", 10, batch_size=16, lr=1e-3, config={"min_snr": 5.0}),
     "pixelcnn-class": Recipe("pixelcnn", "exact-holdout", 8, "class", batch_size=16, lr=2e-3, config=_PIXELCNN),
     "vae-class": Recipe("vae", "exact-holdout", 8, "class", batch_size=32, lr=2e-3),
     "gan-class": Recipe("gan", "exact-holdout", 6, "class", lr=2e-4),
     "diffusion-class": Recipe("diffusion", "exact-holdout", 8, "class", batch_size=32, lr=1e-3),
     "diffusion-caption": Recipe("diffusion", "exact-holdout", 8, "caption", batch_size=32, lr=1e-3),
 }
+# the inverse-graphics encoders (playground.inverse): image -> scene, one per default world
+ENCODER_RECIPES: dict[str, Recipe] = {
+    "encoder-shapes2d": Recipe("encoder", "shapes2d", 15, batch_size=32, lr=5e-4, n=60_000),
+    "encoder-clevr3d": Recipe("encoder", "clevr3d", 15, batch_size=32, lr=5e-4, n=60_000),
+}
+ALL_RECIPES = {**RECIPES, **ENCODER_RECIPES}
 
 
 def path(name: str) -> Path:
-    if name not in RECIPES:
-        raise ValueError(f"no shipped model {name!r}; choose one of {', '.join(RECIPES)}")
+    if name not in ALL_RECIPES:
+        raise ValueError(f"no shipped model {name!r}; choose one of {', '.join(ALL_RECIPES)}")
     return WEIGHTS / f"{name}.safetensors"
 
 
-def available() -> list[str]:
-    """Names of the recipes whose weights are present."""
-    return [name for name in RECIPES if path(name).is_file()]
+def available(encoders: bool = False) -> list[str]:
+    """Names of the generative recipes (with `encoders`: the encoder recipes) whose weights are present."""
+    return [name for name in (ENCODER_RECIPES if encoders else RECIPES) if path(name).is_file()]
 
 
 @lru_cache(maxsize=None)
@@ -93,7 +100,7 @@ def train(name: str, scratch: Path, threads: int = 1) -> Path:
     from . import train as train_cli
     from .checkpoint import load as load_checkpoint, save
 
-    if train_cli.main(RECIPES[name].argv(name, scratch, threads)) != 0:
+    if train_cli.main(ALL_RECIPES[name].argv(name, scratch, threads)) != 0:
         raise RuntimeError(f"training {name} failed")
     WEIGHTS.mkdir(exist_ok=True)
     trained = scratch / name / "model.safetensors"
@@ -119,15 +126,15 @@ def main(argv=None) -> int:
                         help="torch threads per run (default 1: two runs can share a 2-core machine)")
     args = parser.parse_args(argv)
     if args.list:
-        for name, r in RECIPES.items():
+        for name, r in ALL_RECIPES.items():
             state = "present" if path(name).is_file() else "missing"
             print(f"{name:18s} {r.family:9s} {r.world:14s} {r.condition:8s} {r.minutes:4.0f} min  {state}")
         return 0
-    unknown = [n for n in args.names if n not in RECIPES]
+    unknown = [n for n in args.names if n not in ALL_RECIPES]
     if unknown:
-        print(f"error: no recipe {unknown[0]!r}; choose from {', '.join(RECIPES)}", file=sys.stderr)
+        print(f"error: no recipe {unknown[0]!r}; choose from {', '.join(ALL_RECIPES)}", file=sys.stderr)
         return 2
-    for name in args.names or list(RECIPES):
+    for name in args.names or list(ALL_RECIPES):
         print(f"== {name}", flush=True)
         train(name, args.scratch, args.threads)
     return 0

@@ -224,9 +224,13 @@ class RBM(Model):
         start = torch.sigmoid(self.base_rate_logits()).expand(n, -1)      # (n, D)
         v = torch.bernoulli(start, generator=generator)
         for sweep in range(1, sweeps + 1):
-            v = self._gibbs_sweep(v, generator)
+            h = torch.bernoulli(torch.sigmoid(v @ self.W + self.c), generator=generator)   # (n, H)
+            p_v = torch.sigmoid(h @ self.W.T + self.b)                                     # (n, D): p(v = 1 | h)
+            v = torch.bernoulli(p_v, generator=generator)
             if sweep % every == 0 or sweep == sweeps:
-                yield (v.reshape(n, C, size, size) * 255).to(torch.uint8)   # (n, C, H, W), 0 or 255
+                # shown: the most likely bits given the chain's hidden state, p(v | h) > 1/2 (Hinton's
+                # guide shows p(v | h) rather than a draw: the draw adds independent pixel noise on top)
+                yield ((p_v > 0.5).reshape(n, C, size, size) * 255).to(torch.uint8)   # (n, C, H, W), 0 or 255
 
     def sample(self, n: int, condition: torch.Tensor | None = None, *,
                generator: torch.Generator | None = None, sweeps: int | None = None) -> torch.Tensor:

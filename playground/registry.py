@@ -13,12 +13,17 @@ FAMILIES = {
     "ebm": "playground.ebm:EBM",
     "diffusion": "playground.diffusion:Diffusion",
 }
+# models that are not generative families but are trained, saved and loaded the same way
+ENCODERS = {
+    "encoder": "playground.inverse:SceneEncoder",
+}
 
 
 def family_class(name: str):
-    if name not in FAMILIES:
-        raise ValueError(f"unknown model family {name!r}; choose one of {', '.join(FAMILIES)}")
-    module, cls = FAMILIES[name].split(":")
+    known = {**FAMILIES, **ENCODERS}
+    if name not in known:
+        raise ValueError(f"unknown model family {name!r}; choose one of {', '.join(known)}")
+    module, cls = known[name].split(":")
     return getattr(importlib.import_module(module), cls)
 
 

@@ -24,7 +24,7 @@ import torch
 
 from .checkpoint import save
 from .data import WorldData, load_world
-from .registry import FAMILIES, build
+from .registry import ENCODERS, FAMILIES, build
 
 MAX_STEPS = 1_000_000
 MAX_MINUTES = 24 * 60
@@ -82,7 +82,8 @@ def _parse_overrides(pairs: list[str]) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m playground.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, choices=sorted(FAMILIES))
+    parser.add_argument("--model", required=True, choices=sorted(FAMILIES) + sorted(ENCODERS),
+                        help="a generative family, or 'encoder' (inverse graphics: image -> scene)")
     parser.add_argument("--world", default="exact")
     parser.add_argument("--minutes", type=float, default=None)
     parser.add_argument("--steps", type=int, default=None)
@@ -104,8 +105,11 @@ def main(argv=None) -> int:
         if args.steps is None and args.minutes is None:
             raise ValueError("give a budget: --steps, --minutes, or both")
         data = load_world(args.world, args.n, args.seed, image_size=args.size, split=args.split)
-        overrides = {"image_size": data.images.shape[-1], "condition": args.condition,
-                     **_parse_overrides(args.set)}
+        if args.model in ENCODERS:      # an encoder learns its world's scenes: it is told which, and reads their vectors
+            overrides = {"image_size": data.images.shape[-1], "world": args.world, "condition": "scene"}
+        else:
+            overrides = {"image_size": data.images.shape[-1], "condition": args.condition}
+        overrides.update(_parse_overrides(args.set))
         if args.threads is not None:
             if not 1 <= args.threads <= 256:
                 raise ValueError(f"--threads must be in 1..256, got {args.threads}")

@@ -260,3 +260,110 @@ def train_stream(family: str, world: str = "exact", minutes: float = 1.0, seed: 
         raise ValueError("training stopped before its first step")
     last = records[-1]
     yield model, list(records), f"done: {last['step']} steps in {last['seconds']:.0f} s · final loss {last['loss']:.4f}"
+
+
+# --- inverse graphics: the Inference tab ------------------------------------------------------------
+
+ENCODERS = {"shapes2d": "encoder-shapes2d", "clevr3d": "encoder-clevr3d"}   # world -> shipped encoder
+MAX_UPLOAD_BYTES = 20_000_000   # an uploaded picture may be at most this large on disk
+MAX_REFINE_STEPS = 200
+PANEL_SIDE = 256                # input, re-render and difference are shown this large
+
+
+def encoder_for(world: str):
+    """The shipped inverse-graphics encoder of `world` (loaded once per process)."""
+    if world not in ENCODERS:
+        raise ValueError(f"scenes can be read from the worlds {', '.join(ENCODERS)}; got {world!r}")
+    try:
+        return pretrained.load(ENCODERS[world])
+    except FileNotFoundError as err:
+        raise ValueError(str(err)) from None
+
+
+def open_picture(path) -> "Image.Image":
+    """An uploaded file as a PIL image, or a ValueError that says what is wrong with it."""
+    import os
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    from .inverse import MAX_INPUT_SIDE
+
+    if path is None:
+        raise ValueError("no picture: upload one, draw one, or render a random scene")
+    if not os.path.isfile(path):
+        raise ValueError("the uploaded file is gone; upload it again")
+    if os.path.getsize(path) > MAX_UPLOAD_BYTES:
+        raise ValueError(f"the file is {os.path.getsize(path) / 1e6:.1f} MB; at most {MAX_UPLOAD_BYTES / 1e6:.0f} MB")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as probe:
+                width, height = probe.size
+                if max(width, height) > MAX_INPUT_SIDE:
+                    raise ValueError(f"the picture is {width}x{height} px; the largest side accepted is {MAX_INPUT_SIDE}")
+                probe.verify()                   # checks the file's structure without decoding all of it
+            picture = Image.open(path)
+            picture.load()                       # decodes it: truncated data fails here
+    except ValueError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombWarning,
+            Image.DecompressionBombError) as err:
+        raise ValueError(f"this file is not a picture that can be read ({type(err).__name__}: {err})") from None
+    return picture
+
+
+def difference_map(a: np.ndarray, b: np.ndarray, gain: float = 4.0) -> np.ndarray:
+    """uint8 (H, W, 3): |a - b|, the largest channel's difference times `gain`, as a black-red-yellow heat map."""
+    d = np.clip(np.abs(a.astype(np.int16) - b.astype(np.int16)).max(-1) * gain, 0, 255) / 255.0   # (H, W) in 0..1
+    heat = np.stack([np.clip(2 * d, 0, 1), np.clip(2 * d - 1, 0, 1), np.zeros_like(d)], -1)
+    return (heat * 255).round().astype(np.uint8)
+
+
+def reading_panels(reading) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The input as the encoder saw it, the recovered scene re-rendered, and their difference, enlarged."""
+    factor = max(1, PANEL_SIDE // reading.image.shape[0])
+    return (upscale(reading.image, factor), upscale(reading.rendered, factor),
+            upscale(difference_map(reading.image, reading.rendered), factor))
+
+
+def reading_summary(reading, step: int | None = None, steps: int | None = None) -> str:
+    """Markdown: how many objects, how well the scene explains the picture, and what that means."""
+    e = reading.error
+    n = len(reading.scene.objects)
+    where = f"refinement step {step} of {steps} · " if step is not None else ""
+    verdict = ("✅ the scene explains the picture" if reading.explained else
+               "❓ **this picture is not one I can explain**: no scene of this world re-renders to it "
+               "(a photo, a drawing, noise, or a scene beyond what the encoder learned)")
+    return (f"{where}**{n} object{'s' * (n != 1)}** · re-render RMSE **{e['rmse']:.2f}** levels · "
+            f"PSNR {e['psnr']:.1f} dB · object-pixel IoU {e['iou']:.3f}\n\n{verdict}")
+
+
+def read_picture(world: str, picture, refine_steps: int = 0, every: int = 5):
+    """Yield (reading, step, steps) while the encoder of `world` reads `picture` (a PIL image or an array):
+    its one-pass answer first, then the refinement's current scene every `every` steps, and last the
+    best scene refinement found."""
+    from worlds import render
+
+    from .inverse import UNEXPLAINED_RMSE, Reading, read_scene
+    from .refine import image_error, refine_steps as steps_of
+
+    refine_steps = _count(refine_steps, "refinement steps", 0, MAX_REFINE_STEPS)
+    encoder = encoder_for(world)
+    first = read_scene(encoder, picture)
+    yield first, None, None
+    background = encoder.scene_settings()["background"]
+
+    def reading_of(scene):
+        rendered = render([scene])[0]
+        error = image_error(rendered, first.image, background)
+        return Reading(scene, first.image, rendered, error, (), error["rmse"] <= UNEXPLAINED_RMSE)
+
+    best, best_rmse = first, first.error["rmse"]
+    for step, scene, rmse in steps_of(first.scene, first.image, refine_steps):
+        if rmse < best_rmse:
+            best, best_rmse = scene, rmse
+        if step % every == 0 and step < refine_steps:
+            yield reading_of(scene), step, refine_steps
+    if refine_steps:
+        yield (best if isinstance(best, Reading) else reading_of(best)), refine_steps, refine_steps

@@ -31,7 +31,7 @@ def test_build_demo_has_its_tabs():
     demo = app.build_demo()
     assert isinstance(demo, gr.Blocks)
     labels = {getattr(block, "label", None) for block in demo.blocks.values()}
-    assert {"World", "Datasets", "Generate", "Train"} <= labels
+    assert {"World", "Datasets", "Generate", "Train", "Inference"} <= labels
 
 
 def test_random_scene_renders_both_views():
@@ -160,6 +160,54 @@ def test_dataset_size_is_capped():
     assert "at most 5,000" in status
     assert "format" in app.generate_dataset("shapes2d", 8, 0, 32, "tfrecord")[-1]
     assert "number of scenes" in app.generate_dataset("shapes2d", 0, 0, 32, "npz")[-1]
+
+
+def test_inference_reads_a_random_scene_and_refines_it():
+    picture, shown, status = app.inference_random("shapes2d", 3)
+    assert picture.shape == (64, 64, 3) and shown.shape == (256, 256, 3) and status.startswith("✅")
+    out = list(app.read_scene_ui("shapes2d", "random scene", picture, None, None, 10))
+    assert len(out) >= 2                                   # the encoder's answer, then refinement frames
+    *panels, rows, text, status = out[-1]
+    assert all(p.shape == (256, 256, 3) for p in panels)
+    scene = Scene.from_json(text)
+    assert len(rows) == len(scene.objects) and "object" in status and "RMSE" in status
+    first_rmse = float(out[0][-1].split("RMSE **")[1].split("**")[0])
+    last_rmse = float(status.split("RMSE **")[1].split("**")[0])
+    assert last_rmse <= first_rmse                         # refinement never makes the answer worse
+
+
+def test_inference_reports_bad_pictures(tmp_path):
+    from PIL import Image
+
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 10)
+    huge = tmp_path / "huge.png"
+    Image.new("L", (5000, 4)).save(huge)
+    cases = [("upload", None, None, "no picture"), ("upload", str(corrupt), None, "not a picture"),
+             ("upload", str(huge), None, "largest side"), ("drawing", None, {"composite": np.zeros((8, 8, 4), np.uint8)},
+                                                          "drawing is empty"),
+             ("random scene", None, None, "random scene")]
+    for source, upload, drawing, message in cases:
+        *outputs, status = list(app.read_scene_ui("shapes2d", source, None, upload, drawing, 0))[-1]
+        assert status.startswith("⚠️") and message in status, (source, status)
+        assert all(_is_skip(v) for v in outputs)           # what was shown stays
+    *_, status = list(app.read_scene_ui("shapes2d", "random scene", np.zeros((8, 8, 3), np.uint8), None, None, 999))[-1]
+    assert "refinement steps" in status
+
+
+def test_inference_reads_odd_picture_modes(tmp_path):
+    from PIL import Image
+
+    picture, *_ = app.inference_random("shapes2d", 0)
+    for mode in ("RGBA", "L", "P"):
+        path = tmp_path / f"scene-{mode}.png"
+        Image.fromarray(picture).convert(mode).save(path)
+        *_, status = list(app.read_scene_ui("shapes2d", "upload", None, str(path), None, 0))[-1]
+        assert status.startswith("✅"), (mode, status)
+    noise = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(noise)
+    *_, status = list(app.read_scene_ui("shapes2d", "upload", None, str(noise), None, 0))[-1]
+    assert "not one I can explain" in status
 
 
 def test_generate_streams_a_grid_and_reports_bad_input():

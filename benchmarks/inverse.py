@@ -1,0 +1,215 @@
+"""Inverse graphics measured: the shipped encoders read fresh scenes, before and after refinement.
+
+    python benchmarks/inverse.py                  # both worlds, a table each
+    python benchmarks/inverse.py --json           # ... and one JSON object on the last line
+    python benchmarks/inverse.py --worlds shapes2d --n 100
+
+Scenes come from seed 1000 (the encoders train on seed 0), so none was seen in training. For each
+world (`shapes2d`, `clevr3d`), with the shipped encoder `encoder-WORLD` (or `--model-WORLD PATH`):
+  * count accuracy (the answer has exactly the true number of objects), per-attribute accuracy over
+    objects matched by position (Hungarian), mean position error in world units and in pixels;
+  * re-render RMSE / PSNR / IoU of the answer;
+  * set-prediction AP at d in {inf, 0.1, 0.05, 0.02, 0.01} (playground.inverse.average_precision),
+    from the encoder alone (`ap`) and after `--refine-steps` of analysis by synthesis (`ap_refined`);
+  * milliseconds per image: the encoder at batch 64, and refinement per image;
+  * per object count: count accuracy and AP@0.05 (refined);
+  * robustness: the encoder's count accuracy, attribute accuracy and AP@0.05 on the same scenes
+    rendered at other sizes and resized, saved as RGBA / grayscale / palette PNG, JPEG-compressed,
+    and with mild Gaussian noise.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from playground import pretrained  # noqa: E402
+from playground.checkpoint import load  # noqa: E402
+from playground.inverse import (AP_THRESHOLDS, attributes, average_precision, match_scenes,  # noqa: E402
+                                prepare_image)
+from playground.refine import image_error, refine  # noqa: E402
+from worlds import get_world, render, sample_scenes  # noqa: E402
+
+WORLDS = ("shapes2d", "clevr3d")
+SEED = 1000
+ATTRIBUTE_NAMES = ("shape", "color", "size", "material")
+
+
+def ap_key(d: float) -> str:
+    return "inf" if math.isinf(d) else f"{d:g}"
+
+
+def read(encoder, images: np.ndarray) -> list:
+    """(scene, [(confidence, object)]) per uint8 (B, S, S, 3) image."""
+    out = []
+    for k in range(0, len(images), 64):
+        x = torch.from_numpy(images[k:k + 64]).permute(0, 3, 1, 2).contiguous()
+        vectors = encoder.predict_vectors(x)
+        scenes = encoder.infer(x)
+        for v, scene in zip(vectors, scenes):
+            conf = v[v[:, 0] >= 0.5, 0].tolist()
+            out.append((scene, list(zip(conf, scene.objects))))
+    return out
+
+
+def score(answers: list, truths: list, confidences: list | None = None) -> dict:
+    """Count, attribute and position accuracy of answers; `ap_of` pairs each answer's objects with their
+    confidences (the encoder's present probabilities; refinement keeps objects in order)."""
+    counts = [len(a.objects) == len(t.objects) for a, t in zip(answers, truths)]
+    right = {name: [] for name in ATTRIBUTE_NAMES}
+    errors = []
+    for a, t in zip(answers, truths):
+        for i, j in match_scenes(a, t):
+            for name, x, y in zip(ATTRIBUTE_NAMES, attributes(a.objects[i]), attributes(t.objects[j])):
+                right[name].append(x == y)
+            errors.append(float(np.linalg.norm(np.subtract(a.objects[i].position, t.objects[j].position))))
+    attr = {name: float(np.mean(v)) if v else 0.0 for name, v in right.items()}
+    row = {"count_acc": float(np.mean(counts)), "attr_acc": float(np.mean([attr[n] for n in ATTRIBUTE_NAMES])),
+           "attr_acc_each": attr, "position_error": float(np.mean(errors)) if errors else None}
+    confidences = confidences or [[1.0] * len(a.objects) for a in answers]
+    row["ap_of"] = [list(zip(c, a.objects)) for c, a in zip(confidences, answers)]
+    return row
+
+
+def ap_table(predictions, truths, world) -> dict:
+    return {ap_key(d): average_precision(predictions, truths, d, world.position_range) for d in AP_THRESHOLDS}
+
+
+def degrade(images: np.ndarray, scenes, how: str, size: int, background) -> np.ndarray:
+    """The same scenes as the encoder would get them from a user."""
+    out = []
+    if how.startswith("resize"):
+        other = int(how.split("-")[1])
+        sized = [dataclasses.replace(s, image_size=(other, other)) for s in scenes]
+        return np.stack([prepare_image(im, size, background) for im in render(sized)])
+    rng = np.random.default_rng(0)
+    for im in images:
+        pil = Image.fromarray(im)
+        if how == "rgba":
+            arr = np.concatenate([im, np.full(im.shape[:2] + (1,), 255, np.uint8)], -1)
+            buf = io.BytesIO(); Image.fromarray(arr, "RGBA").save(buf, "PNG")
+            pil = Image.open(io.BytesIO(buf.getvalue()))
+        elif how == "grayscale":
+            buf = io.BytesIO(); pil.convert("L").save(buf, "PNG")
+            pil = Image.open(io.BytesIO(buf.getvalue()))
+        elif how == "palette":
+            buf = io.BytesIO(); pil.convert("P", palette=Image.ADAPTIVE, colors=64).save(buf, "PNG")
+            pil = Image.open(io.BytesIO(buf.getvalue()))
+        elif how == "jpeg":
+            buf = io.BytesIO(); pil.save(buf, "JPEG", quality=75)
+            pil = Image.open(io.BytesIO(buf.getvalue()))
+        elif how == "noise":
+            pil = np.clip(im + rng.normal(0, 5.0, im.shape), 0, 255).astype(np.uint8)
+        out.append(prepare_image(pil, size, background))
+    return np.stack(out)
+
+
+def evaluate(world_name: str, encoder, n: int, refine_steps: int, robustness: bool) -> dict:
+    world = get_world(world_name).replace(image_size=encoder.config.image_size)
+    scenes = sample_scenes(world, SEED, n)
+    images = render(scenes)
+    start = time.perf_counter()
+    read(encoder, images[:64])
+    encoder_ms = 1000 * (time.perf_counter() - start) / min(64, n)
+    readings = read(encoder, images)
+    answers = [a for a, _ in readings]
+    confidences = [[c for c, _ in p] for _, p in readings]
+    base = score(answers, scenes, confidences)
+    result = {"n": n, "count_acc": base["count_acc"], "attr_acc": base["attr_acc"],
+              "attr_acc_each": base["attr_acc_each"], "position_error": base["position_error"],
+              "ap": ap_table(base["ap_of"], scenes, world), "ms_per_image": encoder_ms}
+    px_per_unit = world.image_size / (2 * world.camera.extent) if world.view == "2d" else None
+    start = time.perf_counter()
+    refined = [refine(a, im, steps=refine_steps)[0] for a, im in zip(answers, images)] if refine_steps else answers
+    result["refine_ms_per_image"] = 1000 * (time.perf_counter() - start) / n
+    after = score(refined, scenes, confidences)
+    result.update({"count_acc_refined": after["count_acc"], "attr_acc_refined": after["attr_acc"],
+                   "attr_acc_each_refined": after["attr_acc_each"],
+                   "position_error_refined": after["position_error"],
+                   "ap_refined": ap_table(after["ap_of"], scenes, world)})
+    if px_per_unit:
+        result["position_error_px"] = base["position_error"] * px_per_unit
+        result["position_error_refined_px"] = after["position_error"] * px_per_unit
+    errs = [image_error(r, im, world.background) for r, im in zip(render(refined), images)]
+    result["rerender"] = {k: float(np.mean([e[k] for e in errs])) for k in ("rmse", "psnr", "iou")}
+    per_count = {}
+    for count in range(world.num_objects[0], world.num_objects[1] + 1):
+        idx = [i for i, s in enumerate(scenes) if len(s.objects) == count]
+        if idx:
+            per_count[str(count)] = {
+                "n": len(idx), "count_acc": float(np.mean([len(refined[i].objects) == count for i in idx])),
+                "ap_refined@0.05": average_precision([after["ap_of"][i] for i in idx], [scenes[i] for i in idx],
+                                                     0.05, world.position_range)}
+    result["per_count"] = per_count
+    if robustness:
+        result["robustness"] = {}
+        for how in ("resize-128", "resize-48", "rgba", "grayscale", "palette", "jpeg", "noise"):
+            degraded = degrade(images, scenes, how, encoder.config.image_size, world.background)
+            r = read(encoder, degraded)
+            s = score([a for a, _ in r], scenes)
+            result["robustness"][how] = {"count_acc": s["count_acc"], "attr_acc": s["attr_acc"],
+                                         "ap@0.05": average_precision([p for _, p in r], scenes, 0.05,
+                                                                      world.position_range)}
+    return result
+
+
+def print_world(name: str, r: dict) -> None:
+    print(f"\n== {name}: {r['n']} fresh scenes (seed {SEED})")
+    print(f"{'':<22} {'encoder':>9} {'refined':>9}")
+    print(f"{'count accuracy':<22} {r['count_acc']:9.3f} {r['count_acc_refined']:9.3f}")
+    print(f"{'attribute accuracy':<22} {r['attr_acc']:9.3f} {r['attr_acc_refined']:9.3f}")
+    for k in r["attr_acc_each"]:
+        print(f"{'  ' + k:<22} {r['attr_acc_each'][k]:9.3f} {r['attr_acc_each_refined'][k]:9.3f}")
+    print(f"{'position error (units)':<22} {r['position_error']:9.4f} {r['position_error_refined']:9.4f}")
+    if "position_error_px" in r:
+        print(f"{'position error (px)':<22} {r['position_error_px']:9.3f} {r['position_error_refined_px']:9.3f}")
+    for d in r["ap"]:
+        print(f"{'AP@' + d:<22} {r['ap'][d]:9.3f} {r['ap_refined'][d]:9.3f}")
+    print(f"re-render (refined): RMSE {r['rerender']['rmse']:.2f} levels, PSNR {r['rerender']['psnr']:.1f} dB, "
+          f"IoU {r['rerender']['iou']:.3f}")
+    print(f"time: encoder {r['ms_per_image']:.1f} ms/image (batch 64), refinement {r['refine_ms_per_image']:.0f} ms/image")
+    print("per object count: " + "  ".join(f"{c}: n={v['n']} count {v['count_acc']:.2f} AP@0.05 {v['ap_refined@0.05']:.2f}"
+                                          for c, v in r["per_count"].items()))
+    if "robustness" in r:
+        print(f"{'input':<12} {'count':>7} {'attrs':>7} {'AP@0.05':>8}   (encoder alone)")
+        for how, v in r["robustness"].items():
+            print(f"{how:<12} {v['count_acc']:7.3f} {v['attr_acc']:7.3f} {v['ap@0.05']:8.3f}")
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worlds", nargs="+", choices=WORLDS, default=list(WORLDS))
+    parser.add_argument("--n", type=int, default=200, help="fresh scenes per world (1..5000)")
+    parser.add_argument("--refine-steps", type=int, default=40)
+    parser.add_argument("--model-shapes2d", type=Path, default=None)
+    parser.add_argument("--model-clevr3d", type=Path, default=None)
+    parser.add_argument("--no-robustness", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    args = parser.parse_args(argv)
+    if not 1 <= args.n <= 5000:
+        parser.error("--n must be in 1..5000")
+    result = {}
+    for name in args.worlds:
+        path = getattr(args, f"model_{name}")
+        encoder = load(path) if path else pretrained.load(f"encoder-{name}")
+        torch.set_num_threads(args.threads)
+        result[name] = evaluate(name, encoder, args.n, args.refine_steps, not args.no_robustness)
+        print_world(name, result[name])
+    if args.json:
+        print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
