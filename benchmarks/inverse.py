@@ -35,30 +35,47 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from playground import pretrained  # noqa: E402
 from playground.checkpoint import load  # noqa: E402
-from playground.inverse import (AP_THRESHOLDS, attributes, average_precision, match_scenes,  # noqa: E402
-                                prepare_image)
+from playground.inverse import (AP_THRESHOLDS, attributes, average_precision, doubtful_objects,  # noqa: E402
+                                match_scenes, prepare_image)
 from playground.refine import image_error, refine  # noqa: E402
-from worlds import get_world, render, sample_scenes  # noqa: E402
+from worlds import Scene, get_world, render, sample_scenes  # noqa: E402
+from worlds.scene import SLOT_LAYOUT  # noqa: E402
 
 WORLDS = ("shapes2d", "clevr3d")
 SEED = 1000
 ATTRIBUTE_NAMES = ("shape", "color", "size", "material")
+POSITION = (SLOT_LAYOUT["position"].start, SLOT_LAYOUT["position"].stop)
 
 
 def ap_key(d: float) -> str:
     return "inf" if math.isinf(d) else f"{d:g}"
 
 
-def read(encoder, images: np.ndarray) -> list:
-    """(scene, [(confidence, object)]) per uint8 (B, S, S, 3) image."""
+def read(encoder, images: np.ndarray, slots: dict | None = None) -> list:
+    """(scene, [(confidence, object)], doubtful objects) per uint8 (B, S, S, 3) image; `slots` gets each
+    image's (confidence, x, y) of every slot with confidence >= 0.1."""
     out = []
+    slots = {} if slots is None else slots
+    settings = encoder.scene_settings()
     for k in range(0, len(images), 64):
         x = torch.from_numpy(images[k:k + 64]).permute(0, 3, 1, 2).contiguous()
         vectors = encoder.predict_vectors(x)
-        scenes = encoder.infer(x)
-        for v, scene in zip(vectors, scenes):
+        for v, doubtful in zip(vectors, doubtful_objects(vectors, settings)):
+            scene = Scene.from_vector(v, **settings)
             conf = v[v[:, 0] >= 0.5, 0].tolist()
-            out.append((scene, list(zip(conf, scene.objects))))
+            out.append((scene, list(zip(conf, scene.objects)), doubtful))
+            slots[len(out) - 1] = v[v[:, 0] >= 0.1][:, [0, *range(*POSITION)]]   # (confidence, x, y) per slot
+    return out
+
+
+def refined_confidences(answers: list, slots: dict) -> list:
+    """A refined object's confidence is that of the encoder slot nearest to it (refinement moves objects
+    a little, drops some and adds doubtful ones)."""
+    out = []
+    for b, answer in enumerate(answers):
+        table = slots[b]
+        out.append([float(table[np.argmin(np.linalg.norm(table[:, 1:] - np.asarray(o.position), axis=1)), 0])
+                    for o in answer.objects])
     return out
 
 
@@ -121,18 +138,20 @@ def evaluate(world_name: str, encoder, n: int, refine_steps: int, robustness: bo
     start = time.perf_counter()
     read(encoder, images[:64])
     encoder_ms = 1000 * (time.perf_counter() - start) / min(64, n)
-    readings = read(encoder, images)
-    answers = [a for a, _ in readings]
-    confidences = [[c for c, _ in p] for _, p in readings]
+    slots: dict = {}
+    readings = read(encoder, images, slots)
+    answers = [a for a, _, _ in readings]
+    confidences = [[c for c, _ in p] for _, p, _ in readings]
     base = score(answers, scenes, confidences)
     result = {"n": n, "count_acc": base["count_acc"], "attr_acc": base["attr_acc"],
               "attr_acc_each": base["attr_acc_each"], "position_error": base["position_error"],
               "ap": ap_table(base["ap_of"], scenes, world), "ms_per_image": encoder_ms}
     px_per_unit = world.image_size / (2 * world.camera.extent) if world.view == "2d" else None
     start = time.perf_counter()
-    refined = [refine(a, im, steps=refine_steps)[0] for a, im in zip(answers, images)] if refine_steps else answers
+    refined = [refine(a, im, steps=refine_steps, candidates=doubtful)[0]
+               for (a, _, doubtful), im in zip(readings, images)] if refine_steps else answers
     result["refine_ms_per_image"] = 1000 * (time.perf_counter() - start) / n
-    after = score(refined, scenes, confidences)
+    after = score(refined, scenes, refined_confidences(refined, slots))
     result.update({"count_acc_refined": after["count_acc"], "attr_acc_refined": after["attr_acc"],
                    "attr_acc_each_refined": after["attr_acc_each"],
                    "position_error_refined": after["position_error"],
@@ -156,9 +175,9 @@ def evaluate(world_name: str, encoder, n: int, refine_steps: int, robustness: bo
         for how in ("resize-128", "resize-48", "rgba", "grayscale", "palette", "jpeg", "noise"):
             degraded = degrade(images, scenes, how, encoder.config.image_size, world.background)
             r = read(encoder, degraded)
-            s = score([a for a, _ in r], scenes)
+            s = score([a for a, _, _ in r], scenes)
             result["robustness"][how] = {"count_acc": s["count_acc"], "attr_acc": s["attr_acc"],
-                                         "ap@0.05": average_precision([p for _, p in r], scenes, 0.05,
+                                         "ap@0.05": average_precision([p for _, p, _ in r], scenes, 0.05,
                                                                       world.position_range)}
     return result
 

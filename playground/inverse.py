@@ -376,6 +376,19 @@ def average_precision(predictions: list[list[tuple[float, object]]], truths: lis
     return float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))
 
 
+def doubtful_objects(vectors: np.ndarray, settings: dict, lo: float = 0.1) -> list[list[object]]:
+    """Per image, the objects of the slots the encoder was unsure of (present probability in [lo, 1/2)),
+    most likely first: analysis by synthesis tries adding them (`playground.refine.discrete_sweep`)."""
+    out = []
+    for v in vectors:
+        p = v[:, L["present"]]
+        rows = [k for k in np.argsort(-p) if lo <= p[k] < 0.5]
+        sure = v[rows].copy()
+        sure[:, L["present"]] = 1.0
+        out.append(list(Scene.from_vector(sure, **settings).objects) if rows else [])
+    return out
+
+
 def confident_objects(vectors: np.ndarray, settings: dict) -> list[list[tuple[float, object]]]:
     """(confidence, Object) of every present slot of each image's soft slot vectors (B, K, SLOT_DIM);
     the confidence is the present probability."""
@@ -445,6 +458,7 @@ class Reading:
     error: dict                  # image_error(rendered, image): rmse, psnr, iou
     history: tuple[float, ...]   # RMSE after each refinement step (the start first); () without refinement
     explained: bool              # the error is within what the world's own images show
+    candidates: tuple = ()       # objects of slots the encoder was unsure of (refinement may add them)
 
 
 # RMSE (levels) above which an image is "not one I can explain": well above the re-render error of the
@@ -461,11 +475,13 @@ def read_scene(encoder: SceneEncoder, image, *, refine_steps: int = 0, callback=
 
     settings = encoder.scene_settings()
     x = prepare_image(image, encoder.config.image_size, settings["background"])
-    scene = encoder.infer(torch.from_numpy(x).permute(2, 0, 1)[None])[0]
+    vectors = encoder.predict_vectors(torch.from_numpy(x).permute(2, 0, 1)[None])
+    scene = Scene.from_vector(vectors[0], **settings)
+    candidates = tuple(doubtful_objects(vectors, settings)[0])
     history: tuple[float, ...] = ()
     if refine_steps:
-        scene, steps = refine(scene, x, steps=refine_steps, callback=callback)
+        scene, steps = refine(scene, x, steps=refine_steps, callback=callback, candidates=candidates)
         history = tuple(steps)
     rendered = render([scene])[0]
     error = image_error(rendered, x, settings["background"])
-    return Reading(scene, x, rendered, error, history, error["rmse"] <= UNEXPLAINED_RMSE)
+    return Reading(scene, x, rendered, error, history, error["rmse"] <= UNEXPLAINED_RMSE, candidates)

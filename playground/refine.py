@@ -21,7 +21,8 @@ nudged scenes rendered in one batched call — and takes normalised steps downhi
 when the error falls. Colours and shading in 3D depend on lighting and material, so only the geometry
 is refined there.
 
-Discrete factors have no gradient, so half-way through, one sweep tries them by synthesis too: each
+Discrete factors have no gradient, so twice on the way (at 40% and 80% of the steps) a sweep tries them
+by synthesis too: each
 object rendered with each other shape and material (and the nearest palette colour, when its colour
 is off the palette), a change kept when the error falls, and objects the picture does not need are
 dropped (`discrete_sweep`).
@@ -39,7 +40,7 @@ import numpy as np
 import torch
 
 from worlds import render
-from worlds.scene import MATERIALS, MAX_SIZE, PALETTE, POSITION_LIMIT, SHAPES, Scene, color_rgb, nearest_color_name
+from worlds.scene import MATERIALS, MAX_OBJECTS, MAX_SIZE, PALETTE, POSITION_LIMIT, SHAPES, Scene, color_rgb, nearest_color_name
 
 CUBE, SPHERE = SHAPES.index("cube"), SHAPES.index("sphere")
 MAX_STEPS = 500
@@ -149,43 +150,51 @@ def image_error(rendered: np.ndarray, image: np.ndarray, background=(128, 128, 1
 
 # --- refinement ------------------------------------------------------------------------------
 
-def refine_steps(scene: Scene, image: np.ndarray, steps: int = 60):
+def refine_steps(scene: Scene, image: np.ndarray, steps: int = 60, candidates=()):
     """Yield (step, scene, rmse) after each refinement step of `scene` towards `image` (uint8 (H, W, 3)
     at the scene's size); rmse is the real renderer's re-render error in levels. The best scene seen
-    is the answer (`refine` keeps it)."""
+    is the answer (`refine` keeps it). `candidates` are objects the discrete sweep may add."""
     if not 0 <= steps <= MAX_STEPS:
         raise ValueError(f"steps must be in 0..{MAX_STEPS}, got {steps}")
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.shape != (*scene.image_size, 3):
         raise ValueError(f"image must be uint8 {(*scene.image_size, 3)} to match the scene, "
                          f"got {image.dtype} {image.shape}")
-    if not scene.objects or not steps:
+    if not (scene.objects or candidates) or not steps:
         return iter(())
-    return _schedule(scene, image, steps, _refine_2d if scene.view == "2d" else _refine_3d)
+    return _schedule(scene, image, steps, _refine_2d if scene.view == "2d" else _refine_3d, tuple(candidates))
 
 
-def _schedule(scene: Scene, image: np.ndarray, steps: int, continuous):
-    """Half the steps on the continuous factors, one sweep over the discrete ones from the best scene so
-    far, then the rest of the steps on the continuous factors again (with sharp edges from the start)."""
-    first = steps // 2
-    best, best_rmse = scene, math.inf
-    for step, current, rmse in continuous(scene, image, first):
-        if rmse < best_rmse:
+def _schedule(scene: Scene, image: np.ndarray, steps: int, continuous, candidates=()):
+    """The continuous factors in three stretches (40%, 40%, 20% of the steps) with a sweep over the
+    discrete ones from the best scene so far between them: the second sweep revisits the first's
+    choices once positions and sizes are sharp. After the first stretch, edges are sharp from the start."""
+    cuts = [0, (2 * steps) // 5, (4 * steps) // 5, steps]
+    current, step = scene, 0
+    for stretch in range(3):
+        best, best_rmse = current, math.inf
+        length = cuts[stretch + 1] - cuts[stretch] - (stretch > 0)       # a sweep takes one step
+        if stretch > 0 and step < steps:
+            current, rmse = discrete_sweep(current, image, candidates if stretch == 1 else ())
+            step += 1
             best, best_rmse = current, rmse
-        yield step, current, rmse
-    swept, rmse = discrete_sweep(best, image)
-    yield first + 1, swept, rmse
-    for step, current, rmse in continuous(swept, image, steps - first - 1, sharp=True):
-        yield first + 1 + step, current, rmse
+            yield step, current, rmse
+        for k, scene_k, rmse in continuous(current, image, max(length, 0), sharp=stretch > 0) if current.objects else ():
+            if rmse < best_rmse:
+                best, best_rmse = scene_k, rmse
+            yield step + k, scene_k, rmse
+        step += max(length, 0)
+        current = best
 
 
-def discrete_sweep(scene: Scene, image: np.ndarray) -> tuple[Scene, float]:
+def discrete_sweep(scene: Scene, image: np.ndarray, candidates=()) -> tuple[Scene, float]:
     """Analysis by synthesis over the discrete factors. First every object whose removal does not raise
     the re-render error is dropped (a twin hidden under another, or one the picture does not show);
     then for each object in turn the scene is rendered with each other shape (at the sizes and turns the
     swap suggests), the other material, and
     (for a colour off the palette) the nearest palette colour, in one batch, and the change that lowers
-    the error most, if any, is kept. Returns the scene and its RMSE."""
+    the error most, if any, is kept; last, each of `candidates` (objects the encoder was unsure of) is
+    added if that lowers the error. Returns the scene and its RMSE."""
     target = image.astype(np.float64)
 
     def errors(scenes):
@@ -204,32 +213,42 @@ def discrete_sweep(scene: Scene, image: np.ndarray) -> tuple[Scene, float]:
     for k, obj in enumerate(current.objects):
         options = []
         for shape in SHAPES:
-            if shape == obj.shape:
-                continue
+            # the object's own shape is searched over the same grid, so a switch must beat its best
             # a disc fitted to a square is its inscribed circle, a square fitted to a disc its inscribed square:
             # try the new shape at the same bounding radius and near the radius that swap implies, and a
             # cube at twelve turns of its 90-degree period (a disc's rotation says nothing about the square's)
-            swap = (math.sqrt(2) if shape == "cube" else math.sqrt(0.5)) if "cube" in (shape, obj.shape) else 1.0
+            swap = (math.sqrt(2) if shape == "cube" else math.sqrt(0.5)) \
+                if "cube" in (shape, obj.shape) and shape != obj.shape else 1.0
             sizes = {obj.size} | {float(np.clip(obj.size * swap * f, 1e-3, MAX_SIZE)) for f in (0.85, 1.0, 1.15)}
             turns = tuple(np.arange(0.0, 90.0, 7.5)) if shape == "cube" else (0.0,)
+            if shape == obj.shape and shape != "cube":
+                sizes.discard(obj.size)                  # that one is the scene as it is
             options += [dataclasses.replace(obj, shape=shape, size=size, rotation=(obj.rotation + t) % 360)
                         for size in sorted(sizes) for t in turns]
         options += [dataclasses.replace(obj, material=m) for m in MATERIALS if m != obj.material]
         if not isinstance(obj.color, str):
             options.append(dataclasses.replace(obj, color=nearest_color_name(obj.color)))
-        candidates = [dataclasses.replace(current, objects=current.objects[:k] + (o,) + current.objects[k + 1:])
-                      for o in options]
-        e = errors(candidates)
+        trials = [dataclasses.replace(current, objects=current.objects[:k] + (o,) + current.objects[k + 1:])
+                  for o in options]
+        e = errors(trials)
         if e.min() < error:
-            current, error = candidates[int(e.argmin())], float(e.min())
+            current, error = trials[int(e.argmin())], float(e.min())
+    for obj in candidates:
+        if len(current.objects) >= MAX_OBJECTS:
+            break
+        bigger = dataclasses.replace(current, objects=current.objects + (obj,))
+        e = float(errors([bigger])[0])
+        if e < error:
+            current, error = bigger, e
     return current, math.sqrt(error)
 
 
-def refine(scene: Scene, image: np.ndarray, *, steps: int = 60, callback=None) -> tuple[Scene, list[float]]:
+def refine(scene: Scene, image: np.ndarray, *, steps: int = 60, callback=None,
+           candidates=()) -> tuple[Scene, list[float]]:
     """Refine `scene` to explain `image` (uint8 (H, W, 3) at the scene's size); returns the best scene
     found and the RMSE (levels) after every step, the start first. `callback(step, scene, rmse)` is
-    called after each step (for animation; raise to stop)."""
-    stepper = refine_steps(scene, image, steps)            # checks the arguments before any work
+    called after each step (for animation; raise to stop); `candidates` are objects it may add."""
+    stepper = refine_steps(scene, image, steps, candidates)            # checks the arguments before any work
     best = scene
     history = [image_error(render([scene])[0], np.asarray(image), color_rgb(scene.background))["rmse"]]
     best_rmse = history[0]

@@ -360,7 +360,7 @@ def read_picture(world: str, picture, refine_steps: int = 0, every: int = 5):
         return Reading(scene, first.image, rendered, error, (), error["rmse"] <= UNEXPLAINED_RMSE)
 
     best, best_rmse = first, first.error["rmse"]
-    for step, scene, rmse in steps_of(first.scene, first.image, refine_steps):
+    for step, scene, rmse in steps_of(first.scene, first.image, refine_steps, first.candidates):
         if rmse < best_rmse:
             best, best_rmse = scene, rmse
         if step % every == 0 and step < refine_steps:
