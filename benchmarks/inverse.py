@@ -98,6 +98,22 @@ def score(answers: list, truths: list, confidences: list | None = None) -> dict:
     return row
 
 
+def pixel_error(encoder, answers: list, truths: list) -> float | None:
+    """Mean distance in pixels between where matched predicted and true objects appear in the image
+    (their centres through the view's camera: a scaling in 2D, a perspective projection in 3D)."""
+    pairs = [(a.objects[i], t.objects[j]) for a, t in zip(answers, truths) for i, j in match_scenes(a, t)]
+    if not pairs:
+        return None
+    settings = encoder.scene_settings()
+
+    def centres(objects) -> np.ndarray:                  # (N, 2) pixel centres, one object per row
+        vectors = np.stack([Scene([o], **settings).to_vector(1)[0] for o in objects])
+        return encoder.image_centres(torch.from_numpy(vectors)).numpy()
+
+    a, t = centres([p[0] for p in pairs]), centres([p[1] for p in pairs])
+    return float(np.linalg.norm(a - t, axis=1).mean())
+
+
 def ap_table(predictions, truths, world) -> dict:
     return {ap_key(d): average_precision(predictions, truths, d, world.position_range) for d in AP_THRESHOLDS}
 
@@ -146,7 +162,6 @@ def evaluate(world_name: str, encoder, n: int, refine_steps: int, robustness: bo
     result = {"n": n, "count_acc": base["count_acc"], "attr_acc": base["attr_acc"],
               "attr_acc_each": base["attr_acc_each"], "position_error": base["position_error"],
               "ap": ap_table(base["ap_of"], scenes, world), "ms_per_image": encoder_ms}
-    px_per_unit = world.image_size / (2 * world.camera.extent) if world.view == "2d" else None
     start = time.perf_counter()
     refined = [refine(a, im, steps=refine_steps, candidates=doubtful)[0]
                for (a, _, doubtful), im in zip(readings, images)] if refine_steps else answers
@@ -156,9 +171,8 @@ def evaluate(world_name: str, encoder, n: int, refine_steps: int, robustness: bo
                    "attr_acc_each_refined": after["attr_acc_each"],
                    "position_error_refined": after["position_error"],
                    "ap_refined": ap_table(after["ap_of"], scenes, world)})
-    if px_per_unit:
-        result["position_error_px"] = base["position_error"] * px_per_unit
-        result["position_error_refined_px"] = after["position_error"] * px_per_unit
+    result["position_error_px"] = pixel_error(encoder, answers, scenes)
+    result["position_error_refined_px"] = pixel_error(encoder, refined, scenes)
     errs = [image_error(r, im, world.background) for r, im in zip(render(refined), images)]
     result["rerender"] = {k: float(np.mean([e[k] for e in errs])) for k in ("rmse", "psnr", "iou")}
     per_count = {}
