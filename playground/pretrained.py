@@ -55,7 +55,7 @@ RECIPES: dict[str, Recipe] = {
     "gan": Recipe("gan", "exact", 8, lr=2e-4),
     "rbm": Recipe("rbm", "exact", 3),
     "ebm": Recipe("ebm", "exact", 8, lr=1e-4),
-    "diffusion": Recipe("diffusion", "exact", 10, batch_size=16, lr=1e-3, config={"min_snr": 5.0}),
+    "diffusion": Recipe("diffusion", "exact", 10, batch_size=32, lr=1e-3),
     "pixelcnn-class": Recipe("pixelcnn", "exact-holdout", 8, "class", batch_size=16, lr=2e-3, config=_PIXELCNN),
     "vae-class": Recipe("vae", "exact-holdout", 8, "class", batch_size=32, lr=2e-3),
     "gan-class": Recipe("gan", "exact-holdout", 6, "class", lr=2e-4),

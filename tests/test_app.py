@@ -195,6 +195,14 @@ def test_inference_reports_bad_pictures(tmp_path):
     assert "refinement steps" in status
 
 
+def test_inference_reads_a_drawing():
+    drawing = np.zeros((256, 256, 4), np.uint8)             # the sketchpad: transparent, with a red square
+    drawing[100:160, 60:120] = (200, 30, 30, 255)
+    *_, rows, text, status = list(app.read_scene_ui("shapes2d", "drawing", None, None, {"composite": drawing}, 0))[-1]
+    assert not status.startswith("⚠️") and "RMSE" in status
+    assert len(rows) == len(Scene.from_json(text).objects)
+
+
 def test_inference_reads_odd_picture_modes(tmp_path):
     from PIL import Image
 

@@ -49,6 +49,35 @@ def test_loss_is_finite_and_decreases(data):
     assert fixed_loss() < 0.5 * before
 
 
+@pytest.mark.parametrize("prediction, min_snr", [("v", 0.0), ("eps", 5.0), ("v", 5.0)])
+def test_v_prediction_and_min_snr_weighting_train_and_sample(data, prediction, min_snr):
+    torch.manual_seed(0)
+    model = build("diffusion", **TINY, prediction=prediction, min_snr=min_snr)
+    optimizer = model.configure_optimizer(1e-2)
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        before = float(model.loss(data.images).detach())
+    for _ in range(10):
+        model.train_step(data.images, None, optimizer)
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        assert float(model.loss(data.images).detach()) < before
+    images = model.eval().sample(3, generator=torch.Generator().manual_seed(0))
+    assert images.dtype == torch.uint8 and images.shape == (3, 3, 8, 8)
+    assert torch.isfinite(model.log_prob(data.images[:2])).all()
+
+
+def test_v_prediction_recovers_x0_exactly():
+    model = tiny(prediction="v")
+    x0 = torch.rand(2, 3, 8, 8) * 2 - 1
+    eps = torch.randn(2, 3, 8, 8)
+    t = torch.tensor([2, 7])
+    abar = model.abar[t].float().view(-1, 1, 1, 1)
+    x_t = model.q_sample(x0, t, eps)
+    v = abar.sqrt() * eps - (1 - abar).sqrt() * x0
+    torch.testing.assert_close(model._predict_x0(x_t, v, model.abar[t]), x0.clamp(-1, 1), atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
 @pytest.mark.parametrize("timesteps", [10, 1000])
 def test_schedules_are_monotone(name, timesteps):
@@ -153,7 +182,8 @@ def test_conditions_and_guidance_change_samples(kind, data):
 def test_invalid_settings_are_refused():
     for bad, match in [(dict(condition="music"), "condition must be"), (dict(schedule="sqrt"), "schedule must be"),
                        (dict(image_size=9), "divisible by"), (dict(widths=(8, 12)), "multiples of 8"),
-                       (dict(timesteps=1), "timesteps")]:
+                       (dict(timesteps=1), "timesteps"), (dict(prediction="x0"), "prediction must be"),
+                       (dict(min_snr=-1.0), "min_snr")]:
         with pytest.raises(ValueError, match=match):
             Diffusion(DiffusionConfig(**{**TINY, **bad}))
     model = tiny()
