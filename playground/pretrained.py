@@ -65,7 +65,7 @@ RECIPES: dict[str, Recipe] = {
 # the inverse-graphics encoders (playground.inverse): image -> scene, one per default world
 ENCODER_RECIPES: dict[str, Recipe] = {
     "encoder-shapes2d": Recipe("encoder", "shapes2d", 15, batch_size=32, lr=5e-4, n=60_000),
-    "encoder-clevr3d": Recipe("encoder", "clevr3d", 15, batch_size=32, lr=5e-4, n=60_000),
+    "encoder-clevr3d": Recipe("encoder", "clevr3d", 15, batch_size=32, lr=1e-3, n=60_000),
 }
 ALL_RECIPES = {**RECIPES, **ENCODER_RECIPES}
 
