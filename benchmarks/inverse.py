@@ -35,8 +35,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from playground import pretrained  # noqa: E402
 from playground.checkpoint import load  # noqa: E402
-from playground.inverse import (AP_THRESHOLDS, attributes, average_precision, doubtful_objects,  # noqa: E402
-                                match_scenes, prepare_image)
+from playground.inverse import (AP_THRESHOLDS, attributes, average_precision, confident_objects,  # noqa: E402
+                                doubtful_objects, match_scenes, prepare_image)
 from playground.refine import image_error, refine  # noqa: E402
 from worlds import Scene, get_world, render, sample_scenes  # noqa: E402
 from worlds.scene import SLOT_LAYOUT  # noqa: E402
@@ -60,10 +60,8 @@ def read(encoder, images: np.ndarray, slots: dict | None = None) -> list:
     for k in range(0, len(images), 64):
         x = torch.from_numpy(images[k:k + 64]).permute(0, 3, 1, 2).contiguous()
         vectors = encoder.predict_vectors(x)
-        for v, doubtful in zip(vectors, doubtful_objects(vectors, settings)):
-            scene = Scene.from_vector(v, **settings)
-            conf = v[v[:, 0] >= 0.5, 0].tolist()
-            out.append((scene, list(zip(conf, scene.objects)), doubtful))
+        for v, sure, doubtful in zip(vectors, confident_objects(vectors, settings), doubtful_objects(vectors, settings)):
+            out.append((Scene([o for _, o in sure], **settings), sure, doubtful))
             slots[len(out) - 1] = v[v[:, 0] >= 0.1][:, [0, *range(*POSITION)]]   # (confidence, x, y) per slot
     return out
 

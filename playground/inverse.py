@@ -460,6 +460,18 @@ class Reading:
     explained: bool              # the error is within what the world's own images show
     candidates: tuple = ()       # objects of slots the encoder was unsure of (refinement may add them)
 
+    @classmethod
+    def of(cls, scene: Scene, image: np.ndarray, background, history=(), candidates=()) -> "Reading":
+        """The reading that answers `image` (uint8 (S, S, 3)) with `scene`: re-rendered and scored."""
+        from worlds import render
+
+        from .refine import image_error
+
+        rendered = render([scene])[0]
+        error = image_error(rendered, image, background)
+        return cls(scene, image, rendered, error, tuple(history), error["rmse"] <= UNEXPLAINED_RMSE,
+                   tuple(candidates))
+
 
 # RMSE (levels) above which an image is "not one I can explain": well above the re-render error of the
 # world's own images after reading (benchmarks/inverse.py prints it), far below a photo's or noise's.
@@ -469,9 +481,7 @@ UNEXPLAINED_RMSE = 12.0
 def read_scene(encoder: SceneEncoder, image, *, refine_steps: int = 0, callback=None) -> Reading:
     """Read the scene in `image` (see `prepare_image`), optionally refine it by analysis by synthesis
     (`playground.refine.refine`), and report the re-render error."""
-    from worlds import render
-
-    from .refine import image_error, refine
+    from .refine import refine
 
     settings = encoder.scene_settings()
     x = prepare_image(image, encoder.config.image_size, settings["background"])
@@ -482,6 +492,4 @@ def read_scene(encoder: SceneEncoder, image, *, refine_steps: int = 0, callback=
     if refine_steps:
         scene, steps = refine(scene, x, steps=refine_steps, callback=callback, candidates=candidates)
         history = tuple(steps)
-    rendered = render([scene])[0]
-    error = image_error(rendered, x, settings["background"])
-    return Reading(scene, x, rendered, error, history, error["rmse"] <= UNEXPLAINED_RMSE, candidates)
+    return Reading.of(scene, x, settings["background"], history, candidates)

@@ -343,27 +343,19 @@ def read_picture(world: str, picture, refine_steps: int = 0, every: int = 5):
     """Yield (reading, step, steps) while the encoder of `world` reads `picture` (a PIL image or an array):
     its one-pass answer first, then the refinement's current scene every `every` steps, and last the
     best scene refinement found."""
-    from worlds import render
-
-    from .inverse import UNEXPLAINED_RMSE, Reading, read_scene
-    from .refine import image_error, refine_steps as steps_of
+    from .inverse import Reading, read_scene
+    from .refine import refine_steps as steps_of
 
     refine_steps = _count(refine_steps, "refinement steps", 0, MAX_REFINE_STEPS)
     encoder = encoder_for(world)
     first = read_scene(encoder, picture)
     yield first, None, None
     background = encoder.scene_settings()["background"]
-
-    def reading_of(scene):
-        rendered = render([scene])[0]
-        error = image_error(rendered, first.image, background)
-        return Reading(scene, first.image, rendered, error, (), error["rmse"] <= UNEXPLAINED_RMSE)
-
-    best, best_rmse = first, first.error["rmse"]
+    best, best_rmse = first.scene, first.error["rmse"]
     for step, scene, rmse in steps_of(first.scene, first.image, refine_steps, first.candidates):
         if rmse < best_rmse:
             best, best_rmse = scene, rmse
         if step % every == 0 and step < refine_steps:
-            yield reading_of(scene), step, refine_steps
+            yield Reading.of(scene, first.image, background), step, refine_steps
     if refine_steps:
-        yield (best if isinstance(best, Reading) else reading_of(best)), refine_steps, refine_steps
+        yield Reading.of(best, first.image, background), refine_steps, refine_steps
