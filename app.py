@@ -50,7 +50,8 @@ perspective (**3D**, CLEVR-like), with instance masks, depth, bounding boxes, a 
 the spatial relations between objects. **World** lets you sample and edit one scene;
 **Datasets** generates reproducible datasets (scene *i* of a world and seed is always the same);
 **Generate** samples from a shipped model of every generative family; **Train** trains one in your session;
-**Inference** reads the scene back out of a picture (inverse graphics) and refines it by analysis by synthesis.
+**Inference** reads the scene back out of a picture (inverse graphics) and refines it by analysis by synthesis;
+**Uncertainty** contrasts a discriminative p(y|x) with a generative p(x, y), on missing data and adversarial noise too.
 """
 
 CSS = """
@@ -390,6 +391,61 @@ def read_scene_ui(world: str, source: str, random_picture, upload, drawing, step
                f"{mark} {views.reading_summary(reading, step, total)}")
 
 
+# --- Uncertainty tab ---------------------------------------------------------------------
+# The decision view returns: figure, scores table, probe picture, probe text, status.
+
+def _study(layout: str, seed, n, progress):
+    progress(0.1, desc="Fitting 4 discriminative and 3 generative models (a few seconds, once per layout)")
+    return _views().study_for(layout, _integer(seed, "seed", 0, MAX_SEED),
+                              _integer(n, "training points", 20, _views().MAX_STUDY_POINTS))
+
+
+@_friendly(5)
+def uncertainty_ui(layout: str, seed, n, discriminative: str, generative: str, probe_x, probe_y,
+                   progress=gr.Progress()):
+    """The three panels (data, discriminative p(y|x), generative p(y|x) p(known|x)) with a probe point."""
+    from playground.plots import decision_figure
+
+    study = _study(layout, seed, n, progress)
+    picture, text = _views().probe_report(study, probe_x, probe_y, discriminative, generative)
+    figure = decision_figure(study, discriminative, generative, probe=(float(probe_x), float(probe_y)))
+    return figure, _views().scores_markdown(study), picture, text, f"✅ `{layout}`: {len(study.train.scenes)} training scenes"
+
+
+@_friendly(3)
+def probe_ui(layout: str, seed, n, discriminative: str, generative: str, probe_x, probe_y, progress=gr.Progress()):
+    """Only the probe (picture, text): the figure is redrawn by 'Fit and plot'."""
+    study = _study(layout, seed, n, progress)
+    return (*_views().probe_report(study, probe_x, probe_y, discriminative, generative), "✅ probe updated")
+
+
+@_friendly(3)
+def data_point_ui(layout: str, seed, n, index, progress=gr.Progress()):
+    study = _study(layout, seed, n, progress)
+    return (*_views().data_point_report(study, index), "✅")
+
+
+@_friendly(3)
+def missing_ui(layout: str, seed, n, seen: str, discriminative: str, generative: str, progress=gr.Progress()):
+    """p(y | one coordinate): generative marginalisation against discriminative mean imputation."""
+    from playground.plots import missing_figure
+
+    if seen not in MISSING_VIEWS:
+        raise AppError(f"choose which coordinate is seen: {', '.join(MISSING_VIEWS)}")
+    study = _study(layout, seed, n, progress)
+    observed = MISSING_VIEWS[seen]
+    figure = missing_figure(study, observed, (discriminative, generative))
+    scores = study.scores()
+    key = ("accuracy_x_only", "accuracy_y_only")[observed]
+    text = (f"Test accuracy with both coordinates → with only **{seen}**:\n\n"
+            + "\n".join(f"- {name} ({s['kind']}): {s['accuracy']:.3f} → **{s[key]:.3f}**"
+                         for name, s in scores.items()))
+    return figure, text, f"✅ `{layout}`, {seen}"
+
+
+MISSING_VIEWS = {"x seen, y hidden": 0, "y seen, x hidden": 1}
+
+
 # --- examples ----------------------------------------------------------------------------
 
 def _example(objects: list[dict], **settings) -> str:
@@ -600,6 +656,52 @@ def build_demo() -> gr.Blocks:
                                          label="Recovered objects")
                 inf_json = gr.Code(language="json", label="Recovered scene JSON", lines=8, max_lines=20)
 
+            with gr.Tab("Uncertainty", id="uncertainty"):
+                from playground import uncertainty
+                gr.Markdown("**Discriminative vs generative.** Each point is a one-object scene: its feature is the "
+                            "object's position on the ground, its label the object's colour, and each layout is a "
+                            "world that puts the colours in different places. A discriminative model learns only "
+                            "p(y|x) and is confidently certain far from any data; a generative model learns "
+                            "p(x, y) = p(y) p(x|y), so it also knows p(x) and can say *I have not seen this* "
+                            "(confidence p(y|x)·p(known|x), with p(known|x) = p(x) / (p(x) + a flat background)). "
+                            "Hover a point for its probabilities.")
+                with gr.Row():
+                    un_layout = gr.Radio(list(uncertainty.LAYOUTS), value="blobs", label="Layout", scale=3)
+                    un_seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=1)
+                    un_n = gr.Slider(20, 1000, value=400, step=10, label="Training points", scale=2)
+                    un_disc = gr.Dropdown([(v, k) for k, v in uncertainty.DISCRIMINATIVE.items()], value="mlp", label="Discriminative model", scale=2)
+                    un_gen = gr.Dropdown([(v, k) for k, v in uncertainty.GENERATIVE.items()], value="flow", label="Generative model", scale=2)
+                un_status = gr.Markdown()
+                with gr.Tabs():
+                    with gr.Tab("Decision uncertainty"):
+                        with gr.Row():
+                            un_px = gr.Slider(-6, 6, value=4.5, step=0.1, label="Probe x")
+                            un_py = gr.Slider(-6, 6, value=4.5, step=0.1, label="Probe y")
+                            un_btn = gr.Button("Fit and plot", variant="primary")
+                        un_plot = gr.Plot(label="Data · discriminative decision · generative decision with uncertainty")
+                        with gr.Row():
+                            un_probe_img = gr.Image(label="The probe's scene (colour: the generative guess)",
+                                                    type="numpy", format="png", interactive=False, height=256,
+                                                    elem_classes="pixelated")
+                            un_probe_md = gr.Markdown()
+                        with gr.Row():
+                            un_index = gr.Number(0, label="Show training point #", precision=0, minimum=0)
+                            un_point_btn = gr.Button("Show its scene")
+                        with gr.Row():
+                            un_point_img = gr.Image(label="Training point's scene", type="numpy", format="png",
+                                                    interactive=False, height=256, elem_classes="pixelated")
+                            un_point_md = gr.Markdown()
+                        un_scores = gr.Markdown()
+                    with gr.Tab("Missing data"):
+                        gr.Markdown("Hide one coordinate. The generative model sums it out, "
+                                    "p(y | x₁) ∝ p(y) ∫ p(x₁, x₂ | y) dx₂, and still predicts; the discriminative "
+                                    "model has no such sum and must be fed a guess (the training mean).")
+                        with gr.Row():
+                            un_seen = gr.Radio(list(MISSING_VIEWS), value="x seen, y hidden", label="What is seen")
+                            un_miss_btn = gr.Button("Plot", variant="primary")
+                        un_miss_plot = gr.Plot(label="p(y | the seen coordinate)")
+                        un_miss_md = gr.Markdown()
+
         # --- wiring ---------------------------------------------------------------------
         scene_outputs = [code, table, size, render_2d, render_3d, masks_2d, masks_3d, depth_2d, depth_3d,
                          caption_md, relations_md, status]
@@ -651,6 +753,17 @@ def build_demo() -> gr.Blocks:
         inf_draw.input(lambda: "drawing", None, inf_source, api_visibility="private", queue=False)
         inf_send.click(apply_json, [inf_json, size, *toggles], scene_outputs, api_visibility="private").then(
             lambda: gr.Tabs(selected="world"), None, tabs, api_visibility="private", queue=False)
+        study_inputs = [un_layout, un_seed, un_n]
+        un_btn.click(uncertainty_ui, [*study_inputs, un_disc, un_gen, un_px, un_py],
+                     [un_plot, un_scores, un_probe_img, un_probe_md, un_status], api_name="uncertainty",
+                     concurrency_limit=2, concurrency_id="models")
+        for control in (un_px, un_py):
+            control.release(probe_ui, [*study_inputs, un_disc, un_gen, un_px, un_py], [un_probe_img, un_probe_md, un_status],
+                            api_visibility="private", trigger_mode="always_last")
+        un_point_btn.click(data_point_ui, [*study_inputs, un_index], [un_point_img, un_point_md, un_status],
+                           api_name="uncertainty_point")
+        un_miss_btn.click(missing_ui, [*study_inputs, un_seen, un_disc, un_gen], [un_miss_plot, un_miss_md, un_status],
+                          api_name="missing_data", concurrency_limit=2, concurrency_id="models")
     demo.queue(default_concurrency_limit=2)
     return demo
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import time
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -359,3 +360,89 @@ def read_picture(world: str, picture, refine_steps: int = 0, every: int = 5):
             yield Reading.of(scene, first.image, background), step, refine_steps
     if refine_steps:
         yield Reading.of(best, first.image, background), refine_steps, refine_steps
+
+
+# --- Uncertainty tab: discriminative vs generative ---------------------------------------------------
+
+MAX_STUDY_POINTS = 1_000        # training points of a study in the app
+STUDY_CACHE = 8                 # studies kept fitted (each is ~7 small models)
+
+
+def _float(value, name: str, lo: float, hi: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: must be a number, got {value!r}") from None
+    if not math.isfinite(number) or not lo <= number <= hi:
+        raise ValueError(f"{name}: must be between {lo:g} and {hi:g}, got {value!r}")
+    return number
+
+
+def study_for(layout: str, seed: int = 0, n: int = 400):
+    """The fitted study of a layout (every discriminative and generative model), cached."""
+    from .uncertainty import get_layout
+
+    get_layout(layout)
+    return _study(layout, _count(seed, "seed", 0, 2**31 - 1), _count(n, "training points", 20, MAX_STUDY_POINTS))
+
+
+@lru_cache(maxsize=STUDY_CACHE)
+def _study(layout: str, seed: int, n: int):
+    from .uncertainty import run_study
+
+    return run_study(layout, n_train=n, n_test=n, n_far=n, seed=seed)
+
+
+def scores_markdown(study) -> str:
+    """Markdown table of every model's test accuracy, far-point AUROC and accuracy with a coordinate hidden."""
+    from .uncertainty import DISCRIMINATIVE, GENERATIVE
+
+    names = {**DISCRIMINATIVE, **GENERATIVE}
+    rows = ["| model | kind | accuracy | AUROC data vs far | only x seen | only y seen |", "|---|---|---|---|---|---|"]
+    for name, s in study.scores().items():
+        rows.append(f"| {names[name]} | {s['kind']} | {s['accuracy']:.3f} | {s['auroc']:.3f} | "
+                    f"{s['accuracy_x_only']:.3f} | {s['accuracy_y_only']:.3f} |")
+    return ("\n".join(rows) + "\n\nAUROC: how well a score tells held-out data points from points far from all data "
+            "(1 = perfectly, 0.5 = chance, below 0.5 = more confident far away). The score is max p(y|x) for a "
+            "discriminative model, log p(x) for a generative one. *Only x seen*: the generative models sum y out "
+            "of p(x, y); the discriminative ones get y set to its training mean (imputation).")
+
+
+def probe_report(study, x, y, discriminative: str = "mlp", generative: str = "flow") -> tuple[np.ndarray, str]:
+    """The scene a probe point stands for (its object coloured by the generative model's best guess)
+    and both models' probabilities there, as Markdown."""
+    from worlds import render
+    from .uncertainty import PLOT_EXTENT, WORLD_RANGE, point_scene
+
+    point = np.array([[_float(x, "probe x", -PLOT_EXTENT, PLOT_EXTENT), _float(y, "probe y", -PLOT_EXTENT, PLOT_EXTENT)]])
+    for name, fitted in ((discriminative, study.discriminative), (generative, study.generative)):
+        if name not in fitted:
+            raise ValueError(f"unknown model {name!r}; choose one of {', '.join(fitted)}")
+    colors = study.layout.colors
+    disc = study.discriminative[discriminative].predict_proba(point)[0]
+    gen = study.generative[generative]
+    gen_p, known, log_px = gen.predict_proba(point)[0], float(gen.known_probability(point)[0]), float(gen.log_px(point)[0])
+    scene = point_scene(point[0], colors[int(gen_p.argmax())])
+    inside = bool(np.abs(point).max() <= WORLD_RANGE)
+    table = ["| | " + " | ".join(f"p({c} \\| x)" for c in colors) + " |", "|---" * (len(colors) + 1) + "|",
+             f"| discriminative ({discriminative}) | " + " | ".join(f"{p:.3f}" for p in disc) + " |",
+             f"| generative ({generative}) | " + " | ".join(f"{p:.3f}" for p in gen_p) + " |"]
+    where = ("inside the world's ground" if inside else
+             "**outside the world's ground**: the world never puts an object here (the picture shows nothing)")
+    verdict = ("the generative model has seen data like this" if known >= 0.5 else
+               "the generative model says **it has not seen data here**, whatever p(y|x) says")
+    text = (f"Probe ({point[0, 0]:.2f}, {point[0, 1]:.2f}), {where}.\n\n" + "\n".join(table)
+            + f"\n\nlog p(x) = {log_px:.2f} · p(known | x) = {known:.3f}: {verdict}.")
+    return upscale(render([scene])[0], 4), text
+
+
+def data_point_report(study, index) -> tuple[np.ndarray, str]:
+    """A training point's scene, rendered, and its label."""
+    from worlds import render
+
+    index = _count(index, "point", 0, len(study.train.scenes) - 1)
+    scene = study.train.scenes[index]
+    obj = scene.objects[0]
+    return upscale(render([scene])[0], 4), (f"Training point {index}: a {obj.size_name} {obj.color} {obj.shape} "
+                                            f"at ({obj.position[0]:.2f}, {obj.position[1]:.2f}), "
+                                            f"labelled **{obj.color}**.")

@@ -31,7 +31,7 @@ def test_build_demo_has_its_tabs():
     demo = app.build_demo()
     assert isinstance(demo, gr.Blocks)
     labels = {getattr(block, "label", None) for block in demo.blocks.values()}
-    assert {"World", "Datasets", "Generate", "Train", "Inference"} <= labels
+    assert {"World", "Datasets", "Generate", "Train", "Inference", "Uncertainty"} <= labels
 
 
 def test_random_scene_renders_both_views():
@@ -255,6 +255,41 @@ def test_interpolation_walks_between_two_scenes():
     picture, status = app.interpolate_latents("vae", 0, 4)
     assert picture.shape[1] > picture.shape[0] and status.startswith("✅")
     assert "no latent code" in app.interpolate_latents("gan", 0, 4)[1]
+
+
+def _quiet_progress(*args, **kwargs):
+    return None
+
+
+def test_uncertainty_tab_plots_the_three_panels_and_the_probe():
+    figure, scores, picture, probe, status = app.uncertainty_ui("blobs", 0, 60, "logistic", "gmm", 5.5, -5.5,
+                                                                progress=_quiet_progress)
+    assert status.startswith("✅") and "AUROC" in scores and "| Gaussian mixture" in scores
+    assert sum(t.type == "heatmap" for t in figure.data) == 2 * 3
+    assert picture.shape == (256, 256, 3)
+    assert "outside the world's ground" in probe and "has not seen data here" in probe
+    _, inside, _ = app.probe_ui("blobs", 0, 60, "logistic", "gmm", -1.6, -1.0, progress=_quiet_progress)
+    assert "has seen data like this" in inside
+    point, text, _ = app.data_point_ui("blobs", 0, 60, 2, progress=_quiet_progress)
+    assert point.shape == (256, 256, 3) and "Training point 2" in text
+
+
+def test_missing_data_view_compares_marginalising_with_imputing():
+    figure, text, status = app.missing_ui("blobs", 0, 60, "x seen, y hidden", "mlp", "kde", progress=_quiet_progress)
+    assert status.startswith("✅") and "kde (generative)" in text and "→" in text
+    assert any("marginalised" in (t.name or "") for t in figure.data)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("spirals", 0, 60, "mlp", "flow", 0, 0), "unknown layout"),
+    (("blobs", 0, 10**6, "mlp", "flow", 0, 0), "training points: must be between"),
+    (("blobs", 0, 60, "mlp", "flow", 99, 0), "probe x: must be between"),
+    (("blobs", 0, 60, "forest", "flow", 0, 0), "unknown model 'forest'"),
+    (("blobs", -1, 60, "mlp", "flow", 0, 0), "seed: must be between"),
+])
+def test_uncertainty_tab_reports_bad_input(args, message):
+    out = app.uncertainty_ui(*args, progress=_quiet_progress)
+    assert message in out[-1] and all(_is_skip(o) for o in out[:-1])
 
 
 def _free_port() -> int:
