@@ -446,6 +446,13 @@ def missing_ui(layout: str, seed, n, seen: str, discriminative: str, generative:
 MISSING_VIEWS = {"x seen, y hidden": 0, "y seen, x hidden": 1}
 
 
+@_friendly(6)
+def attack_ui(index, eps, method: str, steps, seed):
+    """Original, amplified noise, attacked picture, probabilities before/after, summary, status."""
+    *panels, figure, text = _views().attack_view(index, eps, method, steps, seed)
+    return (*panels, figure, text, "✅ attacked")
+
+
 # --- examples ----------------------------------------------------------------------------
 
 def _example(objects: list[dict], **settings) -> str:
@@ -701,6 +708,32 @@ def build_demo() -> gr.Blocks:
                             un_miss_btn = gr.Button("Plot", variant="primary")
                         un_miss_plot = gr.Plot(label="p(y | the seen coordinate)")
                         un_miss_md = gr.Markdown()
+                    with gr.Tab("Adversarial"):
+                        gr.Markdown("**A little noise flips a label** (the lecture's Fig. 1.1). A small CNN, trained "
+                                    "by the shared loop, names the shape in an `exact`-world picture. FGSM moves every "
+                                    "subpixel by ±ε grey levels along the sign of the loss gradient; PGD takes many "
+                                    "small such steps, staying within ε. Does a likelihood model notice?")
+                        with gr.Row():
+                            adv_scenes = views.attack_scenes()
+                            adv_index = gr.Slider(0, adv_scenes - 1, value=0, step=1, label="Exact-world scene",
+                                                  scale=3)
+                            adv_random = gr.Button("🎲", scale=0, min_width=60)
+                            adv_method = gr.Radio([("FGSM", "fgsm"), ("PGD", "pgd")], value="fgsm", label="Attack",
+                                                  scale=1)
+                            adv_eps = gr.Slider(0, views.MAX_ATTACK_EPS, value=4, step=1, label="ε (grey levels)",
+                                                scale=2)
+                            adv_steps = gr.Slider(1, views.MAX_ATTACK_STEPS, value=10, step=1, label="PGD steps",
+                                                  scale=2)
+                            adv_btn = gr.Button("Attack", variant="primary", scale=1)
+                        with gr.Row():
+                            adv_opts = dict(type="numpy", format="png", interactive=False, height=256,
+                                            elem_classes="pixelated")
+                            adv_original = gr.Image(label="Clean picture", **adv_opts)
+                            adv_noise = gr.Image(label="Noise, amplified (grey = 0)", **adv_opts)
+                            adv_attacked = gr.Image(label="Attacked picture", **adv_opts)
+                        with gr.Row():
+                            adv_plot = gr.Plot(label="p(shape | picture)")
+                            adv_md = gr.Markdown()
 
         # --- wiring ---------------------------------------------------------------------
         scene_outputs = [code, table, size, render_2d, render_3d, masks_2d, masks_3d, depth_2d, depth_3d,
@@ -764,6 +797,13 @@ def build_demo() -> gr.Blocks:
                            api_name="uncertainty_point")
         un_miss_btn.click(missing_ui, [*study_inputs, un_seen, un_disc, un_gen], [un_miss_plot, un_miss_md, un_status],
                           api_name="missing_data", concurrency_limit=2, concurrency_id="models")
+        adv_inputs = [adv_index, adv_eps, adv_method, adv_steps, un_seed]
+        adv_outputs = [adv_original, adv_noise, adv_attacked, adv_plot, adv_md, un_status]
+        adv_btn.click(attack_ui, adv_inputs, adv_outputs, api_name="attack", concurrency_limit=2,
+                      concurrency_id="models")
+        adv_random.click(lambda: secrets.randbelow(adv_scenes), None, adv_index, api_visibility="private", queue=False).then(
+            attack_ui, adv_inputs, adv_outputs, api_visibility="private")
+        adv_eps.release(attack_ui, adv_inputs, adv_outputs, api_visibility="private", trigger_mode="always_last")
     demo.queue(default_concurrency_limit=2)
     return demo
 

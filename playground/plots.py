@@ -133,3 +133,21 @@ def missing_figure(study: Study, observed: int = 0, models=("mlp", "flow"), side
     fig.update_yaxes(title_text="count", row=2, col=1)
     fig.update_xaxes(title_text=f"object {names[observed]} (world units)", row=2, col=1)
     return fig
+
+
+# --- adversarial noise
+
+def attack_figure(report) -> go.Figure:
+    """p(shape | image) before and after the attack, side by side (an `adversarial.AttackReport`)."""
+    shapes = list(report.probabilities_before)
+    fig = go.Figure([
+        go.Bar(x=shapes, y=[report.probabilities_before[s] for s in shapes], name="clean image",
+               marker_color="rgba(70,110,200,0.9)", text=[f"{report.probabilities_before[s]:.3f}" for s in shapes],
+               textposition="outside"),
+        go.Bar(x=shapes, y=[report.probabilities_after[s] for s in shapes], name=f"{report.method.upper()}, ε = {report.eps:g}",
+               marker_color="rgba(200,60,60,0.9)", text=[f"{report.probabilities_after[s]:.3f}" for s in shapes],
+               textposition="outside")])
+    fig.update_layout(barmode="group", height=340, title="The classifier's p(shape | image) before and after",
+                      xaxis_title="shape", yaxis=dict(title="probability", range=[0, 1.15]),
+                      legend=dict(orientation="h", y=-0.25), margin=dict(l=50, r=20, t=50, b=40))
+    return fig

@@ -62,10 +62,12 @@ RECIPES: dict[str, Recipe] = {
     "diffusion-class": Recipe("diffusion", "exact-holdout", 8, "class", batch_size=32, lr=1e-3),
     "diffusion-caption": Recipe("diffusion", "exact-holdout", 8, "caption", batch_size=32, lr=1e-3),
 }
-# the inverse-graphics encoders (playground.inverse): image -> scene, one per default world
+# the models that are not generative: the inverse-graphics encoders (playground.inverse: image -> scene,
+# one per default world) and the shape classifier the adversarial-noise demo attacks (playground.adversarial)
 ENCODER_RECIPES: dict[str, Recipe] = {
     "encoder-shapes2d": Recipe("encoder", "shapes2d", 15, batch_size=32, lr=5e-4, n=60_000),
     "encoder-clevr3d": Recipe("encoder", "clevr3d", 15, batch_size=32, lr=1e-3, n=60_000),
+    "classifier-exact": Recipe("classifier", "exact", 2, "class", batch_size=64, lr=1e-3, n=8192),
 }
 ALL_RECIPES = {**RECIPES, **ENCODER_RECIPES}
 
@@ -77,7 +79,8 @@ def path(name: str) -> Path:
 
 
 def available(encoders: bool = False) -> list[str]:
-    """Names of the generative recipes (with `encoders`: the encoder recipes) whose weights are present."""
+    """Names of the generative recipes (with `encoders`: the non-generative ones, encoders and the
+    classifier) whose weights are present."""
     return [name for name in (ENCODER_RECIPES if encoders else RECIPES) if path(name).is_file()]
 
 
@@ -128,7 +131,7 @@ def main(argv=None) -> int:
     if args.list:
         for name, r in ALL_RECIPES.items():
             state = "present" if path(name).is_file() else "missing"
-            print(f"{name:18s} {r.family:9s} {r.world:14s} {r.condition:8s} {r.minutes:4.0f} min  {state}")
+            print(f"{name:18s} {r.family:10s} {r.world:14s} {r.condition:8s} {r.minutes:4.0f} min  {state}")
         return 0
     unknown = [n for n in args.names if n not in ALL_RECIPES]
     if unknown:

@@ -16,6 +16,7 @@ FAMILIES = {
 # models that are not generative families but are trained, saved and loaded the same way
 ENCODERS = {
     "encoder": "playground.inverse:SceneEncoder",
+    "classifier": "playground.adversarial:ShapeClassifier",
 }
 
 

@@ -83,7 +83,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m playground.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, choices=sorted(FAMILIES) + sorted(ENCODERS),
-                        help="a generative family, or 'encoder' (inverse graphics: image -> scene)")
+                        help="a generative family, 'encoder' (inverse graphics: image -> scene) "
+                             "or 'classifier' (image -> shape, the adversarial-noise demo)")
     parser.add_argument("--world", default="exact")
     parser.add_argument("--minutes", type=float, default=None)
     parser.add_argument("--steps", type=int, default=None)
@@ -94,7 +95,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--condition", default="none", choices=["none", "class", "caption"])
+    parser.add_argument("--condition", default=None, choices=["none", "class", "caption"],
+                        help="what the model is given with each image (default: the model's own, "
+                             "'none' for the generative families, 'class' for the classifier)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a field of the family's Config (JSON value)")
@@ -105,10 +108,12 @@ def main(argv=None) -> int:
         if args.steps is None and args.minutes is None:
             raise ValueError("give a budget: --steps, --minutes, or both")
         data = load_world(args.world, args.n, args.seed, image_size=args.size, split=args.split)
-        if args.model in ENCODERS:      # an encoder learns its world's scenes: it is told which, and reads their vectors
+        if args.model == "encoder":   # an encoder learns its world's scenes: it is told which, and reads their vectors
             overrides = {"image_size": data.images.shape[-1], "world": args.world, "condition": "scene"}
         else:
-            overrides = {"image_size": data.images.shape[-1], "condition": args.condition}
+            overrides = {"image_size": data.images.shape[-1]}
+            if args.condition is not None:
+                overrides["condition"] = args.condition
         overrides.update(_parse_overrides(args.set))
         if args.threads is not None:
             if not 1 <= args.threads <= 256:

@@ -446,3 +446,52 @@ def data_point_report(study, index) -> tuple[np.ndarray, str]:
     return upscale(render([scene])[0], 4), (f"Training point {index}: a {obj.size_name} {obj.color} {obj.shape} "
                                             f"at ({obj.position[0]:.2f}, {obj.position[1]:.2f}), "
                                             f"labelled **{obj.color}**.")
+
+
+# --- Uncertainty tab: adversarial noise ---------------------------------------------------------------
+
+MAX_ATTACK_EPS = 32             # grey levels of the app's eps slider
+MAX_ATTACK_STEPS = 50           # PGD steps in the app
+ATTACK_DISPLAY = 8              # 32 px images shown 8x larger
+
+
+def attack_scenes() -> int:
+    """How many exact-world scenes there are to attack."""
+    from .adversarial import exact_world
+
+    return exact_world().num_scenes
+
+
+def attack_view(index, eps, method: str = "fgsm", steps=10, seed=0):
+    """Attack exact-world scene `index` with the shipped shape classifier: (original, amplified noise,
+    perturbed) pictures, the probability figure, and a Markdown summary with the likelihood check."""
+    from .adversarial import METHODS, attack, exact_world
+    from .plots import attack_figure
+
+    world = exact_world()
+    index = _count(index, "scene", 0, world.num_scenes - 1)
+    eps = _float(eps, "ε", 0, MAX_ATTACK_EPS)
+    if method not in METHODS:
+        raise ValueError(f"unknown attack {method!r}; choose one of {', '.join(METHODS)}")
+    steps = _count(steps, "PGD steps", 1, MAX_ATTACK_STEPS)
+    seed = _count(seed, "seed", 0, 2**31 - 1)
+    report = attack(pretrained.load("classifier-exact"), world.images[index], eps, method, steps=steps,
+                    seed=seed if method == "pgd" else None, max_eps=MAX_ATTACK_EPS)
+    truth = world.scenes[index].objects[0].shape
+    flip = (f"the smallest ε that flips it is **{report.smallest_flip_eps}**" if report.smallest_flip_eps
+            else f"no ε up to {MAX_ATTACK_EPS} flips it")
+    verdict = (f"🔀 **flipped**: {report.label_before} → **{report.label_after}**" if report.flipped
+               else f"✋ not flipped: still **{report.label_after}**")
+    rows = ["| likelihood under | kind | clean bits/dim | attacked bits/dim |", "|---|---|---|---|"]
+    names = {"world": "the true world (exact)", "pixelcnn": "PixelCNN", "flow": "Glow flow"}
+    for name, change in (report.likelihood or {}).items():
+        after = "∞ (impossible)" if math.isinf(change.after[0]) else f"{change.after[0]:.3f}"
+        rows.append(f"| {names.get(name, name)} | {change.kind} | {change.before[0]:.3f} | {after} |")
+    text = (f"Scene {index}: a **{truth}**. The classifier says **{report.label_before}** "
+            f"(p = {report.probabilities_before[report.label_before]:.3f}). {verdict} at ε = {eps:g} grey levels "
+            f"({method.upper()}{f', {steps} steps' if method == 'pgd' else ''}); {flip}.\n\n" + "\n".join(rows)
+            + ("\n\nThe true world gives the attacked picture probability 0: no scene renders to it. "
+               "Whether a learned likelihood notices is the question: compare its two columns."
+               if report.likelihood and math.isinf(report.likelihood["world"].after[0]) else ""))
+    pictures = [upscale(p, ATTACK_DISPLAY) for p in (report.original, report.perturbation, report.perturbed)]
+    return (*pictures, attack_figure(report), text)

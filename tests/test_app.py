@@ -292,6 +292,26 @@ def test_uncertainty_tab_reports_bad_input(args, message):
     assert message in out[-1] and all(_is_skip(o) for o in out[:-1])
 
 
+def test_adversarial_view_flips_a_label_and_checks_the_likelihood():
+    original, noise, attacked, figure, text, status = app.attack_ui(5, 8, "pgd", 10, 0)
+    assert status.startswith("✅") and original.shape == noise.shape == attacked.shape == (256, 256, 3)
+    assert not np.array_equal(original, attacked)
+    assert np.abs(original.astype(int) - attacked.astype(int)).max() <= 8      # within ε, upscaled or not
+    assert [t.type for t in figure.data] == ["bar", "bar"]
+    assert "flipped" in text and "∞ (impossible)" in text
+    clean = app.attack_ui(5, 0, "fgsm", 10, 0)
+    assert np.array_equal(clean[0], clean[2]) and "not flipped" in clean[4] and "∞" not in clean[4]
+
+
+@pytest.mark.parametrize("args, message", [
+    ((5, 99, "fgsm", 10, 0), "ε: must be between"), ((10**4, 4, "fgsm", 10, 0), "scene must be"),
+    ((5, 4, "carlini", 10, 0), "unknown attack"), ((5, 4, "pgd", 10**4, 0), "PGD steps"),
+])
+def test_adversarial_view_reports_bad_input(args, message):
+    out = app.attack_ui(*args)
+    assert message in out[-1] and all(_is_skip(o) for o in out[:-1])
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
