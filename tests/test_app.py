@@ -343,5 +343,12 @@ def test_served_app_renders_through_the_client():
         assert status.startswith("✅")
         with Image.open(picture) as im:
             assert im.mode == "RGB"
+        *_, status = client.predict("blobs", 0, 60, "logistic", "gmm", 5.5, -5.5, api_name="/uncertainty")
+        assert status.startswith("✅")
+        *_, text, status = client.predict(5, 8, "pgd", 10, 0, api_name="/attack")
+        assert status.startswith("✅") and "flipped" in text
+        from gradio_client.exceptions import AppError
+        with pytest.raises(AppError, match="greater than maximum value 32"):   # the slider's own check
+            client.predict(5, 99, "pgd", 10, 0, api_name="/attack")
     finally:
         demo.close()
