@@ -57,6 +57,7 @@ the spatial relations between objects. **World** lets you sample and edit one sc
 CSS = """
 .pixelated img, .pixelated canvas { image-rendering: pixelated; }
 #status { min-height: 1.5em; }
+.offscreen { position: absolute !important; left: -9999px; width: 1px; height: 1px; overflow: hidden; }
 """
 
 
@@ -412,11 +413,47 @@ def uncertainty_ui(layout: str, seed, n, discriminative: str, generative: str, p
     return figure, _views().scores_markdown(study), picture, text, f"✅ `{layout}`: {len(study.train.scenes)} training scenes"
 
 
-@_friendly(3)
+@_friendly(4)
 def probe_ui(layout: str, seed, n, discriminative: str, generative: str, probe_x, probe_y, progress=gr.Progress()):
-    """Only the probe (picture, text): the figure is redrawn by 'Fit and plot'."""
+    """The probe moved: the figure with the star at its new place, its picture and its text."""
+    from playground.plots import decision_figure
+
     study = _study(layout, seed, n, progress)
-    return (*_views().probe_report(study, probe_x, probe_y, discriminative, generative), "✅ probe updated")
+    picture, text = _views().probe_report(study, probe_x, probe_y, discriminative, generative)
+    figure = decision_figure(study, discriminative, generative, probe=(float(probe_x), float(probe_y)))
+    return figure, picture, text, f"✅ probe at ({float(probe_x):g}, {float(probe_y):g})"
+
+
+@_friendly(6)
+def plot_click_ui(clicked: str, layout: str, seed, n, discriminative: str, generative: str, progress=gr.Progress()):
+    """A click on the decision plot (the browser writes '[x, y]'): move the probe there and show it."""
+    import json
+
+    try:
+        x, y = (float(v) for v in json.loads(clicked))
+    except (TypeError, ValueError):
+        raise AppError(f"could not read the clicked point {clicked!r}") from None
+    x, y = (round(min(max(v, -6.0), 6.0), 2) for v in (x, y))
+    return (x, y, *probe_ui(layout, seed, n, discriminative, generative, x, y, progress))
+
+
+# Plotly's click event, forwarded by the browser into a hidden textbox (gr.Plot has no click event).
+PLOT_CLICK_JS = """
+() => {
+  const attach = () => document.querySelectorAll('#uncertainty-plot .js-plotly-plot').forEach((plot) => {
+    if (plot.dataset.clickForwarded || !plot.on) return;
+    plot.dataset.clickForwarded = '1';
+    plot.on('plotly_click', (event) => {
+      const point = event.points && event.points[0];
+      const box = document.querySelector('#uncertainty-click textarea, #uncertainty-click input');
+      if (!point || !box) return;
+      box.value = JSON.stringify([point.x, point.y]);
+      box.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+  });
+  new MutationObserver(attach).observe(document.body, { childList: true, subtree: true });
+}
+"""
 
 
 @_friendly(3)
@@ -685,9 +722,12 @@ def build_demo() -> gr.Blocks:
                             un_px = gr.Slider(-6, 6, value=4.5, step=0.1, label="Probe x")
                             un_py = gr.Slider(-6, 6, value=4.5, step=0.1, label="Probe y")
                             un_btn = gr.Button("Fit and plot", variant="primary")
-                        un_plot = gr.Plot(label="Data · discriminative decision · generative decision with uncertainty")
+                        un_plot = gr.Plot(label="Data · discriminative decision · generative decision with uncertainty "
+                                                "(click anywhere to move the probe there)", elem_id="uncertainty-plot")
+                        un_click = gr.Textbox(elem_id="uncertainty-click", elem_classes="offscreen", show_label=False,
+                                              container=False)
                         with gr.Row():
-                            un_probe_img = gr.Image(label="The probe's scene (colour: the generative guess)",
+                            un_probe_img = gr.Image(label="The probe's scene",
                                                     type="numpy", format="png", interactive=False, height=256,
                                                     elem_classes="pixelated")
                             un_probe_md = gr.Markdown()
@@ -791,8 +831,13 @@ def build_demo() -> gr.Blocks:
                      [un_plot, un_scores, un_probe_img, un_probe_md, un_status], api_name="uncertainty",
                      concurrency_limit=2, concurrency_id="models")
         for control in (un_px, un_py):
-            control.release(probe_ui, [*study_inputs, un_disc, un_gen, un_px, un_py], [un_probe_img, un_probe_md, un_status],
+            control.release(probe_ui, [*study_inputs, un_disc, un_gen, un_px, un_py],
+                            [un_plot, un_probe_img, un_probe_md, un_status],
                             api_visibility="private", trigger_mode="always_last")
+        un_click.change(plot_click_ui, [un_click, *study_inputs, un_disc, un_gen],
+                       [un_px, un_py, un_plot, un_probe_img, un_probe_md, un_status], api_visibility="private",
+                       trigger_mode="always_last")
+        demo.load(None, None, None, js=PLOT_CLICK_JS)
         un_point_btn.click(data_point_ui, [*study_inputs, un_index], [un_point_img, un_point_md, un_status],
                            api_name="uncertainty_point")
         un_miss_btn.click(missing_ui, [*study_inputs, un_seen, un_disc, un_gen], [un_miss_plot, un_miss_md, un_status],

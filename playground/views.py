@@ -408,9 +408,12 @@ def scores_markdown(study) -> str:
             "of p(x, y); the discriminative ones get y set to its training mean (imputation).")
 
 
+ON_POINT = 0.02                 # a probe this close (world units) to a training point is that point
+
+
 def probe_report(study, x, y, discriminative: str = "mlp", generative: str = "flow") -> tuple[np.ndarray, str]:
-    """The scene a probe point stands for (its object coloured by the generative model's best guess)
-    and both models' probabilities there, as Markdown."""
+    """The scene a probe point stands for (a training point's own scene when the probe is on one, else
+    an object coloured by the generative model's best guess) and both models' probabilities there."""
     from worlds import render
     from .uncertainty import PLOT_EXTENT, WORLD_RANGE, point_scene
 
@@ -422,7 +425,12 @@ def probe_report(study, x, y, discriminative: str = "mlp", generative: str = "fl
     disc = study.discriminative[discriminative].predict_proba(point)[0]
     gen = study.generative[generative]
     gen_p, known, log_px = gen.predict_proba(point)[0], float(gen.known_probability(point)[0]), float(gen.log_px(point)[0])
-    scene = point_scene(point[0], colors[int(gen_p.argmax())])
+    distances = np.sqrt(((study.train.features - point) ** 2).sum(1))
+    nearest = int(distances.argmin())
+    if distances[nearest] <= ON_POINT:         # on a training point: show that very scene
+        scene, (_, about) = study.train.scenes[nearest], data_point_report(study, nearest)
+    else:
+        scene, about = point_scene(point[0], colors[int(gen_p.argmax())]), ""
     inside = bool(np.abs(point).max() <= WORLD_RANGE)
     table = ["| | " + " | ".join(f"p({c} \\| x)" for c in colors) + " |", "|---" * (len(colors) + 1) + "|",
              f"| discriminative ({discriminative}) | " + " | ".join(f"{p:.3f}" for p in disc) + " |",
@@ -431,7 +439,7 @@ def probe_report(study, x, y, discriminative: str = "mlp", generative: str = "fl
              "**outside the world's ground**: the world never puts an object here (the picture shows nothing)")
     verdict = ("the generative model has seen data like this" if known >= 0.5 else
                "the generative model says **it has not seen data here**, whatever p(y|x) says")
-    text = (f"Probe ({point[0, 0]:.2f}, {point[0, 1]:.2f}), {where}.\n\n" + "\n".join(table)
+    text = (f"Probe ({point[0, 0]:.2f}, {point[0, 1]:.2f}), {where}. {about}\n\n" + "\n".join(table)
             + f"\n\nlog p(x) = {log_px:.2f} · p(known | x) = {known:.3f}: {verdict}.")
     return upscale(render([scene])[0], 4), text
 

@@ -268,8 +268,17 @@ def test_uncertainty_tab_plots_the_three_panels_and_the_probe():
     assert sum(t.type == "heatmap" for t in figure.data) == 2 * 3
     assert picture.shape == (256, 256, 3)
     assert "outside the world's ground" in probe and "has not seen data here" in probe
-    _, inside, _ = app.probe_ui("blobs", 0, 60, "logistic", "gmm", -1.6, -1.0, progress=_quiet_progress)
+    moved, _, inside, _ = app.probe_ui("blobs", 0, 60, "logistic", "gmm", -1.6, -1.0, progress=_quiet_progress)
     assert "has seen data like this" in inside
+    assert [t.x[0] for t in moved.data if t.name == "probe point"] == [-1.6] * 3
+    # a click on a training point (the browser sends its coordinates) moves the probe onto that very scene
+    study = app._views().study_for("blobs", 0, 60)
+    x, y = study.train.features[7]
+    px, py, _, picture, text, status = app.plot_click_ui(f"[{x}, {y}]", "blobs", 0, 60, "logistic", "gmm",
+                                                          progress=_quiet_progress)
+    assert (px, py) == (round(x, 2), round(y, 2)) and "Training point 7" in text and status.startswith("✅")
+    assert "could not read" in app.plot_click_ui("[oops", "blobs", 0, 60, "logistic", "gmm",
+                                                 progress=_quiet_progress)[-1]
     point, text, _ = app.data_point_ui("blobs", 0, 60, 2, progress=_quiet_progress)
     assert point.shape == (256, 256, 3) and "Training point 2" in text
 
