@@ -51,7 +51,8 @@ the spatial relations between objects. **World** lets you sample and edit one sc
 **Datasets** generates reproducible datasets (scene *i* of a world and seed is always the same);
 **Generate** samples from a shipped model of every generative family; **Train** trains one in your session;
 **Inference** reads the scene back out of a picture (inverse graphics) and refines it by analysis by synthesis;
-**Uncertainty** contrasts a discriminative p(y|x) with a generative p(x, y), on missing data and adversarial noise too.
+**Uncertainty** contrasts a discriminative p(y|x) with a generative p(x, y), on missing data and adversarial noise too;
+**Compare** measures the lecture's table of the families on the same world.
 """
 
 CSS = """
@@ -490,6 +491,38 @@ def attack_ui(index, eps, method: str, steps, seed):
     return (*panels, figure, text, "✅ attacked")
 
 
+# --- Compare tab -------------------------------------------------------------------------
+# The handlers return: table rows, figure, lecture-vs-measured Markdown, status.
+
+def _comparison(result: dict) -> tuple:
+    from playground.plots import comparison_figure
+
+    return _views().evaluation_rows(result), comparison_figure(result), _views().lecture_markdown(result)
+
+
+@_friendly(4)
+def compare_shipped():
+    """The evaluation shipped with the code (`python -m playground.evaluate --json playground/results/evaluation.json`)."""
+    result = _views().shipped_evaluation()
+    if result is None:
+        raise AppError("no shipped evaluation: run python -m playground.evaluate --json playground/results/evaluation.json")
+    meta = result.get("meta", {})
+    budget = meta.get("budget", {})
+    return (*_comparison(result), f"✅ shipped evaluation: {budget.get('seeds', '?')} seeds × "
+                                  f"{budget.get('minutes', '?')} min per family, {budget.get('samples', '?')} samples, "
+                                  f"{meta.get('seconds', 0) / 60:.1f} min in all")
+
+
+@_friendly(4)
+def compare_live(families, minutes, seeds, samples, progress=gr.Progress()):
+    """A small evaluation run here and now, one family at a time (Stop cancels between families)."""
+    for result, done, total in _views().evaluation_stream(families, minutes, seeds, samples):
+        progress(done / total, desc=f"{done} of {total} families evaluated")
+        if result:
+            yield (*_comparison(result), f"⏳ {done} of {total} families evaluated")
+    yield (*_comparison(result), f"✅ live evaluation of {total} families ({seeds} seed(s) × {minutes} min each)")
+
+
 # --- examples ----------------------------------------------------------------------------
 
 def _example(objects: list[dict], **settings) -> str:
@@ -775,6 +808,32 @@ def build_demo() -> gr.Blocks:
                             adv_plot = gr.Plot(label="p(shape | picture)")
                             adv_md = gr.Markdown()
 
+            with gr.Tab("Compare", id="compare"):
+                gr.Markdown("**The lecture's Table 1.1, measured.** Every family trained for the same budget on the "
+                            "same data of the `exact` world, three seeds each, then scored: training stability "
+                            "(spread of the final loss over seeds, diverged runs, loss-curve roughness = total "
+                            "variation ÷ net fall), likelihood (bits/dim and the gap to the world's true entropy), "
+                            "sampling speed, compression (ideal code length vs PNG; PixelCNN's real rANS code), "
+                            "representation (a linear probe from the code to the scene's factors), and what only a "
+                            "known world allows: the fraction of samples that *are* world images, their attribute "
+                            "distribution's distance from the prior, and how much of the world they cover.")
+                with gr.Row():
+                    cmp_show = gr.Button("Show the shipped evaluation", variant="primary")
+                    cmp_families = gr.CheckboxGroup(list(views.FAMILY_NAMES), value=["gan", "vae"],
+                                                    label="Families for a live run", scale=3)
+                    cmp_minutes = gr.Slider(0.05, views.MAX_LIVE_MINUTES, value=0.1, step=0.05,
+                                            label="Training minutes per run")
+                    cmp_seeds = gr.Slider(1, 3, value=1, step=1, label="Seeds")
+                    cmp_samples = gr.Slider(16, views.MAX_LIVE_SAMPLES, value=64, step=16, label="Samples")
+                with gr.Row():
+                    cmp_live = gr.Button("Run a quick evaluation here")
+                    cmp_stop = gr.Button("Stop")
+                cmp_status = gr.Markdown()
+                cmp_plot = gr.Plot(label="Speed, likelihood and samples")
+                cmp_table = gr.Dataframe(headers=list(views.EVALUATION_HEADERS), type="array", interactive=False,
+                                         label="Measured, per family")
+                cmp_lecture = gr.Markdown()
+
         # --- wiring ---------------------------------------------------------------------
         scene_outputs = [code, table, size, render_2d, render_3d, masks_2d, masks_3d, depth_2d, depth_3d,
                          caption_md, relations_md, status]
@@ -849,6 +908,11 @@ def build_demo() -> gr.Blocks:
         adv_random.click(lambda: secrets.randbelow(adv_scenes), None, adv_index, api_visibility="private", queue=False).then(
             attack_ui, adv_inputs, adv_outputs, api_visibility="private")
         adv_eps.release(attack_ui, adv_inputs, adv_outputs, api_visibility="private", trigger_mode="always_last")
+        cmp_outputs = [cmp_table, cmp_plot, cmp_lecture, cmp_status]
+        cmp_show.click(compare_shipped, None, cmp_outputs, api_name="shipped_evaluation")
+        cmp_event = cmp_live.click(compare_live, [cmp_families, cmp_minutes, cmp_seeds, cmp_samples], cmp_outputs,
+                                   api_name="evaluate", concurrency_limit=1, concurrency_id="training")
+        cmp_stop.click(None, None, None, cancels=[cmp_event], queue=False)
     demo.queue(default_concurrency_limit=2)
     return demo
 

@@ -151,3 +151,33 @@ def attack_figure(report) -> go.Figure:
                       xaxis_title="shape", yaxis=dict(title="probability", range=[0, 1.15]),
                       legend=dict(orientation="h", y=-0.25), margin=dict(l=50, r=20, t=50, b=40))
     return fig
+
+
+# --- the measured Table 1.1
+
+def comparison_figure(result: dict) -> go.Figure:
+    """Three panels of an evaluation (`playground.evaluate`): sampling speed of every family; bits/dim
+    against sampling speed for the families with a likelihood; validity and coverage of the samples."""
+    rows = {name: row for name, row in result.items() if name not in ("conditional", "meta")}
+    names = list(rows)
+    fig = make_subplots(1, 3, horizontal_spacing=0.08, subplot_titles=(
+        "Sampling: ms per image (batch 64)", "Likelihood vs sampling speed", "Samples: valid and coverage"))
+    fig.add_trace(go.Bar(x=names, y=[rows[n]["sample_ms_per_image"] for n in names], name="ms / image",
+                         marker_color="rgba(90,110,190,0.85)", showlegend=False), 1, 1)
+    scored = [n for n in names if rows[n].get("bits_per_dim") is not None]
+    fig.add_trace(go.Scatter(x=[rows[n]["sample_ms_per_image"] for n in scored],
+                             y=[rows[n]["bits_per_dim"] for n in scored], mode="markers+text", text=scored,
+                             textposition="top center", name="bits/dim", marker=dict(size=11, color="rgb(200,90,60)"),
+                             hovertemplate="%{text}: %{y:.4f} bits/dim, %{x:.2f} ms/image<extra></extra>",
+                             showlegend=False), 1, 2)
+    for key, color in (("validity", "rgba(60,150,90,0.85)"), ("coverage", "rgba(220,160,40,0.85)")):
+        fig.add_trace(go.Bar(x=names, y=[rows[n].get(key) or 0.0 for n in names], name=key, marker_color=color), 1, 3)
+    fig.update_yaxes(type="log", title_text="ms per image (log)", row=1, col=1)
+    fig.update_xaxes(type="log", title_text="ms per image (log)", row=1, col=2)
+    fig.update_yaxes(type="log", title_text="bits per dimension (log; lower is better)", row=1, col=2)
+    fig.update_yaxes(title_text="fraction of samples / of the world's scenes", range=[0, 1], row=1, col=3)
+    fig.update_xaxes(title_text="family", row=1, col=1)
+    fig.update_xaxes(title_text="family", row=1, col=3)
+    fig.update_layout(barmode="group", height=420, title="Every family, the same world, the same budget",
+                      legend=dict(orientation="h", y=-0.3), margin=dict(l=50, r=20, t=70, b=60))
+    return fig

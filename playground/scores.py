@@ -129,3 +129,35 @@ def sample_ms_per_image(model, n: int = 64, condition: torch.Tensor | None = Non
     start = time.perf_counter()
     model.sample(n, condition, generator=torch.Generator().manual_seed(1), **kwargs)
     return 1000.0 * (time.perf_counter() - start) / n
+
+
+HELD_OUT = ("cylinder", "red")    # the combination exact-holdout never shows
+
+
+def conditional_faithfulness(model, n: int = 64, seed: int = 0) -> dict:
+    """Ask a conditional model (class or caption) for every (shape, colour) of the world and for the
+    held-out red cylinder; the fraction of samples whose nearest world scene has the asked shape and
+    colour (`*_match`), the asked colour alone (`*_colour_match`), and that are valid world images."""
+    from worlds.scene import COLOR_NAMES, SHAPES
+
+    from .data import class_condition
+    from .text import encode_captions
+
+    seen = [(s, c) for s in SHAPES for c in COLOR_NAMES if (s, c) != HELD_OUT]
+    out = {}
+    for label, classes in (("seen", seen), ("held_out", [HELD_OUT])):
+        per_class = max(1, n // len(classes))
+        asked = [classes[i // per_class] for i in range(per_class * len(classes))]
+        if model.config.condition == "class":
+            condition = torch.cat([class_condition(s, c) for s, c in asked])
+        else:
+            condition = encode_captions([f"a {('large', 'small')[i % 2]} {c} {s}" for i, (s, c) in enumerate(asked)])
+        options = {"steps": 100, "guidance": 2.0} if model.family == "diffusion" else {}
+        samples = model.sample(len(condition), condition, generator=torch.Generator().manual_seed(seed), **options)
+        parse = parse_samples(samples)
+        match = [(s, c) == (ps, pc) for (s, c), ps, pc in zip(asked, parse.shape, parse.color)]
+        colour = [c == pc for (_, c), pc in zip(asked, parse.color)]
+        out[f"{label}_match"] = sum(match) / len(match)
+        out[f"{label}_colour_match"] = sum(colour) / len(colour)
+        out[f"{label}_valid"] = float(parse.valid.float().mean())
+    return out

@@ -503,3 +503,88 @@ def attack_view(index, eps, method: str = "fgsm", steps=10, seed=0):
                if report.likelihood and math.isinf(report.likelihood["world"].after[0]) else ""))
     pictures = [upscale(p, ATTACK_DISPLAY) for p in (report.original, report.perturbation, report.perturbed)]
     return (*pictures, attack_figure(report), text)
+
+
+# --- Compare tab: the measured Table 1.1 ----------------------------------------------------------------
+
+MAX_LIVE_MINUTES = 1.0          # training minutes per run of a live evaluation in the app
+MAX_LIVE_SAMPLES = 256
+EVALUATION_HEADERS = ("family", "likelihood", "bits/dim", "gap to H (bits/img)", "seed spread", "diverged",
+                      "roughness", "ms/img (64)", "ms/img (1)", "× fastest", "code bits/img", "PNG bits/img",
+                      "probe acc.", "valid", "attribute TV", "coverage")
+_EVALUATION_KEYS = ("family", "likelihood_kind", "bits_per_dim", "gap_bits_per_image", "seed_spread", "diverged",
+                    "roughness", "sample_ms_per_image", "sample_ms_batch1", "sample_ratio_to_fastest",
+                    "code_bits_per_image", "png_bits_per_image", "probe_accuracy", "validity", "attribute_tv",
+                    "coverage")
+
+
+def shipped_evaluation() -> dict | None:
+    """The evaluation shipped with the code (playground/results/evaluation.json), or None."""
+    import json
+
+    from .evaluate import RESULTS
+
+    return json.loads(RESULTS.read_text()) if RESULTS.is_file() else None
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return "∞" if math.isinf(value) else (f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}")
+    return str(value)
+
+
+def evaluation_rows(result: dict) -> list[list[str]]:
+    """The evaluation as table rows (one per family, EVALUATION_HEADERS' columns)."""
+    return [[_shown(row.get(key)) for key in _EVALUATION_KEYS] for name, row in result.items()
+            if name not in ("conditional", "meta")]
+
+
+def lecture_markdown(result: dict) -> str:
+    """The lecture's qualitative Table 1.1 beside what was measured, family by family."""
+    lines = ["| family | training (lecture → measured) | likelihood | sampling | compression | representation |",
+             "|---|---|---|---|---|---|"]
+    for name, row in result.items():
+        if name in ("conditional", "meta"):
+            continue
+        lecture = row.get("lecture", {})
+        stable = "diverged" if row.get("diverged") else f"spread {_shown(row.get('seed_spread'))}"
+        likelihood = (f"{row['likelihood_kind']}, {_shown(row.get('bits_per_dim'))} bits/dim"
+                      if row.get("bits_per_dim") is not None else row["likelihood_kind"])
+        code = (f"{_shown(row.get('code_bits_per_image'))} vs PNG {_shown(row.get('png_bits_per_image'))} bits"
+                if row.get("code_bits_per_image") is not None else "no code length")
+        probe = f"probe {_shown(row.get('probe_accuracy'))}" if row.get("probe_accuracy") is not None else "none"
+        lines.append(f"| {name} | {lecture.get('training', '?')} → {stable} | {lecture.get('likelihood', '?')} → "
+                     f"{likelihood} | {lecture.get('sampling', '?')} → {_shown(row.get('sample_ms_per_image'))} ms | "
+                     f"{lecture.get('compression', '?')} → {code} | {lecture.get('representation', '?')} → {probe} |")
+    return "\n".join(lines)
+
+
+def evaluation_stream(families, minutes=0.1, seeds=1, samples=64):
+    """Yield (result so far, finished families, total) while a small live evaluation runs, one family at a time."""
+    from .evaluate import QUICK, Budget, evaluate_family, LECTURE
+    from .registry import FAMILIES
+
+    families = list(families or [])
+    if not families:
+        raise ValueError("choose at least one family to evaluate")
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise ValueError(f"unknown family {unknown[0]!r}; choose from {', '.join(FAMILIES)}")
+    budget = Budget(minutes=_float(minutes, "minutes per run", 0.01, MAX_LIVE_MINUTES),
+                    seeds=_count(seeds, "seeds", 1, 3), samples=_count(samples, "samples", 16, MAX_LIVE_SAMPLES),
+                    likelihood_every=16, code_images=1, diffusion_steps=QUICK.diffusion_steps)
+    data = load_world("exact", 5_000, seed=0)
+    result = {}
+    for k, family in enumerate(families):
+        yield result, k, len(families)
+        result[family] = evaluate_family(family, data, budget)
+        result[family]["lecture"] = dict(zip(("training", "likelihood", "sampling", "compression", "representation"),
+                                              LECTURE[family]))
+        fastest = min(r["sample_ms_per_image"] for r in result.values())
+        for row in result.values():
+            row["sample_ratio_to_fastest"] = row["sample_ms_per_image"] / fastest
+    yield result, len(families), len(families)

@@ -31,7 +31,7 @@ def test_build_demo_has_its_tabs():
     demo = app.build_demo()
     assert isinstance(demo, gr.Blocks)
     labels = {getattr(block, "label", None) for block in demo.blocks.values()}
-    assert {"World", "Datasets", "Generate", "Train", "Inference", "Uncertainty"} <= labels
+    assert {"World", "Datasets", "Generate", "Train", "Inference", "Uncertainty", "Compare"} <= labels
 
 
 def test_random_scene_renders_both_views():
@@ -319,6 +319,15 @@ def test_adversarial_view_flips_a_label_and_checks_the_likelihood():
 def test_adversarial_view_reports_bad_input(args, message):
     out = app.attack_ui(*args)
     assert message in out[-1] and all(_is_skip(o) for o in out[:-1])
+
+
+def test_compare_tab_runs_a_live_evaluation_and_reports_bad_input():
+    steps = list(app.compare_live(["gan"], 0.01, 1, 16, progress=_quiet_progress))
+    rows, figure, lecture, status = steps[-1]
+    assert status.startswith("✅") and rows[0][0] == "gan" and len(rows[0]) == 16
+    assert [t.type for t in figure.data][:1] == ["bar"] and "| gan | unstable →" in lecture
+    assert "choose at least one family" in next(app.compare_live([], 0.1, 1, 16, progress=_quiet_progress))[-1]
+    assert "minutes per run" in list(app.compare_live(["gan"], 9, 1, 16, progress=_quiet_progress))[-1][-1]
 
 
 def _free_port() -> int:
