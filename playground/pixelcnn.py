@@ -31,6 +31,8 @@ the vertical stack of row i depends only on rows < i, so it runs once per row, o
 from cached padded feature maps; inside the row only the current pixel of each horizontal layer
 is recomputed, from cached features of the pixels to its left. Same weights and the same function
 as the full forward pass (the tests compare both samplers byte for byte), about H W times less work.
+The same pass, with each subpixel's value left to a function, encodes and decodes images losslessly
+(playground.coding): the true bytes, or the bytes read back from the code, instead of a draw.
 """
 from __future__ import annotations
 
@@ -206,9 +208,23 @@ class PixelCNN(Model):
             raise ValueError(f"n must be in 1..{MAX_SAMPLES}, got {n}")
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
+        c, size = self.config.channels, self.config.image_size
+        uniforms = torch.rand(n, c, size, size, generator=generator).to(self.position.device)   # (n, C, H, W)
+
+        def draw(logits, channel, i, j):
+            return self.pick(logits, uniforms[:, channel, i, j])
+
+        yield from self._autoregress(n, condition, draw, every)
+
+    @torch.no_grad()
+    def _autoregress(self, n: int, condition: torch.Tensor | None, choose, every: int):
+        """The one pass through the subpixels in generation order that sampling and lossless coding
+        (playground.coding) share, so all of them see bit-for-bit the same logits. At each subpixel
+        `choose(logits (n, 256), channel, i, j)` returns its values (n,) int64: a draw when sampling,
+        the true bytes when encoding, the bytes read back from the code when decoding. Yields the
+        uint8 (n, C, H, W) canvas after every `every` rows, and after the last."""
         c, size, hidden = self.config.channels, self.config.image_size, self.config.hidden
         device = self.position.device
-        uniforms = torch.rand(n, c, size, size, generator=generator).to(device)   # (n, C, H, W)
         biases = self._biases(None if condition is None else condition.to(device), n)
         image = torch.zeros(n, c, size, size, dtype=torch.uint8, device=device)
         # caches of every block's input, zero padded: for the vertical stack the whole image with k/2
@@ -236,7 +252,7 @@ class PixelCNN(Model):
                         if k + 1 < len(self.blocks):
                             h_cache[k + 1][..., j + self.blocks[k + 1].pad] = h[..., 0]
                     logits = self.head(h)[:, channel * LEVELS:(channel + 1) * LEVELS, 0, 0]   # (n, 256)
-                    value = self.pick(logits, uniforms[:, channel, i, j])     # (n,)
+                    value = choose(logits, channel, i, j)     # (n,) int64
                     image[:, channel, i, j] = value.to(torch.uint8)
                     h_cache[0][:, channel, 0, j + self.blocks[0].pad] = to_unit(value)
             p = self.blocks[0].pad
