@@ -38,7 +38,8 @@ slots are too coarse for x to grow by exactly 1 / p_s (the counterpart of the 32
 state a streaming coder flushes). In practice it is about log2 M minus what the first symbols
 pushed (the last subpixels) carry; in our images those are near-certain ground, so the shipped
 model's codes are 18 to 23 bits longer than -log2 p(x) (benchmarks/coding.py). It is paid once
-per code: images coded into one stream would share it.
+per code: encode_stream codes many images into one state, so they share it (32 images of the
+shipped model: 17 bits over -log2 p(x) in all, 0.5 bits per image).
 
 The PixelCNN side. Encoder and decoder must quantize bit-for-bit the same floats, or the
 frequencies differ and the decoder drifts off. Both therefore run the network through the sampler's
@@ -210,16 +211,20 @@ def _batches(b: int, condition: torch.Tensor | None):
         yield first, stop, condition if condition is None or condition.shape[0] == 1 else condition[first:stop]
 
 
-def encode_images(model, images: torch.Tensor, condition: torch.Tensor | None = None) -> list[bytes]:
-    """One code per uint8 image (B, C, H, W), of about -log2 p(x | c) bits: the PixelCNN's predicted
-    distribution of every subpixel, quantized, drives rANS. Decode the list whole, in this order."""
-    _check_model(model)
+def _check_images(model, images) -> None:
     c, size = model.config.channels, model.config.image_size
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4 \
             or images.shape[1:] != (c, size, size) or len(images) == 0:
         raise ValueError(f"expected uint8 images (B >= 1, {c}, {size}, {size}), got "
                          f"{tuple(getattr(images, 'shape', ()))} {getattr(images, 'dtype', type(images).__name__)}")
-    codes = []
+
+
+def _batch_intervals(model, images: torch.Tensor, condition: torch.Tensor | None):
+    """For each batch of BATCH images in order: the slots of its true subpixels, starts and widths
+    (D, n) each, row d the d-th subpixel in coding order, column b the batch's b-th image."""
+    _check_model(model)
+    _check_images(model, images)
+    size = model.config.image_size
     for first, stop, batch_condition in _batches(len(images), condition):
         batch = images[first:stop].to(model.position.device)
         truth = batch.long().cpu().numpy()                        # (n, C, H, W)
@@ -234,8 +239,15 @@ def encode_images(model, images: torch.Tensor, condition: torch.Tensor | None = 
 
         for _ in model._autoregress(stop - first, batch_condition, read_truth, every=size):
             pass
-        codes += [_encode_intervals(start, width)                 # one image's (D,) slots at a time
-                  for start, width in zip(np.stack(starts, axis=1), np.stack(widths, axis=1))]
+        yield np.stack(starts), np.stack(widths)                  # (D, n) each
+
+
+def encode_images(model, images: torch.Tensor, condition: torch.Tensor | None = None) -> list[bytes]:
+    """One code per uint8 image (B, C, H, W), of about -log2 p(x | c) bits: the PixelCNN's predicted
+    distribution of every subpixel, quantized, drives rANS. Decode the list whole, in this order."""
+    codes = []
+    for starts, widths in _batch_intervals(model, images, condition):
+        codes += [_encode_intervals(start, width) for start, width in zip(starts.T, widths.T)]   # (D,) per image
     return codes
 
 
@@ -263,6 +275,65 @@ def decode_images(model, codes: list[bytes], condition: torch.Tensor | None = No
             _check_end(state)
         images.append(decoded)
     return torch.cat(images)
+
+
+# --- one stream for many images
+
+def _pop_in_turn(state: int, frequencies: np.ndarray) -> tuple[np.ndarray, int]:
+    """Pop n symbols (n,) one after another from a single state, symbol b under frequencies[b] (n, K)."""
+    ends = np.cumsum(frequencies, axis=1)                               # (n, K): c_s + f_s
+    symbols = np.zeros(len(frequencies), dtype=np.int64)
+    for b, row in enumerate(ends):
+        slot = state & (M - 1)                                          # x mod M
+        s = int(np.searchsorted(row, slot, side="right"))              # the s with c_s <= slot < c_s + f_s
+        width = int(frequencies[b, s])
+        state = width * (state >> PRECISION_BITS) + slot - (int(row[s]) - width)   # as in _pop
+        symbols[b] = s
+    return symbols, state
+
+
+def encode_stream(model, images: torch.Tensor, condition: torch.Tensor | None = None) -> bytes:
+    """All uint8 images (B, C, H, W) in ONE code: the start-up cost (~log2 M bits, module docstring) is
+    paid once for the stream instead of once per image. Decode with decode_stream(model, data, B).
+
+    The order. The decoder runs the network as encode_images does, BATCH images at a time, batch after
+    batch; within a batch, subpixel by subpixel for all its images in parallel, and at each subpixel it
+    pops the batch's images one after another, first to last. So it pops (batch, subpixel, image) in
+    lexicographic order, and the encoder, which knows every frequency before it pushes anything, pushes
+    exactly that sequence in reverse: the last batch's last subpixel of its last image first."""
+    starts, widths = [], []                                   # per batch, (D n,) each in the decoder's pop order
+    for batch_starts, batch_widths in _batch_intervals(model, images, condition):
+        starts.append(batch_starts.ravel())                   # (D, n) row by row: subpixel-major, image-minor
+        widths.append(batch_widths.ravel())
+    return _encode_intervals(np.concatenate(starts), np.concatenate(widths))    # pushes the last one first
+
+
+def decode_stream(model, data: bytes, n_images: int, condition: torch.Tensor | None = None) -> torch.Tensor:
+    """uint8 (n_images, C, H, W): the images of one encode_stream code, with the same model and condition.
+    Raises ValueError on data that cannot be such a stream (or was decoded otherwise)."""
+    _check_model(model)
+    if not isinstance(n_images, int) or n_images < 1:
+        raise ValueError(f"n_images must be an integer >= 1, got {n_images!r}")
+    c, size = model.config.channels, model.config.image_size
+    state = _read_state(data, n_images * c * size * size)
+    images = []
+    for first, stop, batch_condition in _batches(n_images, condition):
+
+        def pop_subpixel(logits, channel, i, j):
+            """Pop this subpixel of each image of the batch in turn, and feed them back."""
+            nonlocal state
+            symbols, state = _pop_in_turn(state, subpixel_frequencies(logits))
+            return torch.from_numpy(symbols).to(logits.device)
+
+        *_, decoded = model._autoregress(stop - first, batch_condition, pop_subpixel, every=size)
+        images.append(decoded)
+    _check_end(state)
+    return torch.cat(images)
+
+
+def stream_bits_per_image(data: bytes, n_images: int) -> float:
+    """Exact bit length of a stream's integer, shared out over its n_images images."""
+    return int.from_bytes(data, "big").bit_length() / n_images
 
 
 def code_lengths_bits(codes: list[bytes]) -> np.ndarray:

@@ -209,6 +209,12 @@ class RBM(Model):
             self.log_z_stderr.fill_(stderr)
         return -self.free_energy(binarize(x)) - self.log_z
 
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The hidden layer's posterior p(h = 1 | v) = sigmoid(c + vW) (B, hidden) of binarize(x): the
+        RBM's representation (its posterior factorises, so it is exact and one matrix product)."""
+        return torch.sigmoid(binarize(x) @ self.W + self.c)
+
     # --- sampling
     @torch.no_grad()
     def sample_steps(self, n: int, condition: torch.Tensor | None = None, *,

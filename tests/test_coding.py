@@ -1,5 +1,5 @@
 """Lossless coding: quantization invariants, rANS round trips and lengths, PixelCNN images coded bit-exactly
-(tiny models, conditional ones, the shipped model), damaged codes, clear errors."""
+(tiny models, conditional ones, the shipped model), many images in one stream, damaged codes, clear errors."""
 import math
 
 import numpy as np
@@ -210,6 +210,63 @@ def test_image_coding_refuses_bad_input():
         coding.encode_images(model, good, torch.tensor([[0, 1]]))
     with pytest.raises(ValueError, match="rows for 2 images"):
         coding.encode_images(tiny(condition="class"), good.expand(2, -1, -1, -1), torch.zeros(3, 2, dtype=torch.long))
+
+
+# --- one stream for many images
+
+def test_a_stream_round_trips_bit_exactly_across_batches(data, monkeypatch):
+    monkeypatch.setattr(coding, "BATCH", 2)                   # 3 and 5 images span 2 and 3 batches
+    model = tiny()
+    noise = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
+    images = torch.cat([data.images[:3], noise])
+    for b in (1, 3, 5):
+        stream = coding.encode_stream(model, images[:b])
+        assert isinstance(stream, bytes)
+        assert torch.equal(coding.decode_stream(model, stream, b), images[:b])
+        ideal = coding.ideal_lengths_bits(model, images[:b]).sum()
+        assert int.from_bytes(stream, "big").bit_length() < ideal * (1 + 1e-4) + START_UP_BITS + 0.01
+    labelled = tiny(condition="class")
+    labels = data.condition("class")[:3]
+    stream = coding.encode_stream(labelled, images[:3], labels)
+    assert torch.equal(coding.decode_stream(labelled, stream, 3, labels), images[:3])
+
+
+def test_a_stream_pays_the_start_up_cost_once(data):
+    """8 images: the per-image codes each carry ~log2 M bits of start-up, the stream carries it once."""
+    model = tiny()
+    images = data.images
+    ideal = coding.ideal_lengths_bits(model, images)
+    stream = coding.encode_stream(model, images)
+    per_image = coding.stream_bits_per_image(stream, len(images))
+    assert per_image - ideal.mean() < (START_UP_BITS + 0.01) / len(images) + 1e-4 * ideal.mean()   # ~3 bits
+    codes_overhead = (coding.code_lengths_bits(coding.encode_images(model, images)) - ideal).mean()
+    assert per_image - ideal.mean() < codes_overhead / 2
+
+
+def test_a_damaged_stream_raises():
+    model = tiny(image_size=4)
+    images = torch.randint(0, 256, (3, 3, 4, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(5))
+    stream = coding.encode_stream(model, images)
+    flipped = [stream[:k] + bytes([stream[k] ^ 4]) + stream[k + 1:] for k in (0, len(stream) // 2, len(stream) - 1)]
+    for bad in [stream[:-1], stream[1:], stream + b"\x01", *flipped]:
+        with pytest.raises(ValueError, match="corrupt"):
+            coding.decode_stream(model, bad, 3)
+    with pytest.raises(ValueError, match="corrupt"):
+        coding.decode_stream(model, stream, 2)                # a stream decodes only as the images it holds
+
+
+def test_stream_coding_refuses_bad_input():
+    model = tiny(image_size=4)
+    with pytest.raises(ValueError, match="expected uint8 images"):
+        coding.encode_stream(model, torch.zeros(0, 3, 4, 4, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="PixelCNN"):
+        coding.encode_stream(torch.nn.Linear(2, 2), torch.zeros(1, 3, 4, 4, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="n_images"):
+        coding.decode_stream(model, b"\x01", 0)
+    with pytest.raises(ValueError, match="must be bytes"):
+        coding.decode_stream(model, [b"\x01"], 1)
+    with pytest.raises(ValueError, match="pass a condition"):
+        coding.decode_stream(tiny(image_size=4, condition="class"), b"\x01", 1)
 
 
 @pytest.mark.skipif(not pretrained.path("pixelcnn").is_file(), reason="pixelcnn weights not trained")

@@ -158,3 +158,16 @@ def test_compare_with_sklearn_reports_both_models():
         row = report[name]
         assert math.isfinite(row["log_likelihood"]) and math.isfinite(row["pseudo_log_likelihood"])
         assert math.isclose(row["bits_per_dim"], -row["log_likelihood"] / (12 * math.log(2)))
+
+
+def test_encode_is_the_exact_hidden_posterior():
+    # p(h | v) factorises; check one unit against the ratio of the joint's two hidden states, by enumeration
+    model = random_tiny_rbm(4)
+    images = bits_to_images(all_bits(12)[::97])
+    code = model.encode(images)
+    assert code.shape == (len(images), 4) and ((code > 0) & (code < 1)).all()
+    v = binarize(images)
+    energy = lambda h: -(v @ model.b) - (h * model.c).sum() - ((v @ model.W) * h).sum(1)   # E(v, h)
+    on, off = torch.tensor([1.0, 0, 0, 0]), torch.zeros(4)
+    # with the other units off, p(h_0 = 1 | v, h_rest = 0) = sigmoid(E(v, off) - E(v, on)) = sigmoid(c_0 + (vW)_0)
+    torch.testing.assert_close(code[:, 0], torch.sigmoid(energy(off) - energy(on)).detach())
