@@ -321,6 +321,13 @@ def test_adversarial_view_reports_bad_input(args, message):
     assert message in out[-1] and all(_is_skip(o) for o in out[:-1])
 
 
+def test_compare_tab_shows_the_shipped_evaluation():
+    rows, figure, lecture, status = app.compare_shipped()
+    assert status.startswith("✅ shipped evaluation") and len(rows) == 7
+    assert {r[0] for r in rows} == {"pixelcnn", "flow", "vae", "gan", "rbm", "ebm", "diffusion"}
+    assert len(figure.data) == 4 and figure.layout.title.text and lecture.count("\n") == 8
+
+
 def test_compare_tab_runs_a_live_evaluation_and_reports_bad_input():
     steps = list(app.compare_live(["gan"], 0.01, 1, 16, progress=_quiet_progress))
     rows, figure, lecture, status = steps[-1]

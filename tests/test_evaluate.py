@@ -77,3 +77,11 @@ def test_the_cli_refuses_bad_budgets(capsys):
     assert "--minutes must be in" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown family"):
         ev.evaluate(("transformer",), ev.QUICK)
+
+
+def test_the_shipped_evaluation_has_every_key():
+    result = json.loads(ev.RESULTS.read_text())
+    keys = {"likelihood_kind", "bits_per_dim", "gap_bits_per_image", "seed_spread", "sample_ms_per_image",
+            "code_bits_per_image", "png_bits_per_image", "probe_accuracy", "validity", "attribute_tv", "coverage"}
+    families = [k for k in result if k not in ("conditional", "meta")]
+    assert len(families) == 7 and all(keys <= set(result[f]) for f in families)
