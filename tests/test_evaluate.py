@@ -24,6 +24,13 @@ def test_a_constant_sampler_covers_one_scene_and_is_far_from_the_prior():
     assert scores["attribute_tv"] == pytest.approx(np.mean([2 / 3, 7 / 8, 1 / 2, 15 / 16]))
 
 
+def test_the_encoder_parses_world_images_and_refuses_noise():
+    world = world_tensor(exact_world())[::8]                    # 96 of the world's images
+    assert ev.encoder_validity(world) >= 0.95
+    noise = torch.randint(0, 256, (16, 3, 32, 32), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
+    assert ev.encoder_validity(noise) == 0.0
+
+
 def test_noise_is_not_valid_and_has_no_attribute_distribution():
     noise = torch.randint(0, 256, (8, 3, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
     scores = ev.sample_scores(noise)
