@@ -52,7 +52,7 @@ the spatial relations between objects. **World** lets you sample and edit one sc
 **Generate** samples from a shipped model of every generative family; **Train** trains one in your session;
 **Inference** reads the scene back out of a picture (inverse graphics) and refines it by analysis by synthesis;
 **Uncertainty** contrasts a discriminative p(y|x) with a generative p(x, y), on missing data and adversarial noise too;
-**Compare** measures the lecture's table of the families on the same world.
+**Compare** measures the lecture's table of the families on the same world; **Learn** walks the lecture's ideas.
 """
 
 CSS = """
@@ -523,6 +523,41 @@ def compare_live(families, minutes, seeds, samples, progress=gr.Progress()):
     yield (*_comparison(result), f"✅ live evaluation of {total} families ({seeds} seed(s) × {minutes} min each)")
 
 
+# --- Learn tab ---------------------------------------------------------------------------
+# Each lesson's live element is one call into the library (playground.learn) or another tab's handler.
+
+@_friendly(3)
+def learn_read_back(seed):
+    from playground import learn
+
+    drawn, read, text = learn.read_back("shapes2d", _integer(seed, "seed", 0, MAX_SEED))
+    return drawn, read, text
+
+
+@_friendly(2)
+def learn_decisions():
+    from playground import learn
+    from playground.plots import decision_figure
+
+    return (decision_figure(learn.decision_study(), "logistic", "gmm", side=81),
+            "✅ logistic regression vs per-class Gaussian mixtures")
+
+
+@_friendly(2)
+def learn_taxonomy(seed):
+    from playground import learn
+
+    return learn.taxonomy_samples(_integer(seed, "seed", 0, MAX_SEED)), "✅ one pass each"
+
+
+@_friendly(2)
+def learn_table():
+    result = _views().shipped_evaluation()
+    if result is None:
+        raise AppError("no shipped evaluation: run python -m playground.evaluate --json playground/results/evaluation.json")
+    return _views().lecture_markdown(result), "✅ the shipped evaluation (Compare tab for the plots)"
+
+
 # --- examples ----------------------------------------------------------------------------
 
 def _example(objects: list[dict], **settings) -> str:
@@ -834,6 +869,32 @@ def build_demo() -> gr.Blocks:
                                          label="Measured, per family")
                 cmp_lecture = gr.Markdown()
 
+            with gr.Tab("Learn", id="learn"):
+                from playground import learn
+                gr.Markdown("Four ideas of the lecture, each with a live element from the other tabs.")
+                gr.Markdown(learn.LESSONS["generation vs inference"])
+                with gr.Row():
+                    ln_seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=1)
+                    ln_read_btn = gr.Button("Render a scene, then read it back", variant="primary", scale=2)
+                with gr.Row():
+                    ln_opts = dict(type="numpy", format="png", interactive=False, elem_classes="pixelated", height=256)
+                    ln_drawn = gr.Image(label="Generation: the scene rendered", **ln_opts)
+                    ln_read = gr.Image(label="Inference: what the encoder read, rendered again", **ln_opts)
+                    ln_read_md = gr.Markdown()
+                gr.Markdown(learn.LESSONS["discriminative vs generative"])
+                ln_dec_btn = gr.Button("Show both decision maps", variant="primary")
+                ln_dec_status = gr.Markdown()
+                ln_dec_plot = gr.Plot(label="Data · discriminative p(y|x) · generative p(y|x)·p(known|x)")
+                gr.Markdown(learn.LESSONS["the taxonomy"])
+                ln_tax_btn = gr.Button("Sample every fast family", variant="primary")
+                ln_tax_status = gr.Markdown()
+                ln_tax = gr.Gallery(label="Samples (shipped models of the exact world)", columns=3, height=260,
+                                    object_fit="contain")
+                gr.Markdown(learn.LESSONS["the table"])
+                ln_table_btn = gr.Button("Show the measured table", variant="primary")
+                ln_table_status = gr.Markdown()
+                ln_table = gr.Markdown()
+
         # --- wiring ---------------------------------------------------------------------
         scene_outputs = [code, table, size, render_2d, render_3d, masks_2d, masks_3d, depth_2d, depth_3d,
                          caption_md, relations_md, status]
@@ -913,6 +974,13 @@ def build_demo() -> gr.Blocks:
         cmp_event = cmp_live.click(compare_live, [cmp_families, cmp_minutes, cmp_seeds, cmp_samples], cmp_outputs,
                                    api_name="evaluate", concurrency_limit=1, concurrency_id="training")
         cmp_stop.click(None, None, None, cancels=[cmp_event], queue=False)
+        ln_read_btn.click(learn_read_back, ln_seed, [ln_drawn, ln_read, ln_read_md], api_name="learn_read_back",
+                          concurrency_limit=2, concurrency_id="models")
+        ln_dec_btn.click(learn_decisions, None, [ln_dec_plot, ln_dec_status], api_name="learn_decisions",
+                         concurrency_limit=2, concurrency_id="models")
+        ln_tax_btn.click(learn_taxonomy, ln_seed, [ln_tax, ln_tax_status], api_name="learn_taxonomy",
+                         concurrency_limit=2, concurrency_id="models")
+        ln_table_btn.click(learn_table, None, [ln_table, ln_table_status], api_name="learn_table")
     demo.queue(default_concurrency_limit=2)
     return demo
 

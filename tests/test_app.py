@@ -31,7 +31,7 @@ def test_build_demo_has_its_tabs():
     demo = app.build_demo()
     assert isinstance(demo, gr.Blocks)
     labels = {getattr(block, "label", None) for block in demo.blocks.values()}
-    assert {"World", "Datasets", "Generate", "Train", "Inference", "Uncertainty", "Compare"} <= labels
+    assert {"World", "Datasets", "Generate", "Train", "Inference", "Uncertainty", "Compare", "Learn"} <= labels
 
 
 def test_random_scene_renders_both_views():
@@ -335,6 +335,18 @@ def test_compare_tab_runs_a_live_evaluation_and_reports_bad_input():
     assert [t.type for t in figure.data][:1] == ["bar"] and "| gan | unstable →" in lecture
     assert "choose at least one family" in next(app.compare_live([], 0.1, 1, 16, progress=_quiet_progress))[-1]
     assert "minutes per run" in list(app.compare_live(["gan"], 9, 1, 16, progress=_quiet_progress))[-1][-1]
+
+
+def test_learn_tab_lessons_each_show_something_live():
+    drawn, read, text = app.learn_read_back(3)
+    assert drawn.shape == read.shape == (256, 256, 3) and "**Drawn:**" in text and "**Read back:**" in text
+    figure, status = app.learn_decisions()
+    assert status.startswith("✅") and sum(t.type == "heatmap" for t in figure.data) == 2 * 3
+    gallery, status = app.learn_taxonomy(0)
+    assert len(gallery) == 3 and all(picture.ndim == 3 for picture, _ in gallery)
+    table, status = app.learn_table()
+    assert status.startswith("✅") and "| gan | unstable →" in table
+    assert "seed: must be between" in app.learn_read_back(-1)[-1]
 
 
 def _free_port() -> int:

@@ -1,0 +1,84 @@
+"""The Learn tab: the lecture's ideas in four short lessons, each with a live element from another tab.
+
+The texts are plain Markdown; the live elements are ordinary library calls (the app wires a button
+to each), so every lesson shows the idea happening on this world rather than a picture of it.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+LESSONS = {
+    "generation vs inference": """\
+### 1 · Generation is graphics, inference is vision
+A scene is a short description: *a small red cube at (1, −0.5), a large blue cylinder behind it*.
+**Generation** turns the description into pixels: the renderer, or a generative model that learned
+p(x). **Inference** goes back from pixels to the description: p(scene | x), "vision as inverse
+graphics". Press the button: a random scene is rendered, then the shipped encoder reads the picture
+back into a scene, which is rendered again. When the two pictures agree, the description explains the
+picture. (The **Inference** tab refines the answer by analysis by synthesis.)""",
+    "discriminative vs generative": """\
+### 2 · Discriminative vs generative
+A **discriminative** model learns p(y | x) only: which colour a point has, given where it is. A
+**generative** model learns p(x, y) = p(y) p(x | y), so it also knows p(x): how plausible the point
+is at all. Far from the data the first stays confidently certain; the second says *I have not seen
+this*. Press the button for the two decision maps on three blobs of coloured objects (the
+**Uncertainty** tab has more layouts, missing data and adversarial noise).""",
+    "the taxonomy": """\
+### 3 · The taxonomy of deep generative models
+Every family models p(x) differently. **Autoregressive** (PixelCNN): the chain rule, one subpixel
+at a time. **Flows**: an invertible map from noise, so the change of variables gives p(x) exactly.
+**Latent-variable models**: x = decoder(z), with a prescribed likelihood and an inference network (the
+**VAE**) or an implicit one learned by a critic (the **GAN**). **Energy-based**: p(x) ∝ exp(−E(x)), an
+unnormalized density sampled by Gibbs (RBM) or Langevin dynamics (EBM). **Diffusion**: learn to undo
+noise added step by step. Press the button for a few samples of each fast family (the **Generate** tab has
+all seven, with their sampling steps streamed).""",
+    "the table": """\
+### 4 · The lecture's table, measured
+The lecture compares the families on five properties: training stability, likelihood, sampling
+speed, compression, representation. This world lets us *measure* each, and add what no natural-image
+benchmark can: whether a sample **is** a world image, and how much of the world the samples cover.
+Press the button for the shipped evaluation beside the lecture's words (the **Compare** tab has the
+plots, and runs a small evaluation live).""",
+}
+
+TAXONOMY_SAMPLES = ("gan", "vae", "flow")      # families that sample in about a millisecond an image
+
+
+def read_back(world: str = "shapes2d", seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
+    """Lesson 1: a random scene's picture, the encoder's one-pass reading of it re-rendered, and a caption."""
+    from worlds import caption, render, sample_scene
+    from worlds.views import display_factor, upscale
+
+    from .inverse import read_scene
+    from .views import encoder_for
+
+    encoder = encoder_for(world)
+    scene = sample_scene(world, int(seed), 0)
+    picture = render([scene])[0]
+    reading = read_scene(encoder, picture)
+    factor = display_factor(picture.shape[0])
+    found = caption(reading.scene) if reading.scene.objects else "nothing"
+    return (upscale(picture, factor), upscale(reading.rendered, factor),
+            f"**Drawn:** {caption(scene)}  \n**Read back:** {found}  \n"
+            f"re-render RMSE {reading.error['rmse']:.1f} levels of 255")
+
+
+def taxonomy_samples(seed: int = 0, n: int = 8) -> list[tuple[np.ndarray, str]]:
+    """Lesson 3: n samples of each fast family's shipped model, as (grid, label) pairs."""
+    from .views import FAMILY_NAMES, sample_stream
+
+    out = []
+    for family in TAXONOMY_SAMPLES:
+        *_, (grid, label) = sample_stream(family, n, seed)
+        out.append((grid, f"{FAMILY_NAMES[family]} · {label}"))
+    return out
+
+
+@lru_cache(maxsize=1)
+def decision_study():
+    """Lesson 2: three blobs, logistic regression against per-class Gaussian mixtures (fitted in ~1 s)."""
+    from .uncertainty import run_study
+
+    return run_study("blobs", n_train=200, n_test=200, n_far=200, discriminative=("logistic",), generative=("gmm",))
