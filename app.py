@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"      # before gradio is imported
+# Gradio tabulates up to 10,000 past events after every event for a monitoring dashboard we do not use:
+# 11.6% of the server's time under load (benchmarks/load.py); refresh it rarely
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
 
 import inspect
 import logging
@@ -23,6 +26,7 @@ from functools import wraps
 from pathlib import Path
 
 import gradio as gr
+import gradio.processing_utils as gradio_cache
 import numpy as np
 
 from worlds import WORLDS, Scene, caption, get_world, render, sample_scene, sample_scenes
@@ -32,6 +36,26 @@ from worlds.views import (DISPLAY_SIZES, TABLE_COLUMNS, caption_markdown, displa
                           scene_to_rows, upscale)
 
 log = logging.getLogger("toyworld.app")
+
+
+def _save_pil_to_cache(img, cache_dir, name="image", format="webp"):
+    """Gradio 6.31's image cache rewrites a file in place even when it exists; files are named by the
+    hash of their bytes, so two users of the same (deterministic) render get the same file, and one
+    truncates it while the other downloads it (5% of render calls failed at 16 clients,
+    benchmarks/load.py). Same name means same bytes: write only a missing file, atomically."""
+    data = gradio_cache.encode_pil_to_bytes(img, format)
+    folder = Path(cache_dir) / gradio_cache.hash_bytes(data)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = (folder / f"{name}.{format}").resolve()
+    if not path.exists():
+        fd, part = tempfile.mkstemp(dir=folder, prefix=".part-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(part, path)                 # readers see all of the file or none of it
+    return str(path)
+
+
+gradio_cache.save_pil_to_cache = _save_pil_to_cache
 
 MAX_DATASET_SIZE = 5_000          # scenes per dataset generated in the app
 PREVIEW_COUNT = 16                # scenes shown in the dataset preview gallery

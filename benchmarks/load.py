@@ -8,18 +8,19 @@ The app runs as its own process (`python app.py` on a free port, in its own proc
 when the test ends), so the server's threads do not share a GIL with the load generator's. Each
 client is a thread with its own `gradio_client.Client` (its own session) calling one endpoint in a
 loop, with no pause, until `--seconds` have passed; client i calls endpoint i mod len(--endpoints):
-  * render     /render, the scenes of app.EXAMPLES in turn at 64 px, masks, depth and boxes off;
+  * render     /render, the scenes of app.EXAMPLES in turn (64 px, both views), masks, depth and boxes off;
   * sample     /generate, 4 samples of the shipped GAN (the cheapest family);
   * inference  /read_scene of an uploaded 64 px shapes2d PNG (8 scenes of seed 1000), 0 refinement steps.
-The clients share their inputs (the k-th call of every client sends the same scene, seed or picture),
-as a class pressing the same buttons with the defaults does, so the server often makes the same
-output file for several users at once.
-Every endpoint is called once before the clock starts (model loading and numba compilation are
-first-call costs; they are reported as `first_call_ms`). A call is an error if it raises or its
-status line starts with "⚠️". Latencies are those of every call, failed ones included, as the
-client sees them (the output images are downloaded, as a browser would). Calls that started before
-the deadline are waited for; throughput is calls / (deadline - start). The CPU the server and the load
-generator used (in cores) is printed too: on a small machine they compete for the same cores.
+The clients share their inputs (the k-th call of every client sends the same scene, seed or
+picture), as a class pressing the same buttons with the defaults does, so the server often makes
+the same output file for several users at once. Every endpoint is called once before the clock
+starts (model loading and numba compilation are first-call costs; they are reported as
+`first_call_ms`). A call is an error if it raises or its status line starts with "⚠️". Latencies
+are those of every call, failed ones included, as the client sees them (the output images are
+downloaded, as a browser would; gradio_client looks for the server's messages every 50 ms, so a
+latency holds up to 50 ms of the client's own waiting). Calls that started before the deadline are
+waited for; throughput is calls / (deadline - start). The CPU the server and the load generator
+used (in cores) is printed too: on a small machine they compete for the same cores.
 Target (16 clients): no errors, and render p95 <= 1 s.
 """
 from __future__ import annotations
@@ -151,7 +152,11 @@ def connect(url: str, downloads: Path):
 def client_loop(url: str, endpoint: str, call, downloads: Path, ready: threading.Barrier,
                 deadline: list, records: list) -> None:
     """One user: its own Client, calling `endpoint` back to back until the deadline."""
-    client = connect(url, downloads)
+    try:
+        client = connect(url, downloads)
+    except Exception:
+        ready.abort()                                  # the main thread's wait fails instead of hanging
+        raise
     ready.wait()
     k = 0
     while time.perf_counter() < deadline[0]:
