@@ -28,21 +28,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from startup import answers, free_port, server_env, stop  # noqa: E402  (the same server plumbing)
 ENDPOINTS = ("render", "sample", "inference")
 MAX_CLIENTS, MAX_SECONDS = 64, 600
 TARGET_RENDER_P95_MS = 1000.0
@@ -52,50 +50,21 @@ START_TIMEOUT_S = 180.0
 
 # --- the server --------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-        return False
-
-
 def start_server(log) -> tuple[subprocess.Popen, str]:
     """`python app.py` on a free port in its own process group; returns it once /config answers."""
     port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
-           "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = server_env(port)
     process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log,
                                stderr=subprocess.STDOUT, start_new_session=True)
     url, start = f"http://127.0.0.1:{port}/", time.perf_counter()
     while not answers(url + "config"):
         if process.poll() is not None or time.perf_counter() - start > START_TIMEOUT_S:
-            stop_server(process)
+            stop(process)
             log.seek(0)
             raise RuntimeError(f"python app.py did not start; its output ends:\n"
                                f"{log.read().decode(errors='replace')[-2000:]}")
         time.sleep(0.1)
     return process, url
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    """SIGTERM the server's process group, SIGKILL it if it is still there after 10 s."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=10)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def cpu_seconds(pid: int | None) -> float:
@@ -278,7 +247,7 @@ def main(argv=None) -> dict:
             try:
                 result = run_load(url, server.pid, args.clients, args.seconds, endpoints)
             finally:
-                stop_server(server)
+                stop(server)
     print_result(result, endpoints)
     if args.json:
         print(json.dumps(result))
