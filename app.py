@@ -17,9 +17,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
 
 import inspect
 import logging
+import queue
 import secrets
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from functools import wraps
@@ -246,10 +248,50 @@ def preview_gallery(world: str, seed: int, size: int, count: int = PREVIEW_COUNT
     return [(upscale(image, factor), f"{i}: {caption(s)}") for i, (s, image) in enumerate(zip(scenes, render(scenes)))]
 
 
+class _Stopped(Exception):
+    """Raised inside a background task whose user pressed Stop."""
+
+
+def _stoppable(task):
+    """Run `task(report)` in a worker thread; yield each `report(done, total)` it makes, then
+    return its result (or raise its error).
+
+    A sync handler that Gradio cancels keeps running in its thread. A streaming one is simply
+    dropped, and closing this generator sets `stop`; the task's next report then raises
+    `_Stopped`, so a cancelled job ends at its next progress step instead of finishing unseen.
+    """
+    updates: queue.SimpleQueue = queue.SimpleQueue()
+    stop, outcome = threading.Event(), {}
+
+    def report(done: int, total: int) -> None:
+        if stop.is_set():
+            raise _Stopped
+        updates.put((done, total))
+
+    def run() -> None:
+        try:
+            outcome["value"] = task(report)
+        except BaseException as err:       # handed to the consumer below
+            outcome["error"] = err
+        finally:
+            updates.put(None)
+
+    threading.Thread(target=run, daemon=True, name="toyworld-task").start()
+    try:
+        while (update := updates.get()) is not None:
+            yield update
+    finally:
+        stop.set()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 @_friendly(4)
-def generate_dataset(world: str, n, seed, size, fmt: str, progress=gr.Progress()) -> tuple:
+def generate_dataset(world: str, n, seed, size, fmt: str, progress=gr.Progress()):
     """Generate a dataset into a fresh temp directory, zip it, and preview its first scenes.
-    Returns (gallery items, caption table rows, zip path, status)."""
+    Streams a status line per part of PART_SIZE scenes (Stop ends the job at the next part),
+    then yields (gallery items, caption table rows, zip path, status)."""
     from worlds.datasets import generate
 
     _world(world)
@@ -263,8 +305,18 @@ def generate_dataset(world: str, n, seed, size, fmt: str, progress=gr.Progress()
     name = f"{world}-n{n}-seed{seed}-{size}px-{fmt}"
     work = new_workdir()
     progress((0, n), desc="Rendering scenes", unit="scenes")
-    out = generate(world, n, seed, work / name, fmt, image_size=size, part_size=PART_SIZE,
-                   progress=lambda done, total: progress((done, total), desc="Rendering scenes", unit="scenes"))
+    # one process per request: the queue already runs requests side by side
+    task = _stoppable(lambda report: generate(world, n, seed, work / name, fmt, image_size=size,
+                                              part_size=PART_SIZE, progress=report, workers=1))
+    try:
+        while True:
+            done, total = next(task)
+            progress((done, total), desc="Rendering scenes", unit="scenes")
+            yield gr.skip(), gr.skip(), gr.skip(), f"⏳ {done:,} of {total:,} scenes rendered"
+    except StopIteration as finished:
+        out = finished.value
+    finally:
+        task.close()
     progress(None)
     archive = shutil.make_archive(str(work / name), "zip", root_dir=Path(out).parent, base_dir=Path(out).name)
     shutil.rmtree(out, ignore_errors=True)
@@ -272,8 +324,8 @@ def generate_dataset(world: str, n, seed, size, fmt: str, progress=gr.Progress()
     human = f"{size_b / 1e6:.1f} MB" if size_b >= 1e6 else f"{size_b / 1e3:.0f} kB"
     gallery = preview_gallery(world, seed, size, min(n, PREVIEW_COUNT))
     rows = [text.split(": ", 1) for _, text in gallery]
-    return (gallery, [[int(i), text] for i, text in rows], archive,
-            f"✅ {n:,} scenes of `{world}` (seed {seed}, {size} px, {fmt}): `{Path(archive).name}`, {human}.")
+    yield (gallery, [[int(i), text] for i, text in rows], archive,
+           f"✅ {n:,} scenes of `{world}` (seed {seed}, {size} px, {fmt}): `{Path(archive).name}`, {human}.")
 
 
 # --- Generate tab ------------------------------------------------------------------------
@@ -369,6 +421,10 @@ def sample_trained(model, n, seed, shape, color, text):
 # The handlers return: input, re-render, difference (enlarged), table rows, JSON, status.
 
 N_INFERENCE_OUTPUTS = 6
+# Pictures to read on the Inference tab: scene 7 of shapes2d and scene 5 of clevr3d (seed 0, 64 px),
+# rendered by this library (tests/test_app.py checks that they still are, to the byte).
+INFERENCE_EXAMPLES = {"shapes2d": Path(__file__).parent / "docs" / "examples" / "shapes2d-seed0-scene7.png",
+                      "clevr3d": Path(__file__).parent / "docs" / "examples" / "clevr3d-seed0-scene5.png"}
 INFERENCE_SOURCES = ("random scene", "upload", "drawing")
 
 
@@ -619,7 +675,7 @@ def build_demo() -> gr.Blocks:
     # The first scene is rendered now, so the page opens complete (this also warms up numba).
     first = load_scene(DEFAULT_WORLD, 0, 0, 64)
     (_, first_json, first_rows, _, first_2d, first_3d, *_, first_caption, first_relations, first_status) = first
-    with gr.Blocks(title="Toy World Playground", delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="Toy World Playground", delete_cache=(3600, 3600), analytics_enabled=False) as demo:
         gr.Markdown(HEADER)
         with gr.Tabs() as tabs:
             with gr.Tab("World", id="world"):
@@ -630,7 +686,7 @@ def build_demo() -> gr.Blocks:
                     index = gr.Number(0, label="Scene index", precision=0, minimum=0, scale=1)
                     size = gr.Radio(list(DISPLAY_SIZES), value=64, label="Image size (px)", scale=2)
                 with gr.Row():
-                    random_btn = gr.Button("🎲 Random scene", variant="primary")
+                    random_btn = gr.Button("🎲 Random scene", variant="primary", elem_id="world-random")
                     load_btn = gr.Button("Show scene (seed, index)")
                 with gr.Row():
                     masks = gr.Checkbox(False, label="Instance masks")
@@ -640,7 +696,7 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():
                     image_opts = dict(type="numpy", format="png", interactive=False, elem_classes="pixelated",
                                       buttons=["download", "fullscreen"])
-                    render_2d = gr.Image(first_2d, label="2D (top-down)", **image_opts)
+                    render_2d = gr.Image(first_2d, label="2D (top-down)", elem_id="world-2d", **image_opts)
                     render_3d = gr.Image(first_3d, label="3D (perspective)", **image_opts)
                 with gr.Row(visible=False) as masks_row:
                     masks_2d = gr.Image(label="2D instance masks", **image_opts)
@@ -661,7 +717,7 @@ def build_demo() -> gr.Blocks:
                             "(small 0.35, large 0.7) · **rotation** degrees · **material** matte / metal")
                 code = gr.Code(first_json, language="json", label="Scene JSON (edit, then press Apply JSON)",
                                lines=12, max_lines=30, wrap_lines=True)
-                apply_btn = gr.Button("Apply JSON")
+                apply_btn = gr.Button("Apply JSON", elem_id="world-apply")
                 examples = gr.Examples(list(EXAMPLES.values()), inputs=[code], label="Example scenes",
                                        example_labels=list(EXAMPLES), examples_per_page=len(EXAMPLES))
 
@@ -678,10 +734,18 @@ def build_demo() -> gr.Blocks:
                     ds_size = gr.Radio(list(DISPLAY_SIZES), value=64, label="Image size (px)")
                     ds_format = gr.Radio(list(FORMATS), value="imagefolder", label="Format")
                 world_info = gr.Markdown(WORLDS["shapes2d"].description)
-                generate_btn = gr.Button("Generate", variant="primary")
-                ds_status = gr.Markdown()
+                with gr.Row():
+                    generate_btn = gr.Button("Generate", variant="primary", elem_id="ds-generate")
+                    ds_stop = gr.Button("Stop")
+                gr.Examples([["shapes2d", 256, 0, 64, "imagefolder"], ["clevr3d", 64, 0, 128, "parquet"],
+                             ["exact", 768, 0, 32, "npz"], ["clevr3d-cogent", 500, 7, 64, "imagefolder"]],
+                            [ds_world, ds_n, ds_seed, ds_size, ds_format], label="Examples",
+                            example_labels=["256 top-down scenes, as image folders", "64 CLEVR-like scenes, Parquet",
+                                            "the whole exact world (768 scenes), NumPy",
+                                            "500 scenes of CLEVR CoGenT (condition A), image folders"])
+                ds_status = gr.Markdown(elem_id="ds-status")
                 ds_file = gr.File(label="Dataset (.zip)", interactive=False, height=120)
-                gallery = gr.Gallery(label=f"The first {PREVIEW_COUNT} scenes (click one to enlarge it)", columns=8, rows=2, height=340,
+                gallery = gr.Gallery(label=f"The first {PREVIEW_COUNT} scenes (click one to enlarge it)", elem_id="ds-gallery", columns=8, rows=2, height=340,
                                      format="png", elem_classes="pixelated", object_fit="contain")
                 ds_captions = gr.Dataframe(headers=["scene", "caption"], datatype=["number", "str"], type="array",
                                            interactive=False, wrap=True, column_widths=["10%", "90%"],
@@ -715,10 +779,19 @@ def build_demo() -> gr.Blocks:
                     gen_guidance = gr.Slider(0, 6, value=2.0, step=0.5, label="Guidance", visible=first_shown[4],
                                              info="classifier-free guidance; 1 = plain conditional model")
                 with gr.Row():
-                    gen_btn = gr.Button("Generate", variant="primary")
+                    gen_btn = gr.Button("Generate", variant="primary", elem_id="gen-generate")
                     gen_stop = gr.Button("Stop")
-                gen_status = gr.Markdown()
-                gen_grid = gr.Image(label="Samples (each 32 px image shown 4x)", type="numpy", format="png",
+                gr.Examples([["diffusion-caption", 16, 0, "cylinder", "red", "a large red cylinder", 100, 3.0],
+                             ["gan-class", 16, 1, "cylinder", "red", "", 100, 1.0],
+                             ["pixelcnn", 16, 0, "cube", "red", "", 100, 1.0],
+                             ["vae", 64, 2, "cube", "red", "", 100, 1.0]],
+                            [gen_model, gen_n, gen_seed, gen_shape, gen_color, gen_text, gen_steps, gen_guidance],
+                            label="Examples",
+                            example_labels=["a caption it never saw: 'a large red cylinder'",
+                                            "a class it never saw: red cylinder (GAN)",
+                                            "PixelCNN, pixel by pixel", "64 VAE samples"])
+                gen_status = gr.Markdown(elem_id="gen-status")
+                gen_grid = gr.Image(label="Samples (each 32 px image shown 4x)", elem_id="gen-grid", type="numpy", format="png",
                                     interactive=False, elem_classes="pixelated", buttons=["download", "fullscreen"])
                 with gr.Accordion("Latent interpolation (VAE and flow)", open=False,
                                   visible=_interpolates(default_model)) as interp_box:
@@ -739,12 +812,20 @@ def build_demo() -> gr.Blocks:
                                             label="Family", scale=2)
                     tr_world = gr.Radio(list(views.TRAIN_WORLDS), value="exact", label="World", scale=2)
                     tr_condition = gr.Radio(["none", "class", "caption"], value="none", label="Condition", scale=2)
-                    tr_minutes = gr.Slider(0.1, views.MAX_TRAIN_MINUTES, value=1.0, step=0.1, label="Minutes", scale=2)
+                    tr_minutes = gr.Slider(0.1, views.MAX_TRAIN_MINUTES, value=1.0, step=0.1, label="Minutes", scale=2,
+                                           elem_id="tr-minutes")
                     tr_seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=1)
                 with gr.Row():
-                    tr_btn = gr.Button("Train", variant="primary")
+                    tr_btn = gr.Button("Train", variant="primary", elem_id="tr-train")
                     tr_stop = gr.Button("Stop")
-                tr_status = gr.Markdown()
+                gr.Examples([["gan", "exact", "none", 0.5, 0], ["vae", "exact", "none", 1.0, 0],
+                             ["diffusion", "exact-holdout", "class", 2.0, 0],
+                             ["pixelcnn", "exact-holdout", "caption", 2.0, 0]],
+                            [tr_family, tr_world, tr_condition, tr_minutes, tr_seed], label="Examples",
+                            example_labels=["a GAN in 30 seconds", "a VAE in a minute",
+                                            "class-conditional diffusion, red cylinders held out",
+                                            "a PixelCNN that reads captions"])
+                tr_status = gr.Markdown(elem_id="tr-status")
                 tr_plot = gr.LinePlot(x="step", y="loss", title="Training loss", x_title="step",
                                       y_title="loss (the family's objective)", height=280)
                 tr_model = gr.State(None)
@@ -754,9 +835,9 @@ def build_demo() -> gr.Blocks:
                     tr_shape = gr.Dropdown(list(SHAPES), value="cube", label="Shape (class models)")
                     tr_color = gr.Dropdown(list(COLOR_NAMES), value="red", label="Colour (class models)")
                     tr_text = gr.Textbox("a small red cube", label="Caption (caption models)")
-                tr_sample_btn = gr.Button("Sample from my model")
-                tr_sample_status = gr.Markdown()
-                tr_grid = gr.Image(label="Samples of your model", type="numpy", format="png", interactive=False,
+                tr_sample_btn = gr.Button("Sample from my model", elem_id="tr-sample")
+                tr_sample_status = gr.Markdown(elem_id="tr-sample-status")
+                tr_grid = gr.Image(label="Samples of your model", elem_id="tr-grid", type="numpy", format="png", interactive=False,
                                    elem_classes="pixelated")
 
             with gr.Tab("Inference", id="inference"):
@@ -774,19 +855,25 @@ def build_demo() -> gr.Blocks:
                     inf_seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=1)
                 with gr.Row():
                     inf_random = gr.Button("🎲 Render a random scene")
-                    inf_read = gr.Button("Read the scene", variant="primary")
+                    inf_read = gr.Button("Read the scene", variant="primary", elem_id="inf-read")
                     inf_stop = gr.Button("Stop")
                     inf_send = gr.Button("Edit it in the World tab")
-                inf_status = gr.Markdown()
+                inf_status = gr.Markdown(elem_id="inf-status")
                 inf_picture = gr.State(None)
                 with gr.Row():
                     inf_upload = gr.File(label="Upload a picture (PNG, JPEG, …)", file_types=["image"], type="filepath")
                     inf_draw = gr.Sketchpad(label="…or draw one (then choose 'drawing')", type="numpy",
                                             canvas_size=(256, 256), image_mode="RGBA")
+                gr.Examples([["shapes2d", "upload", str(INFERENCE_EXAMPLES["shapes2d"]), 40],
+                             ["clevr3d", "upload", str(INFERENCE_EXAMPLES["clevr3d"]), 20],
+                             ["shapes2d", "upload", str(INFERENCE_EXAMPLES["clevr3d"]), 40]],
+                            [inf_world, inf_source, inf_upload, inf_steps], label="Example pictures (then press Read)",
+                            example_labels=["a top-down scene, 4 objects", "a CLEVR-like scene, 5 objects",
+                                            "a 3D picture to the top-down encoder: it cannot explain it"])
                 with gr.Row():
                     inf_opts = dict(type="numpy", format="png", interactive=False, elem_classes="pixelated")
                     inf_input = gr.Image(label="Picture (as the encoder sees it)", **inf_opts)
-                    inf_render = gr.Image(label="Recovered scene, re-rendered", **inf_opts)
+                    inf_render = gr.Image(label="Recovered scene, re-rendered", elem_id="inf-render", **inf_opts)
                     inf_diff = gr.Image(label="Difference (×4)", **inf_opts)
                 inf_table = gr.Dataframe(headers=list(TABLE_COLUMNS), type="array", interactive=False,
                                          label="Recovered objects")
@@ -807,13 +894,19 @@ def build_demo() -> gr.Blocks:
                     un_n = gr.Slider(20, 1000, value=400, step=10, label="Training points", scale=2)
                     un_disc = gr.Dropdown([(v, k) for k, v in uncertainty.DISCRIMINATIVE.items()], value="mlp", label="Discriminative model", scale=2)
                     un_gen = gr.Dropdown([(v, k) for k, v in uncertainty.GENERATIVE.items()], value="flow", label="Generative model", scale=2)
-                un_status = gr.Markdown()
+                gr.Examples([["blobs", 0, 400, "mlp", "flow"], ["moons", 0, 400, "svm", "kde"],
+                             ["rings", 1, 600, "boosting", "flow"], ["overlapping", 0, 200, "logistic", "gmm"]],
+                            [un_layout, un_seed, un_n, un_disc, un_gen], label="Examples (then press Fit and plot)",
+                            example_labels=["three blobs: MLP vs flow", "two moons: SVM vs kernel density",
+                                            "rings: boosting vs flow", "overlapping classes: logistic vs mixture"])
+                un_status = gr.Markdown(elem_id="un-status")
                 with gr.Tabs():
                     with gr.Tab("Decision uncertainty"):
                         with gr.Row():
                             un_px = gr.Slider(-6, 6, value=4.5, step=0.1, label="Probe x")
                             un_py = gr.Slider(-6, 6, value=4.5, step=0.1, label="Probe y")
-                            un_btn = gr.Button("Fit and plot", variant="primary")
+                            un_btn = gr.Button("Fit and plot", variant="primary", elem_id="un-fit")
+                            un_stop = gr.Button("Stop")
                         un_plot = gr.Plot(label="Data · discriminative decision · generative decision with uncertainty "
                                                 "(click anywhere to move the probe there)", elem_id="uncertainty-plot")
                         un_click = gr.Textbox(elem_id="uncertainty-click", elem_classes="offscreen", show_label=False,
@@ -822,7 +915,7 @@ def build_demo() -> gr.Blocks:
                             un_probe_img = gr.Image(label="The probe's scene",
                                                     type="numpy", format="png", interactive=False, height=256,
                                                     elem_classes="pixelated")
-                            un_probe_md = gr.Markdown()
+                            un_probe_md = gr.Markdown(elem_id="un-probe")
                         with gr.Row():
                             un_index = gr.Number(0, label="Show training point #", precision=0, minimum=0)
                             un_point_btn = gr.Button("Show its scene")
@@ -877,7 +970,7 @@ def build_demo() -> gr.Blocks:
                             "known world allows: the fraction of samples that *are* world images, their attribute "
                             "distribution's distance from the prior, and how much of the world they cover.")
                 with gr.Row():
-                    cmp_show = gr.Button("Show the shipped evaluation", variant="primary")
+                    cmp_show = gr.Button("Show the shipped evaluation", variant="primary", elem_id="cmp-show")
                     cmp_families = gr.CheckboxGroup(list(views.FAMILY_NAMES), value=["gan", "vae"],
                                                     label="Families for a live run", scale=3)
                     cmp_minutes = gr.Slider(0.05, views.MAX_LIVE_MINUTES, value=0.1, step=0.05,
@@ -887,9 +980,14 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():
                     cmp_live = gr.Button("Run a quick evaluation here")
                     cmp_stop = gr.Button("Stop")
-                cmp_status = gr.Markdown()
+                gr.Examples([[["gan", "vae"], 0.1, 1, 64], [["pixelcnn", "flow", "diffusion"], 0.2, 1, 64],
+                             [list(views.FAMILY_NAMES), 0.1, 2, 32]],
+                            [cmp_families, cmp_minutes, cmp_seeds, cmp_samples], label="Live-run examples",
+                            example_labels=["GAN vs VAE, 6 s each", "the likelihood families, 12 s each",
+                                            "every family, two seeds"])
+                cmp_status = gr.Markdown(elem_id="cmp-status")
                 cmp_plot = gr.Plot(label="Speed, likelihood and samples")
-                cmp_table = gr.Dataframe(headers=list(views.EVALUATION_HEADERS), type="array", interactive=False,
+                cmp_table = gr.Dataframe(headers=list(views.EVALUATION_HEADERS), elem_id="cmp-table", type="array", interactive=False,
                                          label="Measured, per family")
                 cmp_lecture = gr.Markdown()
 
@@ -899,12 +997,13 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown(learn.LESSONS["generation vs inference"])
                 with gr.Row():
                     ln_seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=1)
-                    ln_read_btn = gr.Button("Render a scene, then read it back", variant="primary", scale=2)
+                    ln_read_btn = gr.Button("Render a scene, then read it back", variant="primary", scale=2, elem_id="ln-read-btn")
                 with gr.Row():
                     ln_opts = dict(type="numpy", format="png", interactive=False, elem_classes="pixelated", height=256)
                     ln_drawn = gr.Image(label="Generation: the scene rendered", **ln_opts)
                     ln_read = gr.Image(label="Inference: what the encoder read, rendered again", **ln_opts)
-                    ln_read_md = gr.Markdown()
+                    ln_read_md = gr.Markdown(elem_id="ln-read")
+                gr.Examples([[0], [7], [42]], [ln_seed], label="Seeds to try", example_labels=["seed 0", "seed 7", "seed 42"])
                 gr.Markdown(learn.LESSONS["discriminative vs generative"])
                 ln_dec_btn = gr.Button("Show both decision maps", variant="primary")
                 ln_dec_status = gr.Markdown()
@@ -915,9 +1014,9 @@ def build_demo() -> gr.Blocks:
                 ln_tax = gr.Gallery(label="Samples (shipped models of the exact world)", columns=3, height=260,
                                     object_fit="contain")
                 gr.Markdown(learn.LESSONS["the table"])
-                ln_table_btn = gr.Button("Show the measured table", variant="primary")
-                ln_table_status = gr.Markdown()
-                ln_table = gr.Markdown()
+                ln_table_btn = gr.Button("Show the measured table", variant="primary", elem_id="ln-table-btn")
+                ln_table_status = gr.Markdown(elem_id="ln-table-status")
+                ln_table = gr.Markdown(elem_id="ln-table")
 
         # --- wiring ---------------------------------------------------------------------
         scene_outputs = [code, table, size, render_2d, render_3d, masks_2d, masks_3d, depth_2d, depth_3d,
@@ -940,9 +1039,10 @@ def build_demo() -> gr.Blocks:
 
         ds_world.change(lambda w: WORLDS[w].description if w in WORLDS else "", ds_world, world_info,
                         api_visibility="private", queue=False)
-        generate_btn.click(generate_dataset, [ds_world, ds_n, ds_seed, ds_size, ds_format],
-                           [gallery, ds_captions, ds_file, ds_status], api_name="generate_dataset",
-                           concurrency_limit=1, concurrency_id="datasets")
+        ds_event = generate_btn.click(generate_dataset, [ds_world, ds_n, ds_seed, ds_size, ds_format],
+                                      [gallery, ds_captions, ds_file, ds_status], api_name="generate_dataset",
+                                      concurrency_limit=1, concurrency_id="datasets")
+        ds_stop.click(None, None, None, cancels=[ds_event], queue=False)
         gen_model.change(model_settings, gen_model, [gen_note, gen_shape, gen_color, gen_text, gen_steps, gen_guidance],
                          api_visibility="private")
         gen_model.change(lambda name: gr.Accordion(visible=_interpolates(name)), gen_model, interp_box,
@@ -958,7 +1058,7 @@ def build_demo() -> gr.Blocks:
                                    concurrency_id="training")
         tr_stop.click(None, None, None, cancels=[train_event], queue=False)
         tr_sample_btn.click(sample_trained, [tr_model, tr_n, tr_sample_seed, tr_shape, tr_color, tr_text],
-                            [tr_grid, tr_sample_status], api_visibility="private", concurrency_limit=2,
+                            [tr_grid, tr_sample_status], api_name="sample_trained", concurrency_limit=2,
                             concurrency_id="models")
         inf_random.click(inference_random, [inf_world, inf_seed], [inf_picture, inf_input, inf_status],
                          api_name="random_picture")
@@ -971,9 +1071,10 @@ def build_demo() -> gr.Blocks:
         inf_send.click(apply_json, [inf_json, size, *toggles], scene_outputs, api_visibility="private").then(
             lambda: gr.Tabs(selected="world"), None, tabs, api_visibility="private", queue=False)
         study_inputs = [un_layout, un_seed, un_n]
-        un_btn.click(uncertainty_ui, [*study_inputs, un_disc, un_gen, un_px, un_py],
-                     [un_plot, un_scores, un_probe_img, un_probe_md, un_status], api_name="uncertainty",
-                     concurrency_limit=2, concurrency_id="models")
+        un_event = un_btn.click(uncertainty_ui, [*study_inputs, un_disc, un_gen, un_px, un_py],
+                                [un_plot, un_scores, un_probe_img, un_probe_md, un_status], api_name="uncertainty",
+                                concurrency_limit=2, concurrency_id="models")
+        un_stop.click(None, None, None, cancels=[un_event], queue=False)
         for control in (un_px, un_py):
             control.release(probe_ui, [*study_inputs, un_disc, un_gen, un_px, un_py],
                             [un_plot, un_probe_img, un_probe_md, un_status],
@@ -1009,7 +1110,12 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
+def launch(app: gr.Blocks, **kwargs):
+    """Serve the app with its look (the tests and benchmarks launch it through here too)."""
+    return app.launch(css=CSS, theme=gr.themes.Soft(), **kwargs)
+
+
 demo = build_demo()
 
 if __name__ == "__main__":
-    demo.launch(css=CSS, theme=gr.themes.Soft())
+    launch(demo)

@@ -485,7 +485,7 @@ def read_scene(encoder: SceneEncoder, image, *, refine_steps: int = 0, callback=
 
     settings = encoder.scene_settings()
     x = prepare_image(image, encoder.config.image_size, settings["background"])
-    vectors = encoder.predict_vectors(torch.from_numpy(x).permute(2, 0, 1)[None])
+    vectors = encoder.predict_vectors(torch.from_numpy(np.array(x)).permute(2, 0, 1)[None])   # a writable copy
     scene = Scene.from_vector(vectors[0], **settings)
     candidates = tuple(doubtful_objects(vectors, settings)[0])
     history: tuple[float, ...] = ()

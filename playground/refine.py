@@ -269,7 +269,7 @@ def _refine_2d(scene: Scene, image: np.ndarray, steps: int, sharp: bool = False)
                                   {"params": [params["size"]], "lr": 0.01},
                                   {"params": [params["rotation"]], "lr": 1.0},
                                   {"params": [params["rgb"]], "lr": 2.0}])
-    target = torch.from_numpy(image).float()
+    target = torch.from_numpy(np.array(image, dtype=np.float32))   # a writable copy
     for step in range(1, steps + 1):
         # edges 3 px soft at first (a wide basin), sharpened to the real renderer's 1 px over 60% of the run
         softness = 1.0 if sharp else 1.0 + 2.0 * max(0.0, 1.0 - step / (0.6 * steps))

@@ -140,32 +140,41 @@ def sample_stream(name, n: int = 16, seed: int = 0, shape: str | None = None, co
     family = model.family
     columns = min(8, n)
     start = time.perf_counter()
-    with torch.no_grad():
-        if family == "pixelcnn":
-            size = model.config.image_size
-            every = max(1, size // FRAMES)
-            stream = ((images, f"row {min(size, (k + 1) * every)} of {size}")
-                      for k, images in enumerate(model.sample_steps(n, condition, generator=generator, every=every)))
-        elif family == "diffusion":
-            steps = _count(steps if steps is not None else 100, "diffusion steps", 1, model.config.timesteps)
-            if guidance is None or not math.isfinite(guidance) or not 0 <= guidance <= 10:
-                raise ValueError(f"guidance must be in 0..10, got {guidance!r}")
-            if model.config.condition == "none":
-                guidance = 1.0
-            every = max(1, steps // FRAMES)
-            stream = ((images, f"step {min(steps, (k + 1) * every)} of {steps}: the current guess of x₀")
-                      for k, images in enumerate(model.sample_steps(n, condition, generator=generator, steps=steps,
-                                                                     guidance=guidance, every=every)))
-        elif family in ("ebm", "rbm"):
-            total = model.config.sampling_steps if family == "ebm" else model.config.sampling_sweeps
-            every = max(1, total // FRAMES)
-            what = "Langevin step" if family == "ebm" else "Gibbs sweep"
-            stream = ((images, f"{what} {min(total, (k + 1) * every)} of {total}")
-                      for k, images in enumerate(model.sample_steps(n, condition, generator=generator, every=every)))
-        else:
-            stream = iter([(model.sample(n, condition, generator=generator), "one pass")])
-        for images, label in stream:
-            yield image_grid(images, columns, DISPLAY, 2), f"{label} · {time.perf_counter() - start:.1f} s"
+    if family == "pixelcnn":
+        size = model.config.image_size
+        every = max(1, size // FRAMES)
+        stream = ((images, f"row {min(size, (k + 1) * every)} of {size}")
+                  for k, images in enumerate(model.sample_steps(n, condition, generator=generator, every=every)))
+    elif family == "diffusion":
+        steps = _count(steps if steps is not None else 100, "diffusion steps", 1, model.config.timesteps)
+        if guidance is None or not math.isfinite(guidance) or not 0 <= guidance <= 10:
+            raise ValueError(f"guidance must be in 0..10, got {guidance!r}")
+        if model.config.condition == "none":
+            guidance = 1.0
+        every = max(1, steps // FRAMES)
+        stream = ((images, f"step {min(steps, (k + 1) * every)} of {steps}: the current guess of x₀")
+                  for k, images in enumerate(model.sample_steps(n, condition, generator=generator, steps=steps,
+                                                                 guidance=guidance, every=every)))
+    elif family in ("ebm", "rbm"):
+        total = model.config.sampling_steps if family == "ebm" else model.config.sampling_sweeps
+        every = max(1, total // FRAMES)
+        what = "Langevin step" if family == "ebm" else "Gibbs sweep"
+        stream = ((images, f"{what} {min(total, (k + 1) * every)} of {total}")
+                  for k, images in enumerate(model.sample_steps(n, condition, generator=generator, every=every)))
+    else:
+        stream = ((model.sample(n, condition, generator=generator), "one pass") for _ in range(1))
+    # Gradio resumes a streaming handler in whichever worker thread is free, and torch's grad mode
+    # is per thread: a `with torch.no_grad()` around a `yield` would leave it off in one worker
+    # (breaking the next user's refinement or training) and on in another. Sample each frame
+    # under no_grad, and yield outside it.
+    while True:
+        with torch.no_grad():
+            frame = next(stream, None)
+        if frame is None:
+            return
+        images, label = frame
+        yield image_grid(images, columns, DISPLAY, 2), f"{label} · {time.perf_counter() - start:.1f} s"
+
 
 
 def interpolation(name: str, world_seed: int = 0, frames: int = 8) -> tuple[np.ndarray, str]:

@@ -1,4 +1,7 @@
 """Shared fixtures."""
+import os
+import socket
+
 import pytest
 import torch
 
@@ -12,3 +15,21 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def served_app():
+    """The app launched once on a free loopback port, as `python app.py` serves it; yields its URL."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    pytest.importorskip("gradio")
+    import app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = app.build_demo()
+    app.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()

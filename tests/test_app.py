@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
+import threading
 import zipfile
 from pathlib import Path
 
@@ -21,6 +21,11 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")   # gr.Warning ou
 
 # Positions in the scene outputs (see app.show_scene).
 JSON, TABLE, SIZE, R2D, R3D, M2D, M3D, D2D, D3D, CAPTION, RELATIONS, STATUS = range(12)
+
+
+def _final(stream) -> tuple:
+    """The last output of a streaming handler."""
+    return list(stream)[-1]
 
 
 def _is_skip(value) -> bool:
@@ -138,7 +143,10 @@ def test_generate_dataset_gives_a_zip_and_a_gallery():
         def __call__(self, value, *args, **kwargs):
             calls.append(value)
 
-    gallery, rows, archive, status = app.generate_dataset("shapes2d", 8, 0, 32, "npz", progress=Progress())
+    stream = list(app.generate_dataset("shapes2d", 8, 0, 32, "npz", progress=Progress()))
+    assert [out[-1] for out in stream[:2]] == ["⏳ 0 of 8 scenes rendered", "⏳ 8 of 8 scenes rendered"]
+    assert all(_is_skip(v) for v in stream[0][:3])
+    gallery, rows, archive, status = stream[-1]
     assert status.startswith("✅"), status
     path = Path(archive)
     assert path.suffix == ".zip" and path.is_file() and path.parent.parent == app.WORK_ROOT
@@ -150,16 +158,28 @@ def test_generate_dataset_gives_a_zip_and_a_gallery():
     assert rows[0] == [0, text[3:]] and len(rows) == 8
     assert any(isinstance(c, tuple) and c[0] == 8 for c in calls)    # fed from the progress callback
     # another request never shares the directory
-    _, _, other, _ = app.generate_dataset("shapes2d", 8, 0, 32, "npz", progress=Progress())
+    _, _, other, _ = _final(app.generate_dataset("shapes2d", 8, 0, 32, "npz", progress=Progress()))
     assert Path(other).parent != path.parent
 
 
+def test_stopping_a_dataset_ends_its_work_at_the_next_part(monkeypatch):
+    monkeypatch.setattr(app, "PART_SIZE", 10)
+    stream = app.generate_dataset("shapes2d", 200, 0, 32, "npz")
+    assert [next(stream)[-1] for _ in range(2)] == ["⏳ 0 of 200 scenes rendered", "⏳ 10 of 200 scenes rendered"]
+    worker = next(t for t in threading.enumerate() if t.name == "toyworld-task")
+    stream.close()                                    # what Gradio's Stop does to a streaming handler
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    parts = list(app.WORK_ROOT.glob("req-*/shapes2d-n200-*/*part*"))
+    assert len(parts) < 200 // 10                     # it stopped instead of finishing unseen
+
+
 def test_dataset_size_is_capped():
-    gallery, rows, archive, status = app.generate_dataset("shapes2d", app.MAX_DATASET_SIZE + 1, 0, 32, "npz")
+    gallery, rows, archive, status = _final(app.generate_dataset("shapes2d", app.MAX_DATASET_SIZE + 1, 0, 32, "npz"))
     assert _is_skip(gallery) and _is_skip(archive)
     assert "at most 5,000" in status
-    assert "format" in app.generate_dataset("shapes2d", 8, 0, 32, "tfrecord")[-1]
-    assert "number of scenes" in app.generate_dataset("shapes2d", 0, 0, 32, "npz")[-1]
+    assert "format" in _final(app.generate_dataset("shapes2d", 8, 0, 32, "tfrecord"))[-1]
+    assert "number of scenes" in _final(app.generate_dataset("shapes2d", 0, 0, 32, "npz"))[-1]
 
 
 def test_inference_reads_a_random_scene_and_refines_it():
@@ -193,6 +213,14 @@ def test_inference_reports_bad_pictures(tmp_path):
         assert all(_is_skip(v) for v in outputs)           # what was shown stays
     *_, status = list(app.read_scene_ui("shapes2d", "random scene", np.zeros((8, 8, 3), np.uint8), None, None, 999))[-1]
     assert "refinement steps" in status
+
+
+@pytest.mark.parametrize("world, index", [("shapes2d", 7), ("clevr3d", 5)])
+def test_inference_example_pictures_are_renders_of_their_scenes(world, index):
+    from PIL import Image
+    with Image.open(app.INFERENCE_EXAMPLES[world]) as im:
+        shipped = np.asarray(im.convert("RGB"))
+    assert np.array_equal(shipped, app.render([sample_scene(app._world_at(world, 64), 0, index)])[0])
 
 
 def test_inference_reads_a_drawing():
@@ -347,45 +375,3 @@ def test_learn_tab_lessons_each_show_something_live():
     table, status = app.learn_table()
     assert status.startswith("✅") and "| gan | unstable →" in table
     assert "seed: must be between" in app.learn_read_back(-1)[-1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_served_app_renders_through_the_client():
-    from gradio_client import Client
-    from PIL import Image
-
-    demo = app.build_demo()
-    port = _free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        out = client.predict(app.EXAMPLES["CLEVR classic"], 64, True, True, True, api_name="/render")
-        assert len(out) == 12
-        assert json.loads(out[JSON])["objects"][0]["shape"] == "cylinder"
-        assert out[STATUS].startswith("✅")
-        for i in (R2D, R3D, M3D, D3D):
-            with Image.open(out[i]) as im:
-                assert im.size == (256, 256)
-        bad = client.predict("{oops", 64, False, False, False, api_name="/render")
-        assert "malformed JSON" in bad[STATUS]
-        gallery, rows, archive, status = client.predict("shapes2d", 8, 0, 32, "npz", api_name="/generate_dataset")
-        assert status.startswith("✅") and len(gallery) == 8
-        assert zipfile.is_zipfile(archive)
-        picture, status = client.predict("gan", 4, 0, "cube", "red", "", 100, 1.0, api_name="/generate")
-        assert status.startswith("✅")
-        with Image.open(picture) as im:
-            assert im.mode == "RGB"
-        *_, status = client.predict("blobs", 0, 60, "logistic", "gmm", 5.5, -5.5, api_name="/uncertainty")
-        assert status.startswith("✅")
-        *_, text, status = client.predict(5, 8, "pgd", 10, 0, api_name="/attack")
-        assert status.startswith("✅") and "flipped" in text
-        from gradio_client.exceptions import AppError
-        with pytest.raises(AppError, match="greater than maximum value 32"):   # the slider's own check
-            client.predict(5, 99, "pgd", 10, 0, api_name="/attack")
-    finally:
-        demo.close()

@@ -34,6 +34,26 @@ def test_sample_stream_shows_progress_then_the_sample(family, frames):
     assert np.array_equal(grid, again)                                    # same seed, same picture
 
 
+@pytest.mark.parametrize("family", ["gan", "diffusion"])
+def test_sample_stream_leaves_every_threads_grad_mode_alone(family):
+    """Gradio resumes a streaming handler in any free worker thread; torch's grad mode is per thread."""
+    import threading
+
+    config = {"diffusion": dict(widths=(8, 16), timesteps=10), "gan": dict(width=8, latent_dim=8)}[family]
+    stream = views.sample_stream(build(family, image_size=8, **config).eval(), 2, 0, steps=5)
+    modes = {}
+
+    def step(name):
+        next(stream, None)
+        modes[name] = torch.is_grad_enabled()
+
+    for name in ("first", "second", "third"):        # each frame in a fresh thread, as a worker pool may
+        worker = threading.Thread(target=step, args=(name,))
+        worker.start()
+        worker.join()
+    assert modes == {"first": True, "second": True, "third": True}
+
+
 def test_conditions_are_checked_with_clear_messages():
     model = build("gan", image_size=8, width=8, latent_dim=8, condition="class")
     assert torch.equal(views.condition_tensor(model, 4, "cube", "red"), class_condition("cube", "red").expand(4, 2))
