@@ -1112,7 +1112,8 @@ def build_demo() -> gr.Blocks:
 
 def launch(app: gr.Blocks, **kwargs):
     """Serve the app with its look (the tests and benchmarks launch it through here too)."""
-    return app.launch(css=CSS, theme=gr.themes.Soft(), **kwargs)
+    # uploads beyond the Inference tab's cap are refused before they reach the disk
+    return app.launch(css=CSS, theme=gr.themes.Soft(), max_file_size=_views().MAX_UPLOAD_BYTES, **kwargs)
 
 
 demo = build_demo()

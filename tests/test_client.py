@@ -136,6 +136,15 @@ def test_inference_endpoints(client):
     assert status.startswith("⚠️")
 
 
+def test_a_huge_upload_is_refused_before_it_is_stored(client, tmp_path):
+    from playground.views import MAX_UPLOAD_BYTES
+
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(b"\x89PNG" + bytes(MAX_UPLOAD_BYTES))
+    with pytest.raises(Exception, match="(?i)file size|too large|413"):
+        client.predict("shapes2d", "upload", handle_file(str(huge)), None, 0, api_name="/read_scene")
+
+
 def test_uncertainty_endpoints(client):
     figure, scores, probe, probe_text, status = client.predict("blobs", 0, 400, "logistic", "gmm", 5.5, -5.5,
                                                                api_name="/uncertainty")
