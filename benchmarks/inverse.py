@@ -53,7 +53,7 @@ def ap_key(d: float) -> str:
 
 def read(encoder, images: np.ndarray, slots: dict | None = None) -> list:
     """(scene, [(confidence, object)], doubtful objects) per uint8 (B, S, S, 3) image; `slots` gets each
-    image's (confidence, x, y) of every slot with confidence >= 0.1."""
+    image's (confidence, x, y) of every slot with confidence >= 0.02 (the doubtful ones included)."""
     out = []
     slots = {} if slots is None else slots
     settings = encoder.scene_settings()
@@ -62,7 +62,7 @@ def read(encoder, images: np.ndarray, slots: dict | None = None) -> list:
         vectors = encoder.predict_vectors(x)
         for v, sure, doubtful in zip(vectors, confident_objects(vectors, settings), doubtful_objects(vectors, settings)):
             out.append((Scene([o for _, o in sure], **settings), sure, doubtful))
-            slots[len(out) - 1] = v[v[:, 0] >= 0.1][:, [0, *range(*POSITION)]]   # (confidence, x, y) per slot
+            slots[len(out) - 1] = v[v[:, 0] >= 0.02][:, [0, *range(*POSITION)]]   # (confidence, x, y) per slot
     return out
 
 

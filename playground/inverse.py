@@ -376,7 +376,7 @@ def average_precision(predictions: list[list[tuple[float, object]]], truths: lis
     return float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))
 
 
-def doubtful_objects(vectors: np.ndarray, settings: dict, lo: float = 0.1) -> list[list[object]]:
+def doubtful_objects(vectors: np.ndarray, settings: dict, lo: float = 0.02) -> list[list[object]]:
     """Per image, the objects of the slots the encoder was unsure of (present probability in [lo, 1/2)),
     most likely first: analysis by synthesis tries adding them (`playground.refine.discrete_sweep`)."""
     out = []

@@ -238,9 +238,32 @@ def discrete_sweep(scene: Scene, image: np.ndarray, candidates=()) -> tuple[Scen
             break
         bigger = dataclasses.replace(current, objects=current.objects + (obj,))
         e = float(errors([bigger])[0])
-        if e < error:
+        if (error - e) * target.size >= MIN_EXPLAINED:      # it must explain enough to be worth an object
             current, error = bigger, e
     return current, math.sqrt(error)
+
+
+# An object must earn its place: the squared error (summed over subpixels, in levels²) it explains
+# must be at least this, 8 pixels' worth at 20 levels in each channel. A two-part code of the
+# picture (the scene, then the residual) pays for each object; without that price a spurious object
+# fitted to the residual of a slightly misplaced neighbour always lowers the error a little. Over 60
+# fresh clevr3d scenes the smallest true object explained 30,000; the spurious ones 135 to 1,500.
+MIN_EXPLAINED = 8 * 3 * 20.0 ** 2
+
+
+def prune(scene: Scene, image: np.ndarray) -> Scene:
+    """Drop, one at a time and the least useful first, each object whose removal raises the summed
+    squared error by less than MIN_EXPLAINED."""
+    target = image.astype(np.float64)
+    while len(scene.objects) > 1:
+        trials = [dataclasses.replace(scene, objects=scene.objects[:k] + scene.objects[k + 1:])
+                  for k in range(len(scene.objects))]
+        sse = ((render([scene, *trials]).astype(np.float64) - target) ** 2).sum((1, 2, 3))
+        k = int(np.argmin(sse[1:]))
+        if sse[1 + k] - sse[0] >= MIN_EXPLAINED:
+            return scene
+        scene = trials[k]
+    return scene
 
 
 def refine(scene: Scene, image: np.ndarray, *, steps: int = 60, callback=None,
@@ -258,7 +281,7 @@ def refine(scene: Scene, image: np.ndarray, *, steps: int = 60, callback=None,
             best, best_rmse = current, rmse
         if callback is not None:
             callback(step, current, rmse)
-    return best, history
+    return (prune(best, np.asarray(image)) if len(history) > 1 else best), history
 
 
 def _refine_2d(scene: Scene, image: np.ndarray, steps: int, sharp: bool = False):

@@ -177,3 +177,23 @@ def test_discrete_sweep_fixes_a_wrong_shape_and_material():
                                                 dataclasses.replace(truth.objects[1], material="matte")))
     fixed, rmse = discrete_sweep(wrong, render([truth])[0])
     assert fixed == truth and rmse == 0.0
+
+
+def test_an_object_must_explain_enough_of_the_picture_to_stay():
+    from playground.refine import MIN_EXPLAINED, discrete_sweep, prune
+
+    truth = two_objects()
+    image = render([truth])[0]
+    # a tiny object hidden under the red cube, and one off the picture's objects by a hair
+    hidden = Cube(color="red", position=(-1.0, 0.5), size=0.05)
+    faint = Sphere(color=(130, 128, 128), position=(0.0, 2.0), size=0.1)
+    crowded = dataclasses.replace(truth, objects=truth.objects + (hidden, faint))
+    assert prune(crowded, image) == truth
+    assert prune(truth, image) == truth                    # each true object explains far more than the price
+    sse = lambda scene: float(((render([scene])[0].astype(float) - image) ** 2).sum())   # noqa: E731
+    without_sphere = dataclasses.replace(truth, objects=truth.objects[:1])
+    assert sse(without_sphere) - sse(truth) > 10 * MIN_EXPLAINED
+    # a candidate is added only when it pays for itself
+    missing = dataclasses.replace(truth, objects=truth.objects[:1])
+    found, rmse = discrete_sweep(missing, image, candidates=(faint, truth.objects[1]))
+    assert found == truth and rmse == 0.0
