@@ -83,12 +83,12 @@ def test_fit_is_seeded_and_learns(tiny_family):
         model = Tiny(TinyConfig())
         with torch.no_grad():
             model.mean.fill_(1.0)  # start white, far from the grey world
-        before = float(model.loss(data.images))
+        before = float(model.loss(data.images).detach())
         history = fit(model, data, steps=30, batch_size=8, lr=0.05, seed=1)
         runs.append((history, model.mean.detach().clone()))
     assert [r["loss"] for r in runs[0][0]] == [r["loss"] for r in runs[1][0]]
     assert torch.equal(runs[0][1], runs[1][1])
-    assert float(model.loss(data.images)) < before  # the loss over all the data went down
+    assert float(model.loss(data.images).detach()) < before  # the loss over all the data went down
     seen = []
     fit(Tiny(TinyConfig()), data, steps=5, batch_size=4, callback=lambda s, t, r: seen.append((s, t)))
     assert seen == [(k, 5) for k in range(1, 6)]
