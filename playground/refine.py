@@ -175,7 +175,9 @@ def _schedule(scene: Scene, image: np.ndarray, steps: int, continuous, candidate
         best, best_rmse = current, math.inf
         length = cuts[stretch + 1] - cuts[stretch] - (stretch > 0)       # a sweep takes one step
         if stretch > 0 and step < steps:
-            current, rmse = discrete_sweep(current, image, candidates if stretch == 1 else ())
+            # the first sweep offers what the encoder doubted; the second, once the rest is sharp,
+            # an object for what the picture still shows and the scene does not
+            current, rmse = discrete_sweep(current, image, candidates if stretch == 1 else (), propose=stretch == 2)
             step += 1
             best, best_rmse = current, rmse
             yield step, current, rmse
@@ -187,14 +189,15 @@ def _schedule(scene: Scene, image: np.ndarray, steps: int, continuous, candidate
         current = best
 
 
-def discrete_sweep(scene: Scene, image: np.ndarray, candidates=()) -> tuple[Scene, float]:
+def discrete_sweep(scene: Scene, image: np.ndarray, candidates=(), propose: bool = False) -> tuple[Scene, float]:
     """Analysis by synthesis over the discrete factors. First every object whose removal does not raise
     the re-render error is dropped (a twin hidden under another, or one the picture does not show);
     then for each object in turn the scene is rendered with each other shape (at the sizes and turns the
     swap suggests), the other material, and
     (for a colour off the palette) the nearest palette colour, in one batch, and the change that lowers
     the error most, if any, is kept; last, each of `candidates` (objects the encoder was unsure of) is
-    added if that lowers the error. Returns the scene and its RMSE."""
+    added if it explains at least MIN_EXPLAINED; with `propose` (3D), so is the best object for the
+    largest blob of the picture still unexplained. Returns the scene and its RMSE."""
     target = image.astype(np.float64)
 
     def errors(scenes):
@@ -233,6 +236,8 @@ def discrete_sweep(scene: Scene, image: np.ndarray, candidates=()) -> tuple[Scen
         e = errors(trials)
         if e.min() < error:
             current, error = trials[int(e.argmin())], float(e.min())
+    if propose and scene.view == "3d":
+        candidates = (*candidates, *_residual_proposals(current, image))
     for obj in candidates:
         if len(current.objects) >= MAX_OBJECTS:
             break
@@ -241,6 +246,39 @@ def discrete_sweep(scene: Scene, image: np.ndarray, candidates=()) -> tuple[Scen
         if (error - e) * target.size >= MIN_EXPLAINED:      # it must explain enough to be worth an object
             current, error = bigger, e
     return current, math.sqrt(error)
+
+
+def _residual_proposals(scene: Scene, image: np.ndarray) -> list:
+    """The best object for the largest blob of the picture that `scene` leaves unexplained (3D): the
+    ray through the blob's centre meets the plane of an object's centre (z = its size), and every CLEVR
+    shape, size, material and colour is tried there, in one batch. [] if nothing is left to explain."""
+    from scipy import ndimage
+    from worlds.render3d import _camera_rays
+
+    if not scene.objects:
+        return []
+    residual = np.abs(render([scene])[0].astype(np.float64) - image).sum(2)      # (H, W), levels
+    labels, n = ndimage.label(residual > 60)
+    if not n:
+        return []
+    mass = ndimage.sum(residual, labels, range(1, n + 1))
+    rows, cols = np.nonzero(labels == int(np.argmax(mass)) + 1)
+    cam = np.array(_camera_rays(scene))                     # eye, ray0, step_col, step_row, ...
+    eye, ray = cam[0:3], cam[3:6] + (cols.mean() + 0.5) * cam[6:9] + (rows.mean() + 0.5) * cam[9:12]
+    if len(rows) < 6 or ray[2] >= 0:                        # a speck, or a blob above the horizon
+        return []
+    options = []
+    for size in (0.35, 0.7):                                # CLEVR's small and large
+        x, y = (eye + (size - eye[2]) / ray[2] * ray)[:2]
+        options += [dataclasses.replace(scene.objects[0], shape=shape, color=color, size=size, material=m,
+                                        position=(float(x), float(y)), rotation=0.0)
+                    for shape in SHAPES for color in CLEVR_COLORS for m in MATERIALS]
+    trials = [dataclasses.replace(scene, objects=scene.objects + (o,)) for o in options]
+    e = ((render(trials).astype(np.float64) - image.astype(np.float64)) ** 2).mean((1, 2, 3))
+    return [options[int(e.argmin())]]
+
+
+CLEVR_COLORS = ("gray", "red", "blue", "green", "brown", "purple", "cyan", "yellow")
 
 
 # An object must earn its place: the squared error (summed over subpixels, in levels²) it explains

@@ -197,3 +197,18 @@ def test_an_object_must_explain_enough_of_the_picture_to_stay():
     missing = dataclasses.replace(truth, objects=truth.objects[:1])
     found, rmse = discrete_sweep(missing, image, candidates=(faint, truth.objects[1]))
     assert found == truth and rmse == 0.0
+
+
+def test_a_3d_object_the_scene_leaves_out_is_proposed_where_the_picture_shows_it():
+    from playground.refine import _residual_proposals, discrete_sweep
+
+    truth = Scene([Cube(color="red", position=(-1.0, 0.5), size="large", rotation=0),
+                   Sphere(color="gray", position=(1.5, -1.0), size="small")], image_size=64, view="3d")
+    image = render([truth])[0]
+    missing = dataclasses.replace(truth, objects=truth.objects[:1])
+    (proposal,) = _residual_proposals(missing, image)
+    assert (proposal.shape, proposal.color, proposal.size, proposal.material) == ("sphere", "gray", 0.35, "matte")
+    assert math.dist(proposal.position, (1.5, -1.0)) < 0.3          # the blob's centre, back on the ground
+    found, _ = discrete_sweep(missing, image, propose=True)
+    assert len(found.objects) == 2
+    assert _residual_proposals(truth, image) == []                  # nothing left to explain
