@@ -253,7 +253,7 @@ def _residual_proposals(scene: Scene, image: np.ndarray) -> list:
     ray through the blob's centre meets the plane of an object's centre (z = its size), and every CLEVR
     shape, size, material and colour is tried there, in one batch. [] if nothing is left to explain."""
     from scipy import ndimage
-    from worlds.render3d import _camera_rays
+    from worlds.render3d import pixel_ray
 
     if not scene.objects:
         return []
@@ -263,8 +263,7 @@ def _residual_proposals(scene: Scene, image: np.ndarray) -> list:
         return []
     mass = ndimage.sum(residual, labels, range(1, n + 1))
     rows, cols = np.nonzero(labels == int(np.argmax(mass)) + 1)
-    cam = np.array(_camera_rays(scene))                     # eye, ray0, step_col, step_row, ...
-    eye, ray = cam[0:3], cam[3:6] + (cols.mean() + 0.5) * cam[6:9] + (rows.mean() + 0.5) * cam[9:12]
+    eye, ray = pixel_ray(scene, rows.mean() + 0.5, cols.mean() + 0.5)     # through the blob's centre
     if len(rows) < 6 or ray[2] >= 0:                        # a speck, or a blob above the horizon
         return []
     options = []

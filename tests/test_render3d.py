@@ -142,3 +142,19 @@ def test_edges_are_anti_aliased():
             edge |= padded[di:di + 64, dj:dj + 64] != mask
     between = edge & (blueness > 0.15 * inside) & (blueness < 0.85 * inside)
     assert between.sum() >= 6
+
+
+def test_pixel_ray_goes_through_the_look_at_point_at_the_image_centre_and_finds_an_object():
+    import numpy as np
+    from worlds import Scene, Sphere, render_layers
+    from worlds.render3d import pixel_ray
+
+    scene = Scene([Sphere(color="red", position=(1.0, -0.5), size=0.7)], image_size=64, view="3d")
+    eye, ray = pixel_ray(scene, 32, 32)
+    towards = np.asarray(scene.camera.look_at) - eye
+    assert np.linalg.norm(np.cross(ray, towards)) < 1e-9 * np.linalg.norm(ray) * np.linalg.norm(towards)
+    mask = render_layers([scene]).masks[0] == 0             # pixels where object 0 is seen
+    rows, cols = np.nonzero(mask)
+    eye, ray = pixel_ray(scene, rows.mean() + 0.5, cols.mean() + 0.5)
+    centre = eye + (0.7 - eye[2]) / ray[2] * ray                # where it meets the sphere's centre plane
+    assert np.hypot(centre[0] - 1.0, centre[1] + 0.5) < 0.15

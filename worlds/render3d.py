@@ -90,6 +90,13 @@ def _camera_rays(scene: Scene) -> tuple[float, ...]:
     return (*e, *ray0, *step_col, *step_row, *f, *proj_r, *proj_u)
 
 
+def pixel_ray(scene: Scene, row: float, col: float) -> tuple[np.ndarray, np.ndarray]:
+    """(eye, direction) of the camera ray through image point (row, col) in pixels, (0, 0) being the
+    top-left corner of the top-left pixel: the renderer's own rays, for reading a picture back."""
+    cam = np.array(_camera_rays(scene))
+    return cam[0:3], cam[3:6] + col * cam[6:9] + row * cam[9:12]
+
+
 def pack_scenes(scenes: list[Scene]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Objects (N, 10) float64, scene offsets (B+1,) int64, per-scene settings (B, 30) float64."""
     rows = [_object_row(o) for s in scenes for o in s.objects]
