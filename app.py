@@ -1005,13 +1005,13 @@ def build_demo() -> gr.Blocks:
                     ln_read_md = gr.Markdown(elem_id="ln-read")
                 gr.Examples([[0], [7], [42]], [ln_seed], label="Seeds to try", example_labels=["seed 0", "seed 7", "seed 42"])
                 gr.Markdown(learn.LESSONS["discriminative vs generative"])
-                ln_dec_btn = gr.Button("Show both decision maps", variant="primary")
-                ln_dec_status = gr.Markdown()
+                ln_dec_btn = gr.Button("Show both decision maps", variant="primary", elem_id="ln-dec-btn")
+                ln_dec_status = gr.Markdown(elem_id="ln-dec-status")
                 ln_dec_plot = gr.Plot(label="Data · discriminative p(y|x) · generative p(y|x)·p(known|x)")
                 gr.Markdown(learn.LESSONS["the taxonomy"])
-                ln_tax_btn = gr.Button("Sample every fast family", variant="primary")
-                ln_tax_status = gr.Markdown()
-                ln_tax = gr.Gallery(label="Samples (shipped models of the exact world)", columns=3, height=260,
+                ln_tax_btn = gr.Button("Sample every fast family", variant="primary", elem_id="ln-tax-btn")
+                ln_tax_status = gr.Markdown(elem_id="ln-tax-status")
+                ln_tax = gr.Gallery(label="Samples (shipped models of the exact world)", elem_id="ln-tax", columns=3, height=260,
                                     object_fit="contain")
                 gr.Markdown(learn.LESSONS["the table"])
                 ln_table_btn = gr.Button("Show the measured table", variant="primary", elem_id="ln-table-btn")
