@@ -354,7 +354,7 @@ def read_picture(world: str, picture, refine_steps: int = 0, every: int = 5):
     its one-pass answer first, then the refinement's current scene every `every` steps, and last the
     best scene refinement found."""
     from .inverse import Reading, read_scene
-    from .refine import refine_steps as steps_of
+    from .refine import prune, refine_steps as steps_of
 
     refine_steps = _count(refine_steps, "refinement steps", 0, MAX_REFINE_STEPS)
     encoder = encoder_for(world)
@@ -367,8 +367,8 @@ def read_picture(world: str, picture, refine_steps: int = 0, every: int = 5):
             best, best_rmse = scene, rmse
         if step % every == 0 and step < refine_steps:
             yield Reading.of(scene, first.image, background), step, refine_steps
-    if refine_steps:
-        yield Reading.of(best, first.image, background), refine_steps, refine_steps
+    if refine_steps:      # the answer refine() gives: the best scene, less the objects that do not pay
+        yield Reading.of(prune(best, first.image), first.image, background), refine_steps, refine_steps
 
 
 # --- Uncertainty tab: discriminative vs generative ---------------------------------------------------
