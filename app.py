@@ -17,11 +17,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
 
 import inspect
 import logging
-import queue
 import secrets
 import shutil
 import tempfile
-import threading
 import time
 from dataclasses import replace
 from functools import wraps
@@ -35,7 +33,7 @@ from worlds import WORLDS, Scene, caption, get_world, render, sample_scene, samp
 from worlds.scene import COLOR_NAMES, MAX_OBJECTS, SHAPES
 from worlds.views import (DISPLAY_SIZES, TABLE_COLUMNS, caption_markdown, display_factor, parse_scene_json,
                           relations_markdown, render_panels, resize_scene, rows_to_scene, scene_to_json,
-                          scene_to_rows, upscale)
+                          scene_to_rows, stoppable, upscale)
 
 log = logging.getLogger("toyworld.app")
 
@@ -248,45 +246,6 @@ def preview_gallery(world: str, seed: int, size: int, count: int = PREVIEW_COUNT
     return [(upscale(image, factor), f"{i}: {caption(s)}") for i, (s, image) in enumerate(zip(scenes, render(scenes)))]
 
 
-class _Stopped(Exception):
-    """Raised inside a background task whose user pressed Stop."""
-
-
-def _stoppable(task):
-    """Run `task(report)` in a worker thread; yield each `report(done, total)` it makes, then
-    return its result (or raise its error).
-
-    A sync handler that Gradio cancels keeps running in its thread. A streaming one is simply
-    dropped, and closing this generator sets `stop`; the task's next report then raises
-    `_Stopped`, so a cancelled job ends at its next progress step instead of finishing unseen.
-    """
-    updates: queue.SimpleQueue = queue.SimpleQueue()
-    stop, outcome = threading.Event(), {}
-
-    def report(done: int, total: int) -> None:
-        if stop.is_set():
-            raise _Stopped
-        updates.put((done, total))
-
-    def run() -> None:
-        try:
-            outcome["value"] = task(report)
-        except BaseException as err:       # handed to the consumer below
-            outcome["error"] = err
-        finally:
-            updates.put(None)
-
-    threading.Thread(target=run, daemon=True, name="toyworld-task").start()
-    try:
-        while (update := updates.get()) is not None:
-            yield update
-    finally:
-        stop.set()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
-
-
 @_friendly(4)
 def generate_dataset(world: str, n, seed, size, fmt: str, progress=gr.Progress()):
     """Generate a dataset into a fresh temp directory, zip it, and preview its first scenes.
@@ -306,7 +265,7 @@ def generate_dataset(world: str, n, seed, size, fmt: str, progress=gr.Progress()
     work = new_workdir()
     progress((0, n), desc="Rendering scenes", unit="scenes")
     # one process per request: the queue already runs requests side by side
-    task = _stoppable(lambda report: generate(world, n, seed, work / name, fmt, image_size=size,
+    task = stoppable(lambda report: generate(world, n, seed, work / name, fmt, image_size=size,
                                               part_size=PART_SIZE, progress=report, workers=1))
     try:
         while True:
@@ -580,12 +539,17 @@ def _comparison(result: dict) -> tuple:
     return _views().evaluation_rows(result), comparison_figure(result), _views().lecture_markdown(result)
 
 
-@_friendly(4)
-def compare_shipped():
+def _shipped_evaluation() -> dict:
     """The evaluation shipped with the code (`python -m playground.evaluate --json playground/results/evaluation.json`)."""
     result = _views().shipped_evaluation()
     if result is None:
         raise AppError("no shipped evaluation: run python -m playground.evaluate --json playground/results/evaluation.json")
+    return result
+
+
+@_friendly(4)
+def compare_shipped():
+    result = _shipped_evaluation()
     meta = result.get("meta", {})
     budget = meta.get("budget", {})
     return (*_comparison(result), f"✅ shipped evaluation: {budget.get('seeds', '?')} seeds × "
@@ -610,8 +574,7 @@ def compare_live(families, minutes, seeds, samples, progress=gr.Progress()):
 def learn_read_back(seed):
     from playground import learn
 
-    drawn, read, text = learn.read_back("shapes2d", _integer(seed, "seed", 0, MAX_SEED))
-    return drawn, read, text
+    return learn.read_back("shapes2d", _integer(seed, "seed", 0, MAX_SEED))
 
 
 @_friendly(2)
@@ -632,10 +595,7 @@ def learn_taxonomy(seed):
 
 @_friendly(2)
 def learn_table():
-    result = _views().shipped_evaluation()
-    if result is None:
-        raise AppError("no shipped evaluation: run python -m playground.evaluate --json playground/results/evaluation.json")
-    return _views().lecture_markdown(result), "✅ the shipped evaluation (Compare tab for the plots)"
+    return _views().lecture_markdown(_shipped_evaluation()), "✅ the shipped evaluation (Compare tab for the plots)"
 
 
 # --- examples ----------------------------------------------------------------------------

@@ -30,8 +30,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from playground import pretrained  # noqa: E402
 from playground.registry import FAMILIES  # noqa: E402
-from playground.scores import (conditional_faithfulness, likelihood_scores, parse_samples,  # noqa: E402
-                               sample_ms_per_image)
+from playground.scores import (WithOptions, conditional_faithfulness, likelihood_scores,  # noqa: E402
+                               parse_samples, sample_ms_per_image)
 
 # families whose likelihood needs many network passes per image score a subset of the scenes
 EVERY = {"vae": 4, "diffusion": 8}
@@ -40,22 +40,11 @@ LOG_PROB_OPTIONS = {"vae": {"k": 16}, "diffusion": {"terms": 32}}
 SAMPLE_OPTIONS = {"diffusion": {"steps": 100}}
 
 
-class _Options:
-    """log_prob with the family's benchmark options (fewer importance samples / strata)."""
-
-    def __init__(self, model, options):
-        self.model, self.options = model, options
-        self.family, self.likelihood, self.config = model.family, model.likelihood, model.config
-
-    def log_prob(self, x, condition=None):
-        return self.model.log_prob(x, condition, **self.options)
-
-
 def score_family(family: str, every: int | None) -> dict:
     model = pretrained.load(family)
     extra = model.checkpoint_extra
     start = time.perf_counter()
-    scored = _Options(model, LOG_PROB_OPTIONS.get(family, {}))
+    scored = WithOptions(model, LOG_PROB_OPTIONS.get(family, {}))
     row = likelihood_scores(scored, "exact", every or EVERY.get(family, 1))
     row["likelihood_seconds"] = time.perf_counter() - start
     options = SAMPLE_OPTIONS.get(family, {})

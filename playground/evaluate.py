@@ -54,7 +54,7 @@ import torch
 
 from .data import load_world, scene_labels
 from .registry import FAMILIES, build
-from .scores import exact_world, likelihood_scores, parse_samples, world_tensor
+from .scores import WithOptions, exact_world, likelihood_scores, parse_samples, sample_ms_per_image, world_tensor
 
 RESULTS = Path(__file__).resolve().parent / "results" / "evaluation.json"
 ATTRIBUTES = ("shape", "color", "size", "position")
@@ -216,25 +216,12 @@ def draw(model, n: int, seed: int, budget: Budget, batch: int = 250) -> torch.Te
 
 
 def sample_ms(model, batch: int, budget: Budget) -> float:
+    """ms per image of one `sample(batch)` call, diffusion with the budget's respaced steps."""
     options = {"steps": budget.diffusion_steps} if model.family == "diffusion" else {}
-    model.sample(1, generator=torch.Generator().manual_seed(0), **options)          # warm-up
-    start = time.perf_counter()
-    model.sample(batch, generator=torch.Generator().manual_seed(1), **options)
-    return 1000.0 * (time.perf_counter() - start) / batch
+    return sample_ms_per_image(model, batch, **options)
 
 
 # --- one family --------------------------------------------------------------------------------------
-
-class _WithOptions:
-    """log_prob with the family's bounded options (fewer importance samples / strata)."""
-
-    def __init__(self, model, options):
-        self.model, self.options = model, options
-        self.family, self.likelihood, self.config = model.family, model.likelihood, model.config
-
-    def log_prob(self, x, condition=None):
-        return self.model.log_prob(x, condition, **self.options)
-
 
 def train_runs(family: str, data, budget: Budget, callback=None) -> tuple[list, list[dict]]:
     """`budget.seeds` fresh models of `family` trained on `data` with the family's shipped recipe."""
@@ -267,7 +254,7 @@ def evaluate_family(family: str, data, budget: Budget, callback=None) -> dict:
            "final_loss": float(np.mean(finals)), "seed_spread": float(np.std(finals)),
            "diverged": sum(r["diverged"] for r in runs), "roughness": float(np.median([r["roughness"] for r in runs]))}
     with torch.no_grad():
-        scores = likelihood_scores(_WithOptions(model, LOG_PROB_OPTIONS.get(family, {})), "exact",
+        scores = likelihood_scores(WithOptions(model, LOG_PROB_OPTIONS.get(family, {})), "exact",
                                    budget.likelihood_every if family != "rbm" else 1)
     row |= {k: scores[k] for k in ("likelihood_kind", "bits_per_dim", "bits_per_image", "gap_bits_per_image",
                                    "entropy_bits")}
@@ -343,8 +330,13 @@ def _cell(value, spec: str) -> str:
     return format(value, spec)
 
 
+def family_rows(result: dict) -> dict:
+    """The per-family rows of a result, without its "conditional" and "meta" entries."""
+    return {name: row for name, row in result.items() if name not in ("conditional", "meta")}
+
+
 def table_rows(result: dict) -> list[list[str]]:
-    return [[_cell(row.get(key), spec) for key, spec in COLUMNS] for name, row in result.items() if name != "conditional"]
+    return [[_cell(row.get(key), spec) for key, spec in COLUMNS] for row in family_rows(result).values()]
 
 
 def markdown(result: dict) -> str:

@@ -158,7 +158,9 @@ def attack_figure(report) -> go.Figure:
 def comparison_figure(result: dict) -> go.Figure:
     """Three panels of an evaluation (`playground.evaluate`): sampling speed of every family; bits/dim
     against sampling speed for the families with a likelihood; validity and coverage of the samples."""
-    rows = {name: row for name, row in result.items() if name not in ("conditional", "meta")}
+    from .evaluate import family_rows
+
+    rows = family_rows(result)
     names = list(rows)
     fig = make_subplots(1, 3, horizontal_spacing=0.08, subplot_titles=(
         "Sampling: ms per image (batch 64)", "Likelihood vs sampling speed", "Samples: valid and coverage"))

@@ -65,6 +65,18 @@ def binarized_entropy_bits(world: ExactWorld) -> tuple[float, torch.Tensor, torc
     return float(-(p * p.log2()).sum()), unique, p
 
 
+class WithOptions:
+    """`model` whose log_prob takes fixed keyword options (fewer importance samples or strata, say):
+    what `likelihood_scores` scores when the family's full estimate would take too long."""
+
+    def __init__(self, model, options: dict):
+        self.model, self.options = model, options
+        self.family, self.likelihood, self.config = model.family, model.likelihood, model.config
+
+    def log_prob(self, x, condition=None):
+        return self.model.log_prob(x, condition, **self.options)
+
+
 def likelihood_scores(model, world_name: str = "exact", every: int = 1) -> dict:
     """Cross-entropy of `model` on the exact world's scenes (every `every`-th one: the world is uniform,
     so any regular subset is an unbiased estimate), in bits/dim and bits/image, and its gap to H."""

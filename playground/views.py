@@ -205,17 +205,13 @@ def _first_class(data) -> tuple[str, str]:
 
 # --- training in the app ----------------------------------------------------------------------------
 
-class _Stopped(Exception):
-    """Raised inside the training callback when the user stops the run."""
-
-
 def train_stream(family: str, world: str = "exact", minutes: float = 1.0, seed: int = 0,
                  condition: str = "none", every_s: float = 1.0):
     """Train a fresh model of `family` (the shipped recipe's settings) with the shared loop `fit`,
-    which runs in a worker thread; yield (model, records, status) about every `every_s` seconds and
-    once at the end. Closing the generator (the app's Stop button) stops training after the current
-    step. The model lives only in the caller's session."""
-    import threading
+    which runs in a worker thread (`worlds.views.stoppable`); yield (model, records, status) about every
+    `every_s` seconds and once at the end. Closing the generator (the app's Stop button) stops training
+    after the current step. The model lives only in the caller's session."""
+    from worlds.views import stoppable
 
     from .train import fit
 
@@ -235,37 +231,23 @@ def train_stream(family: str, world: str = "exact", minutes: float = 1.0, seed: 
     torch.manual_seed(seed)
     model = build(family, **{**recipe.config, "image_size": 32, "condition": condition})
     records: list[dict] = []
-    stop = threading.Event()
-    failure: list[BaseException] = []
 
-    def callback(step, total, record):
-        records.append(record)
-        if stop.is_set():
-            raise _Stopped
+    def train(report):
+        fit(model, data, minutes=minutes, batch_size=recipe.batch_size, lr=recipe.lr, seed=seed,
+            callback=lambda step, total, record: (records.append(record), report()))
 
-    def run():
-        try:
-            fit(model, data, minutes=minutes, batch_size=recipe.batch_size, lr=recipe.lr, seed=seed, callback=callback)
-        except _Stopped:
-            pass
-        except Exception as err:     # reported to the caller below
-            failure.append(err)
-
-    worker = threading.Thread(target=run, name=f"train-{family}", daemon=True)
-    worker.start()
-    budget = 60.0 * minutes
+    budget, shown = 60.0 * minutes, time.perf_counter()
+    steps = stoppable(train)
     try:
-        while worker.is_alive():
-            worker.join(every_s)
-            if records and worker.is_alive():
-                last = records[-1]
+        for _ in steps:                                   # one report per training step
+            if time.perf_counter() - shown >= every_s:
+                shown, last = time.perf_counter(), records[-1]
                 yield model, list(records), f"step {last['step']} · {last['seconds']:.0f} of {budget:.0f} s · loss {last['loss']:.4f}"
+    except Exception as err:
+        raise ValueError(f"training failed: {err}") from err
     finally:
-        stop.set()
-        worker.join()
+        steps.close()                                     # on Stop: ends the worker after its current step
         model.eval()
-    if failure:
-        raise ValueError(f"training failed: {failure[0]}")
     if not records:
         raise ValueError("training stopped before its first step")
     last = records[-1]
@@ -352,23 +334,32 @@ def reading_summary(reading, step: int | None = None, steps: int | None = None) 
 def read_picture(world: str, picture, refine_steps: int = 0, every: int = 5):
     """Yield (reading, step, steps) while the encoder of `world` reads `picture` (a PIL image or an array):
     its one-pass answer first, then the refinement's current scene every `every` steps, and last the
-    best scene refinement found."""
+    answer `refine` gives. The refinement runs in a worker thread (`worlds.views.stoppable`), so
+    closing this generator (the app's Stop) ends it at its next step."""
+    from worlds.views import stoppable
+
     from .inverse import Reading, read_scene
-    from .refine import prune, refine_steps as steps_of
+    from .refine import refine
 
     refine_steps = _count(refine_steps, "refinement steps", 0, MAX_REFINE_STEPS)
     encoder = encoder_for(world)
     first = read_scene(encoder, picture)
     yield first, None, None
+    if not refine_steps:
+        return
     background = encoder.scene_settings()["background"]
-    best, best_rmse = first.scene, first.error["rmse"]
-    for step, scene, rmse in steps_of(first.scene, first.image, refine_steps, first.candidates):
-        if rmse < best_rmse:
-            best, best_rmse = scene, rmse
-        if step % every == 0 and step < refine_steps:
-            yield Reading.of(scene, first.image, background), step, refine_steps
-    if refine_steps:      # the answer refine() gives: the best scene, less the objects that do not pay
-        yield Reading.of(prune(best, first.image), first.image, background), refine_steps, refine_steps
+    steps = stoppable(lambda report: refine(first.scene, first.image, steps=refine_steps,
+                                            candidates=first.candidates, callback=report))
+    try:
+        while True:
+            step, scene, rmse = next(steps)
+            if step % every == 0 and step < refine_steps:
+                yield Reading.of(scene, first.image, background), step, refine_steps
+    except StopIteration as finished:
+        answer, _ = finished.value
+    finally:
+        steps.close()
+    yield Reading.of(answer, first.image, background), refine_steps, refine_steps
 
 
 # --- Uncertainty tab: discriminative vs generative ---------------------------------------------------
@@ -548,17 +539,18 @@ def _shown(value) -> str:
 
 def evaluation_rows(result: dict) -> list[list[str]]:
     """The evaluation as table rows (one per family, EVALUATION_HEADERS' columns)."""
-    return [[_shown(row.get(key)) for key in _EVALUATION_KEYS] for name, row in result.items()
-            if name not in ("conditional", "meta")]
+    from .evaluate import family_rows
+
+    return [[_shown(row.get(key)) for key in _EVALUATION_KEYS] for row in family_rows(result).values()]
 
 
 def lecture_markdown(result: dict) -> str:
     """The lecture's qualitative Table 1.1 beside what was measured, family by family."""
+    from .evaluate import family_rows
+
     lines = ["| family | training (lecture → measured) | likelihood | sampling | compression | representation |",
              "|---|---|---|---|---|---|"]
-    for name, row in result.items():
-        if name in ("conditional", "meta"):
-            continue
+    for name, row in family_rows(result).items():
         lecture = row.get("lecture", {})
         stable = "diverged" if row.get("diverged") else f"spread {_shown(row.get('seed_spread'))}"
         likelihood = (f"{row['likelihood_kind']}, {_shown(row.get('bits_per_dim'))} bits/dim"
