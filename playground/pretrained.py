@@ -37,11 +37,13 @@ class Recipe:
     lr: float = 1e-3
     n: int = 20_000
     config: dict = field(default_factory=dict)
+    schedule: str = "cosine"      # the learning rate over the budget (playground.train.SCHEDULES)
 
     def argv(self, name: str, out: Path, threads: int = 1) -> list[str]:
         args = ["--model", self.family, "--world", self.world, "--minutes", str(self.minutes),
                 "--out", str(out / name), "--n", str(self.n), "--batch-size", str(self.batch_size),
-                "--lr", str(self.lr), "--condition", self.condition, "--seed", "0", "--threads", str(threads)]
+                "--lr", str(self.lr), "--schedule", self.schedule, "--condition", self.condition, "--seed", "0",
+                "--threads", str(threads)]
         for key, value in self.config.items():
             args += ["--set", f"{key}={value}"]
         return args
@@ -65,9 +67,10 @@ RECIPES: dict[str, Recipe] = {
 # the models that are not generative: the inverse-graphics encoders (playground.inverse: image -> scene,
 # one per default world) and the shape classifier the adversarial-noise demo attacks (playground.adversarial)
 ENCODER_RECIPES: dict[str, Recipe] = {
-    "encoder-shapes2d": Recipe("encoder", "shapes2d", 15, batch_size=32, lr=5e-4, n=60_000),
-    "encoder-clevr3d": Recipe("encoder", "clevr3d", 15, batch_size=32, lr=1e-3, n=60_000),
-    "classifier-exact": Recipe("classifier", "exact", 2, "class", batch_size=64, lr=1e-3, n=8192),
+    "encoder-shapes2d": Recipe("encoder", "shapes2d", 15, batch_size=32, lr=5e-4, n=60_000, schedule="constant"),
+    "encoder-clevr3d": Recipe("encoder", "clevr3d", 15, batch_size=32, lr=1e-3, n=60_000, schedule="constant"),
+    "classifier-exact": Recipe("classifier", "exact", 2, "class", batch_size=64, lr=1e-3, n=8192,
+                               schedule="constant"),
 }
 ALL_RECIPES = {**RECIPES, **ENCODER_RECIPES}
 
@@ -124,6 +127,8 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="recipes to train (default: all)")
     parser.add_argument("--list", action="store_true", help="print the recipes and exit")
+    parser.add_argument("--grids", type=Path, metavar="DIR",
+                        help="write DIR/samples_NAME.png, eight samples of every shipped model (the README's), and exit")
     parser.add_argument("--scratch", type=Path, default=Path("out/pretrained"), help="where runs are written first")
     parser.add_argument("--threads", type=int, default=1, choices=range(1, 65), metavar="N",
                         help="torch threads per run (default 1: two runs can share a 2-core machine)")
@@ -137,6 +142,21 @@ def main(argv=None) -> int:
     if unknown:
         print(f"error: no recipe {unknown[0]!r}; choose from {', '.join(ALL_RECIPES)}", file=sys.stderr)
         return 2
+    if args.grids:
+        from PIL import Image
+
+        from .views import sample_grid
+
+        not_generative = [n for n in args.names if n not in RECIPES]
+        if not_generative:
+            print(f"error: {not_generative[0]!r} is not a generative model; grids are drawn for "
+                  f"{', '.join(RECIPES)}", file=sys.stderr)
+            return 2
+        args.grids.mkdir(parents=True, exist_ok=True)
+        for name in args.names or available():
+            Image.fromarray(sample_grid(name)).save(args.grids / f"samples_{name}.png", optimize=True)
+            print(f"wrote {args.grids / f'samples_{name}.png'}")
+        return 0
     for name in args.names or list(ALL_RECIPES):
         print(f"== {name}", flush=True)
         train(name, args.scratch, args.threads)

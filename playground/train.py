@@ -28,11 +28,38 @@ from .registry import ENCODERS, FAMILIES, build
 
 MAX_STEPS = 1_000_000
 MAX_MINUTES = 24 * 60
+SCHEDULES = ("cosine", "constant")
+WARMUP = 0.02            # fraction of the budget over which the learning rate rises linearly from 0
+
+
+def learning_rate_factor(progress: float, schedule: str = "cosine") -> float:
+    """The learning rate, as a fraction of the peak `lr`, at `progress` (0..1) through the budget.
+
+    "cosine" (Loshchilov & Hutter 2017, without restarts): a linear warm-up over the first WARMUP of
+    the budget, then 1/2 (1 + cos(pi u)) for u from 0 to 1, so the last steps take tiny ones. Adam's
+    noise at a constant rate keeps the weights jittering around the optimum; decaying the rate lets
+    them settle, and in a time budget that is what sharpens samples most for free.
+    "constant": the peak rate throughout."""
+    if schedule == "constant":
+        return 1.0
+    progress = min(max(progress, 0.0), 1.0)
+    if progress < WARMUP:
+        return max(progress / WARMUP, 1e-3)
+    return 0.5 * (1.0 + math.cos(math.pi * (progress - WARMUP) / (1.0 - WARMUP)))
+
+
+def _optimizers(optimizer) -> tuple:
+    """The torch optimizers inside what `configure_optimizer` returned (one, or a tuple such as the GAN's)."""
+    return tuple(optimizer) if isinstance(optimizer, tuple) else (optimizer,)
 
 
 def fit(model, data: WorldData, *, steps: int | None = None, minutes: float | None = None,
-        batch_size: int = 64, lr: float = 1e-3, seed: int = 0, callback=None) -> list[dict]:
-    """Train `model` on `data`; returns one record per step ({"step", "seconds", "loss", ...})."""
+        batch_size: int = 64, lr: float = 1e-3, seed: int = 0, schedule: str = "cosine",
+        callback=None) -> list[dict]:
+    """Train `model` on `data`; returns one record per step ({"step", "seconds", "loss", "lr", ...}).
+
+    The learning rate follows `schedule` over the budget: by step count when `steps` is given, by
+    wall time when only `minutes` is (whichever is further along when both are)."""
     if steps is None and minutes is None:
         raise ValueError("give a budget: steps, minutes, or both")
     if steps is not None and not 0 < steps <= MAX_STEPS:
@@ -41,21 +68,31 @@ def fit(model, data: WorldData, *, steps: int | None = None, minutes: float | No
         raise ValueError(f"minutes must be in (0, {MAX_MINUTES}], got {minutes}")
     if not 0 < batch_size <= 4096:
         raise ValueError(f"batch_size must be in 1..4096, got {batch_size}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
     kind = getattr(model.config, "condition", "none")
     condition = data.condition(kind)
     total = steps if steps is not None else MAX_STEPS
     deadline = time.monotonic() + 60.0 * minutes if minutes is not None else math.inf
     batches = torch.Generator().manual_seed(seed)
     optimizer = model.configure_optimizer(lr)
+    peaks = [[group["lr"] for group in opt.param_groups] for opt in _optimizers(optimizer)]
     history: list[dict] = []
     start = time.monotonic()
     model.train()
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         for step in range(1, total + 1):
+            progress = (step - 1) / steps if steps is not None else 0.0
+            if minutes is not None:
+                progress = max(progress, (time.monotonic() - start) / (60.0 * minutes))
+            factor = learning_rate_factor(progress, schedule)
+            for opt, peak in zip(_optimizers(optimizer), peaks):
+                for group, rate in zip(opt.param_groups, peak):
+                    group["lr"] = rate * factor
             idx = torch.randint(len(data), (batch_size,), generator=batches)
             record = model.train_step(data.images[idx], None if condition is None else condition[idx], optimizer)
-            record = {"step": step, "seconds": time.monotonic() - start, **record}
+            record = {"step": step, "seconds": time.monotonic() - start, "lr": lr * factor, **record}
             history.append(record)
             if callback is not None:
                 callback(step, total, record)
@@ -94,7 +131,9 @@ def main(argv=None) -> int:
     parser.add_argument("--split", default=None, choices=["all", "train", "test"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    parser.add_argument("--schedule", default="cosine", choices=SCHEDULES,
+                        help="learning rate over the budget: warm-up then cosine decay to 0, or constant")
     parser.add_argument("--condition", default=None, choices=["none", "class", "caption"],
                         help="what the model is given with each image (default: the model's own, "
                              "'none' for the generative families, 'class' for the classifier)")
@@ -129,7 +168,7 @@ def main(argv=None) -> int:
             bar.set_postfix(loss=f"{record['loss']:.4f}")
 
         history = fit(model, data, steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
-                      lr=args.lr, seed=args.seed, callback=progress)
+                      lr=args.lr, seed=args.seed, schedule=args.schedule, callback=progress)
         bar.close()
         with open(args.out / "loss.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=sorted({k for r in history for k in r}))
@@ -137,7 +176,8 @@ def main(argv=None) -> int:
             writer.writerows(history)
         save(model, args.out / "model.safetensors",
              extra={"world": args.world, "n": args.n, "seed": args.seed, "steps": len(history),
-                    "seconds": round(history[-1]["seconds"], 1), "batch_size": args.batch_size, "lr": args.lr})
+                    "seconds": round(history[-1]["seconds"], 1), "batch_size": args.batch_size, "lr": args.lr,
+                    "schedule": args.schedule})
         print(f"trained {args.model} for {len(history)} steps ({history[-1]['seconds']:.0f} s); "
               f"final loss {history[-1]['loss']:.4f}; wrote {args.out / 'model.safetensors'}")
     except (ValueError, FileNotFoundError) as err:

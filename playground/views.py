@@ -90,7 +90,7 @@ def likelihood_note(name: str) -> str:
     note = LIKELIHOOD_NOTES[model.likelihood].format(how=BOUND_HOW.get(model.family, ""))
     held = " It never saw a **red cylinder**: ask for one to test composition." if recipe.world == "exact-holdout" else ""
     return (f"**{model_label(name)}** — trained {extra.get('steps', '?')} steps in "
-            f"{extra.get('seconds', 0) / 60:.1f} min on one CPU core.{held}\n\nLikelihood: {note}")
+            f"{extra.get('seconds', 0) / 60:.1f} min on a 2-core CPU.{held}\n\nLikelihood: {note}")
 
 
 def condition_tensor(model, n: int, shape: str | None = None, color: str | None = None,
@@ -177,6 +177,24 @@ def sample_stream(name, n: int = 16, seed: int = 0, shape: str | None = None, co
 
 
 
+GRID_CLASSES = [("cylinder", "red")] * 4 + [("cube", "blue")] * 2 + [("sphere", "green")] * 2   # red cylinders: held out
+GRID_CAPTION = "a large red cylinder"
+
+
+def sample_grid(name: str, seed: int = 0) -> np.ndarray:
+    """The README's picture of shipped model `name`: eight samples (seed `seed`) in a row, 3x. Class
+    models are asked for GRID_CLASSES (four held-out red cylinders first), caption models for
+    GRID_CAPTION; diffusion uses 100 steps and, when conditional, guidance 2."""
+    model = _shipped(name)
+    kind = getattr(model.config, "condition", "none")
+    condition = {"none": None, "class": torch.cat([class_condition(*pair) for pair in GRID_CLASSES]),
+                 "caption": encode_captions([GRID_CAPTION] * len(GRID_CLASSES))}[kind]
+    options = {"steps": 100, "guidance": 1.0 if kind == "none" else 2.0} if model.family == "diffusion" else {}
+    with torch.no_grad():
+        images = model.sample(len(GRID_CLASSES), condition, generator=torch.Generator().manual_seed(seed), **options)
+    return image_grid(images, len(GRID_CLASSES), 3, 2)
+
+
 def interpolation(name: str, world_seed: int = 0, frames: int = 8) -> tuple[np.ndarray, str]:
     """Decode the straight line between the codes of two world images (scenes 0 and 1 of the seed):
     a latent-space walk for the families with an encoder (VAE, flow)."""
@@ -233,7 +251,7 @@ def train_stream(family: str, world: str = "exact", minutes: float = 1.0, seed: 
     records: list[dict] = []
 
     def train(report):
-        fit(model, data, minutes=minutes, batch_size=recipe.batch_size, lr=recipe.lr, seed=seed,
+        fit(model, data, minutes=minutes, batch_size=recipe.batch_size, lr=recipe.lr, schedule=recipe.schedule, seed=seed,
             callback=lambda step, total, record: (records.append(record), report()))
 
     budget, shown = 60.0 * minutes, time.perf_counter()

@@ -10,7 +10,7 @@ from playground.checkpoint import load, read_metadata, save
 from playground.data import class_condition, load_world
 from playground.protocol import Model, NoLikelihood, from_unit, to_unit
 from playground.text import MAX_TOKENS, PAD, ConditionEncoder, encode_captions, tokenize, unknown_words
-from playground.train import fit
+from playground.train import WARMUP, fit, learning_rate_factor
 
 
 @dataclass
@@ -92,6 +92,47 @@ def test_fit_is_seeded_and_learns(tiny_family):
     seen = []
     fit(Tiny(TinyConfig()), data, steps=5, batch_size=4, callback=lambda s, t, r: seen.append((s, t)))
     assert seen == [(k, 5) for k in range(1, 6)]
+
+
+def test_the_cosine_schedule_warms_up_peaks_and_ends_at_zero():
+    assert learning_rate_factor(0.0) < 0.01
+    assert learning_rate_factor(WARMUP / 2) == pytest.approx(0.5)
+    assert learning_rate_factor(WARMUP) == pytest.approx(1.0)
+    assert learning_rate_factor(WARMUP + (1 - WARMUP) / 2) == pytest.approx(0.5)
+    assert learning_rate_factor(1.0) == pytest.approx(0.0, abs=1e-12)
+    factors = [learning_rate_factor(k / 100) for k in range(101)]
+    peak = factors.index(max(factors))
+    assert all(a <= b for a, b in zip(factors[:peak], factors[1:peak + 1]))     # rises, then
+    assert all(a >= b for a, b in zip(factors[peak:], factors[peak + 1:]))      # only falls
+    assert {learning_rate_factor(p, "constant") for p in (0.0, 0.5, 1.0)} == {1.0}
+
+
+class TwoOptimizers(Tiny):
+    """Like the GAN: configure_optimizer returns a tuple, and the step records both learning rates."""
+
+    def configure_optimizer(self, lr):
+        return (torch.optim.Adam([self.mean], lr=lr), torch.optim.SGD([self.mean], lr=lr / 10))
+
+    def train_step(self, x, condition, optimizer):
+        first, second = optimizer
+        first.zero_grad()
+        loss = self.loss(x)
+        loss.backward()
+        first.step()
+        return {"loss": float(loss.detach()), "first": first.param_groups[0]["lr"], "second": second.param_groups[0]["lr"]}
+
+
+def test_fit_follows_the_schedule_in_every_optimizer(tiny_family):
+    data = load_world("exact", 16, 0, image_size=8)
+    history = fit(TwoOptimizers(TinyConfig()), data, steps=50, batch_size=4, lr=0.1, seed=0)
+    rates = [r["lr"] for r in history]
+    assert rates[0] < rates[1] and max(rates) == pytest.approx(0.1, rel=0.01) and rates[-1] < 1e-3
+    assert [r["first"] for r in history] == pytest.approx(rates)
+    assert [r["second"] for r in history] == pytest.approx([r / 10 for r in rates])
+    flat = fit(TwoOptimizers(TinyConfig()), data, steps=5, batch_size=4, lr=0.1, schedule="constant")
+    assert {r["first"] for r in flat} == {0.1} and [r["second"] for r in flat] == pytest.approx([0.01] * 5)
+    with pytest.raises(ValueError, match="schedule must be one of cosine, constant"):
+        fit(Tiny(TinyConfig()), data, steps=5, schedule="linear")
 
 
 @pytest.mark.parametrize("kwargs, message", [

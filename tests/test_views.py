@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from playground import views
+from playground import pretrained, views
 from playground.data import class_condition
 from playground.registry import build
 
@@ -101,3 +101,16 @@ def test_the_apps_streamed_reading_ends_with_the_answer_refine_gives(one_thread)
     assert (step, total) == (40, 40)
     answer = read_scene(encoder, picture, refine_steps=40).scene
     assert reading.scene == answer and len(answer.objects) == 6
+
+
+@pytest.mark.skipif(not pretrained.path("gan-class").is_file(), reason="gan-class weights not trained")
+def test_the_readmes_sample_grids_are_drawn_by_one_seeded_function(tmp_path, capsys):
+    grid = views.sample_grid("gan-class")
+    assert grid.shape == (96, 8 * 96 + 7 * 2, 3) and grid.dtype == np.uint8     # eight samples at 3x
+    assert np.array_equal(grid, views.sample_grid("gan-class"))
+    assert not np.array_equal(grid, views.sample_grid("gan-class", seed=1))
+    assert pretrained.main(["gan-class", "--grids", str(tmp_path)]) == 0
+    from PIL import Image
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "samples_gan-class.png").convert("RGB")), grid)
+    assert pretrained.main(["encoder-clevr3d", "--grids", str(tmp_path)]) == 2
+    assert "not a generative model" in capsys.readouterr().err
