@@ -9,8 +9,10 @@ For each family's unconditional model, on the `exact` world (768 equally likely 
   * likelihood kind, bits/dim and bits/image over the world's scenes (every `--every`-th: the world
     is uniform, so a regular subset is unbiased), and the gap to the entropy in bits/image: the KL
     from the truth for exact likelihoods, an upper bound on it for bounds, an AIS estimate for the RBM;
-  * sample validity: the fraction of 64 samples within RMSE 12 of one of the world's images, and how
-    many distinct world scenes they hit;
+  * samples (64, seed 0): validity, the fraction that are a world image (at most 2 of 1,024 pixels off
+    by more than 24 levels from the nearest of the 768, `scores.parse_samples`), how many distinct world
+    scenes they hit, the fraction that are empty (the ground alone: the commonest failure) and the
+    median fraction of wrong pixels against the nearest world image;
   * sampling speed in ms per image at batch 64 (one call, after a warm-up; diffusion with 100 respaced
     steps, as in the app), and the training minutes recorded in the checkpoint.
 For the conditional models (trained on `exact-holdout`, which never shows a red cylinder; asked by
@@ -52,6 +54,8 @@ def score_family(family: str, every: int | None) -> dict:
     parse = parse_samples(samples, binarized=family == "rbm")
     row["validity"] = float(parse.valid.float().mean())
     row["scenes_hit"] = int(parse.index[parse.valid].unique().numel())
+    row["empty"] = float(parse.empty.float().mean())
+    row["median_wrong_pixels"] = float(parse.wrong.median())
     row["sample_ms_per_image"] = sample_ms_per_image(model, 64, **options)
     row["sample_options"] = options
     row["train_minutes"] = extra.get("seconds", float("nan")) / 60
@@ -80,7 +84,7 @@ def main(argv=None) -> dict:
     present = set(pretrained.available())
     result: dict = {}
     print(f"{'family':<10} {'likelihood':<12} {'bits/dim':>9} {'bits/img':>9} {'gap bits':>9} "
-          f"{'valid':>6} {'hit':>4} {'ms/img':>8} {'train min':>9}")
+          f"{'valid':>6} {'hit':>4} {'empty':>6} {'wrong px':>8} {'ms/img':>8} {'train min':>9}")
     for family in args.only or list(FAMILIES):
         if family not in present:
             print(f"{family:<10} (no shipped weights: python -m playground.pretrained {family})")
@@ -88,7 +92,8 @@ def main(argv=None) -> dict:
         row = result[family] = score_family(family, args.every)
         print(f"{family:<10} {row['likelihood_kind']:<12} {fmt(row['bits_per_dim'], '9.4f')} "
               f"{fmt(row['bits_per_image'], '9.1f')} {fmt(row['gap_bits_per_image'], '9.1f')} "
-              f"{row['validity']:6.2f} {row['scenes_hit']:4d} {row['sample_ms_per_image']:8.1f} "
+              f"{row['validity']:6.2f} {row['scenes_hit']:4d} {row['empty']:6.2f} {row['median_wrong_pixels']:8.2%} "
+              f"{row['sample_ms_per_image']:8.1f} "
               f"{row['train_minutes']:9.1f}", flush=True)
     print(f"entropy of the exact world: {result[next(iter(result))]['entropy_bits']:.3f} bits/image" if result else "")
     conditional = [n for n in pretrained.RECIPES if pretrained.RECIPES[n].condition != "none" and n in present

@@ -234,7 +234,8 @@ def train_runs(family: str, data, budget: Budget, callback=None) -> tuple[list, 
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             model = build(family, image_size=data.images.shape[-1], **recipe.config)
-        history = fit(model, data, minutes=budget.minutes, batch_size=recipe.batch_size, lr=recipe.lr, schedule=recipe.schedule, seed=seed)
+        history = fit(model, data, minutes=budget.minutes, batch_size=recipe.batch_size, lr=recipe.lr,
+                      schedule=recipe.schedule, seed=seed)
         losses = [r["loss"] for r in history]
         runs.append({"seed": seed, "steps": len(history), "final_loss": final_loss(history),
                      "diverged": not all(math.isfinite(v) for v in losses), "roughness": roughness(losses)})

@@ -26,6 +26,15 @@ Gated block (eq. 4 of the second paper): with W * x a stack's convolution and V 
     y = tanh(W_f * x + V_f c) * sigmoid(W_g * x + V_g c);
 the horizontal stack also adds a 1 x 1 map of the vertical pre-activations, and is residual.
 
+Global context (`context`). The stacks see only a window (first_kernel/2 + layers - 1 rows up and
+as many columns either side), but a scene is a global thing: having drawn one object at the top
+left, the net must not start a second at the bottom right, and having drawn none it must start one
+in time. So the head can also read two causal summaries, a PixelSNAIL-like shortcut at the cost of a
+max: the running maximum over the rows r <= i of a projection of the vertical stack's last features
+(which at row r saw rows < r only), maxed over the columns; and the running maximum over the pixels
+(i, < j) to the left of a projection of the horizontal stack's last features. A max of ReLUs is 0
+until something was seen, only grows, and is cheap to carry along while sampling.
+
 Sampling takes D sequential steps. Running the net on the whole image per step is wasteful:
 the vertical stack of row i depends only on rows < i, so it runs once per row, one row per layer
 from cached padded feature maps; inside the row only the current pixel of each horizontal layer
@@ -121,6 +130,7 @@ class PixelCNNConfig:
     kernel: int = 3                      # odd kernel size of the later blocks
     first_kernel: int = 7                # odd kernel size of the first block (mask A)
     condition_dim: int = 64              # size of the condition vector (even, for the caption GRU)
+    context: bool = False                # the head also reads the causal global summaries (above)
 
 
 class PixelCNN(Model):
@@ -151,6 +161,10 @@ class PixelCNN(Model):
         self.encoder = ConditionEncoder(config.condition, config.condition_dim)
         self.to_bias = (nn.Linear(config.condition_dim, 2 * config.layers * hidden)
                         if config.condition != "none" else None)    # V c for every block at once
+        if config.context:   # projections of the last features into the summaries, and of both back
+            self.summarise_rows = nn.Conv2d(hidden, hidden, 1)
+            self.summarise_left = nn.Conv2d(hidden, hidden, 1)
+            self.from_context = nn.Conv2d(2 * hidden, hidden, 1)
         self.head = nn.Sequential(nn.ReLU(), CausalConv(hidden, hidden, 1, "B", c), nn.ReLU(),
                                   CausalConv(hidden, c * LEVELS, 1, "B", c))   # logits, grouped by colour
 
@@ -177,6 +191,12 @@ class PixelCNN(Model):
             # pad k/2 above (and trim the last row for the first block, whose kernel stops at row i - 1)
             v, from_vertical = block.vertical_step(F.pad(v, (p, p, p, block.rows - 1 - p)), bias)   # (B, h, H, W)
             h = block.horizontal_step(F.pad(h, (p, 0, 0, 0)), h, from_vertical)                   # (B, h, H, W)
+        if self.config.context:
+            # above: rows r <= i of v (which saw rows < r), maxed over columns, then a running max down
+            above = F.relu(self.summarise_rows(v)).amax(3, keepdim=True).cummax(2).values   # (B, h, H, 1)
+            # left: pixels (i, j' < j) of h, a running max along the row shifted one to the right
+            left = F.pad(F.relu(self.summarise_left(h)).cummax(3).values, (1, 0))[..., :-1]   # (B, h, H, W)
+            h = h + self.from_context(torch.cat([above.expand_as(left), left], dim=1))
         logits = self.head(h)                                     # (B, C 256, H, W)
         return logits.unflatten(1, (self.config.channels, LEVELS)).transpose(1, 2)   # (B, 256, C, H, W)
 
@@ -233,6 +253,7 @@ class PixelCNN(Model):
         widths = [c] + [hidden] * (self.config.layers - 1)
         v_cache = [torch.zeros(n, w, size + b.pad, size + 2 * b.pad, device=device)
                    for w, b in zip(widths, self.blocks)]
+        above = torch.zeros(n, hidden, 1, 1, device=device)      # the running summaries (see `logits`)
         for i in range(size):
             from_vertical = []                                    # per block: (n, 2h, 1, W) for row i
             for k, block in enumerate(self.blocks):
@@ -242,6 +263,9 @@ class PixelCNN(Model):
                 if k + 1 < len(self.blocks):
                     q = self.blocks[k + 1].pad
                     v_cache[k + 1][:, :, i + q, q:q + size] = v[:, :, 0]
+            if self.config.context:
+                above = torch.maximum(above, F.relu(self.summarise_rows(v)).amax(3, keepdim=True))
+                left = torch.zeros(n, hidden, 1, 1, device=device)
             h_cache = [torch.zeros(n, w, 1, size + b.pad, device=device) for w, b in zip(widths, self.blocks)]
             for j in range(size):
                 for channel in range(c):
@@ -251,10 +275,13 @@ class PixelCNN(Model):
                                                   from_vertical[k][..., j:j + 1])   # (n, h, 1, 1)
                         if k + 1 < len(self.blocks):
                             h_cache[k + 1][..., j + self.blocks[k + 1].pad] = h[..., 0]
-                    logits = self.head(h)[:, channel * LEVELS:(channel + 1) * LEVELS, 0, 0]   # (n, 256)
+                    features = h + self.from_context(torch.cat([above, left], dim=1)) if self.config.context else h
+                    logits = self.head(features)[:, channel * LEVELS:(channel + 1) * LEVELS, 0, 0]   # (n, 256)
                     value = choose(logits, channel, i, j)     # (n,) int64
                     image[:, channel, i, j] = value.to(torch.uint8)
                     h_cache[0][:, channel, 0, j + self.blocks[0].pad] = to_unit(value)
+                if self.config.context:   # pixel (i, j) is complete: the last channel's h is its full feature
+                    left = torch.maximum(left, F.relu(self.summarise_left(h)))
             p = self.blocks[0].pad
             v_cache[0][:, :, i + p, p:p + size] = to_unit(image[:, :, i])
             if i == size - 1 or (i + 1) % every == 0:

@@ -37,7 +37,7 @@ class Recipe:
     lr: float = 1e-3
     n: int = 20_000
     config: dict = field(default_factory=dict)
-    schedule: str = "cosine"      # the learning rate over the budget (playground.train.SCHEDULES)
+    schedule: str = "constant"    # the learning rate over the budget (playground.train.SCHEDULES)
 
     def argv(self, name: str, out: Path, threads: int = 1) -> list[str]:
         args = ["--model", self.family, "--world", self.world, "--minutes", str(self.minutes),
@@ -67,10 +67,9 @@ RECIPES: dict[str, Recipe] = {
 # the models that are not generative: the inverse-graphics encoders (playground.inverse: image -> scene,
 # one per default world) and the shape classifier the adversarial-noise demo attacks (playground.adversarial)
 ENCODER_RECIPES: dict[str, Recipe] = {
-    "encoder-shapes2d": Recipe("encoder", "shapes2d", 15, batch_size=32, lr=5e-4, n=60_000, schedule="constant"),
-    "encoder-clevr3d": Recipe("encoder", "clevr3d", 15, batch_size=32, lr=1e-3, n=60_000, schedule="constant"),
-    "classifier-exact": Recipe("classifier", "exact", 2, "class", batch_size=64, lr=1e-3, n=8192,
-                               schedule="constant"),
+    "encoder-shapes2d": Recipe("encoder", "shapes2d", 15, batch_size=32, lr=5e-4, n=60_000),
+    "encoder-clevr3d": Recipe("encoder", "clevr3d", 15, batch_size=32, lr=1e-3, n=60_000),
+    "classifier-exact": Recipe("classifier", "exact", 2, "class", batch_size=64, lr=1e-3, n=8192),
 }
 ALL_RECIPES = {**RECIPES, **ENCODER_RECIPES}
 

@@ -108,6 +108,7 @@ class Parse:
     index: torch.Tensor     # (B,) index of the nearest world scene
     rmse: torch.Tensor      # (B,) its RMS distance in 0..255
     wrong: torch.Tensor     # (B,) fraction of pixels off by more than WRONG_LEVELS in some channel
+    empty: torch.Tensor     # (B,) bool: no pixel is off the ground colour by more than WRONG_LEVELS (no object)
     shape: list[str]
     color: list[str]
 
@@ -131,8 +132,10 @@ def parse_samples(samples: torch.Tensor, world: ExactWorld | None = None, binari
     rmse = best.clamp(min=0).div(x.shape[1]).sqrt()
     error = (samples.float() - truth[index].view(samples.shape)).abs().amax(1)   # (B, H, W) worst channel
     wrong = (error > WRONG_LEVELS).flatten(1).float().mean(1)
+    ground = truth.view(truth.shape[0], samples.shape[1], -1).mode(2).values.mode(0).values   # (C,) the commonest colour
+    empty = ((samples.float() - ground[:, None, None]).abs() <= WRONG_LEVELS).flatten(1).all(1)
     objects = [world.scenes[int(i)].objects[0] for i in index]
-    return Parse(index, rmse, wrong, [o.shape for o in objects], [nearest_color_name(o.color) for o in objects])
+    return Parse(index, rmse, wrong, empty, [o.shape for o in objects], [nearest_color_name(o.color) for o in objects])
 
 
 def sample_ms_per_image(model, n: int = 64, condition: torch.Tensor | None = None, **kwargs) -> float:

@@ -28,18 +28,20 @@ from .registry import ENCODERS, FAMILIES, build
 
 MAX_STEPS = 1_000_000
 MAX_MINUTES = 24 * 60
-SCHEDULES = ("cosine", "constant")
+SCHEDULES = ("constant", "cosine")
 WARMUP = 0.02            # fraction of the budget over which the learning rate rises linearly from 0
 
 
 def learning_rate_factor(progress: float, schedule: str = "cosine") -> float:
     """The learning rate, as a fraction of the peak `lr`, at `progress` (0..1) through the budget.
 
+    "constant": the peak rate throughout (the default, and every shipped recipe's).
     "cosine" (Loshchilov & Hutter 2017, without restarts): a linear warm-up over the first WARMUP of
     the budget, then 1/2 (1 + cos(pi u)) for u from 0 to 1, so the last steps take tiny ones. Adam's
-    noise at a constant rate keeps the weights jittering around the optimum; decaying the rate lets
-    them settle, and in a time budget that is what sharpens samples most for free.
-    "constant": the peak rate throughout."""
+    noise at a constant rate keeps the weights jittering around an optimum, and decaying the rate
+    lets them settle: that pays once a run gets near one. Ten CPU minutes do not: there the decay
+    only halves the average rate, and the shipped recipes all came out worse with it (PixelCNN 434
+    -> 593 bits/image, flow 0.33 -> 0.58 bits/dim, diffusion 1.12 -> 1.27, VAE 0.184 -> 0.188)."""
     if schedule == "constant":
         return 1.0
     progress = min(max(progress, 0.0), 1.0)
@@ -54,7 +56,7 @@ def _optimizers(optimizer) -> tuple:
 
 
 def fit(model, data: WorldData, *, steps: int | None = None, minutes: float | None = None,
-        batch_size: int = 64, lr: float = 1e-3, seed: int = 0, schedule: str = "cosine",
+        batch_size: int = 64, lr: float = 1e-3, seed: int = 0, schedule: str = "constant",
         callback=None) -> list[dict]:
     """Train `model` on `data`; returns one record per step ({"step", "seconds", "loss", "lr", ...}).
 
@@ -132,8 +134,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
-    parser.add_argument("--schedule", default="cosine", choices=SCHEDULES,
-                        help="learning rate over the budget: warm-up then cosine decay to 0, or constant")
+    parser.add_argument("--schedule", default="constant", choices=SCHEDULES,
+                        help="learning rate over the budget: constant, or warm-up then cosine decay to 0")
     parser.add_argument("--condition", default=None, choices=["none", "class", "caption"],
                         help="what the model is given with each image (default: the model's own, "
                              "'none' for the generative families, 'class' for the classifier)")

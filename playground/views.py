@@ -184,12 +184,12 @@ GRID_CAPTION = "a large red cylinder"
 def sample_grid(name: str, seed: int = 0) -> np.ndarray:
     """The README's picture of shipped model `name`: eight samples (seed `seed`) in a row, 3x. Class
     models are asked for GRID_CLASSES (four held-out red cylinders first), caption models for
-    GRID_CAPTION; diffusion uses 100 steps and, when conditional, guidance 2."""
+    GRID_CAPTION; diffusion uses 250 steps and, when conditional, guidance 2."""
     model = _shipped(name)
     kind = getattr(model.config, "condition", "none")
     condition = {"none": None, "class": torch.cat([class_condition(*pair) for pair in GRID_CLASSES]),
                  "caption": encode_captions([GRID_CAPTION] * len(GRID_CLASSES))}[kind]
-    options = {"steps": 100, "guidance": 1.0 if kind == "none" else 2.0} if model.family == "diffusion" else {}
+    options = {"steps": 250, "guidance": 1.0 if kind == "none" else 2.0} if model.family == "diffusion" else {}
     with torch.no_grad():
         images = model.sample(len(GRID_CLASSES), condition, generator=torch.Generator().manual_seed(seed), **options)
     return image_grid(images, len(GRID_CLASSES), 3, 2)
@@ -251,8 +251,8 @@ def train_stream(family: str, world: str = "exact", minutes: float = 1.0, seed: 
     records: list[dict] = []
 
     def train(report):
-        fit(model, data, minutes=minutes, batch_size=recipe.batch_size, lr=recipe.lr, schedule=recipe.schedule, seed=seed,
-            callback=lambda step, total, record: (records.append(record), report()))
+        fit(model, data, minutes=minutes, batch_size=recipe.batch_size, lr=recipe.lr, schedule=recipe.schedule,
+            seed=seed, callback=lambda step, total, record: (records.append(record), report()))
 
     budget, shown = 60.0 * minutes, time.perf_counter()
     steps = stoppable(train)

@@ -61,8 +61,9 @@ def test_loss_is_finite_and_decreases(data):
         assert float(model.loss(data.images)) < 0.5 * before
 
 
-def test_changing_a_subpixel_leaves_every_earlier_distribution_alone():
-    model, c, size = tiny(), 3, TINY["image_size"]
+@pytest.mark.parametrize("context", [False, True])
+def test_changing_a_subpixel_leaves_every_earlier_distribution_alone(context):
+    model, c, size = tiny(context=context), 3, TINY["image_size"]
     x = torch.randint(0, 256, (1, c, size, size), dtype=torch.uint8)
     edits = []
     for channel in range(c):
@@ -79,6 +80,22 @@ def test_changing_a_subpixel_leaves_every_earlier_distribution_alone():
         assert change[order <= d].max() < 1e-5, f"editing subpixel {d} moved a distribution at or before it"
     # and information does flow forward: every edit but the last reaches some later distribution
     assert all(change[order > d].max() > 1e-4 for (d, _), change in zip(edits, moved) if d + 1 < order.numel())
+
+
+def test_the_global_context_sees_past_the_stacks_window():
+    """With 2 layers and a 3x3 first kernel the stacks see 2 rows up; the summaries see everything
+    drawn so far, so an object far above (row 0, on plain ground) moves the last row's distributions
+    only with them. (A running max passes on what exceeds what it holds: brighter or darker, one of
+    the two does.)"""
+    size = 12
+    x = torch.full((1, 3, size, size), 128, dtype=torch.uint8)
+    edits = torch.cat([x, x])
+    edits[0, :, 0, 0], edits[1, :, 0, 0] = 250, 5
+    for context in (False, True):
+        model = tiny(image_size=size, layers=2, first_kernel=3, context=context)
+        with torch.no_grad():
+            change = (model.logits(edits) - model.logits(x)).abs().amax(1)[:, :, -1]   # (2, C, W): last row
+        assert bool(change.max() > 1e-4) == context
 
 
 def test_first_subpixel_does_not_depend_on_the_image():
@@ -115,9 +132,9 @@ def test_probabilities_of_all_images_sum_to_one():
     assert float(total) == pytest.approx(1.0, abs=1e-4)
 
 
-@pytest.mark.parametrize("condition", ["none", "class"])
-def test_cached_sampler_matches_the_naive_sampler(condition):
-    model = tiny(condition=condition)
+@pytest.mark.parametrize("condition, context", [("none", False), ("class", False), ("none", True), ("class", True)])
+def test_cached_sampler_matches_the_naive_sampler(condition, context):
+    model = tiny(condition=condition, context=context)
     labels = torch.tensor([[0, 1], [2, 5], [1, 7]]) if condition == "class" else None
     fast = model.sample(3, labels, generator=torch.Generator().manual_seed(7))
     slow = naive_sample(model, 3, labels, generator=torch.Generator().manual_seed(7))

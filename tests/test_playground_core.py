@@ -124,14 +124,14 @@ class TwoOptimizers(Tiny):
 
 def test_fit_follows_the_schedule_in_every_optimizer(tiny_family):
     data = load_world("exact", 16, 0, image_size=8)
-    history = fit(TwoOptimizers(TinyConfig()), data, steps=50, batch_size=4, lr=0.1, seed=0)
+    history = fit(TwoOptimizers(TinyConfig()), data, steps=50, batch_size=4, lr=0.1, seed=0, schedule="cosine")
     rates = [r["lr"] for r in history]
     assert rates[0] < rates[1] and max(rates) == pytest.approx(0.1, rel=0.01) and rates[-1] < 1e-3
     assert [r["first"] for r in history] == pytest.approx(rates)
     assert [r["second"] for r in history] == pytest.approx([r / 10 for r in rates])
-    flat = fit(TwoOptimizers(TinyConfig()), data, steps=5, batch_size=4, lr=0.1, schedule="constant")
+    flat = fit(TwoOptimizers(TinyConfig()), data, steps=5, batch_size=4, lr=0.1)      # the default: constant
     assert {r["first"] for r in flat} == {0.1} and [r["second"] for r in flat] == pytest.approx([0.01] * 5)
-    with pytest.raises(ValueError, match="schedule must be one of cosine, constant"):
+    with pytest.raises(ValueError, match="schedule must be one of constant, cosine"):
         fit(Tiny(TinyConfig()), data, steps=5, schedule="linear")
 
 

@@ -56,7 +56,8 @@ def test_world_images_parse_as_themselves_and_noise_does_not():
     noise = torch.randint(0, 256, (2, 3, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
     assert not parse_samples(noise).valid.any()
     blank = torch.full((1, 3, 32, 32), 128, dtype=torch.uint8)       # the ground alone: no world image
-    assert not parse_samples(blank).valid.any()
+    assert not parse_samples(blank).valid.any() and parse_samples(blank).empty.all()
+    assert not parse.empty.any() and not parse_samples(noise).empty.any()
     shifted = torch.roll(images, shifts=2, dims=3)                  # the object moved by 2 pixels: not a world image
     assert not parse_samples(shifted).valid.any()
     bits = parse_samples((images > 127).to(torch.uint8) * 255, binarized=True)

@@ -114,3 +114,13 @@ def test_the_readmes_sample_grids_are_drawn_by_one_seeded_function(tmp_path, cap
     assert np.array_equal(np.asarray(Image.open(tmp_path / "samples_gan-class.png").convert("RGB")), grid)
     assert pretrained.main(["encoder-clevr3d", "--grids", str(tmp_path)]) == 2
     assert "not a generative model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["vae", "vae-class"])   # arg-max decoders: no rounding to differ across CPUs
+def test_the_readmes_sample_grids_are_what_the_shipped_weights_draw(name):
+    from PIL import Image
+    from pathlib import Path
+    if not pretrained.path(name).is_file():
+        pytest.skip(f"{name} weights not trained")
+    shown = np.asarray(Image.open(Path(__file__).resolve().parents[1] / "docs" / f"samples_{name}.png").convert("RGB"))
+    assert np.array_equal(views.sample_grid(name), shown), "python -m playground.pretrained --grids docs redraws it"
