@@ -345,8 +345,10 @@ class Diffusion(Model):
                  generator: torch.Generator | None = None) -> torch.Tensor:
         """The ELBO (B,) in nats of the discrete image: every term when `terms` is None (T network
         passes per image), else the T - 1 KL terms estimated from `terms` importance-sampled strata
-        (see the module doc); either way each term uses one draw of x_t."""
+        (see the module doc); either way each term uses one draw of x_t. The draws come from `generator`,
+        or without one from a generator seeded with 0, so the result is deterministic."""
         T = self.config.timesteps
+        generator = generator if generator is not None else torch.Generator().manual_seed(0)
         if terms is None:
             parts = self.bound_terms(x, condition, generator=generator)
             return -(parts["prior"] + parts["decoder"] + parts["diffusion"].sum(1))

@@ -155,9 +155,11 @@ class VAE(Model):
     @torch.no_grad()
     def log_prob(self, x: torch.Tensor, condition: torch.Tensor | None = None, *, k: int = 64,
                  generator: torch.Generator | None = None) -> torch.Tensor:
-        """The importance-weighted bound L_k (B,) in nats: log 1/k sum_i p(x, z_i) / q(z_i | x)."""
+        """The importance-weighted bound L_k (B,) in nats: log 1/k sum_i p(x, z_i) / q(z_i | x). The draws
+        come from `generator`, or without one from a generator seeded with 0, so the result is deterministic."""
         if not 1 <= k <= MAX_IMPORTANCE:
             raise ValueError(f"k must be in 1..{MAX_IMPORTANCE}, got {k}")
+        generator = generator if generator is not None else torch.Generator().manual_seed(0)
         b = x.shape[0]
         cond = self._condition(condition, b)
         mean, log_var = self._posterior(x, cond)                  # (B, L) each

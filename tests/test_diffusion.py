@@ -134,6 +134,7 @@ def test_stratified_estimate_is_unbiased(data):
     assert abs(float(strata - full)) < 0.03 * abs(float(full))
     with pytest.raises(ValueError, match="terms must be in 1..9"):
         model.log_prob(x, terms=10)
+    assert torch.equal(model.log_prob(x, terms=3), model.log_prob(x, terms=3))   # no generator: seeded with 0
 
 
 def test_samples_are_uint8_and_seeded():

@@ -74,6 +74,8 @@ def test_importance_weighting_tightens_the_bound(data):
     assert model.likelihood == "bound"
     bpd = model.bits_per_dim(x)
     assert bpd.shape == (6,) and (bpd > 0).all()
+    assert torch.equal(model.log_prob(x), model.log_prob(x))         # without a generator: seeded with 0
+    assert torch.equal(bpd, model.bits_per_dim(x))
 
 
 def test_samples_are_uint8_seeded_and_capped():
