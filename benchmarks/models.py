@@ -31,13 +31,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from playground import pretrained  # noqa: E402
+from playground.evaluate import LOG_PROB_OPTIONS  # noqa: E402  (the evaluation's cheaper bounds, shared)
 from playground.registry import FAMILIES  # noqa: E402
 from playground.scores import (WithOptions, conditional_faithfulness, likelihood_scores,  # noqa: E402
                                parse_samples, sample_ms_per_image)
 
 # families whose likelihood needs many network passes per image score a subset of the scenes
 EVERY = {"vae": 4, "diffusion": 8}
-LOG_PROB_OPTIONS = {"vae": {"k": 16}, "diffusion": {"terms": 32}}
 # diffusion samples with 100 respaced steps, as the app does (its time grows linearly with the steps)
 SAMPLE_OPTIONS = {"diffusion": {"steps": 100}}
 
