@@ -100,6 +100,11 @@ def fit(model, data: WorldData, *, steps: int | None = None, minutes: float | No
                 callback(step, total, record)
             if time.monotonic() >= deadline:
                 break
+        finish = getattr(model, "finish_training", None)     # e.g. a VAE fitting its mixture prior to the data
+        if finish is not None and history:
+            begun = time.monotonic()
+            finish(data.images, condition, generator=torch.Generator().manual_seed(seed))
+            history[-1]["finish_seconds"] = time.monotonic() - begun   # part of the training time, after the last step
     model.eval()
     return history
 
@@ -176,11 +181,13 @@ def main(argv=None) -> int:
             writer = csv.DictWriter(f, fieldnames=sorted({k for r in history for k in r}))
             writer.writeheader()
             writer.writerows(history)
+        seconds = history[-1]["seconds"] + history[-1].get("finish_seconds", 0.0)   # the steps and any finishing fit
         save(model, args.out / "model.safetensors",
              extra={"world": args.world, "n": args.n, "seed": args.seed, "steps": len(history),
-                    "seconds": round(history[-1]["seconds"], 1), "batch_size": args.batch_size, "lr": args.lr,
-                    "schedule": args.schedule})
-        print(f"trained {args.model} for {len(history)} steps ({history[-1]['seconds']:.0f} s); "
+                    "seconds": round(seconds, 1), "batch_size": args.batch_size, "lr": args.lr,
+                    "schedule": args.schedule,
+                    **({"finish_seconds": round(history[-1]["finish_seconds"], 1)} if "finish_seconds" in history[-1] else {})})
+        print(f"trained {args.model} for {len(history)} steps ({seconds:.0f} s); "
               f"final loss {history[-1]['loss']:.4f}; wrote {args.out / 'model.safetensors'}")
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)

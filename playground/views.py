@@ -44,7 +44,8 @@ LIKELIHOOD_NOTES = {
     "none": "**no likelihood**: a GAN defines p(x) only implicitly, as the push-forward of noise through the "
             "generator; it can sample but not score an image.",
 }
-BOUND_HOW = {"vae": "the importance-weighted ELBO with k = 64 posterior draws",
+BOUND_HOW = {"vae": "the importance-weighted ELBO with k = 64 posterior draws, under the model's prior (N(0, I), or for "
+                    "the shipped VAEs a Gaussian mixture fitted to the codes after training)",
              "flow": "the flow's exact density of the dequantized image, a bound on the discrete image's probability",
              "diffusion": "the DDPM variational bound, a sum of 1000 KL terms"}
 

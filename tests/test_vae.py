@@ -7,7 +7,8 @@ import torch
 from playground.checkpoint import load, save
 from playground.data import load_world
 from playground.registry import build
-from playground.vae import VAE, VAEConfig
+from playground.train import fit
+from playground.vae import VAE, VAEConfig, fit_gaussian_mixture, gaussian_log_density, mixture_log_density
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -141,10 +142,79 @@ def test_the_condition_changes_samples_and_likelihood(kind, data):
 
 def test_invalid_settings_are_refused():
     for bad, match in [(dict(condition="music"), "condition must be"), (dict(image_size=12), "multiple of 8"),
-                       (dict(latent_dim=0), "must be positive"), (dict(free_bits=-1.0), "free_bits")]:
+                       (dict(latent_dim=0), "must be positive"), (dict(free_bits=-1.0), "free_bits"),
+                       (dict(prior_components=-1), "prior_components"), (dict(prior_components=10**6), "prior_components"),
+                       (dict(prior_draws=0), "prior_draws")]:
         with pytest.raises(ValueError, match=match):
             VAE(VAEConfig(**{**TINY, **bad}))
     with pytest.raises(ValueError, match="z must have shape"):
         tiny().decode(torch.zeros(2, 3))
     with pytest.raises(ValueError, match="k must be in"):
         tiny().log_prob(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), k=0)
+
+
+def test_the_mixture_density_is_the_sum_over_its_components():
+    g = torch.Generator().manual_seed(0)
+    logits, means, log_vars = torch.randn(5, generator=g), torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g)
+    z = torch.randn(2, 7, 3, generator=g)
+    each = torch.stack([gaussian_log_density(z, means[k], log_vars[k]) for k in range(5)], -1)   # (2, 7, 5)
+    brute = torch.logsumexp(each + logits.log_softmax(0), -1)
+    assert torch.allclose(mixture_log_density(z, logits, means, log_vars), brute, atol=1e-4)
+
+
+def test_em_recovers_a_known_mixture_and_never_lowers_the_likelihood():
+    g = torch.Generator().manual_seed(0)
+    centres, sds = torch.tensor([[-4.0, 0.0], [4.0, 1.0]]), torch.tensor([[0.5, 0.3], [1.0, 0.2]])
+    label = (torch.rand(3000, generator=g) < 0.25).long()            # a quarter from the second component
+    z = centres[label] + sds[label] * torch.randn(3000, 2, generator=g)
+    logits, means, log_vars = fit_gaussian_mixture(z, 2, iterations=30, generator=torch.Generator().manual_seed(1))
+    order = means[:, 0].argsort()
+    assert torch.allclose(means[order], centres, atol=0.1)
+    assert torch.allclose(log_vars[order].exp().sqrt(), sds, atol=0.06)
+    assert torch.allclose(logits[order].softmax(0), torch.tensor([0.75, 0.25]), atol=0.03)
+    fits = [fit_gaussian_mixture(z, 3, iterations=t, generator=torch.Generator().manual_seed(2)) for t in (1, 3, 10)]
+    likelihoods = [float(mixture_log_density(z, *f).mean()) for f in fits]
+    assert likelihoods[0] <= likelihoods[1] + 1e-5 <= likelihoods[2] + 2e-5
+    # a weight counts a point that many times: three times the second component's points balance the two
+    weights = 1.0 + 2.0 * label.float()
+    weighted = fit_gaussian_mixture(z, 2, weights=weights, iterations=30, generator=torch.Generator().manual_seed(1))
+    again = fit_gaussian_mixture(z, 2, weights=weights, iterations=30, generator=torch.Generator().manual_seed(1))
+    assert all(torch.equal(a, b) for a, b in zip(weighted, again))                  # same generator, same bytes
+    assert torch.allclose(weighted[0].softmax(0), torch.tensor([0.5, 0.5]), atol=0.03)
+    assert torch.allclose(weighted[1][weighted[1][:, 0].argsort()], centres, atol=0.1)
+    with pytest.raises(ValueError, match="components"):
+        fit_gaussian_mixture(z[:2], 3)
+
+
+def test_a_fitted_mixture_prior_puts_the_prior_on_the_codes(data):
+    model = lively(tiny(prior_components=8, prior_draws=4)).eval()
+    standard = lively(tiny()).eval()                                    # the same weights, prior N(0, I)
+    g = lambda: torch.Generator().manual_seed(0)
+    x = data.images
+    # until it is fitted the mixture is N(0, I): the same bound, the same samples, the same loss
+    assert torch.equal(model.log_prob(x, k=4, generator=g()), standard.log_prob(x, k=4, generator=g()))
+    assert torch.equal(model.sample(4, generator=g()), standard.sample(4, generator=g()))
+    model.fit_prior(x, generator=g())
+    assert model.mixture_prior and not standard.mixture_prior
+    # the prior now sits where the codes are: a tighter bound on the training images, and draws near codes
+    assert float(model.log_prob(x, k=16, generator=g()).mean()) > float(standard.log_prob(x, k=16, generator=g()).mean())
+    codes = model.encode(x)
+    to_code = torch.cdist(model._prior_sample(256, g()), codes).min(1).values.median()
+    to_code_standard = torch.cdist(standard._prior_sample(256, g()), codes).min(1).values.median()
+    assert to_code < 0.5 * to_code_standard
+    assert math.isfinite(float(model.loss(x).detach()))
+    with pytest.raises(ValueError, match="no mixture to fit"):
+        standard.fit_prior(x)
+
+
+def test_training_fits_the_mixture_prior_and_the_checkpoint_keeps_it(tmp_path, data):
+    model = tiny(condition="class", prior_components=4, prior_draws=2)
+    fit(model, data, steps=2, batch_size=8)
+    assert model.mixture_prior
+    loaded = load(save(model, tmp_path / "vae.safetensors"))
+    assert loaded.mixture_prior
+    c = data.condition("class")[:4]
+    g = lambda: torch.Generator().manual_seed(0)
+    assert torch.equal(model.sample(4, c, generator=g()), loaded.sample(4, c, generator=g()))
+    assert torch.equal(model.log_prob(data.images[:4], c, k=4, generator=g()),
+                       loaded.log_prob(data.images[:4], c, k=4, generator=g()))
