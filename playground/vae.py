@@ -73,15 +73,20 @@ def gaussian_log_density(z: torch.Tensor, mean: torch.Tensor, log_var: torch.Ten
     return -0.5 * (math.log(2 * math.pi) + log_var + (z - mean) ** 2 * torch.exp(-log_var)).sum(-1)
 
 
+def component_log_densities(z: torch.Tensor, means: torch.Tensor, log_vars: torch.Tensor) -> torch.Tensor:
+    """(M, K): log N(z_m; mu_k, diag sigma_k^2) of points z (M, L) under components mu, log sigma^2 (K, L).
+    One matrix product per term: the squared distance expands as sum_j (z_j^2 - 2 z_j mu_kj + mu_kj^2) / sigma_kj^2,
+    so no (M, K, L) tensor is ever built."""
+    precision = torch.exp(-log_vars)                                          # (K, L)
+    quadratic = (z ** 2) @ precision.T - 2 * z @ (means * precision).T + (means ** 2 * precision).sum(1)
+    return -0.5 * (quadratic + log_vars.sum(1) + z.shape[-1] * math.log(2 * math.pi))
+
+
 def mixture_log_density(z: torch.Tensor, logits: torch.Tensor, means: torch.Tensor,
                         log_vars: torch.Tensor) -> torch.Tensor:
     """log sum_k pi_k N(z; mu_k, diag sigma_k^2) for z (..., L); pi = softmax(logits) (K,), mu and
-    log sigma^2 (K, L). One matrix product per term: the squared distance expands as
-    sum_j (z_j^2 - 2 z_j mu_kj + mu_kj^2) / sigma_kj^2, so no (..., K, L) tensor is ever built."""
-    precision = torch.exp(-log_vars)                                          # (K, L)
-    flat = z.reshape(-1, z.shape[-1])                                         # (M, L)
-    quadratic = (flat ** 2) @ precision.T - 2 * flat @ (means * precision).T + (means ** 2 * precision).sum(1)
-    log_n = -0.5 * (quadratic + log_vars.sum(1) + z.shape[-1] * math.log(2 * math.pi))   # (M, K)
+    log sigma^2 (K, L)."""
+    log_n = component_log_densities(z.reshape(-1, z.shape[-1]), means, log_vars)   # (M, K)
     return torch.logsumexp(log_n + logits.log_softmax(0), dim=1).view(z.shape[:-1])
 
 
@@ -133,11 +138,8 @@ def fit_gaussian_mixture(z: torch.Tensor, k: int, *, weights: torch.Tensor | Non
         counts = torch.zeros(k, dtype=torch.float64)
         first = torch.zeros(k, dims, dtype=torch.float64)
         second = torch.zeros(k, dims, dtype=torch.float64)
-        precision = torch.exp(-log_vars)
         for part, w in zip(z.split(chunk), weights.split(chunk)):             # E-step, in chunks of points
-            # squared Mahalanobis distances by matrix products: sum_j (z_j - mu_kj)^2 / sigma_kj^2
-            quadratic = (part ** 2) @ precision.T - 2 * part @ (means * precision).T + (means ** 2 * precision).sum(1)
-            log_r = logits.log_softmax(0) - 0.5 * (quadratic + log_vars.sum(1))   # (chunk, K), up to a constant
+            log_r = component_log_densities(part, means, log_vars) + logits.log_softmax(0)   # (chunk, K)
             r = torch.softmax(log_r, dim=1) * w[:, None]
             counts += r.sum(0).double()                                        # sufficient statistics, in float64
             first += (r.T @ part).double()
