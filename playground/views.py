@@ -251,7 +251,16 @@ def train_stream(family: str, world: str = "exact", minutes: float = 1.0, seed: 
     model = build(family, **{**recipe.config, "image_size": 32, "condition": condition})
     records: list[dict] = []
 
+    fitting = []                                          # set when fit calls the model's finishing step
+
     def train(report):
+        finish = getattr(model, "finish_training", None)
+        if finish is not None:                            # e.g. a VAE fitting its mixture prior: tell the user first
+            def announced(*args, **kwargs):
+                fitting.append(True)
+                report()
+                finish(*args, **kwargs)
+            model.finish_training = announced
         fit(model, data, minutes=minutes, batch_size=recipe.batch_size, lr=recipe.lr, schedule=recipe.schedule,
             seed=seed, callback=lambda step, total, record: (records.append(record), report()))
 
@@ -259,8 +268,11 @@ def train_stream(family: str, world: str = "exact", minutes: float = 1.0, seed: 
     steps = stoppable(train)
     try:
         for _ in steps:                                   # one report per training step
-            if time.perf_counter() - shown >= every_s:
-                shown, last = time.perf_counter(), records[-1]
+            last = records[-1]
+            if fitting:
+                yield model, list(records), f"step {last['step']} · the steps are done; fitting the prior to the codes (EM)"
+            elif time.perf_counter() - shown >= every_s:
+                shown = time.perf_counter()
                 yield model, list(records), f"step {last['step']} · {last['seconds']:.0f} of {budget:.0f} s · loss {last['loss']:.4f}"
     except Exception as err:
         raise ValueError(f"training failed: {err}") from err

@@ -1,4 +1,6 @@
 """The Generate and Train tabs' plain functions: grids, streams, conditions, training in a session."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -72,6 +74,16 @@ def test_conditions_are_checked_with_clear_messages():
     for bad in ("many", None, 2.5, float("inf"), True):
         with pytest.raises(ValueError, match="seed must be a whole number"):
             list(views.sample_stream(model, 2, bad, "cube", "red"))
+
+
+def test_train_stream_says_when_a_vae_fits_its_prior(monkeypatch):
+    recipe = views.pretrained.RECIPES["vae"]
+    small = dataclasses.replace(recipe, config={**recipe.config, "prior_components": 4, "prior_draws": 1})
+    monkeypatch.setitem(views.pretrained.RECIPES, "vae", small)
+    out = list(views.train_stream("vae", "exact", 0.01, 0, every_s=10.0))
+    statuses = [status for _, _, status in out]
+    assert any("fitting the prior" in s for s in statuses[:-1]) and statuses[-1].startswith("done:")
+    assert out[-1][0].mixture_prior
 
 
 def test_train_stream_trains_reports_and_can_be_stopped():
