@@ -13,6 +13,8 @@ reals for the flow, [-1, 1] for VAE, GAN and diffusion, bits for the RBM).
         "unnormalized" -E(x), the log-density up to an unknown constant,
         "none"         the family has no likelihood: log_prob raises NoLikelihood.
     encode(x)                   -> latent codes, for families with a representation.
+    finish_training(x, condition, generator)   optional: the training loop calls it once after the last
+                                  step with all the training images (a VAE fits its mixture prior there).
 
 A condition is an integer tensor: class labels (B, 2) = (shape index, colour index) for
 `condition="class"`, or caption token ids (B, T) for `condition="caption"`.

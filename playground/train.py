@@ -4,9 +4,10 @@
 
 The loop runs until a step budget or a time budget is spent, whichever comes first, calls
 `callback(step, total, record)` after every step (progress bars, live plots, cancel by
-raising), and is seeded: minibatches come from a `torch.Generator`, and the global torch
-RNG (which losses use for their noise) is seeded inside `torch.random.fork_rng`, so the
-caller's random state is untouched and the same seed gives the same run.
+raising), then `model.finish_training(images, condition, generator)` if the family has one (its
+time goes into the last record as `finish_seconds`). It is seeded: minibatches come from a
+`torch.Generator`, and the global torch RNG (which losses use for their noise) is seeded inside
+`torch.random.fork_rng`, so the caller's random state is untouched and the same seed gives the same run.
 
 CLI:  python -m playground.train --model vae --world exact --minutes 5 --out runs/vae
 """
