@@ -285,9 +285,15 @@ class VAE(Model):
             mean, log_var = self._posterior(x[k:k + batch], self._condition(c, len(x[k:k + batch])))
             eps = torch.randn(per_image, *mean.shape, generator=generator).to(mean.device)
             draws.append((mean + torch.exp(0.5 * log_var) * eps).transpose(0, 1).flatten(0, 1).cpu())
-        weights = counts.repeat_interleave(per_image)
-        logits, means, log_vars = fit_gaussian_mixture(torch.cat(draws), self.config.prior_components,
-                                                       weights=weights, iterations=iterations, generator=generator)
+        weights, points = counts.repeat_interleave(per_image), torch.cat(draws)
+        k = self.config.prior_components
+        fitted = min(k, len(points))          # fewer draws than components: the rest get weight 0
+        logits, means, log_vars = fit_gaussian_mixture(points, fitted, weights=weights, iterations=iterations,
+                                                       generator=generator)
+        if fitted < k:
+            logits = torch.cat([logits, torch.full((k - fitted,), -math.inf)])
+            means = torch.cat([means, means[:1].expand(k - fitted, -1)])
+            log_vars = torch.cat([log_vars, log_vars[:1].expand(k - fitted, -1)])
         device = self.prior_means.device
         self.prior_logits.copy_(logits.to(device))
         self.prior_means.copy_(means.to(device))

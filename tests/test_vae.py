@@ -205,6 +205,11 @@ def test_a_fitted_mixture_prior_puts_the_prior_on_the_codes(data):
     assert math.isfinite(float(model.loss(x).detach()))
     with pytest.raises(ValueError, match="no mixture to fit"):
         standard.fit_prior(x)
+    # fewer draws than components (two images, one draw each, eight components): the spare ones get weight 0
+    few = lively(tiny(prior_components=8, prior_draws=1)).eval()
+    few.fit_prior(x[:2], generator=g())
+    assert torch.isinf(few.prior_logits).sum() >= 6 and torch.isfinite(few.log_prob(x[:2], k=4, generator=g())).all()
+    assert few.sample(3, generator=g()).shape == (3, 3, 8, 8)
 
 
 def test_training_fits_the_mixture_prior_and_the_checkpoint_keeps_it(tmp_path, data):
