@@ -58,8 +58,9 @@ def _optimizers(optimizer) -> tuple:
 
 def fit(model, data: WorldData, *, steps: int | None = None, minutes: float | None = None,
         batch_size: int = 64, lr: float = 1e-3, seed: int = 0, schedule: str = "constant",
-        callback=None) -> list[dict]:
+        callback=None, on_finish=None) -> list[dict]:
     """Train `model` on `data`; returns one record per step ({"step", "seconds", "loss", "lr", ...}).
+    `on_finish()`, if given, is called just before the model's finishing step (when it has one).
 
     The learning rate follows `schedule` over the budget: by step count when `steps` is given, by
     wall time when only `minutes` is (whichever is further along when both are)."""
@@ -103,6 +104,8 @@ def fit(model, data: WorldData, *, steps: int | None = None, minutes: float | No
                 break
         finish = getattr(model, "finish_training", None)     # e.g. a VAE fitting its mixture prior to the data
         if finish is not None and history:
+            if on_finish is not None:
+                on_finish()
             begun = time.monotonic()
             finish(data.images, condition, generator=torch.Generator().manual_seed(seed))
             history[-1]["finish_seconds"] = time.monotonic() - begun   # part of the training time, after the last step
@@ -182,12 +185,13 @@ def main(argv=None) -> int:
             writer = csv.DictWriter(f, fieldnames=sorted({k for r in history for k in r}))
             writer.writeheader()
             writer.writerows(history)
-        seconds = history[-1]["seconds"] + history[-1].get("finish_seconds", 0.0)   # the steps and any finishing fit
-        save(model, args.out / "model.safetensors",
-             extra={"world": args.world, "n": args.n, "seed": args.seed, "steps": len(history),
-                    "seconds": round(seconds, 1), "batch_size": args.batch_size, "lr": args.lr,
-                    "schedule": args.schedule,
-                    **({"finish_seconds": round(history[-1]["finish_seconds"], 1)} if "finish_seconds" in history[-1] else {})})
+        extra = {"world": args.world, "n": args.n, "seed": args.seed, "steps": len(history),
+                 "batch_size": args.batch_size, "lr": args.lr, "schedule": args.schedule}
+        seconds = history[-1]["seconds"]
+        if "finish_seconds" in history[-1]:            # the finishing fit is part of the training time
+            extra["finish_seconds"] = round(history[-1]["finish_seconds"], 1)
+            seconds += history[-1]["finish_seconds"]
+        save(model, args.out / "model.safetensors", extra={**extra, "seconds": round(seconds, 1)})
         print(f"trained {args.model} for {len(history)} steps ({seconds:.0f} s); "
               f"final loss {history[-1]['loss']:.4f}; wrote {args.out / 'model.safetensors'}")
     except (ValueError, FileNotFoundError) as err:

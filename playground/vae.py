@@ -281,8 +281,9 @@ class VAE(Model):
         per_image = max(1, min(self.config.prior_draws, MAX_PRIOR_POINTS // len(x)))
         draws = []
         for k in range(0, len(x), batch):
+            part = x[k:k + batch]
             c = None if condition is None else condition[k:k + batch]
-            mean, log_var = self._posterior(x[k:k + batch], self._condition(c, len(x[k:k + batch])))
+            mean, log_var = self._posterior(part, self._condition(c, len(part)))
             eps = torch.randn(per_image, *mean.shape, generator=generator).to(mean.device)
             draws.append((mean + torch.exp(0.5 * log_var) * eps).transpose(0, 1).flatten(0, 1).cpu())
         weights, points = counts.repeat_interleave(per_image), torch.cat(draws)
@@ -303,10 +304,7 @@ class VAE(Model):
     def finish_training(self, x: torch.Tensor, condition: torch.Tensor | None, generator: torch.Generator) -> None:
         """Called by `fit` after the last step: a VAE with a mixture prior fits it to the training images."""
         if self.config.prior_components:
-            was_training = self.training
-            self.eval()
             self.fit_prior(x, condition, generator=generator)
-            self.train(was_training)
 
     # --- the bounds
 

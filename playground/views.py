@@ -251,18 +251,12 @@ def train_stream(family: str, world: str = "exact", minutes: float = 1.0, seed: 
     model = build(family, **{**recipe.config, "image_size": 32, "condition": condition})
     records: list[dict] = []
 
-    fitting = []                                          # set when fit calls the model's finishing step
+    fitting = []                                          # set when fit starts the model's finishing step
 
     def train(report):
-        finish = getattr(model, "finish_training", None)
-        if finish is not None:                            # e.g. a VAE fitting its mixture prior: tell the user first
-            def announced(*args, **kwargs):
-                fitting.append(True)
-                report()
-                finish(*args, **kwargs)
-            model.finish_training = announced
         fit(model, data, minutes=minutes, batch_size=recipe.batch_size, lr=recipe.lr, schedule=recipe.schedule,
-            seed=seed, callback=lambda step, total, record: (records.append(record), report()))
+            seed=seed, callback=lambda step, total, record: (records.append(record), report()),
+            on_finish=lambda: (fitting.append(True), report()))   # e.g. a VAE fitting its prior: tell the user
 
     budget, shown = 60.0 * minutes, time.perf_counter()
     steps = stoppable(train)
