@@ -43,12 +43,18 @@ SAMPLE_OPTIONS = {"diffusion": {"steps": 100}}
 
 
 def score_family(family: str, every: int | None) -> dict:
-    model = pretrained.load(family)
-    extra = model.checkpoint_extra
-    start = time.perf_counter()
-    scored = WithOptions(model, LOG_PROB_OPTIONS.get(family, {}))
-    row = likelihood_scores(scored, "exact", every or EVERY.get(family, 1))
-    row["likelihood_seconds"] = time.perf_counter() - start
+    return score_model(pretrained.load(family), every)
+
+
+def score_model(model, every: int | None, likelihood: bool = True) -> dict:
+    """One family's row for any model of it: likelihood (unless `likelihood` is False), samples, speed."""
+    family, extra = model.family, getattr(model, "checkpoint_extra", {})
+    row = {}
+    if likelihood:
+        start = time.perf_counter()
+        scored = WithOptions(model, LOG_PROB_OPTIONS.get(family, {}))
+        row = likelihood_scores(scored, "exact", every or EVERY.get(family, 1))
+        row["likelihood_seconds"] = time.perf_counter() - start
     options = SAMPLE_OPTIONS.get(family, {})
     samples = model.sample(64, generator=torch.Generator().manual_seed(0), **options)
     parse = parse_samples(samples, binarized=family == "rbm")

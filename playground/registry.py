@@ -35,4 +35,34 @@ def build(name: str, **config):
     unknown = set(config) - fields
     if unknown:
         raise ValueError(f"{name} has no setting {sorted(unknown)[0]!r}; its settings are {', '.join(sorted(fields))}")
+    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                for f in dataclasses.fields(cls.Config)
+                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+    for key, value in config.items():
+        if key in defaults and not _same_kind(value, defaults[key]):
+            raise ValueError(f"{name} setting {key!r} must be {_kind(defaults[key])} (like its default "
+                             f"{defaults[key]!r}), got {value!r}")
     return cls(cls.Config(**config))
+
+
+def _kind(default) -> str:
+    if isinstance(default, (tuple, list)):
+        plural = {bool: "booleans", int: "integers", float: "numbers", str: "strings"}
+        return f"a list of {plural.get(type(default[0]), 'values')}" if default else "a list"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(type(default), "as its default")
+
+
+def _same_kind(value, default) -> bool:
+    """Whether a setting (e.g. parsed from `--set KEY=VALUE`) has the type of the field's default:
+    bools are not integers here, and an integer is a fine float."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, int):
+        return isinstance(value, int)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, (tuple, list)):
+        return isinstance(value, (tuple, list)) and (not default or all(_same_kind(v, default[0]) for v in value))
+    return True

@@ -113,7 +113,7 @@ def fit(model, data: WorldData, *, steps: int | None = None, minutes: float | No
     return history
 
 
-def _parse_overrides(pairs: list[str]) -> dict:
+def parse_overrides(pairs: list[str]) -> dict:
     """--set depth=4 --set condition=class -> {"depth": 4, "condition": "class"} (JSON values)."""
     out = {}
     for pair in pairs:
@@ -164,7 +164,7 @@ def main(argv=None) -> int:
             overrides = {"image_size": data.images.shape[-1]}
             if args.condition is not None:
                 overrides["condition"] = args.condition
-        overrides.update(_parse_overrides(args.set))
+        overrides.update(parse_overrides(args.set))
         if args.threads is not None:
             if not 1 <= args.threads <= 256:
                 raise ValueError(f"--threads must be in 1..256, got {args.threads}")

@@ -167,5 +167,26 @@ def test_checkpoint_round_trip_and_refusals(tiny_family, tmp_path):
 def test_registry_names_unknown_families_and_settings():
     with pytest.raises(ValueError, match="unknown model family 'gpt'"):
         registry.build("gpt")
+    with pytest.raises(ValueError, match="gan has no setting 'depth'; its settings are beta1, "):
+        registry.build("gan", depth=3)
 
 
+
+
+@pytest.mark.parametrize("family, settings, message", [
+    ("gan", {"width": "x"}, "'width' must be an integer .* got 'x'"),
+    ("vae", {"latent_dim": 1.5}, "'latent_dim' must be an integer"),
+    ("pixelcnn", {"context": 1}, "'context' must be true or false"),
+    ("pixelcnn", {"hidden": True}, "'hidden' must be an integer"),
+    ("diffusion", {"widths": [8, "a"]}, "'widths' must be a list of integers"),
+    ("gan", {"condition": 3}, "'condition' must be a string"),
+])
+def test_registry_refuses_settings_of_the_wrong_type(family, settings, message):
+    """`--set KEY=VALUE` parses JSON, so a typo could reach the model as the wrong type."""
+    with pytest.raises(ValueError, match=message):
+        registry.build(family, **settings)
+
+
+def test_registry_takes_integers_for_floats_and_lists_for_tuples():
+    assert registry.build("gan", beta1=0).config.beta1 == 0
+    assert list(registry.build("diffusion", widths=[8, 16]).config.widths) == [8, 16]

@@ -1,0 +1,151 @@
+"""What more minutes buy: a shipped recipe trained past its budget, with its snapshots scored.
+
+    python benchmarks/budget.py diffusion --steps 4707 9414 18828            # snapshots at these steps
+    python benchmarks/budget.py gan --minutes 8 16 32 --out runs/gan-budget   # ... or after these minutes
+    python benchmarks/budget.py pixelcnn --steps 887 1774 --set context=true --json   # a changed recipe
+
+It trains the recipe as `python -m playground.pretrained NAME` does (the same world, batch size, learning
+rate, config and seed 0; a snapshot at step N holds the bytes `fit` gives after N steps, so the one at the
+recipe's own step count is a rerun of the shipped model, equal to it up to float rounding, which training
+amplifies) and saves a snapshot at every mark. After training, the family's
+finishing step (the VAE's fitted prior) runs on each snapshot, off the clock of the marks. Each is then
+scored as `benchmarks/models.py` scores the shipped model: bits/dim on the exact world, and the samples'
+validity, scenes hit, emptiness and wrong pixels; a conditional recipe by its faithfulness to the asked
+(shape, colour), seen and held out.
+Marks in steps are reproducible; marks in minutes depend on the machine and on what else it runs.
+With `--json` the last line is one JSON object: {"recipe", "set", "threads", "snapshots": [{"steps",
+"minutes", "bits_per_dim", "validity", "scenes_hit", "empty", "median_wrong_pixels", ...}]}.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from models import fmt, score_model  # noqa: E402  (the shipped models' scores, shared)
+from playground.checkpoint import load, save  # noqa: E402
+from playground.data import load_world  # noqa: E402
+from playground.pretrained import RECIPES  # noqa: E402
+from playground.registry import build  # noqa: E402
+from playground.scores import conditional_faithfulness  # noqa: E402
+from playground.train import MAX_MINUTES, MAX_STEPS, parse_overrides, fit  # noqa: E402
+
+MAX_MARKS = 16
+
+
+class _Done(Exception):
+    """Raised by the progress callback once the last snapshot is written."""
+
+
+def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: list[float] | None = None,
+                         out: Path, threads: int = 1, overrides: dict | None = None) -> list[Path]:
+    """Train recipe `name` (its config updated by `overrides`), writing `out/step{N}.safetensors` when
+    each mark is passed; returns the paths."""
+    if (steps is None) == (minutes is None):
+        raise ValueError("give the marks as steps or as minutes, not both")
+    marks = sorted(set(steps if steps is not None else minutes))
+    if not 1 <= len(marks) <= MAX_MARKS:
+        raise ValueError(f"give 1..{MAX_MARKS} marks, got {len(marks)}")
+    if steps is not None and not 1 <= marks[0] <= marks[-1] <= MAX_STEPS:
+        raise ValueError(f"steps must be in 1..{MAX_STEPS}, got {marks}")
+    if minutes is not None and not 0 < marks[0] <= marks[-1] <= MAX_MINUTES:
+        raise ValueError(f"minutes must be in (0, {MAX_MINUTES}], got {marks}")
+    recipe = RECIPES[name]
+    data = load_world(recipe.world, recipe.n, 0)
+    torch.set_num_threads(threads)                # after load_world: the renderer's thread pool resets it
+    torch.manual_seed(0)                          # as playground.train does before building
+    settings = {"image_size": data.images.shape[-1], "condition": recipe.condition, **recipe.config,
+                **(overrides or {})}
+    model = build(recipe.family, **settings)
+    condition = data.condition(recipe.condition)
+    pending, written = list(marks), []
+
+    def snapshot(step, record):             # the weights only: the finishing step runs after training
+        path = out / f"step{step}.safetensors"
+        save(model, path, extra={"world": recipe.world, "steps": step, "seconds": round(record["seconds"], 1)})
+        written.append(path)
+
+    def callback(step, total, record):
+        passed = step if steps is not None else record["seconds"] / 60
+        if pending and passed >= pending[0]:
+            while pending and passed >= pending[0]:
+                pending.pop(0)
+            snapshot(step, record)
+            print(f"  snapshot at step {step} ({record['seconds'] / 60:.1f} min)", flush=True)
+            if not pending:
+                raise _Done
+
+    try:
+        fit(model, data, steps=marks[-1] if steps is not None else None,
+            minutes=marks[-1] + 1.0 if minutes is not None else None,   # the callback stops it at the mark
+            batch_size=recipe.batch_size, lr=recipe.lr, seed=0, schedule=recipe.schedule, callback=callback)
+    except _Done:
+        pass
+    for path in written:                      # e.g. the VAE fitting its prior, as fit() does after the last step
+        snap = load(path)
+        if hasattr(snap, "finish_training"):
+            begun = time.monotonic()
+            snap.finish_training(data.images, condition, generator=torch.Generator().manual_seed(0))
+            extra = snap.checkpoint_extra
+            save(snap, path, extra={**extra, "seconds": round(extra["seconds"] + time.monotonic() - begun, 1)})
+    return written
+
+
+def score_snapshot(path: Path, conditional: bool, likelihood: bool) -> dict:
+    model = load(path)
+    row = conditional_faithfulness(model) if conditional else score_model(model, None, likelihood)
+    return {**row, "steps": model.checkpoint_extra["steps"], "minutes": model.checkpoint_extra["seconds"] / 60}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("recipe", choices=sorted(RECIPES), help="a shipped generative recipe")
+    marks = parser.add_mutually_exclusive_group(required=True)
+    marks.add_argument("--steps", type=int, nargs="+", help="snapshot after these steps")
+    marks.add_argument("--minutes", type=float, nargs="+", help="snapshot after these minutes of training")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the recipes used 1 or 2)")
+    parser.add_argument("--out", type=Path, default=None, help="keep the snapshots here (default: a temp dir)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="change a field of the recipe's config (JSON value), as in playground.train")
+    parser.add_argument("--no-likelihood", action="store_true", help="score samples only (faster)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    args = parser.parse_args(argv)
+    if not 1 <= args.threads <= 256:
+        parser.error(f"--threads must be in 1..256, got {args.threads}")
+    conditional = RECIPES[args.recipe].condition != "none"
+    with tempfile.TemporaryDirectory() as scratch:
+        out = args.out or Path(scratch)
+        print(f"training {args.recipe} ({args.threads} thread(s)), snapshots in {out}")
+        try:
+            paths = train_with_snapshots(args.recipe, steps=args.steps, minutes=args.minutes, out=out,
+                                         threads=args.threads, overrides=parse_overrides(args.set))
+        except ValueError as err:
+            parser.error(str(err))
+        rows = [score_snapshot(p, conditional, not args.no_likelihood) for p in paths]
+    if conditional:
+        print(f"{'steps':>7} {'minutes':>7} {'seen match':>10} {'seen colour':>11} {'seen valid':>10} "
+              f"{'held-out match':>14} {'held-out colour':>15}")
+        for r in rows:
+            print(f"{r['steps']:7d} {r['minutes']:7.1f} {r['seen_match']:10.2f} {r['seen_colour_match']:11.2f} "
+                  f"{r['seen_valid']:10.2f} {r['held_out_match']:14.2f} {r['held_out_colour_match']:15.2f}")
+    else:
+        print(f"{'steps':>7} {'minutes':>7} {'bits/dim':>9} {'valid':>6} {'hit':>4} {'empty':>6} {'wrong px':>8}")
+        for r in rows:
+            print(f"{r['steps']:7d} {r['minutes']:7.1f} {fmt(r.get('bits_per_dim'), '.4f'):>9} {r['validity']:6.2f} "
+                  f"{r['scenes_hit']:4d} {r['empty']:6.2f} {r['median_wrong_pixels']:8.2%}")
+    result = {"recipe": args.recipe, "set": args.set, "threads": args.threads, "snapshots": rows}
+    if args.json:
+        print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
