@@ -26,16 +26,19 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from models import fmt, score_model  # noqa: E402  (the shipped models' scores, shared)
+from models import SAMPLE_OPTIONS, fmt, score_model  # noqa: E402  (the shipped models' scores, shared)
 from playground.checkpoint import load, save  # noqa: E402
 from playground.data import load_world  # noqa: E402
 from playground.pretrained import RECIPES  # noqa: E402
 from playground.registry import build  # noqa: E402
 from playground.scores import conditional_faithfulness  # noqa: E402
+from playground.views import image_grid  # noqa: E402
 from playground.train import MAX_MINUTES, MAX_STEPS, parse_overrides, fit  # noqa: E402
 
 MAX_MARKS = 16
@@ -105,6 +108,17 @@ def score_snapshot(path: Path, conditional: bool, likelihood: bool) -> dict:
     return {**row, "steps": model.checkpoint_extra["steps"], "minutes": model.checkpoint_extra["seconds"] / 60}
 
 
+def snapshot_grid(paths: list[Path], columns: int = 8) -> np.ndarray:
+    """One row of `columns` samples (seed 0, the benchmark's sampling options) per unconditional snapshot."""
+    rows = []
+    for path in paths:
+        model = load(path)
+        with torch.no_grad():
+            rows.append(model.sample(columns, generator=torch.Generator().manual_seed(0),
+                                     **SAMPLE_OPTIONS.get(model.family, {})))
+    return image_grid(torch.cat(rows), columns, 3, 2)
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recipe", choices=sorted(RECIPES), help="a shipped generative recipe")
@@ -115,6 +129,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", type=Path, default=None, help="keep the snapshots here (default: a temp dir)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="change a field of the recipe's config (JSON value), as in playground.train")
+    parser.add_argument("--grid", type=Path, default=None, metavar="PNG",
+                        help="also draw 8 samples (seed 0) of every snapshot, a row each (unconditional recipes)")
     parser.add_argument("--no-likelihood", action="store_true", help="score samples only (faster)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     args = parser.parse_args(argv)
@@ -130,6 +146,10 @@ def main(argv=None) -> dict:
         except ValueError as err:
             parser.error(str(err))
         rows = [score_snapshot(p, conditional, not args.no_likelihood) for p in paths]
+        if args.grid and not conditional:
+            args.grid.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(snapshot_grid(paths)).save(args.grid, optimize=True)
+            print(f"wrote {args.grid}")
     if conditional:
         print(f"{'steps':>7} {'minutes':>7} {'seen match':>10} {'seen colour':>11} {'seen valid':>10} "
               f"{'held-out match':>14} {'held-out colour':>15}")

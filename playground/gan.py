@@ -29,6 +29,16 @@ Averaged generator. Samples come from an exponential moving average of G's weigh
 2019, "The Unusual Effectiveness of Averaging in GAN Training"), theta_ema <- d theta_ema + (1 - d) theta,
 whose batch-norm statistics are copied from G. It is a module of this model, so it checkpoints.
 
+Differentiable augmentation (`augment`; Zhao et al. 2020, "Differentiable Augmentation for
+Data-Efficient GAN Training"). The exact world has only 768 distinct pictures, so in a few thousand
+steps D sees each one hundreds of times and can memorise them, after which its gradients stop
+telling G anything general. DiffAugment applies the same random, differentiable transformations
+T to every image D sees, real and fake, in both players' losses: D learns to tell T(x) from
+T(G(z)), and since G's gradient flows through T, G is still pushed towards the un-augmented data
+(T is applied to both sides, so it cannot leak into the samples). "translation" shifts each image
+by up to 1/8 of its side, filling with 0 (the ground's grey); "cutout" blanks a random square of
+half the side to 0.
+
 Conditioning. G reads the concatenation [z, e_G(c)] of the noise and a condition vector; D uses
 the projection D(x, c) = psi(phi(x)) + <e_D(c), phi(x)>, phi(x) being its flattened features: the
 inner product scores how well the image's features match the asked-for class or caption.
@@ -97,6 +107,35 @@ class Discriminator(nn.Module):
         return score
 
 
+AUGMENTATIONS = ("translation", "cutout")
+
+
+def translate(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
+    """Each image (B, C, H, W) shifted by its own integer offset in [-ratio H, ratio H] per axis, the
+    uncovered border 0; a gather, so gradients flow back to the shifted pixels."""
+    b, _, h, w = x.shape
+    sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    dy = torch.randint(-sh, sh + 1, (b, 1, 1), device=x.device)
+    dx = torch.randint(-sw, sw + 1, (b, 1, 1), device=x.device)
+    rows = (torch.arange(h, device=x.device)[None, :, None] + dy).clamp(-1, h)   # (B, H, 1); -1 or h = border
+    cols = (torch.arange(w, device=x.device)[None, None, :] + dx).clamp(-1, w)   # (B, 1, W)
+    padded = F.pad(x, (1, 1, 1, 1))                                              # the border: index 0 and h + 1
+    flat = (rows + 1) * (w + 2) + (cols + 1)                                     # (B, H, W) into the padded map
+    return padded.flatten(2).gather(2, flat.flatten(1)[:, None].expand(-1, x.shape[1], -1)).view_as(x)
+
+
+def cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
+    """Each image (B, C, H, W) with a (ratio H) x (ratio W) square set to 0, its centre anywhere in
+    the image (so near a border only part of the square falls inside)."""
+    b, _, h, w = x.shape
+    ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    top = torch.randint(0, h, (b, 1, 1), device=x.device) - ch // 2
+    left = torch.randint(0, w, (b, 1, 1), device=x.device) - cw // 2
+    ys, xs = torch.arange(h, device=x.device)[None, :, None], torch.arange(w, device=x.device)[None, None, :]
+    inside = (ys >= top) & (ys < top + ch) & (xs >= left) & (xs < left + cw)       # (B, H, W)
+    return x * ~inside[:, None]
+
+
 class GANOptimizers(NamedTuple):
     generator: torch.optim.Optimizer
     discriminator: torch.optim.Optimizer
@@ -113,6 +152,7 @@ class GANConfig:
     n_critic: int = 1             # discriminator steps per generator step
     beta1: float = 0.5            # Adam's beta1 for both players (0.0 or 0.5 in the SN-GAN recipes); beta2 = 0.9
     ema_decay: float = 0.995      # d of the averaged generator used for sampling; 0 samples the trained G
+    augment: str = ""             # DiffAugment policy for what D sees: "", or a comma list of AUGMENTATIONS
 
 
 class GAN(Model):
@@ -131,6 +171,11 @@ class GAN(Model):
             raise ValueError("latent_dim, width, condition_dim and n_critic must be positive")
         if not 0.0 <= config.beta1 < 1.0 or not 0.0 <= config.ema_decay < 1.0:
             raise ValueError("beta1 and ema_decay must be in [0, 1)")
+        self.augmentations = [a for a in config.augment.split(",") if a]
+        unknown = [a for a in self.augmentations if a not in AUGMENTATIONS]
+        if unknown:
+            raise ValueError(f"augment must be a comma-separated list of {', '.join(AUGMENTATIONS)}, "
+                             f"got {config.augment!r}")
         c, s = config.channels, config.image_size
         self.generator = Generator(c, s, config.latent_dim, config.width, config.condition, config.condition_dim)
         self.discriminator = Discriminator(c, s, config.width, config.condition, config.condition_dim)
@@ -147,20 +192,26 @@ class GAN(Model):
 
     # --- the two losses
 
+    def _critic(self, x: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+        """D's scores (B,) of images in [-1, 1], after the DiffAugment transformations (if any)."""
+        for name in self.augmentations:
+            x = translate(x) if name == "translation" else cutout(x)
+        return self.discriminator(x, condition)
+
     def loss(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """D's hinge loss on the real batch x and as many fresh fakes (G is held fixed):
         E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]."""
         condition = self._check_condition(condition, x.shape[0])
         with torch.no_grad():
             fake = self.generator(self._noise(x.shape[0]), condition)       # (B, C, H, W)
-        real_scores = self.discriminator(to_unit(x), condition)             # (B,)
-        fake_scores = self.discriminator(fake, condition)                   # (B,)
+        real_scores = self._critic(to_unit(x), condition)                   # (B,)
+        fake_scores = self._critic(fake, condition)                         # (B,)
         return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
 
     def generator_loss(self, n: int, condition: torch.Tensor | None = None) -> torch.Tensor:
         """G's hinge loss on n fresh fakes: -E[D(G(z))] (D's weights get gradients too; G's optimiser ignores them)."""
         condition = self._check_condition(condition, n)
-        return -self.discriminator(self.generator(self._noise(n), condition), condition).mean()
+        return -self._critic(self.generator(self._noise(n), condition), condition).mean()
 
     def train_step(self, x: torch.Tensor, condition: torch.Tensor | None, optimizer: GANOptimizers) -> dict:
         """n_critic D steps on the batch, one G step, then the average update; "loss" is D's loss."""

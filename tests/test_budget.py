@@ -31,6 +31,9 @@ def test_a_snapshot_is_the_recipe_trained_for_that_many_steps(tmp_path):
     last, first = load(paths[1]).state_dict(), load(paths[0]).state_dict()
     assert all(torch.equal(last[k], v) for k, v in model.state_dict().items())
     assert not all(torch.equal(first[k], v) for k, v in last.items())
+    one, both = budget.snapshot_grid(paths[:1]), budget.snapshot_grid(paths)   # a row of 8 samples each
+    assert one.dtype == both.dtype == "uint8" and both.shape[1] == one.shape[1] > 8 * 96
+    assert both.shape[0] == 2 * one.shape[0] + 2                                # two rows, a 2-pixel gap
 
 
 @pytest.mark.parametrize("kwargs, message", [

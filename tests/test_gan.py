@@ -6,7 +6,7 @@ import torch
 
 from playground.checkpoint import load, save
 from playground.data import load_world
-from playground.gan import GAN, GANConfig
+from playground.gan import GAN, GANConfig, cutout, translate
 from playground.protocol import NoLikelihood, NoRepresentation
 from playground.registry import build
 
@@ -145,8 +145,47 @@ def test_conditions_change_samples_and_scores(kind, data):
 
 def test_invalid_settings_are_refused():
     for bad, match in [(dict(condition="music"), "condition must be"), (dict(image_size=12), "multiple of 8"),
-                       (dict(n_critic=0), "must be positive"), (dict(ema_decay=1.0), "ema_decay")]:
+                       (dict(n_critic=0), "must be positive"), (dict(ema_decay=1.0), "ema_decay"),
+                       (dict(augment="translation,flip"), "augment must be a comma-separated list")]:
         with pytest.raises(ValueError, match=match):
             GAN(GANConfig(**{**TINY, **bad}))
     with pytest.raises(ValueError, match="z must have shape"):
         tiny().generate(torch.zeros(2, 3))
+
+
+def test_translation_shifts_each_image_whole_and_passes_gradients():
+    torch.manual_seed(0)
+    x = torch.randn(8, 3, 16, 16, requires_grad=True)
+    y = translate(x)                                  # shifts of up to 2 pixels, the border 0
+    for b in range(8):
+        shifts = []
+        for dy in range(-2, 3):
+            for dx in range(-2, 3):
+                shifted = torch.zeros(3, 20, 20)
+                shifted[:, 2 - dy:18 - dy, 2 - dx:18 - dx] = x[b].detach()   # output (i, j) = input (i + dy, j + dx)
+                if torch.equal(shifted[:, 2:18, 2:18], y[b].detach()):
+                    shifts.append((dy, dx))
+        assert len(shifts) == 1
+    y.sum().backward()
+    assert x.grad.sum() > 0 and x.grad.max() == 1
+
+
+def test_cutout_blanks_one_half_side_square():
+    torch.manual_seed(0)
+    out = cutout(torch.ones(64, 3, 16, 16))
+    blank = out[:, 0] == 0                            # (B, H, W)
+    assert torch.equal(blank, (out == 0).all(1))      # the same square in every channel
+    counts = blank.flatten(1).sum(1)
+    assert counts.max() == 64 and counts.min() >= 16  # 8 x 8, or clipped by a border to at least 4 x 4
+    rows, cols = blank.any(2), blank.any(1)
+    assert torch.equal(counts, rows.sum(1) * cols.sum(1))   # a rectangle
+
+
+def test_augmented_training_is_seeded_and_changes_the_game(data):
+    runs = []
+    for augment in ("translation,cutout", "translation,cutout", ""):
+        model = tiny(augment=augment)
+        optimizer = model.configure_optimizer(1e-2)
+        torch.manual_seed(1)
+        runs.append([model.train_step(data.images, None, optimizer)["loss"] for _ in range(3)])
+    assert runs[0] == runs[1] and runs[0] != runs[2]
