@@ -53,7 +53,7 @@ def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: 
     """Train recipe `name` (its config updated by `overrides`), writing `out/step{N}.safetensors` when
     each mark is passed; returns the paths."""
     if (steps is None) == (minutes is None):
-        raise ValueError("give the marks as steps or as minutes, not both")
+        raise ValueError("give the marks either as steps or as minutes (one of the two)")
     marks = sorted(set(steps if steps is not None else minutes))
     if not 1 <= len(marks) <= MAX_MARKS:
         raise ValueError(f"give 1..{MAX_MARKS} marks, got {len(marks)}")

@@ -37,8 +37,8 @@ def test_a_snapshot_is_the_recipe_trained_for_that_many_steps(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"steps": [1], "minutes": [1.0]}, "not both"),
-    ({}, "not both"),
+    ({"steps": [1], "minutes": [1.0]}, "one of the two"),
+    ({}, "either as steps or as minutes"),
     ({"steps": [0, 5]}, "steps must be in"),
     ({"minutes": [-1.0]}, "minutes must be in"),
     ({"steps": list(range(1, 20))}, "1..16 marks"),
