@@ -23,7 +23,6 @@ import copy
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +35,9 @@ from models import SAMPLE_OPTIONS, fmt, score_model  # noqa: E402  (the shipped 
 from playground.checkpoint import load, save  # noqa: E402
 from playground.data import load_world  # noqa: E402
 from playground.pretrained import RECIPES  # noqa: E402
-from playground.registry import build  # noqa: E402
 from playground.scores import conditional_faithfulness  # noqa: E402
 from playground.views import image_grid  # noqa: E402
-from playground.train import MAX_MINUTES, MAX_STEPS, parse_overrides, fit  # noqa: E402
+from playground.train import MAX_MINUTES, MAX_STEPS, finish, fit, parse_overrides  # noqa: E402
 
 MAX_MARKS = 16
 
@@ -65,10 +63,7 @@ def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: 
     data = load_world(recipe.world, recipe.n, 0)
     torch.set_num_threads(threads)                # after load_world: the renderer's thread pool resets it
     torch.manual_seed(0)                          # as playground.train does before building
-    settings = {"image_size": data.images.shape[-1], "condition": recipe.condition, **recipe.config,
-                **(overrides or {})}
-    model = build(recipe.family, **settings)
-    condition = data.condition(recipe.condition)
+    model = recipe.build(data.images.shape[-1], **(overrides or {}))
     pending, written = list(marks), []
 
     def snapshot(step, record):             # the weights only: the finishing step runs after training
@@ -79,7 +74,7 @@ def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: 
     def callback(step, total, record):
         passed = step if steps is not None else record["seconds"] / 60
         if pending and passed >= pending[0]:
-            while pending and passed >= pending[0]:
+            while pending and passed >= pending[0]:   # one snapshot, however many marks the step passed
                 pending.pop(0)
             snapshot(step, record)
             print(f"  snapshot at step {step} ({record['seconds'] / 60:.1f} min)", flush=True)
@@ -89,16 +84,15 @@ def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: 
     try:
         fit(model, data, steps=marks[-1] if steps is not None else None,
             minutes=marks[-1] + 1.0 if minutes is not None else None,   # the callback stops it at the mark
-            batch_size=recipe.batch_size, lr=recipe.lr, seed=0, schedule=recipe.schedule, callback=callback)
+            seed=0, callback=callback, **recipe.fit_options)
     except _Done:
         pass
     for path in written:                      # e.g. the VAE fitting its prior, as fit() does after the last step
         snap = load(path)
-        if hasattr(snap, "finish_training"):
-            begun = time.monotonic()
-            snap.finish_training(data.images, condition, generator=torch.Generator().manual_seed(0))
+        seconds = finish(snap, data.images, data.condition(recipe.condition), seed=0)
+        if seconds is not None:
             extra = snap.checkpoint_extra
-            save(snap, path, extra={**extra, "seconds": round(extra["seconds"] + time.monotonic() - begun, 1)})
+            save(snap, path, extra={**extra, "seconds": round(extra["seconds"] + seconds, 1)})
     return written
 
 

@@ -53,7 +53,7 @@ import numpy as np
 import torch
 
 from .data import load_world, scene_labels
-from .registry import FAMILIES, build
+from .registry import FAMILIES
 from .scores import WithOptions, exact_world, likelihood_scores, parse_samples, sample_ms_per_image, world_tensor
 
 RESULTS = Path(__file__).resolve().parent / "results" / "evaluation.json"
@@ -233,9 +233,8 @@ def train_runs(family: str, data, budget: Budget, callback=None) -> tuple[list, 
     for seed in range(budget.seeds):
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            model = build(family, image_size=data.images.shape[-1], **recipe.config)
-        history = fit(model, data, minutes=budget.minutes, batch_size=recipe.batch_size, lr=recipe.lr,
-                      schedule=recipe.schedule, seed=seed)
+            model = recipe.build(data.images.shape[-1])
+        history = fit(model, data, minutes=budget.minutes, seed=seed, **recipe.fit_options)
         losses = [r["loss"] for r in history]
         runs.append({"seed": seed, "steps": len(history), "final_loss": final_loss(history),
                      "diverged": not all(math.isfinite(v) for v in losses), "roughness": roughness(losses)})

@@ -107,9 +107,6 @@ class Discriminator(nn.Module):
         return score
 
 
-AUGMENTATIONS = ("translation", "cutout")
-
-
 def translate(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
     """Each image (B, C, H, W) shifted by its own integer offset in [-ratio H, ratio H] per axis, the
     uncovered border 0; a gather, so gradients flow back to the shifted pixels."""
@@ -134,6 +131,9 @@ def cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
     ys, xs = torch.arange(h, device=x.device)[None, :, None], torch.arange(w, device=x.device)[None, None, :]
     inside = (ys >= top) & (ys < top + ch) & (xs >= left) & (xs < left + cw)       # (B, H, W)
     return x * ~inside[:, None]
+
+
+AUGMENTATIONS = {"translation": translate, "cutout": cutout}
 
 
 class GANOptimizers(NamedTuple):
@@ -195,7 +195,7 @@ class GAN(Model):
     def _critic(self, x: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
         """D's scores (B,) of images in [-1, 1], after the DiffAugment transformations (if any)."""
         for name in self.augmentations:
-            x = translate(x) if name == "translation" else cutout(x)
+            x = AUGMENTATIONS[name](x)
         return self.discriminator(x, condition)
 
     def loss(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:

@@ -39,6 +39,16 @@ class Recipe:
     config: dict = field(default_factory=dict)
     schedule: str = "constant"    # the learning rate over the budget (playground.train.SCHEDULES)
 
+    def build(self, image_size: int, **overrides):
+        """A fresh model of this recipe's family, condition and config (`overrides` change them)."""
+        from .registry import build
+        return build(self.family, **{"image_size": image_size, "condition": self.condition, **self.config, **overrides})
+
+    @property
+    def fit_options(self) -> dict:
+        """The recipe's optimisation settings, as playground.train.fit takes them."""
+        return {"batch_size": self.batch_size, "lr": self.lr, "schedule": self.schedule}
+
     def argv(self, name: str, out: Path, threads: int = 1) -> list[str]:
         args = ["--model", self.family, "--world", self.world, "--minutes", str(self.minutes),
                 "--out", str(out / name), "--n", str(self.n), "--batch-size", str(self.batch_size),

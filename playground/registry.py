@@ -31,15 +31,13 @@ def family_class(name: str):
 def build(name: str, **config):
     """A new model of family `name`; `config` overrides fields of the family's Config."""
     cls = family_class(name)
-    fields = {f.name for f in dataclasses.fields(cls.Config)}
-    unknown = set(config) - fields
-    if unknown:
-        raise ValueError(f"{name} has no setting {sorted(unknown)[0]!r}; its settings are {', '.join(sorted(fields))}")
     defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
-                for f in dataclasses.fields(cls.Config)
-                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+                for f in dataclasses.fields(cls.Config)}     # every Config field has a default
+    unknown = set(config) - set(defaults)
+    if unknown:
+        raise ValueError(f"{name} has no setting {sorted(unknown)[0]!r}; its settings are {', '.join(sorted(defaults))}")
     for key, value in config.items():
-        if key in defaults and not _same_kind(value, defaults[key]):
+        if not _same_kind(value, defaults[key]):
             raise ValueError(f"{name} setting {key!r} must be {_kind(defaults[key])} (like its default "
                              f"{defaults[key]!r}), got {value!r}")
     return cls(cls.Config(**config))
@@ -49,7 +47,7 @@ def _kind(default) -> str:
     if isinstance(default, (tuple, list)):
         plural = {bool: "booleans", int: "integers", float: "numbers", str: "strings"}
         return f"a list of {plural.get(type(default[0]), 'values')}" if default else "a list"
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(type(default), "as its default")
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[type(default)]
 
 
 def _same_kind(value, default) -> bool:

@@ -56,6 +56,17 @@ def _optimizers(optimizer) -> tuple:
     return tuple(optimizer) if isinstance(optimizer, tuple) else (optimizer,)
 
 
+def finish(model, images: torch.Tensor, condition: torch.Tensor | None, seed: int = 0) -> float | None:
+    """Run the model's optional finishing step (`finish_training`, e.g. a VAE fitting its mixture prior
+    to the codes) on all the training images, seeded; its seconds, or None when the family has none."""
+    step = getattr(model, "finish_training", None)
+    if step is None:
+        return None
+    begun = time.monotonic()
+    step(images, condition, generator=torch.Generator().manual_seed(seed))
+    return time.monotonic() - begun
+
+
 def fit(model, data: WorldData, *, steps: int | None = None, minutes: float | None = None,
         batch_size: int = 64, lr: float = 1e-3, seed: int = 0, schedule: str = "constant",
         callback=None, on_finish=None) -> list[dict]:
@@ -102,13 +113,10 @@ def fit(model, data: WorldData, *, steps: int | None = None, minutes: float | No
                 callback(step, total, record)
             if time.monotonic() >= deadline:
                 break
-        finish = getattr(model, "finish_training", None)     # e.g. a VAE fitting its mixture prior to the data
-        if finish is not None and history:
+        if hasattr(model, "finish_training") and history:    # e.g. a VAE fitting its mixture prior to the data
             if on_finish is not None:
                 on_finish()
-            begun = time.monotonic()
-            finish(data.images, condition, generator=torch.Generator().manual_seed(seed))
-            history[-1]["finish_seconds"] = time.monotonic() - begun   # part of the training time, after the last step
+            history[-1]["finish_seconds"] = finish(model, data.images, condition, seed)   # part of the training time
     model.eval()
     return history
 

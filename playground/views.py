@@ -17,7 +17,7 @@ from worlds.views import image_grid as tile, upscale
 
 from . import pretrained
 from .data import class_condition, load_world
-from .registry import FAMILIES, build
+from .registry import FAMILIES
 from .text import encode_captions, unknown_words
 
 MAX_SAMPLES = 64            # images per Generate request
@@ -248,14 +248,14 @@ def train_stream(family: str, world: str = "exact", minutes: float = 1.0, seed: 
     recipe = pretrained.RECIPES[family]
     data = load_world(world, 2_000, seed)
     torch.manual_seed(seed)
-    model = build(family, **{**recipe.config, "image_size": 32, "condition": condition})
+    model = recipe.build(32, condition=condition)
     records: list[dict] = []
 
     fitting = []                                          # set when fit starts the model's finishing step
 
     def train(report):
-        fit(model, data, minutes=minutes, batch_size=recipe.batch_size, lr=recipe.lr, schedule=recipe.schedule,
-            seed=seed, callback=lambda step, total, record: (records.append(record), report()),
+        fit(model, data, minutes=minutes, seed=seed, **recipe.fit_options,
+            callback=lambda step, total, record: (records.append(record), report()),
             on_finish=lambda: (fitting.append(True), report()))   # e.g. a VAE fitting its prior: tell the user
 
     budget, shown = 60.0 * minutes, time.perf_counter()
