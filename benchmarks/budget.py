@@ -23,6 +23,7 @@ import copy
 import json
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ from playground.data import load_world  # noqa: E402
 from playground.pretrained import RECIPES  # noqa: E402
 from playground.scores import conditional_faithfulness  # noqa: E402
 from playground.views import image_grid  # noqa: E402
-from playground.train import MAX_MINUTES, MAX_STEPS, finish, fit, parse_overrides  # noqa: E402
+from playground.train import MAX_BATCH, MAX_MINUTES, MAX_STEPS, finish, fit, parse_overrides  # noqa: E402
 
 MAX_MARKS = 16
 
@@ -47,9 +48,11 @@ class _Done(Exception):
 
 
 def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: list[float] | None = None,
-                         out: Path, threads: int = 1, overrides: dict | None = None) -> list[Path]:
-    """Train recipe `name` (its config updated by `overrides`), writing `out/step{N}.safetensors` when
-    each mark is passed; returns the paths."""
+                         out: Path, threads: int = 1, overrides: dict | None = None,
+                         batch_size: int | None = None, lr: float | None = None) -> list[Path]:
+    """Train recipe `name` (its config updated by `overrides`, its batch size and learning rate by
+    `batch_size` and `lr` where given), writing `out/step{N}.safetensors` when each mark is passed;
+    returns the paths."""
     if (steps is None) == (minutes is None):
         raise ValueError("give the marks either as steps or as minutes (one of the two)")
     marks = sorted(set(steps if steps is not None else minutes))
@@ -60,6 +63,11 @@ def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: 
     if minutes is not None and not 0 < marks[0] <= marks[-1] <= MAX_MINUTES:
         raise ValueError(f"minutes must be in (0, {MAX_MINUTES}], got {marks}")
     recipe = RECIPES[name]
+    if batch_size is not None and not 1 <= batch_size <= MAX_BATCH:
+        raise ValueError(f"batch size must be in 1..{MAX_BATCH}, got {batch_size}")
+    if lr is not None and not 0 < lr <= 1:    # also refuses nan
+        raise ValueError(f"learning rate must be in (0, 1], got {lr}")
+    recipe = replace(recipe, batch_size=batch_size or recipe.batch_size, lr=lr or recipe.lr)
     data = load_world(recipe.world, recipe.n, 0)
     torch.set_num_threads(threads)                # after load_world: the renderer's thread pool resets it
     torch.manual_seed(0)                          # as playground.train does before building
@@ -123,6 +131,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", type=Path, default=None, help="keep the snapshots here (default: a temp dir)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="change a field of the recipe's config (JSON value), as in playground.train")
+    parser.add_argument("--batch-size", type=int, default=None, help="change the recipe's batch size")
+    parser.add_argument("--lr", type=float, default=None, help="change the recipe's learning rate")
     parser.add_argument("--grid", type=Path, default=None, metavar="PNG",
                         help="also draw 8 samples (seed 0) of every snapshot, a row each (unconditional recipes)")
     parser.add_argument("--no-likelihood", action="store_true", help="score samples only (faster)")
@@ -136,7 +146,8 @@ def main(argv=None) -> dict:
         print(f"training {args.recipe} ({args.threads} thread(s)), snapshots in {out}")
         try:
             paths = train_with_snapshots(args.recipe, steps=args.steps, minutes=args.minutes, out=out,
-                                         threads=args.threads, overrides=parse_overrides(args.set))
+                                         threads=args.threads, overrides=parse_overrides(args.set),
+                                         batch_size=args.batch_size, lr=args.lr)
         except ValueError as err:
             parser.error(str(err))
         rows = [score_snapshot(p, conditional, not args.no_likelihood) for p in paths]
@@ -155,7 +166,8 @@ def main(argv=None) -> dict:
         for r in rows:
             print(f"{r['steps']:7d} {r['minutes']:7.1f} {fmt(r.get('bits_per_dim'), '.4f'):>9} {r['validity']:6.2f} "
                   f"{r['scenes_hit']:4d} {r['empty']:6.2f} {r['median_wrong_pixels']:8.2%}")
-    result = {"recipe": args.recipe, "set": args.set, "threads": args.threads, "snapshots": rows}
+    result = {"recipe": args.recipe, "set": args.set, "batch_size": args.batch_size or RECIPES[args.recipe].batch_size,
+              "lr": args.lr or RECIPES[args.recipe].lr, "threads": args.threads, "snapshots": rows}
     if args.json:
         print(json.dumps(result))
     return result

@@ -29,6 +29,7 @@ from .registry import ENCODERS, FAMILIES, build
 
 MAX_STEPS = 1_000_000
 MAX_MINUTES = 24 * 60
+MAX_BATCH = 4096
 SCHEDULES = ("constant", "cosine")
 WARMUP = 0.02            # fraction of the budget over which the learning rate rises linearly from 0
 
@@ -81,8 +82,10 @@ def fit(model, data: WorldData, *, steps: int | None = None, minutes: float | No
         raise ValueError(f"steps must be in 1..{MAX_STEPS}, got {steps}")
     if minutes is not None and not 0 < minutes <= MAX_MINUTES:
         raise ValueError(f"minutes must be in (0, {MAX_MINUTES}], got {minutes}")
-    if not 0 < batch_size <= 4096:
-        raise ValueError(f"batch_size must be in 1..4096, got {batch_size}")
+    if not 0 < batch_size <= MAX_BATCH:
+        raise ValueError(f"batch_size must be in 1..{MAX_BATCH}, got {batch_size}")
+    if not 0 < lr <= 1:                          # also refuses nan
+        raise ValueError(f"lr must be in (0, 1], got {lr}")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
     kind = getattr(model.config, "condition", "none")

@@ -1,5 +1,6 @@
 """benchmarks/budget.py: a recipe trained with snapshots along the way."""
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,9 @@ from playground.train import fit  # noqa: E402
 def test_a_snapshot_is_the_recipe_trained_for_that_many_steps(tmp_path):
     threads = torch.get_num_threads()
     try:
-        paths = budget.train_with_snapshots("gan", steps=[3, 1], out=tmp_path, threads=1)
+        paths = budget.train_with_snapshots("gan", steps=[3, 1], out=tmp_path, threads=1, batch_size=8, lr=1e-3)
         assert [load(p).checkpoint_extra["steps"] for p in paths] == [1, 3]
-        recipe = RECIPES["gan"]
+        recipe = replace(RECIPES["gan"], batch_size=8, lr=1e-3)       # the recipe as changed
         data = load_world(recipe.world, recipe.n, 0)
         torch.set_num_threads(1)
         torch.manual_seed(0)
@@ -42,6 +43,8 @@ def test_a_snapshot_is_the_recipe_trained_for_that_many_steps(tmp_path):
     ({"steps": [0, 5]}, "steps must be in"),
     ({"minutes": [-1.0]}, "minutes must be in"),
     ({"steps": list(range(1, 20))}, "1..16 marks"),
+    ({"steps": [5], "batch_size": 0}, "batch size must be in 1..4096"),
+    ({"steps": [5], "lr": float("nan")}, "learning rate must be in"),
 ])
 def test_bad_marks_are_refused_before_training(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):

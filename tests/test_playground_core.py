@@ -137,7 +137,8 @@ def test_fit_follows_the_schedule_in_every_optimizer(tiny_family):
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(), "give a budget"), (dict(steps=0), "steps must be"), (dict(minutes=-1), "minutes must be"),
-    (dict(steps=1, batch_size=0), "batch_size must be"),
+    (dict(steps=1, batch_size=0), "batch_size must be"), (dict(steps=1, lr=0.0), "lr must be"),
+    (dict(steps=1, lr=float("nan")), "lr must be"),
 ])
 def test_fit_rejects_bad_budgets(tiny_family, kwargs, message):
     with pytest.raises(ValueError, match=message):
