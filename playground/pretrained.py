@@ -61,6 +61,7 @@ class Recipe:
 
 _PIXELCNN = {"hidden": 24, "layers": 8}
 _VAE = {"prior_components": 1024}     # a mixture prior fitted to the codes after training (see playground/vae.py)
+_DIFFUSION = {"min_snr": 50.0}        # Min-SNR loss weighting: valid samples in 10 minutes (README, "fourth round")
 RECIPES: dict[str, Recipe] = {
     "pixelcnn": Recipe("pixelcnn", "exact", 10, batch_size=16, lr=2e-3, config=_PIXELCNN),
     "flow": Recipe("flow", "exact", 10, batch_size=16, lr=2e-3),
@@ -68,12 +69,12 @@ RECIPES: dict[str, Recipe] = {
     "gan": Recipe("gan", "exact", 8, lr=2e-4),
     "rbm": Recipe("rbm", "exact", 3),
     "ebm": Recipe("ebm", "exact", 8, lr=1e-4),
-    "diffusion": Recipe("diffusion", "exact", 10, batch_size=32, lr=1e-3),
+    "diffusion": Recipe("diffusion", "exact", 10, batch_size=16, lr=1e-3, config=_DIFFUSION),
     "pixelcnn-class": Recipe("pixelcnn", "exact-holdout", 8, "class", batch_size=16, lr=2e-3, config=_PIXELCNN),
     "vae-class": Recipe("vae", "exact-holdout", 8, "class", batch_size=32, lr=2e-3, config=_VAE),
     "gan-class": Recipe("gan", "exact-holdout", 6, "class", lr=2e-4),
-    "diffusion-class": Recipe("diffusion", "exact-holdout", 8, "class", batch_size=32, lr=1e-3),
-    "diffusion-caption": Recipe("diffusion", "exact-holdout", 8, "caption", batch_size=32, lr=1e-3),
+    "diffusion-class": Recipe("diffusion", "exact-holdout", 8, "class", batch_size=16, lr=1e-3, config=_DIFFUSION),
+    "diffusion-caption": Recipe("diffusion", "exact-holdout", 8, "caption", batch_size=16, lr=1e-3, config=_DIFFUSION),
 }
 # the models that are not generative: the inverse-graphics encoders (playground.inverse: image -> scene,
 # one per default world) and the shape classifier the adversarial-noise demo attacks (playground.adversarial)
