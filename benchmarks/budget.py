@@ -3,10 +3,12 @@
     python benchmarks/budget.py diffusion --steps 4707 9414 18828            # snapshots at these steps
     python benchmarks/budget.py gan --minutes 8 16 32 --out runs/gan-budget   # ... or after these minutes
     python benchmarks/budget.py pixelcnn --steps 887 1774 --set context=true --json   # a changed recipe
+    python benchmarks/budget.py diffusion --steps 7000 --set min_snr=20 --lr 2e-3   # ... and its rate
 
 It trains the recipe as `python -m playground.pretrained NAME` does (the same world, batch size, learning
-rate, config and seed 0; a snapshot at step N holds the bytes `fit` gives after N steps, so the one at the
-recipe's own step count is a rerun of the shipped model, equal to it up to float rounding, which training
+rate, config and seed 0, unless `--set`, `--batch-size` or `--lr` change them; a snapshot at step N holds
+the bytes `fit` gives after N steps, so the one at the recipe's own step count is a rerun of the shipped
+model, equal to it up to float rounding, which training
 amplifies) and saves a snapshot at every mark. After training, the family's
 finishing step (the VAE's fitted prior) runs on each snapshot, off the clock of the marks. Each is then
 scored as `benchmarks/models.py` scores the shipped model: bits/dim on the exact world, and the samples'
