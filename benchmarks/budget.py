@@ -49,6 +49,16 @@ class _Done(Exception):
     """Raised by the progress callback once the last snapshot is written."""
 
 
+def changed_recipe(name: str, batch_size: int | None = None, lr: float | None = None):
+    """Recipe `name` with its batch size and learning rate replaced where given (checked first)."""
+    recipe = RECIPES[name]
+    if batch_size is not None and not 1 <= batch_size <= MAX_BATCH:
+        raise ValueError(f"batch size must be in 1..{MAX_BATCH}, got {batch_size}")
+    if lr is not None and not 0 < lr <= 1:    # also refuses nan
+        raise ValueError(f"learning rate must be in (0, 1], got {lr}")
+    return replace(recipe, batch_size=batch_size or recipe.batch_size, lr=lr or recipe.lr)
+
+
 def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: list[float] | None = None,
                          out: Path, threads: int = 1, overrides: dict | None = None,
                          batch_size: int | None = None, lr: float | None = None) -> list[Path]:
@@ -64,12 +74,7 @@ def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: 
         raise ValueError(f"steps must be in 1..{MAX_STEPS}, got {marks}")
     if minutes is not None and not 0 < marks[0] <= marks[-1] <= MAX_MINUTES:
         raise ValueError(f"minutes must be in (0, {MAX_MINUTES}], got {marks}")
-    recipe = RECIPES[name]
-    if batch_size is not None and not 1 <= batch_size <= MAX_BATCH:
-        raise ValueError(f"batch size must be in 1..{MAX_BATCH}, got {batch_size}")
-    if lr is not None and not 0 < lr <= 1:    # also refuses nan
-        raise ValueError(f"learning rate must be in (0, 1], got {lr}")
-    recipe = replace(recipe, batch_size=batch_size or recipe.batch_size, lr=lr or recipe.lr)
+    recipe = changed_recipe(name, batch_size, lr)
     data = load_world(recipe.world, recipe.n, 0)
     torch.set_num_threads(threads)                # after load_world: the renderer's thread pool resets it
     torch.manual_seed(0)                          # as playground.train does before building
@@ -168,8 +173,9 @@ def main(argv=None) -> dict:
         for r in rows:
             print(f"{r['steps']:7d} {r['minutes']:7.1f} {fmt(r.get('bits_per_dim'), '.4f'):>9} {r['validity']:6.2f} "
                   f"{r['scenes_hit']:4d} {r['empty']:6.2f} {r['median_wrong_pixels']:8.2%}")
-    result = {"recipe": args.recipe, "set": args.set, "batch_size": args.batch_size or RECIPES[args.recipe].batch_size,
-              "lr": args.lr or RECIPES[args.recipe].lr, "threads": args.threads, "snapshots": rows}
+    recipe = changed_recipe(args.recipe, args.batch_size, args.lr)
+    result = {"recipe": args.recipe, "set": args.set, "batch_size": recipe.batch_size, "lr": recipe.lr,
+              "threads": args.threads, "snapshots": rows}
     if args.json:
         print(json.dumps(result))
     return result
