@@ -40,7 +40,7 @@ from playground.data import load_world  # noqa: E402
 from playground.pretrained import RECIPES  # noqa: E402
 from playground.scores import conditional_faithfulness  # noqa: E402
 from playground.views import image_grid  # noqa: E402
-from playground.train import MAX_BATCH, MAX_MINUTES, MAX_STEPS, finish, fit, parse_overrides  # noqa: E402
+from playground.train import MAX_BATCH, MAX_MINUTES, MAX_STEPS, SCHEDULES, finish, fit, parse_overrides  # noqa: E402
 
 MAX_MARKS = 16
 
@@ -49,22 +49,27 @@ class _Done(Exception):
     """Raised by the progress callback once the last snapshot is written."""
 
 
-def changed_recipe(name: str, batch_size: int | None = None, lr: float | None = None):
-    """Recipe `name` with its batch size and learning rate replaced where given (checked first)."""
+def changed_recipe(name: str, batch_size: int | None = None, lr: float | None = None,
+                   schedule: str | None = None):
+    """Recipe `name` with its batch size, learning rate and schedule replaced where given (checked first)."""
     recipe = RECIPES[name]
+    if schedule is not None and schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
     if batch_size is not None and not 1 <= batch_size <= MAX_BATCH:
         raise ValueError(f"batch size must be in 1..{MAX_BATCH}, got {batch_size}")
     if lr is not None and not 0 < lr <= 1:    # also refuses nan
         raise ValueError(f"learning rate must be in (0, 1], got {lr}")
-    return replace(recipe, batch_size=batch_size or recipe.batch_size, lr=lr or recipe.lr)
+    return replace(recipe, batch_size=batch_size or recipe.batch_size, lr=lr or recipe.lr,
+                   schedule=schedule or recipe.schedule)
 
 
 def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: list[float] | None = None,
                          out: Path, threads: int = 1, overrides: dict | None = None,
-                         batch_size: int | None = None, lr: float | None = None) -> list[Path]:
-    """Train recipe `name` (its config updated by `overrides`, its batch size and learning rate by
-    `batch_size` and `lr` where given), writing `out/step{N}.safetensors` when each mark is passed;
-    returns the paths."""
+                         batch_size: int | None = None, lr: float | None = None,
+                         schedule: str | None = None) -> list[Path]:
+    """Train recipe `name` (its config updated by `overrides`, its batch size, learning rate and
+    schedule by `batch_size`, `lr` and `schedule` where given), writing `out/step{N}.safetensors`
+    when each mark is passed; returns the paths. A decaying schedule decays to the last mark, given in steps."""
     if (steps is None) == (minutes is None):
         raise ValueError("give the marks either as steps or as minutes (one of the two)")
     marks = sorted(set(steps if steps is not None else minutes))
@@ -74,7 +79,9 @@ def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: 
         raise ValueError(f"steps must be in 1..{MAX_STEPS}, got {marks}")
     if minutes is not None and not 0 < marks[0] <= marks[-1] <= MAX_MINUTES:
         raise ValueError(f"minutes must be in (0, {MAX_MINUTES}], got {marks}")
-    recipe = changed_recipe(name, batch_size, lr)
+    recipe = changed_recipe(name, batch_size, lr, schedule)
+    if minutes is not None and recipe.schedule != "constant":
+        raise ValueError("a decaying schedule ends at the last mark: give the marks as --steps")
     data = load_world(recipe.world, recipe.n, 0)
     torch.set_num_threads(threads)                # after load_world: the renderer's thread pool resets it
     torch.manual_seed(0)                          # as playground.train does before building
@@ -140,6 +147,8 @@ def main(argv=None) -> dict:
                         help="change a field of the recipe's config (JSON value), as in playground.train")
     parser.add_argument("--batch-size", type=int, default=None, help="change the recipe's batch size")
     parser.add_argument("--lr", type=float, default=None, help="change the recipe's learning rate")
+    parser.add_argument("--schedule", choices=SCHEDULES, default=None,
+                        help="change the recipe's learning-rate schedule (a decay ends at the last mark)")
     parser.add_argument("--grid", type=Path, default=None, metavar="PNG",
                         help="also draw 8 samples (seed 0) of every snapshot, a row each (unconditional recipes)")
     parser.add_argument("--no-likelihood", action="store_true", help="score samples only (faster)")
@@ -154,7 +163,7 @@ def main(argv=None) -> dict:
         try:
             paths = train_with_snapshots(args.recipe, steps=args.steps, minutes=args.minutes, out=out,
                                          threads=args.threads, overrides=parse_overrides(args.set),
-                                         batch_size=args.batch_size, lr=args.lr)
+                                         batch_size=args.batch_size, lr=args.lr, schedule=args.schedule)
         except ValueError as err:
             parser.error(str(err))
         rows = [score_snapshot(p, conditional, not args.no_likelihood) for p in paths]
@@ -173,8 +182,9 @@ def main(argv=None) -> dict:
         for r in rows:
             print(f"{r['steps']:7d} {r['minutes']:7.1f} {fmt(r.get('bits_per_dim'), '.4f'):>9} {r['validity']:6.2f} "
                   f"{r['scenes_hit']:4d} {r['empty']:6.2f} {r['median_wrong_pixels']:8.2%}")
-    recipe = changed_recipe(args.recipe, args.batch_size, args.lr)
+    recipe = changed_recipe(args.recipe, args.batch_size, args.lr, args.schedule)
     result = {"recipe": args.recipe, "set": args.set, "batch_size": recipe.batch_size, "lr": recipe.lr,
+              "schedule": recipe.schedule,
               "threads": args.threads, "snapshots": rows}
     if args.json:
         print(json.dumps(result))

@@ -39,12 +39,20 @@ T(G(z)), and since G's gradient flows through T, G is still pushed towards the u
 by up to 1/8 of its side, filling with 0 (the ground's grey); "cutout" blanks a random square of
 half the side to 0.
 
+R1 penalty (`r1`; Mescheder, Geiger & Nowozin 2018, "Which Training Methods for GANs do actually
+Converge?"). Near an equilibrium where G draws the data, an unregularised D keeps a non-zero
+gradient on the data manifold, so the pair circles the equilibrium instead of settling in it: the
+pictures improve, then get worse again. R1 adds (gamma / 2) E_x ||grad_x D(x)||^2 on *real* images
+to D's loss: D must be flat on the data, and the game becomes locally convergent. It needs the
+gradient of a gradient (one extra backward pass through D on the real batch).
+
 Conditioning. G reads the concatenation [z, e_G(c)] of the noise and a condition vector; D uses
 the projection D(x, c) = psi(phi(x)) + <e_D(c), phi(x)>, phi(x) being its flattened features: the
 inner product scores how well the image's features match the asked-for class or caption.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -153,6 +161,7 @@ class GANConfig:
     beta1: float = 0.5            # Adam's beta1 for both players (0.0 or 0.5 in the SN-GAN recipes); beta2 = 0.9
     ema_decay: float = 0.995      # d of the averaged generator used for sampling; 0 samples the trained G
     augment: str = ""             # DiffAugment policy for what D sees: "", or a comma list of AUGMENTATIONS
+    r1: float = 0.0               # gamma of the R1 penalty on D's gradient at real images (0: none)
 
 
 class GAN(Model):
@@ -171,6 +180,8 @@ class GAN(Model):
             raise ValueError("latent_dim, width, condition_dim and n_critic must be positive")
         if not 0.0 <= config.beta1 < 1.0 or not 0.0 <= config.ema_decay < 1.0:
             raise ValueError("beta1 and ema_decay must be in [0, 1)")
+        if not 0.0 <= config.r1 <= 1000.0:
+            raise ValueError(f"r1 must be in [0, 1000], got {config.r1}")
         self.augmentations = [a for a in config.augment.split(",") if a]
         unknown = [a for a in self.augmentations if a not in AUGMENTATIONS]
         if unknown:
@@ -200,13 +211,20 @@ class GAN(Model):
 
     def loss(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """D's hinge loss on the real batch x and as many fresh fakes (G is held fixed):
-        E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]."""
+        E[relu(1 - D(x))] + E[relu(1 + D(G(z)))], plus (r1 / 2) E||grad_x D(x)||^2 when r1 > 0."""
         condition = self._check_condition(condition, x.shape[0])
         with torch.no_grad():
             fake = self.generator(self._noise(x.shape[0]), condition)       # (B, C, H, W)
-        real_scores = self._critic(to_unit(x), condition)                   # (B,)
+        r1, training = self.config.r1, torch.is_grad_enabled()
+        with torch.enable_grad() if r1 > 0 else contextlib.nullcontext():   # R1 needs grad_x D even when scoring
+            real = to_unit(x).requires_grad_(r1 > 0)
+            real_scores = self._critic(real, condition)                     # (B,)
+            penalty = 0.0
+            if r1 > 0:                                                      # the graph is kept to train through it
+                grad, = torch.autograd.grad(real_scores.sum(), real, create_graph=training)   # (B, C, H, W)
+                penalty = 0.5 * r1 * grad.pow(2).flatten(1).sum(1).mean()
         fake_scores = self._critic(fake, condition)                         # (B,)
-        return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
+        return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean() + penalty
 
     def generator_loss(self, n: int, condition: torch.Tensor | None = None) -> torch.Tensor:
         """G's hinge loss on n fresh fakes: -E[D(G(z))] (D's weights get gradients too; G's optimiser ignores them)."""

@@ -8,8 +8,18 @@ Espeholt, Graves & Kavukcuoglu 2016, "Conditional Image Generation with PixelCNN
 Factorisation. The D = 3 H W subpixels are ordered in raster order, R before G before B inside
 each pixel, and the chain rule gives the exact likelihood
     p(x | c) = prod_{i,j} p(R_ij | x_<ij, c) p(G_ij | R_ij, x_<ij, c) p(B_ij | R_ij, G_ij, x_<ij, c),
-each factor a 256-way categorical (softmax over logits), so log p(x | c) is a plain sum of log
-softmax values at the true bytes: an exact likelihood in nats, trained by cross-entropy.
+each factor a 256-way categorical, so log p(x | c) is a plain sum of log probabilities at the true
+bytes: an exact likelihood in nats, trained by cross-entropy. The categorical comes in two forms:
+  * `output="softmax"`: 256 free logits per subpixel (the first paper's);
+  * `output="logistic"`: a mixture of K discretized logistics per subpixel (Salimans et al. 2017,
+    PixelCNN++), 3K numbers instead of 256. Level x sits in the bin [y - 1/255, y + 1/255] around
+    y = x / 127.5 - 1, the end bins stretch to -inf and +inf, and each component gives the bin its
+    logistic's mass there:
+        P(x) = sum_k pi_k [sigmoid((y + 1/255 - mu_k) / s_k) - sigmoid((y - 1/255 - mu_k) / s_k)].
+    The levels are ordered, so a component that is unsure puts its doubt on the levels *next to* its
+    mean. A softmax spreads its doubt over all 256 levels, and a draw from an undertrained one lands
+    anywhere (a speckle of a wrong colour); a draw from the mixture lands near the right colour. The
+    head is also 256 / 3K times smaller (the softmax's is most of a training step's work).
 
 Causality. Two stacks of convolutions see exactly the allowed past:
   * the vertical stack at row i sees only rows < i: its first kernel covers rows i-k/2..i-1,
@@ -56,6 +66,30 @@ from .text import ConditionEncoder
 
 LEVELS = 256            # values of a subpixel
 MAX_SAMPLES = 1024      # images per sample call
+OUTPUTS = ("softmax", "logistic")
+MIN_LOG_SCALE = -7.0    # a logistic's scale s >= e^-7 (0.06 of a level): still a proper spread
+
+
+def logistic_log_probs(params: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+    """log P(level) under a mixture of K discretized logistics (see the module docstring).
+
+    params (..., 3K): K mixture logits, K means mu (in [-1, 1] units), K log-scales log s; levels
+    (...) integer bytes, broadcast against params' leading dims -> (...) log-probabilities.
+    Numerically exact in every bin: with a = (y + 1/255 - mu)/s > b = (y - 1/255 - mu)/s,
+        sigmoid(a) - sigmoid(b) = sigmoid(a) sigmoid(-b) (1 - e^-(a - b)),
+    so log P = logsigmoid(a) + logsigmoid(-b) + log(1 - e^-(a - b)), with no difference of two
+    nearly equal numbers; the end bins are logsigmoid(a) (x = 0) and logsigmoid(-b) (x = 255)."""
+    logit_pi, mu, log_s = params.unflatten(-1, (3, -1)).unbind(-2)        # each (..., K)
+    log_s = log_s.clamp(min=MIN_LOG_SCALE)
+    y = (levels.to(params.dtype) / 127.5 - 1.0)[..., None]                # (..., 1) bin centres
+    inv_s = torch.exp(-log_s)
+    a = (y + 1.0 / 255 - mu) * inv_s                                      # upper edge, standardised
+    b = (y - 1.0 / 255 - mu) * inv_s                                      # lower edge
+    width = (2.0 / 255) * inv_s                                           # a - b > 0
+    middle = F.logsigmoid(a) + F.logsigmoid(-b) + torch.log(-torch.expm1(-width))
+    levels = levels[..., None]
+    log_p = torch.where(levels == 0, F.logsigmoid(a), torch.where(levels == LEVELS - 1, F.logsigmoid(-b), middle))
+    return torch.logsumexp(log_p + logit_pi.log_softmax(-1), dim=-1)
 
 
 def channel_groups(n: int, groups: int, repeats: int = 1) -> torch.Tensor:
@@ -131,6 +165,8 @@ class PixelCNNConfig:
     first_kernel: int = 7                # odd kernel size of the first block (mask A)
     condition_dim: int = 64              # size of the condition vector (even, for the caption GRU)
     context: bool = False                # the head also reads the causal global summaries (above)
+    output: str = "softmax"              # per-subpixel distribution: "softmax" (256 logits) or "logistic"
+    mixtures: int = 5                    # K: logistic components per subpixel (output="logistic")
 
 
 class PixelCNN(Model):
@@ -154,6 +190,10 @@ class PixelCNN(Model):
             raise ValueError(f"layers must be >= 1, got {config.layers}")
         if config.condition_dim < 2 or config.condition_dim % 2:
             raise ValueError(f"condition_dim must be even and >= 2, got {config.condition_dim}")
+        if config.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {config.output!r}")
+        if not 1 <= config.mixtures <= 32:
+            raise ValueError(f"mixtures must be in 1..32, got {config.mixtures}")
         self.blocks = nn.ModuleList(
             GatedBlock(c if k == 0 else hidden, hidden, config.first_kernel if k == 0 else config.kernel, k == 0, c)
             for k in range(config.layers))
@@ -165,8 +205,10 @@ class PixelCNN(Model):
             self.summarise_rows = nn.Conv2d(hidden, hidden, 1)
             self.summarise_left = nn.Conv2d(hidden, hidden, 1)
             self.from_context = nn.Conv2d(2 * hidden, hidden, 1)
+        # per subpixel: 256 logits, or 3K mixture parameters; grouped by colour, so mask B applies
+        self.per_subpixel = LEVELS if config.output == "softmax" else 3 * config.mixtures
         self.head = nn.Sequential(nn.ReLU(), CausalConv(hidden, hidden, 1, "B", c), nn.ReLU(),
-                                  CausalConv(hidden, c * LEVELS, 1, "B", c))   # logits, grouped by colour
+                                  CausalConv(hidden, c * self.per_subpixel, 1, "B", c))
 
     def _biases(self, condition, n: int) -> list:
         """Per block, what is added to its pre-activations: V c (n, 2h, 1, 1), or 0 when unconditional."""
@@ -177,8 +219,9 @@ class PixelCNN(Model):
 
     # --- the likelihood
 
-    def logits(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, 256, C, H, W): logits of p(x_d | x_<d, c) for every subpixel d, all in one pass."""
+    def outputs(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, P, H, W): the head's P numbers for every subpixel (256 logits, or 3K mixture
+        parameters), all in one pass."""
         size = self.config.image_size
         if x.ndim != 4 or x.dtype != torch.uint8 or x.shape[1:] != (self.config.channels, size, size):
             raise ValueError(f"expected uint8 images (B, {self.config.channels}, {size}, {size}), "
@@ -197,18 +240,38 @@ class PixelCNN(Model):
             # left: pixels (i, j' < j) of h, a running max along the row shifted one to the right
             left = F.pad(F.relu(self.summarise_left(h)).cummax(3).values, (1, 0))[..., :-1]   # (B, h, H, W)
             h = h + self.from_context(torch.cat([above.expand_as(left), left], dim=1))
-        logits = self.head(h)                                     # (B, C 256, H, W)
-        return logits.unflatten(1, (self.config.channels, LEVELS)).transpose(1, 2)   # (B, 256, C, H, W)
+        return self.head(h).unflatten(1, (self.config.channels, self.per_subpixel))   # (B, C, P, H, W)
+
+    def subpixel_logits(self, out: torch.Tensor) -> torch.Tensor:
+        """Head outputs (..., P) -> logits (..., 256) of one subpixel's categorical. For the logistic
+        mixture these are already normalised log-probabilities (a softmax leaves them as they are)."""
+        if self.config.output == "softmax":
+            return out
+        return logistic_log_probs(out[..., None, :], torch.arange(LEVELS, device=out.device))
+
+    def logits(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 256, C, H, W): logits of p(x_d | x_<d, c) for every subpixel d, all in one pass."""
+        out = self.outputs(x, condition)                          # (B, C, P, H, W)
+        return self.subpixel_logits(out.permute(0, 1, 3, 4, 2)).permute(0, 4, 1, 2, 3)
+
+    def subpixel_log_probs(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, H, W): log p(x_d | x_<d, c) of every true byte, in nats (the mixture evaluates only
+        the true bin, not all 256)."""
+        out = self.outputs(x, condition)                          # (B, C, P, H, W)
+        if self.config.output == "softmax":
+            return out.log_softmax(dim=2).gather(2, x.long()[:, :, None]).squeeze(2)
+        return logistic_log_probs(out.permute(0, 1, 3, 4, 2), x.long())
 
     def loss(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean negative log-likelihood per subpixel, in nats: the cross-entropy of the 256-way softmax."""
-        return F.cross_entropy(self.logits(x, condition), x.long())
+        """Mean negative log-likelihood per subpixel, in nats: the categorical's cross-entropy."""
+        if self.config.output == "softmax":                       # the fused kernel: (B, 256, C, H, W) logits
+            return F.cross_entropy(self.outputs(x, condition).transpose(1, 2), x.long())
+        return -self.subpixel_log_probs(x, condition).mean()
 
     @torch.no_grad()
     def log_prob(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        """(B,) exact log p(x | c) in nats: the sum over subpixels of log softmax at the true byte."""
-        log_p = self.logits(x, condition).log_softmax(dim=1)      # (B, 256, C, H, W)
-        return log_p.gather(1, x.long()[:, None]).flatten(1).sum(1)
+        """(B,) exact log p(x | c) in nats: the sum over subpixels of log p at the true byte."""
+        return self.subpixel_log_probs(x, condition).flatten(1).sum(1)
 
     # --- sampling
 
@@ -276,7 +339,8 @@ class PixelCNN(Model):
                         if k + 1 < len(self.blocks):
                             h_cache[k + 1][..., j + self.blocks[k + 1].pad] = h[..., 0]
                     features = h + self.from_context(torch.cat([above, left], dim=1)) if self.config.context else h
-                    logits = self.head(features)[:, channel * LEVELS:(channel + 1) * LEVELS, 0, 0]   # (n, 256)
+                    p = self.per_subpixel
+                    logits = self.subpixel_logits(self.head(features)[:, channel * p:(channel + 1) * p, 0, 0])   # (n, 256)
                     value = choose(logits, channel, i, j)     # (n,) int64
                     image[:, channel, i, j] = value.to(torch.uint8)
                     h_cache[0][:, channel, 0, j + self.blocks[0].pad] = to_unit(value)

@@ -69,6 +69,27 @@ def test_only_the_discriminator_moves_in_its_step(data):
     assert all(torch.equal(a, b) for a, b in zip(g_before, model.generator.parameters()))
 
 
+def test_r1_adds_half_gamma_times_the_squared_gradient_at_real_images(data):
+    from playground.protocol import to_unit
+
+    plain, penalised = tiny(), tiny(r1=2.0)           # the same weights: r1 only changes the loss
+    x = data.images[:8]
+    scores = {}
+    for name, model in (("plain", plain), ("penalised", penalised)):
+        with torch.random.fork_rng(), torch.no_grad():
+            torch.manual_seed(1)                      # the same fakes for both
+            model.eval()
+            scores[name] = float(model.loss(x))
+    real = to_unit(x).requires_grad_(True)
+    grad, = torch.autograd.grad(plain.discriminator(real, None).sum(), real)
+    expected = 0.5 * 2.0 * float(grad.pow(2).flatten(1).sum(1).mean())
+    assert expected > 0 and scores["penalised"] - scores["plain"] == pytest.approx(expected, rel=1e-4)
+    penalised.train()
+    optimizer = penalised.configure_optimizer(1e-3)
+    for _ in range(3):                                # the penalty trains through its double backward
+        assert all(math.isfinite(v) for v in penalised.train_step(data.images, None, optimizer).values())
+
+
 def test_no_likelihood_and_no_encoder(data):
     model = tiny()
     assert model.likelihood == "none"
@@ -146,7 +167,8 @@ def test_conditions_change_samples_and_scores(kind, data):
 def test_invalid_settings_are_refused():
     for bad, match in [(dict(condition="music"), "condition must be"), (dict(image_size=12), "multiple of 8"),
                        (dict(n_critic=0), "must be positive"), (dict(ema_decay=1.0), "ema_decay"),
-                       (dict(augment="translation,flip"), "augment must be a comma-separated list")]:
+                       (dict(augment="translation,flip"), "augment must be a comma-separated list"),
+                       (dict(r1=-1.0), "r1 must be in")]:
         with pytest.raises(ValueError, match=match):
             GAN(GANConfig(**{**TINY, **bad}))
     with pytest.raises(ValueError, match="z must have shape"):

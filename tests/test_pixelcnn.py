@@ -61,9 +61,9 @@ def test_loss_is_finite_and_decreases(data):
         assert float(model.loss(data.images)) < 0.5 * before
 
 
-@pytest.mark.parametrize("context", [False, True])
-def test_changing_a_subpixel_leaves_every_earlier_distribution_alone(context):
-    model, c, size = tiny(context=context), 3, TINY["image_size"]
+@pytest.mark.parametrize("context, output", [(False, "softmax"), (True, "softmax"), (False, "logistic")])
+def test_changing_a_subpixel_leaves_every_earlier_distribution_alone(context, output):
+    model, c, size = tiny(context=context, output=output), 3, TINY["image_size"]
     x = torch.randint(0, 256, (1, c, size, size), dtype=torch.uint8)
     edits = []
     for channel in range(c):
@@ -123,18 +123,49 @@ def test_log_prob_is_the_sum_of_per_subpixel_log_probs(data):
     assert torch.allclose(model.bits_per_dim(data.images), -log_prob / (math.log(2) * 3 * 64))
 
 
-def test_probabilities_of_all_images_sum_to_one():
+def test_the_logistic_mixture_is_a_normalised_distribution_over_the_256_levels():
+    """Every bin's log-probability is finite and they sum to 1, for broad, narrow and extreme scales
+    and for means inside and outside [-1, 1]; a narrow component centred on a level puts almost all
+    its mass there, and its doubt on the neighbouring levels, not on far ones."""
+    from playground.pixelcnn import logistic_log_probs
+
+    torch.manual_seed(0)
+    levels = torch.arange(256)
+    for log_scale in (3.0, 0.0, -4.0, -7.0, -30.0):
+        params = torch.cat([torch.randn(6, 4), torch.rand(6, 4) * 2.6 - 1.3, torch.full((6, 4), log_scale)], -1)
+        log_p = logistic_log_probs(params[:, None], levels)                     # (6, 256)
+        assert torch.isfinite(log_p).all()
+        assert torch.allclose(log_p.double().exp().sum(1), torch.ones(6, dtype=torch.float64), atol=1e-5)
+    mean = 173 / 127.5 - 1                                                      # one component at level 173
+    p = logistic_log_probs(torch.tensor([0.0, mean, -5.0]), levels).exp()       # s = e^-5: under one level
+    assert int(p.argmax()) == 173 and p[173] > 0.2
+    assert p[165:182].sum() > 0.99 and p[:150].sum() < 1e-3
+
+
+def test_logistic_log_prob_matches_its_full_table(data):
+    """The training path (only the true bin) and the 256-level table the sampler and coder read agree."""
+    model = tiny(image_size=8, output="logistic")
+    with torch.no_grad():
+        table = model.logits(data.images).log_softmax(1).gather(1, data.images.long()[:, None]).flatten(1).sum(1)
+        assert torch.allclose(model.log_prob(data.images), table, rtol=1e-5)
+        assert float(model.loss(data.images)) == pytest.approx(float(-table.sum() / data.images.numel()), rel=1e-5)
+
+
+@pytest.mark.parametrize("output", ["softmax", "logistic"])
+def test_probabilities_of_all_images_sum_to_one(output):
     """Two subpixels (a 1x1 image with two channels): all 65536 images, so p is normalised exactly."""
-    model = tiny(image_size=1, channels=2, hidden=4)
+    model = tiny(image_size=1, channels=2, hidden=4, output=output)
     values = torch.arange(256, dtype=torch.uint8)
     images = torch.stack(torch.meshgrid(values, values, indexing="ij"), dim=-1).reshape(-1, 2, 1, 1)
     total = model.log_prob(images).double().exp().sum()
     assert float(total) == pytest.approx(1.0, abs=1e-4)
 
 
-@pytest.mark.parametrize("condition, context", [("none", False), ("class", False), ("none", True), ("class", True)])
-def test_cached_sampler_matches_the_naive_sampler(condition, context):
-    model = tiny(condition=condition, context=context)
+@pytest.mark.parametrize("condition, context, output", [("none", False, "softmax"), ("class", False, "softmax"),
+                                                         ("none", True, "softmax"), ("class", True, "softmax"),
+                                                         ("none", True, "logistic")])
+def test_cached_sampler_matches_the_naive_sampler(condition, context, output):
+    model = tiny(condition=condition, context=context, output=output)
     labels = torch.tensor([[0, 1], [2, 5], [1, 7]]) if condition == "class" else None
     fast = model.sample(3, labels, generator=torch.Generator().manual_seed(7))
     slow = naive_sample(model, 3, labels, generator=torch.Generator().manual_seed(7))
@@ -190,6 +221,8 @@ def test_the_condition_changes_samples_and_likelihood(data, condition):
     (dict(kernel=4), "kernel must be odd"),
     (dict(first_kernel=1), "first_kernel must be odd"),
     (dict(image_size=0), "image_size"),
+    (dict(output="gaussian"), "output must be one of"),
+    (dict(output="logistic", mixtures=0), "mixtures must be in"),
 ])
 def test_bad_configs_are_refused(bad, message):
     with pytest.raises(ValueError, match=message):
