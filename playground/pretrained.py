@@ -61,7 +61,7 @@ class Recipe:
 
 _PIXELCNN = {"hidden": 24, "layers": 8}
 _VAE = {"prior_components": 1024}     # a mixture prior fitted to the codes after training (see playground/vae.py)
-_DIFFUSION = {"min_snr": 50.0}        # Min-SNR loss weighting: valid samples in 10 minutes (README, "fourth round")
+_DIFFUSION = {"min_snr": 50.0, "prediction": "v"}   # Min-SNR weighting, v-prediction: valid samples in 10 minutes (README, "fourth round")
 RECIPES: dict[str, Recipe] = {
     "pixelcnn": Recipe("pixelcnn", "exact", 10, batch_size=16, lr=2e-3, config=_PIXELCNN),
     "flow": Recipe("flow", "exact", 10, batch_size=16, lr=2e-3),
