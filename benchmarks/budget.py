@@ -84,6 +84,7 @@ def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: 
         raise ValueError("a decaying schedule ends at the last mark: give the marks as --steps")
     data = load_world(recipe.world, recipe.n, 0)
     torch.set_num_threads(threads)                # after load_world: the renderer's thread pool resets it
+    torch.set_flush_denormal(True)                # as playground.train does: denormals slow the CPU's arithmetic
     torch.manual_seed(0)                          # as playground.train does before building
     model = recipe.build(data.images.shape[-1], **(overrides or {}))
     pending, written = list(marks), []

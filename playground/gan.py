@@ -95,17 +95,19 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """Spectrally normalised DCGAN critic with a projection head for the condition."""
 
-    def __init__(self, channels: int, image_size: int, width: int, condition: str, condition_dim: int):
+    def __init__(self, channels: int, image_size: int, width: int, condition: str, condition_dim: int,
+                 normalise: bool = True):
         super().__init__()
+        sn = spectral_norm if normalise else (lambda layer: layer)
         features = 4 * width * (image_size // 8) ** 2
         self.phi = nn.Sequential(
-            spectral_norm(nn.Conv2d(channels, width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),       # H/2
-            spectral_norm(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),      # H/4
-            spectral_norm(nn.Conv2d(2 * width, 4 * width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),  # H/8
+            sn(nn.Conv2d(channels, width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),       # H/2
+            sn(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),      # H/4
+            sn(nn.Conv2d(2 * width, 4 * width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),  # H/8
             nn.Flatten())
-        self.psi = spectral_norm(nn.Linear(features, 1))
+        self.psi = sn(nn.Linear(features, 1))
         self.condition_encoder = ConditionEncoder(condition, condition_dim)
-        self.embed = spectral_norm(nn.Linear(condition_dim, features)) if condition != "none" else None
+        self.embed = sn(nn.Linear(condition_dim, features)) if condition != "none" else None
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
         h = self.phi(x)                                                     # (B, F): phi(x)
@@ -162,6 +164,7 @@ class GANConfig:
     ema_decay: float = 0.995      # d of the averaged generator used for sampling; 0 samples the trained G
     augment: str = ""             # DiffAugment policy for what D sees: "", or a comma list of AUGMENTATIONS
     r1: float = 0.0               # gamma of the R1 penalty on D's gradient at real images (0: none)
+    spectral_norm: bool = True    # spectrally normalise D's layers (off: Mescheder et al.'s R1-only critic)
 
 
 class GAN(Model):
@@ -189,7 +192,8 @@ class GAN(Model):
                              f"got {config.augment!r}")
         c, s = config.channels, config.image_size
         self.generator = Generator(c, s, config.latent_dim, config.width, config.condition, config.condition_dim)
-        self.discriminator = Discriminator(c, s, config.width, config.condition, config.condition_dim)
+        self.discriminator = Discriminator(c, s, config.width, config.condition, config.condition_dim,
+                                           config.spectral_norm)
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if config.ema_decay else None
 
     def configure_optimizer(self, lr: float) -> GANOptimizers:

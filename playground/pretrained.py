@@ -38,6 +38,7 @@ class Recipe:
     n: int = 20_000
     config: dict = field(default_factory=dict)
     schedule: str = "constant"    # the learning rate over the budget (playground.train.SCHEDULES)
+    steps: int | None = None      # a step budget as well (whichever ends first): the same run on any machine
 
     def build(self, image_size: int, **overrides):
         """A fresh model of this recipe's family, condition and config (`overrides` change them)."""
@@ -54,6 +55,8 @@ class Recipe:
                 "--out", str(out / name), "--n", str(self.n), "--batch-size", str(self.batch_size),
                 "--lr", str(self.lr), "--schedule", self.schedule, "--condition", self.condition, "--seed", "0",
                 "--threads", str(threads)]
+        if self.steps is not None:
+            args += ["--steps", str(self.steps)]
         for key, value in self.config.items():
             args += ["--set", f"{key}={value}"]
         return args
@@ -67,7 +70,7 @@ RECIPES: dict[str, Recipe] = {
     "flow": Recipe("flow", "exact", 10, batch_size=16, lr=2e-3),
     "vae": Recipe("vae", "exact", 10, batch_size=32, lr=2e-3, config=_VAE),
     "gan": Recipe("gan", "exact", 8, lr=2e-4),
-    "rbm": Recipe("rbm", "exact", 3),
+    "rbm": Recipe("rbm", "exact", 10, steps=12_000, schedule="cosine"),   # PCD settles as the rate decays
     "ebm": Recipe("ebm", "exact", 8, lr=1e-4),
     "diffusion": Recipe("diffusion", "exact", 10, batch_size=16, lr=1e-3, config=_DIFFUSION),
     "pixelcnn-class": Recipe("pixelcnn", "exact-holdout", 8, "class", batch_size=16, lr=2e-3, config=_PIXELCNN),
@@ -147,7 +150,8 @@ def main(argv=None) -> int:
     if args.list:
         for name, r in ALL_RECIPES.items():
             state = "present" if path(name).is_file() else "missing"
-            print(f"{name:18s} {r.family:10s} {r.world:14s} {r.condition:8s} {r.minutes:4.0f} min  {state}")
+            steps = f"{r.steps:,} steps or " if r.steps else ""
+            print(f"{name:18s} {r.family:10s} {r.world:14s} {r.condition:8s} {steps}{r.minutes:.0f} min  {state}")
         return 0
     unknown = [n for n in args.names if n not in ALL_RECIPES]
     if unknown:

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 from playground.checkpoint import load, save
 from playground.data import load_world
@@ -88,6 +89,17 @@ def test_r1_adds_half_gamma_times_the_squared_gradient_at_real_images(data):
     optimizer = penalised.configure_optimizer(1e-3)
     for _ in range(3):                                # the penalty trains through its double backward
         assert all(math.isfinite(v) for v in penalised.train_step(data.images, None, optimizer).values())
+
+
+def test_the_critic_is_spectrally_normalised_unless_told_not_to():
+    from torch.nn.utils import parametrize
+
+    def normalised(model):                            # D's own layers: phi's convolutions, psi, the projection
+        d = model.discriminator
+        return [parametrize.is_parametrized(m) for m in [*d.phi, d.psi, d.embed] if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+    assert all(normalised(tiny(condition="class")))
+    assert not any(normalised(tiny(condition="class", spectral_norm=False)))
 
 
 def test_no_likelihood_and_no_encoder(data):

@@ -145,6 +145,19 @@ def test_fit_rejects_bad_budgets(tiny_family, kwargs, message):
         fit(Tiny(TinyConfig()), load_world("exact", 4, 0, image_size=8), **kwargs)
 
 
+def test_a_recipe_with_a_step_budget_stops_there_on_any_machine(tmp_path):
+    """A recipe's `steps` reaches the training CLI: the run ends after that many steps (its schedule
+    decays over them), however fast the machine is; a recipe without one trains by the clock."""
+    from playground import train
+    from playground.pretrained import Recipe
+
+    recipe = Recipe("rbm", "exact", 5, steps=3, n=32, batch_size=8, schedule="cosine", config={"hidden": 8})
+    assert train.main(recipe.argv("tiny-rbm", tmp_path) + ["--size", "8"]) == 0
+    extra = load(tmp_path / "tiny-rbm" / "model.safetensors").checkpoint_extra
+    assert extra["steps"] == 3 and extra["schedule"] == "cosine"
+    assert "--steps" not in Recipe("rbm", "exact", 5).argv("clock", tmp_path)
+
+
 def test_checkpoint_round_trip_and_refusals(tiny_family, tmp_path):
     model = Tiny(TinyConfig(image_size=8))
     with torch.no_grad():
