@@ -4,9 +4,10 @@
     python benchmarks/budget.py gan --minutes 8 16 32 --out runs/gan-budget   # ... or after these minutes
     python benchmarks/budget.py pixelcnn --steps 887 1774 --set context=true --json   # a changed recipe
     python benchmarks/budget.py diffusion --steps 7000 --set min_snr=20 --lr 2e-3   # ... and its rate
+    python benchmarks/budget.py rbm --steps 3000 12000 --schedule cosine   # a decaying rate (step marks only)
 
 It trains the recipe as `python -m playground.pretrained NAME` does (the same world, batch size, learning
-rate, config and seed 0, unless `--set`, `--batch-size` or `--lr` change them; a snapshot at step N holds
+rate, schedule, config and seed 0, unless `--set`, `--batch-size`, `--lr` or `--schedule` change them; a snapshot at step N holds
 the bytes `fit` gives after N steps, so the one at the recipe's own step count is a rerun of the shipped
 model, equal to it up to float rounding, which training
 amplifies) and saves a snapshot at every mark. After training, the family's
@@ -15,8 +16,8 @@ scored as `benchmarks/models.py` scores the shipped model: bits/dim on the exact
 validity, scenes hit, emptiness and wrong pixels; a conditional recipe by its faithfulness to the asked
 (shape, colour), seen and held out.
 Marks in steps are reproducible; marks in minutes depend on the machine and on what else it runs.
-With `--json` the last line is one JSON object: {"recipe", "set", "threads", "snapshots": [{"steps",
-"minutes", "bits_per_dim", "validity", "scenes_hit", "empty", "median_wrong_pixels", ...}]}.
+With `--json` the last line is one JSON object: {"recipe", "set", "batch_size", "lr", "schedule", "threads",
+"snapshots": [{"steps", "minutes", "bits_per_dim", "validity", "scenes_hit", "empty", "median_wrong_pixels", ...}]}.
 """
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ from playground.data import load_world  # noqa: E402
 from playground.pretrained import RECIPES  # noqa: E402
 from playground.scores import conditional_faithfulness  # noqa: E402
 from playground.views import image_grid  # noqa: E402
-from playground.train import MAX_BATCH, MAX_MINUTES, MAX_STEPS, SCHEDULES, finish, fit, parse_overrides  # noqa: E402
+from playground.train import (MAX_BATCH, MAX_MINUTES, MAX_STEPS, SCHEDULES, finish, fit,  # noqa: E402
+                              flushed_denormals, parse_overrides)
 
 MAX_MARKS = 16
 
@@ -84,7 +86,6 @@ def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: 
         raise ValueError("a decaying schedule ends at the last mark: give the marks as --steps")
     data = load_world(recipe.world, recipe.n, 0)
     torch.set_num_threads(threads)                # after load_world: the renderer's thread pool resets it
-    torch.set_flush_denormal(True)                # as playground.train does: denormals slow the CPU's arithmetic
     torch.manual_seed(0)                          # as playground.train does before building
     model = recipe.build(data.images.shape[-1], **(overrides or {}))
     pending, written = list(marks), []
@@ -162,9 +163,10 @@ def main(argv=None) -> dict:
         out = args.out or Path(scratch)
         print(f"training {args.recipe} ({args.threads} thread(s)), snapshots in {out}")
         try:
-            paths = train_with_snapshots(args.recipe, steps=args.steps, minutes=args.minutes, out=out,
-                                         threads=args.threads, overrides=parse_overrides(args.set),
-                                         batch_size=args.batch_size, lr=args.lr, schedule=args.schedule)
+            with flushed_denormals():             # as the training CLI: denormals slow a CPU's arithmetic
+                paths = train_with_snapshots(args.recipe, steps=args.steps, minutes=args.minutes, out=out,
+                                             threads=args.threads, overrides=parse_overrides(args.set),
+                                             batch_size=args.batch_size, lr=args.lr, schedule=args.schedule)
         except ValueError as err:
             parser.error(str(err))
         rows = [score_snapshot(p, conditional, not args.no_likelihood) for p in paths]

@@ -14,6 +14,7 @@ CLI:  python -m playground.train --model vae --world exact --minutes 5 --out run
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -124,6 +125,18 @@ def fit(model, data: WorldData, *, steps: int | None = None, minutes: float | No
     return history
 
 
+@contextlib.contextmanager
+def flushed_denormals():
+    """Inside, floats below 1.2e-38 (denormals) are flushed to zero. They take a slow path on x86
+    CPUs, and a trained RBM's sigmoids make them: its steps got 1.6x slower as it learnt. No model can
+    tell a denormal from zero; the flag is the thread's, so it is set back afterwards."""
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
 def parse_overrides(pairs: list[str]) -> dict:
     """--set depth=4 --set condition=class -> {"depth": 4, "condition": "class"} (JSON values)."""
     out = {}
@@ -180,9 +193,6 @@ def main(argv=None) -> int:
             if not 1 <= args.threads <= 256:
                 raise ValueError(f"--threads must be in 1..256, got {args.threads}")
             torch.set_num_threads(args.threads)       # after load_world: the renderer's thread pool resets it
-        # Floats below 1.2e-38 (denormals) take a slow path on x86 CPUs, and a trained RBM's sigmoids make
-        # them: its steps got 1.6x slower as it learnt. Flushing them to zero changes no result a model can see.
-        torch.set_flush_denormal(True)
         torch.manual_seed(args.seed)
         model = build(args.model, **overrides)
         args.out.mkdir(parents=True, exist_ok=True)
@@ -192,8 +202,9 @@ def main(argv=None) -> int:
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
 
-        history = fit(model, data, steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
-                      lr=args.lr, seed=args.seed, schedule=args.schedule, callback=progress)
+        with flushed_denormals():
+            history = fit(model, data, steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
+                          lr=args.lr, seed=args.seed, schedule=args.schedule, callback=progress)
         bar.close()
         with open(args.out / "loss.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=sorted({k for r in history for k in r}))

@@ -158,6 +158,17 @@ def test_a_recipe_with_a_step_budget_stops_there_on_any_machine(tmp_path):
     assert "--steps" not in Recipe("rbm", "exact", 5).argv("clock", tmp_path)
 
 
+def test_denormals_are_flushed_inside_training_only():
+    from playground.train import flushed_denormals
+
+    def tiny_product():
+        return float(torch.tensor([1e-30]) * torch.tensor([1e-10]))   # 1e-40: a denormal
+    assert tiny_product() > 0
+    with flushed_denormals():
+        assert tiny_product() == 0.0
+    assert tiny_product() > 0                         # the thread's flag is set back
+
+
 def test_checkpoint_round_trip_and_refusals(tiny_family, tmp_path):
     model = Tiny(TinyConfig(image_size=8))
     with torch.no_grad():
