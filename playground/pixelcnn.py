@@ -319,6 +319,7 @@ class PixelCNN(Model):
         v_cache = [torch.zeros(n, w, size + b.pad, size + 2 * b.pad, device=device)
                    for w, b in zip(widths, self.blocks)]
         above = torch.zeros(n, hidden, 1, 1, device=device)      # the running summaries (see `logits`)
+        width = self.per_subpixel                                 # head outputs per subpixel
         for i in range(size):
             from_vertical = []                                    # per block: (n, 2h, 1, W) for row i
             for k, block in enumerate(self.blocks):
@@ -341,8 +342,8 @@ class PixelCNN(Model):
                         if k + 1 < len(self.blocks):
                             h_cache[k + 1][..., j + self.blocks[k + 1].pad] = h[..., 0]
                     features = h + self.from_context(torch.cat([above, left], dim=1)) if self.config.context else h
-                    p = self.per_subpixel
-                    logits = self.subpixel_logits(self.head(features)[:, channel * p:(channel + 1) * p, 0, 0])   # (n, 256)
+                    out = self.head(features)[:, channel * width:(channel + 1) * width, 0, 0]   # (n, P)
+                    logits = self.subpixel_logits(out)        # (n, 256)
                     value = choose(logits, channel, i, j)     # (n,) int64
                     image[:, channel, i, j] = value.to(torch.uint8)
                     h_cache[0][:, channel, 0, j + self.blocks[0].pad] = to_unit(value)
