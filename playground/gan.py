@@ -92,25 +92,44 @@ class Generator(nn.Module):
         return self.body(h)                                                 # (B, C, H, W)
 
 
+def minibatch_std(h: torch.Tensor, group: int = 4) -> torch.Tensor:
+    """h (B, C, H, W) with one more channel: the standard deviation of each feature over a group of
+    `group` images (the largest of group..1 that divides B), averaged over features and positions,
+    the same for the group's images (Karras et al. 2018, ProGAN). A collapsed generator gives groups
+    whose images are alike, so D can see the collapse, which it cannot in any one image."""
+    b, _, height, width = h.shape
+    g = next(k for k in range(min(group, b), 0, -1) if b % k == 0)
+    std = h.view(g, b // g, *h.shape[1:]).var(0, unbiased=False).add(1e-8).sqrt()   # (B/g, C, H, W)
+    std = std.mean((1, 2, 3)).repeat(g)                                             # (B,): group j's at j, j + B/g, ...
+    return torch.cat([h, std.view(b, 1, 1, 1).expand(b, 1, height, width)], dim=1)
+
+
 class Discriminator(nn.Module):
     """Spectrally normalised DCGAN critic with a projection head for the condition."""
 
     def __init__(self, channels: int, image_size: int, width: int, condition: str, condition_dim: int,
-                 normalise: bool = True):
+                 normalise: bool = True, depth: int = 0, batch_std: bool = False):
         super().__init__()
         sn = spectral_norm if normalise else (lambda layer: layer)
         features = 4 * width * (image_size // 8) ** 2
-        self.phi = nn.Sequential(
-            sn(nn.Conv2d(channels, width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),       # H/2
-            sn(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),      # H/4
-            sn(nn.Conv2d(2 * width, 4 * width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),  # H/8
-            nn.Flatten())
+        layers, c_in = [], channels
+        for c_out in (width, 2 * width, 4 * width):     # H/2, H/4, H/8
+            for _ in range(depth):                      # SN-GAN's CIFAR critic: 3x3 convs at each scale first
+                layers += [sn(nn.Conv2d(c_in, c_out, 3, padding=1)), nn.LeakyReLU(0.2)]
+                c_in = c_out
+            if c_out == 4 * width and batch_std:        # the last stage also reads the group's spread
+                c_in += 1
+            layers += [sn(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
+            c_in = c_out
+        self.phi = nn.Sequential(*layers, nn.Flatten())
+        self.last, self.batch_std = len(layers) - 2, batch_std    # phi[last] is the last stride-2 conv
         self.psi = sn(nn.Linear(features, 1))
         self.condition_encoder = ConditionEncoder(condition, condition_dim)
         self.embed = sn(nn.Linear(condition_dim, features)) if condition != "none" else None
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
-        h = self.phi(x)                                                     # (B, F): phi(x)
+        h = self.phi[:self.last](x)                                         # (B, 2w, H/4, W/4)
+        h = self.phi[self.last:](minibatch_std(h) if self.batch_std else h)  # (B, F): phi(x)
         score = self.psi(h).squeeze(1)                                      # (B,): psi(phi(x))
         if condition is not None:
             score = score + (self.embed(self.condition_encoder(condition)) * h).sum(1)   # + <e(c), phi(x)>
@@ -165,6 +184,9 @@ class GANConfig:
     augment: str = ""             # DiffAugment policy for what D sees: "", or a comma list of AUGMENTATIONS
     r1: float = 0.0               # gamma of the R1 penalty on D's gradient at real images (0: none)
     spectral_norm: bool = True    # spectrally normalise D's layers (off: Mescheder et al.'s R1-only critic)
+    critic_depth: int = 0         # extra 3x3 stride-1 convolutions before each of D's stride-2 ones
+    batch_std: bool = False       # D's last stage also sees the spread of a group of 4 images (ProGAN)
+    lipschitz: float = 1.0        # K: D's scores are multiplied by K, so spectral norm bounds its slope by K
 
 
 class GAN(Model):
@@ -181,6 +203,10 @@ class GAN(Model):
                              f"got {config.image_size}")
         if min(config.latent_dim, config.width, config.condition_dim, config.n_critic) < 1:
             raise ValueError("latent_dim, width, condition_dim and n_critic must be positive")
+        if not 0 < config.lipschitz <= 1000:
+            raise ValueError(f"lipschitz must be in (0, 1000], got {config.lipschitz}")
+        if not 0 <= config.critic_depth <= 4:
+            raise ValueError(f"critic_depth must be in 0..4, got {config.critic_depth}")
         if not 0.0 <= config.beta1 < 1.0 or not 0.0 <= config.ema_decay < 1.0:
             raise ValueError("beta1 and ema_decay must be in [0, 1)")
         if not 0.0 <= config.r1 <= 1000.0:
@@ -193,7 +219,7 @@ class GAN(Model):
         c, s = config.channels, config.image_size
         self.generator = Generator(c, s, config.latent_dim, config.width, config.condition, config.condition_dim)
         self.discriminator = Discriminator(c, s, config.width, config.condition, config.condition_dim,
-                                           config.spectral_norm)
+                                           config.spectral_norm, config.critic_depth, config.batch_std)
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if config.ema_decay else None
 
     def configure_optimizer(self, lr: float) -> GANOptimizers:
@@ -211,7 +237,7 @@ class GAN(Model):
         """D's scores (B,) of images in [-1, 1], after the DiffAugment transformations (if any)."""
         for name in self.augmentations:
             x = AUGMENTATIONS[name](x)
-        return self.discriminator(x, condition)
+        return self.config.lipschitz * self.discriminator(x, condition)
 
     def loss(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """D's hinge loss on the real batch x and as many fresh fakes (G is held fixed):

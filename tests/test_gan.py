@@ -7,7 +7,7 @@ from torch import nn
 
 from playground.checkpoint import load, save
 from playground.data import load_world
-from playground.gan import GAN, GANConfig, cutout, translate
+from playground.gan import GAN, GANConfig, cutout, minibatch_std, translate
 from playground.protocol import NoLikelihood, NoRepresentation
 from playground.registry import build
 
@@ -180,7 +180,8 @@ def test_invalid_settings_are_refused():
     for bad, match in [(dict(condition="music"), "condition must be"), (dict(image_size=12), "multiple of 8"),
                        (dict(n_critic=0), "must be positive"), (dict(ema_decay=1.0), "ema_decay"),
                        (dict(augment="translation,flip"), "augment must be a comma-separated list"),
-                       (dict(r1=-1.0), "r1 must be in")]:
+                       (dict(r1=-1.0), "r1 must be in"), (dict(lipschitz=0.0), "lipschitz must be in"),
+                       (dict(critic_depth=5), "critic_depth must be in")]:
         with pytest.raises(ValueError, match=match):
             GAN(GANConfig(**{**TINY, **bad}))
     with pytest.raises(ValueError, match="z must have shape"):
@@ -223,3 +224,39 @@ def test_augmented_training_is_seeded_and_changes_the_game(data):
         torch.manual_seed(1)
         runs.append([model.train_step(data.images, None, optimizer)["loss"] for _ in range(3)])
     assert runs[0] == runs[1] and runs[0] != runs[2]
+
+
+def test_minibatch_std_is_the_spread_of_each_group_of_four():
+    h = torch.randn(8, 5, 3, 3)
+    out = minibatch_std(h)
+    assert out.shape == (8, 6, 3, 3) and torch.equal(out[:, :5], h)
+    for j in range(2):                                # group j holds images j, j + 2, j + 4, j + 6
+        group = h[j::2]
+        expected = group.std(0, unbiased=False).mean()
+        assert torch.allclose(out[j::2, 5], expected.expand(4, 3, 3), atol=1e-6)
+    assert minibatch_std(torch.ones(6, 2, 1, 1))[:, 2].max() < 1e-3   # alike images: no spread (groups of 3)
+    assert minibatch_std(torch.randn(5, 2, 1, 1))[:, 2].max() < 1e-3  # a batch of 5: groups of one, no spread
+
+
+def test_batch_std_lets_the_critic_see_a_collapsed_batch():
+    model = tiny(batch_std=True).eval()
+    x = torch.rand(4, 3, 8, 8) * 2 - 1
+    same = x[:1].expand(4, -1, -1, -1)
+    with torch.no_grad():                             # x[0] scores differently beside copies of itself
+        assert model.discriminator(x, None)[0] != model.discriminator(same, None)[0]
+        plain = tiny().eval()
+        assert plain.discriminator(x, None)[0] == plain.discriminator(same, None)[0]
+
+
+def test_lipschitz_scales_the_critic_and_depth_adds_its_convolutions(data):
+    x = data.images[:4]
+    scores = []
+    for k in (1.0, 10.0):
+        model = tiny(lipschitz=k).eval()
+        with torch.no_grad(), torch.random.fork_rng():
+            torch.manual_seed(0)
+            scores.append(model._critic(x.float() / 127.5 - 1, None))
+    assert torch.allclose(10 * scores[0], scores[1], atol=1e-5)
+    convs = lambda m: sum(isinstance(layer, nn.Conv2d) for layer in m.discriminator.phi)
+    assert convs(tiny()) == 3 and convs(tiny(critic_depth=1)) == 6
+    assert tiny(critic_depth=1).discriminator(x.float(), None).shape == (4,)
