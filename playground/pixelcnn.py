@@ -47,6 +47,14 @@ max: the running maximum over the rows r <= i of a projection of the vertical st
 (i, < j) to the left of a projection of the horizontal stack's last features. A max of ReLUs is 0
 until something was seen, only grows, and is cheap to carry along while sampling.
 
+Seen pixels (`seen`, k channels). A cheaper and exact global view: a learned 1 x 1 map of the
+*image* itself, s(x_ij) = relu(W x_ij + b) in R^k, max-pooled over every pixel before (i, j) in raster
+order, summary_ij = max_{(r, t) < (i, j)} s(x_rt) (0 at the first pixel), projected and added to the
+head's input. Each channel can learn "a pixel of this kind was drawn somewhere before", which is what
+a one-object scene needs: no object yet, and this is the last place one can start, so start it; one
+already drawn, so draw no other. It is causal by construction (only completed pixels enter the max), and
+the sampler carries it as one running max per image.
+
 Sampling takes D sequential steps. Running the net on the whole image per step is wasteful:
 the vertical stack of row i depends only on rows < i, so it runs once per row, one row per layer
 from cached padded feature maps; inside the row only the current pixel of each horizontal layer
@@ -167,6 +175,7 @@ class PixelCNNConfig:
     first_kernel: int = 7                # odd kernel size of the first block (mask A)
     condition_dim: int = 64              # size of the condition vector (even, for the caption GRU)
     context: bool = False                # the head also reads the causal global summaries (above)
+    seen: int = 0                        # k: channels of the seen-pixels summary (above); 0 = none
     output: str = "softmax"              # per-subpixel distribution: "softmax" (256 logits) or "logistic"
     mixtures: int = 5                    # K: logistic components per subpixel (output="logistic")
 
@@ -194,6 +203,8 @@ class PixelCNN(Model):
             raise ValueError(f"condition_dim must be even and >= 2, got {config.condition_dim}")
         if config.output not in OUTPUTS:
             raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {config.output!r}")
+        if not 0 <= config.seen <= 64:
+            raise ValueError(f"seen must be in 0..64, got {config.seen}")
         if not 1 <= config.mixtures <= 32:
             raise ValueError(f"mixtures must be in 1..32, got {config.mixtures}")
         self.blocks = nn.ModuleList(
@@ -207,6 +218,9 @@ class PixelCNN(Model):
             self.summarise_rows = nn.Conv2d(hidden, hidden, 1)
             self.summarise_left = nn.Conv2d(hidden, hidden, 1)
             self.from_context = nn.Conv2d(2 * hidden, hidden, 1)
+        if config.seen:      # s(x) = relu(W x + b) per pixel, and its running max back to the head
+            self.seen_in = nn.Conv2d(c, config.seen, 1)
+            self.seen_out = nn.Conv2d(config.seen, hidden, 1)
         # per subpixel: 256 logits, or 3K mixture parameters; grouped by colour, so mask B applies
         self.per_subpixel = LEVELS if config.output == "softmax" else 3 * config.mixtures
         self.head = nn.Sequential(nn.ReLU(), CausalConv(hidden, hidden, 1, "B", c), nn.ReLU(),
@@ -242,6 +256,10 @@ class PixelCNN(Model):
             # left: pixels (i, j' < j) of h, a running max along the row shifted one to the right
             left = F.pad(F.relu(self.summarise_left(h)).cummax(3).values, (1, 0))[..., :-1]   # (B, h, H, W)
             h = h + self.from_context(torch.cat([above.expand_as(left), left], dim=1))
+        if self.config.seen:
+            s = F.relu(self.seen_in(to_unit(x))).flatten(2)              # (B, k, H W) in raster order
+            before = F.pad(s.cummax(2).values, (1, 0))[..., :-1]         # max over the pixels before each
+            h = h + self.seen_out(before.view(*before.shape[:2], size, size))
         return self.head(h).unflatten(1, (self.config.channels, self.per_subpixel))   # (B, C, P, H, W)
 
     def subpixel_logits(self, out: torch.Tensor) -> torch.Tensor:
@@ -319,6 +337,7 @@ class PixelCNN(Model):
         v_cache = [torch.zeros(n, w, size + b.pad, size + 2 * b.pad, device=device)
                    for w, b in zip(widths, self.blocks)]
         above = torch.zeros(n, hidden, 1, 1, device=device)      # the running summaries (see `logits`)
+        seen = torch.zeros(n, self.config.seen, 1, 1, device=device)   # the running max of s(pixel)
         width = self.per_subpixel                                 # head outputs per subpixel
         for i in range(size):
             from_vertical = []                                    # per block: (n, 2h, 1, W) for row i
@@ -342,6 +361,8 @@ class PixelCNN(Model):
                         if k + 1 < len(self.blocks):
                             h_cache[k + 1][..., j + self.blocks[k + 1].pad] = h[..., 0]
                     features = h + self.from_context(torch.cat([above, left], dim=1)) if self.config.context else h
+                    if self.config.seen:
+                        features = features + self.seen_out(seen)
                     out = self.head(features)[:, channel * width:(channel + 1) * width, 0, 0]   # (n, P)
                     logits = self.subpixel_logits(out)        # (n, 256)
                     value = choose(logits, channel, i, j)     # (n,) int64
@@ -349,6 +370,8 @@ class PixelCNN(Model):
                     h_cache[0][:, channel, 0, j + self.blocks[0].pad] = to_unit(value)
                 if self.config.context:   # pixel (i, j) is complete: the last channel's h is its full feature
                     left = torch.maximum(left, F.relu(self.summarise_left(h)))
+                if self.config.seen:
+                    seen = torch.maximum(seen, F.relu(self.seen_in(to_unit(image[:, :, i:i + 1, j:j + 1]))))
             p = self.blocks[0].pad
             v_cache[0][:, :, i + p, p:p + size] = to_unit(image[:, :, i])
             if i == size - 1 or (i + 1) % every == 0:

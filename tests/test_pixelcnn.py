@@ -61,9 +61,9 @@ def test_loss_is_finite_and_decreases(data):
         assert float(model.loss(data.images)) < 0.5 * before
 
 
-@pytest.mark.parametrize("context, output", [(False, "softmax"), (True, "softmax"), (False, "logistic")])
-def test_changing_a_subpixel_leaves_every_earlier_distribution_alone(context, output):
-    model, c, size = tiny(context=context, output=output), 3, TINY["image_size"]
+@pytest.mark.parametrize("settings", [{}, {"context": True}, {"output": "logistic"}, {"seen": 4}])
+def test_changing_a_subpixel_leaves_every_earlier_distribution_alone(settings):
+    model, c, size = tiny(**settings), 3, TINY["image_size"]
     x = torch.randint(0, 256, (1, c, size, size), dtype=torch.uint8)
     edits = []
     for channel in range(c):
@@ -91,11 +91,11 @@ def test_the_global_context_sees_past_the_stacks_window():
     x = torch.full((1, 3, size, size), 128, dtype=torch.uint8)
     edits = torch.cat([x, x])
     edits[0, :, 0, 0], edits[1, :, 0, 0] = 250, 5
-    for context in (False, True):
-        model = tiny(image_size=size, layers=2, first_kernel=3, context=context)
+    for settings, sees in [({}, False), ({"context": True}, True), ({"seen": 4}, True)]:
+        model = tiny(image_size=size, layers=2, first_kernel=3, **settings)
         with torch.no_grad():
             change = (model.logits(edits) - model.logits(x)).abs().amax(1)[:, :, -1]   # (2, C, W): last row
-        assert bool(change.max() > 1e-4) == context
+        assert bool(change.max() > 1e-4) == sees, settings
 
 
 def test_first_subpixel_does_not_depend_on_the_image():
@@ -161,11 +161,11 @@ def test_probabilities_of_all_images_sum_to_one(output):
     assert float(total) == pytest.approx(1.0, abs=1e-4)
 
 
-@pytest.mark.parametrize("condition, context, output", [("none", False, "softmax"), ("class", False, "softmax"),
-                                                         ("none", True, "softmax"), ("class", True, "softmax"),
-                                                         ("none", True, "logistic")])
-def test_cached_sampler_matches_the_naive_sampler(condition, context, output):
-    model = tiny(condition=condition, context=context, output=output)
+@pytest.mark.parametrize("condition, settings", [("none", {}), ("class", {}), ("none", {"context": True}),
+                                                 ("class", {"context": True}), ("none", {"context": True, "output": "logistic"}),
+                                                 ("none", {"seen": 4}), ("class", {"seen": 4, "context": True})])
+def test_cached_sampler_matches_the_naive_sampler(condition, settings):
+    model = tiny(condition=condition, **settings)
     labels = torch.tensor([[0, 1], [2, 5], [1, 7]]) if condition == "class" else None
     fast = model.sample(3, labels, generator=torch.Generator().manual_seed(7))
     slow = naive_sample(model, 3, labels, generator=torch.Generator().manual_seed(7))
@@ -223,6 +223,7 @@ def test_the_condition_changes_samples_and_likelihood(data, condition):
     (dict(image_size=0), "image_size"),
     (dict(output="gaussian"), "output must be one of"),
     (dict(output="logistic", mixtures=0), "mixtures must be in"),
+    (dict(seen=-1), "seen must be in"),
 ])
 def test_bad_configs_are_refused(bad, message):
     with pytest.raises(ValueError, match=message):
