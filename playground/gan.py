@@ -46,6 +46,20 @@ pictures improve, then get worse again. R1 adds (gamma / 2) E_x ||grad_x D(x)||^
 to D's loss: D must be flat on the data, and the game becomes locally convergent. It needs the
 gradient of a gradient (one extra backward pass through D on the real batch).
 
+Seeing a collapse (`batch_std`; Karras et al. 2018, "Progressive Growing of GANs"). D scores one
+image at a time, so a G that draws the same picture for every z is not penalised as long as that one
+picture is good. Minibatch standard deviation gives D's last stage one more channel: how much the
+features of a group of 4 images differ, which is small for a collapsed G. On this world it stops the
+generator hopping from one colour to another (raw G and its average then agree), but not the blur.
+
+Lipschitz gain (`lipschitz`, K). Spectral normalisation makes D 1-Lipschitz, and the hinge asks for
+D(real) >= 1 and D(fake) <= -1: a margin of 2 that an image must be at least 2 away (in L2, on
+[-1, 1] pixels) from every fake to get. A small object drawn blurred is closer than that to the same
+object drawn sharp, so D cannot score them apart. Scaling D's output by K bounds its slope by K instead.
+
+Deeper critic (`critic_depth`). SN-GAN's CIFAR critic puts a 3x3 stride-1 convolution before each
+stride-2 one; `critic_depth` adds that many per stage (each step then costs about 2.2 times as much).
+
 Conditioning. G reads the concatenation [z, e_G(c)] of the noise and a condition vector; D uses
 the projection D(x, c) = psi(phi(x)) + <e_D(c), phi(x)>, phi(x) being its flattened features: the
 inner product scores how well the image's features match the asked-for class or caption.

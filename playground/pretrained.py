@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -58,24 +59,25 @@ class Recipe:
         if self.steps is not None:
             args += ["--steps", str(self.steps)]
         for key, value in self.config.items():
-            args += ["--set", f"{key}={value}"]
+            args += ["--set", f"{key}={json.dumps(value)}"]     # JSON, as --set reads it: true, not True
         return args
 
 
-_PIXELCNN = {"hidden": 24, "layers": 8}
+_PIXELCNN = {"hidden": 24, "layers": 8, "seen": 8}   # seen: the head knows whether an object was drawn (README, sixth round)
 _VAE = {"prior_components": 1024}     # a mixture prior fitted to the codes after training (see playground/vae.py)
+_GAN = {"batch_std": True}            # D sees a group's spread, so G cannot collapse onto one colour (README, sixth round)
 _DIFFUSION = {"min_snr": 50.0, "prediction": "v"}   # Min-SNR weighting, v-prediction: valid samples in 10 minutes (README, "fourth round")
 RECIPES: dict[str, Recipe] = {
     "pixelcnn": Recipe("pixelcnn", "exact", 10, batch_size=16, lr=2e-3, config=_PIXELCNN),
     "flow": Recipe("flow", "exact", 10, batch_size=16, lr=2e-3),
     "vae": Recipe("vae", "exact", 10, batch_size=32, lr=2e-3, config=_VAE),
-    "gan": Recipe("gan", "exact", 8, lr=2e-4),
+    "gan": Recipe("gan", "exact", 8, lr=2e-4, config=_GAN),
     "rbm": Recipe("rbm", "exact", 10, steps=12_000, schedule="cosine"),   # PCD settles as the rate decays
     "ebm": Recipe("ebm", "exact", 8, lr=1e-4),
     "diffusion": Recipe("diffusion", "exact", 10, batch_size=16, lr=1e-3, config=_DIFFUSION),
     "pixelcnn-class": Recipe("pixelcnn", "exact-holdout", 8, "class", batch_size=16, lr=2e-3, config=_PIXELCNN),
     "vae-class": Recipe("vae", "exact-holdout", 8, "class", batch_size=32, lr=2e-3, config=_VAE),
-    "gan-class": Recipe("gan", "exact-holdout", 6, "class", lr=2e-4),
+    "gan-class": Recipe("gan", "exact-holdout", 6, "class", lr=2e-4, config=_GAN),
     "diffusion-class": Recipe("diffusion", "exact-holdout", 8, "class", batch_size=16, lr=1e-3, config=_DIFFUSION),
     "diffusion-caption": Recipe("diffusion", "exact-holdout", 8, "caption", batch_size=16, lr=1e-3, config=_DIFFUSION),
 }

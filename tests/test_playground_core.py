@@ -158,6 +158,18 @@ def test_a_recipe_with_a_step_budget_stops_there_on_any_machine(tmp_path):
     assert "--steps" not in Recipe("rbm", "exact", 5).argv("clock", tmp_path)
 
 
+def test_every_recipe_passes_its_config_to_the_training_cli_unchanged(tmp_path):
+    """Recipes reach `python -m playground.train` as --set key=value; what the CLI reads back must be
+    the recipe's own values (a bool as JSON true, a string as itself, a float as a float)."""
+    from playground.pretrained import ALL_RECIPES
+    from playground.train import parse_overrides
+
+    for name, recipe in ALL_RECIPES.items():
+        argv = recipe.argv(name, tmp_path)
+        pairs = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
+        assert parse_overrides(pairs) == recipe.config, name
+
+
 def test_denormals_are_flushed_inside_training_only():
     from playground.train import flushed_denormals
 
