@@ -142,8 +142,11 @@ class Discriminator(nn.Module):
         self.embed = sn(nn.Linear(condition_dim, features)) if condition != "none" else None
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
-        h = self.phi[:self.last](x)                                         # (B, 2w, H/4, W/4)
-        h = self.phi[self.last:](minibatch_std(h) if self.batch_std else h)  # (B, F): phi(x)
+        h = x
+        for k, layer in enumerate(self.phi):                                # ends with (B, F): phi(x)
+            if k == self.last and self.batch_std:                           # (B, ., H/4, W/4): one more channel
+                h = minibatch_std(h)
+            h = layer(h)
         score = self.psi(h).squeeze(1)                                      # (B,): psi(phi(x))
         if condition is not None:
             score = score + (self.embed(self.condition_encoder(condition)) * h).sum(1)   # + <e(c), phi(x)>

@@ -226,6 +226,11 @@ class PixelCNN(Model):
         self.head = nn.Sequential(nn.ReLU(), CausalConv(hidden, hidden, 1, "B", c), nn.ReLU(),
                                   CausalConv(hidden, c * self.per_subpixel, 1, "B", c))
 
+    def _seen_map(self, x: torch.Tensor) -> torch.Tensor:
+        """s(x) = relu(W x + b) (B, k, H, W) of uint8 pixels (B, C, H, W), the seen summary's input;
+        one matrix product for the sampler's single pixels (valid_conv)."""
+        return F.relu(valid_conv(to_unit(x), self.seen_in.weight, self.seen_in.bias))
+
     def _biases(self, condition, n: int) -> list:
         """Per block, what is added to its pre-activations: V c (n, 2h, 1, 1), or 0 when unconditional."""
         condition = self._check_condition(condition, n)
@@ -257,7 +262,7 @@ class PixelCNN(Model):
             left = F.pad(F.relu(self.summarise_left(h)).cummax(3).values, (1, 0))[..., :-1]   # (B, h, H, W)
             h = h + self.from_context(torch.cat([above.expand_as(left), left], dim=1))
         if self.config.seen:
-            s = F.relu(self.seen_in(to_unit(x))).flatten(2)              # (B, k, H W) in raster order
+            s = self._seen_map(x).flatten(2)                             # (B, k, H W) in raster order
             before = F.pad(s.cummax(2).values, (1, 0))[..., :-1]         # max over the pixels before each
             h = h + self.seen_out(before.view(*before.shape[:2], size, size))
         return self.head(h).unflatten(1, (self.config.channels, self.per_subpixel))   # (B, C, P, H, W)
@@ -338,6 +343,8 @@ class PixelCNN(Model):
                    for w, b in zip(widths, self.blocks)]
         above = torch.zeros(n, hidden, 1, 1, device=device)      # the running summaries (see `logits`)
         seen = torch.zeros(n, self.config.seen, 1, 1, device=device)   # the running max of s(pixel)
+        from_seen = (valid_conv(seen, self.seen_out.weight, self.seen_out.bias)   # its projection (n, h, 1, 1),
+                     if self.config.seen else 0.0)                                  # updated once per pixel
         width = self.per_subpixel                                 # head outputs per subpixel
         for i in range(size):
             from_vertical = []                                    # per block: (n, 2h, 1, W) for row i
@@ -361,8 +368,7 @@ class PixelCNN(Model):
                         if k + 1 < len(self.blocks):
                             h_cache[k + 1][..., j + self.blocks[k + 1].pad] = h[..., 0]
                     features = h + self.from_context(torch.cat([above, left], dim=1)) if self.config.context else h
-                    if self.config.seen:
-                        features = features + self.seen_out(seen)
+                    features = features + from_seen
                     out = self.head(features)[:, channel * width:(channel + 1) * width, 0, 0]   # (n, P)
                     logits = self.subpixel_logits(out)        # (n, 256)
                     value = choose(logits, channel, i, j)     # (n,) int64
@@ -371,7 +377,8 @@ class PixelCNN(Model):
                 if self.config.context:   # pixel (i, j) is complete: the last channel's h is its full feature
                     left = torch.maximum(left, F.relu(self.summarise_left(h)))
                 if self.config.seen:
-                    seen = torch.maximum(seen, F.relu(self.seen_in(to_unit(image[:, :, i:i + 1, j:j + 1]))))
+                    seen = torch.maximum(seen, self._seen_map(image[:, :, i:i + 1, j:j + 1]))
+                    from_seen = valid_conv(seen, self.seen_out.weight, self.seen_out.bias)   # (n, h, 1, 1)
             p = self.blocks[0].pad
             v_cache[0][:, :, i + p, p:p + size] = to_unit(image[:, :, i])
             if i == size - 1 or (i + 1) % every == 0:
