@@ -5,9 +5,11 @@
     python benchmarks/budget.py pixelcnn --steps 887 1774 --set context=true --json   # a changed recipe
     python benchmarks/budget.py diffusion --steps 7000 --set min_snr=20 --lr 2e-3   # ... and its rate
     python benchmarks/budget.py rbm --steps 3000 12000 --schedule cosine   # a decaying rate (step marks only)
+    python benchmarks/budget.py pixelcnn --minutes 5 10 --precision bfloat16 --threads 2   # mixed precision
 
 It trains the recipe as `python -m playground.pretrained NAME` does (the same world, batch size, learning
-rate, schedule, config and seed 0, unless `--set`, `--batch-size`, `--lr` or `--schedule` change them; a snapshot at step N holds
+rate, schedule, precision, config and seed 0, unless `--set`, `--batch-size`, `--lr`, `--schedule` or
+`--precision` change them; a snapshot at step N holds
 the bytes `fit` gives after N steps, so the one at the recipe's own step count is a rerun of the shipped
 model, equal to it up to float rounding, which training
 amplifies) and saves a snapshot at every mark. After training, the family's
@@ -16,7 +18,7 @@ scored as `benchmarks/models.py` scores the shipped model: bits/dim on the exact
 validity, scenes hit, emptiness and wrong pixels; a conditional recipe by its faithfulness to the asked
 (shape, colour), seen and held out.
 Marks in steps are reproducible; marks in minutes depend on the machine and on what else it runs.
-With `--json` the last line is one JSON object: {"recipe", "set", "batch_size", "lr", "schedule", "threads",
+With `--json` the last line is one JSON object: {"recipe", "set", "batch_size", "lr", "schedule", "precision", "threads",
 "snapshots": [{"steps", "minutes", "bits_per_dim", "validity", "scenes_hit", "empty", "median_wrong_pixels", ...}]}.
 """
 from __future__ import annotations
@@ -41,7 +43,7 @@ from playground.data import load_world  # noqa: E402
 from playground.pretrained import RECIPES  # noqa: E402
 from playground.scores import conditional_faithfulness  # noqa: E402
 from playground.views import image_grid  # noqa: E402
-from playground.train import (MAX_BATCH, MAX_MINUTES, MAX_STEPS, SCHEDULES, finish, fit,  # noqa: E402
+from playground.train import (MAX_BATCH, MAX_MINUTES, MAX_STEPS, PRECISIONS, SCHEDULES, finish, fit,  # noqa: E402
                               flushed_denormals, parse_overrides)
 
 MAX_MARKS = 16
@@ -52,25 +54,28 @@ class _Done(Exception):
 
 
 def changed_recipe(name: str, batch_size: int | None = None, lr: float | None = None,
-                   schedule: str | None = None):
-    """Recipe `name` with its batch size, learning rate and schedule replaced where given (checked first)."""
+                   schedule: str | None = None, precision: str | None = None):
+    """Recipe `name` with its batch size, learning rate, schedule and precision replaced where given
+    (checked first)."""
     recipe = RECIPES[name]
     if schedule is not None and schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    if precision is not None and precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if batch_size is not None and not 1 <= batch_size <= MAX_BATCH:
         raise ValueError(f"batch size must be in 1..{MAX_BATCH}, got {batch_size}")
     if lr is not None and not 0 < lr <= 1:    # also refuses nan
         raise ValueError(f"learning rate must be in (0, 1], got {lr}")
     return replace(recipe, batch_size=batch_size or recipe.batch_size, lr=lr or recipe.lr,
-                   schedule=schedule or recipe.schedule)
+                   schedule=schedule or recipe.schedule, precision=precision or recipe.precision)
 
 
 def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: list[float] | None = None,
                          out: Path, threads: int = 1, overrides: dict | None = None,
                          batch_size: int | None = None, lr: float | None = None,
-                         schedule: str | None = None) -> list[Path]:
-    """Train recipe `name` (its config updated by `overrides`, its batch size, learning rate and
-    schedule by `batch_size`, `lr` and `schedule` where given), writing `out/step{N}.safetensors`
+                         schedule: str | None = None, precision: str | None = None) -> list[Path]:
+    """Train recipe `name` (its config updated by `overrides`, its batch size, learning rate,
+    schedule and precision by `batch_size`, `lr`, `schedule` and `precision` where given), writing `out/step{N}.safetensors`
     when each mark is passed; returns the paths. A decaying schedule decays to the last mark, given in steps."""
     if (steps is None) == (minutes is None):
         raise ValueError("give the marks either as steps or as minutes (one of the two)")
@@ -81,7 +86,7 @@ def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: 
         raise ValueError(f"steps must be in 1..{MAX_STEPS}, got {marks}")
     if minutes is not None and not 0 < marks[0] <= marks[-1] <= MAX_MINUTES:
         raise ValueError(f"minutes must be in (0, {MAX_MINUTES}], got {marks}")
-    recipe = changed_recipe(name, batch_size, lr, schedule)
+    recipe = changed_recipe(name, batch_size, lr, schedule, precision)
     if minutes is not None and recipe.schedule != "constant":
         raise ValueError("a decaying schedule ends at the last mark: give the marks as --steps")
     data = load_world(recipe.world, recipe.n, 0)
@@ -151,6 +156,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--lr", type=float, default=None, help="change the recipe's learning rate")
     parser.add_argument("--schedule", choices=SCHEDULES, default=None,
                         help="change the recipe's learning-rate schedule (a decay ends at the last mark)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="change the recipe's training arithmetic (bfloat16: mixed precision)")
     parser.add_argument("--grid", type=Path, default=None, metavar="PNG",
                         help="also draw 8 samples (seed 0) of every snapshot, a row each (unconditional recipes)")
     parser.add_argument("--no-likelihood", action="store_true", help="score samples only (faster)")
@@ -166,7 +173,8 @@ def main(argv=None) -> dict:
             with flushed_denormals():             # as the training CLI: denormals slow a CPU's arithmetic
                 paths = train_with_snapshots(args.recipe, steps=args.steps, minutes=args.minutes, out=out,
                                              threads=args.threads, overrides=parse_overrides(args.set),
-                                             batch_size=args.batch_size, lr=args.lr, schedule=args.schedule)
+                                             batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
+                                             precision=args.precision)
         except ValueError as err:
             parser.error(str(err))
         rows = [score_snapshot(p, conditional, not args.no_likelihood) for p in paths]
@@ -185,9 +193,9 @@ def main(argv=None) -> dict:
         for r in rows:
             print(f"{r['steps']:7d} {r['minutes']:7.1f} {fmt(r.get('bits_per_dim'), '.4f'):>9} {r['validity']:6.2f} "
                   f"{r['scenes_hit']:4d} {r['empty']:6.2f} {r['median_wrong_pixels']:8.2%}")
-    recipe = changed_recipe(args.recipe, args.batch_size, args.lr, args.schedule)
+    recipe = changed_recipe(args.recipe, args.batch_size, args.lr, args.schedule, args.precision)
     result = {"recipe": args.recipe, "set": args.set, "batch_size": recipe.batch_size, "lr": recipe.lr,
-              "schedule": recipe.schedule,
+              "schedule": recipe.schedule, "precision": recipe.precision,
               "threads": args.threads, "snapshots": rows}
     if args.json:
         print(json.dumps(result))

@@ -60,6 +60,13 @@ object drawn sharp, so D cannot score them apart. Scaling D's output by K bounds
 Deeper critic (`critic_depth`). SN-GAN's CIFAR critic puts a 3x3 stride-1 convolution before each
 stride-2 one; `critic_depth` adds that many per stage (each step then costs about 2.2 times as much).
 
+Deeper generator (`generator_depth`). G's last layer is one 3x3 convolution of features upsampled
+from half the size by copying each into a 2 x 2 block: every output pixel is a *linear* mix of
+features that are constant over those blocks, so an edge that falls inside a block, or a colour that
+changes from one pixel to the next, has to be built from the kernel's weights alone. Extra 3x3
+convolutions with batch norm and ReLU at each scale (and at the full size, before the last one) let G
+draw at pixel resolution, as SN-GAN's and BigGAN's generators, with two convolutions per block, do.
+
 Conditioning. G reads the concatenation [z, e_G(c)] of the noise and a condition vector; D uses
 the projection D(x, c) = psi(phi(x)) + <e_D(c), phi(x)>, phi(x) being its flattened features: the
 inner product scores how well the image's features match the asked-for class or caption.
@@ -82,22 +89,32 @@ from .text import ConditionEncoder
 MAX_SAMPLES = 1024      # images per sample call
 
 
-class Generator(nn.Module):
-    """DCGAN generator: [z, e(c)] -> linear -> (4w, H/8, W/8) -> three (upsample x2, 3x3 conv) stages -> tanh."""
+def _conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
 
-    def __init__(self, channels: int, image_size: int, latent_dim: int, width: int, condition: str, condition_dim: int):
+
+class Generator(nn.Module):
+    """DCGAN generator: [z, e(c)] -> linear -> (4w, H/8, W/8) -> three (upsample x2, 3x3 conv) stages -> tanh.
+    With `depth` d, each stage has d more 3x3 convolutions, and so does the full resolution before
+    the last one (see `generator_depth`)."""
+
+    def __init__(self, channels: int, image_size: int, latent_dim: int, width: int, condition: str, condition_dim: int,
+                 depth: int = 0):
         super().__init__()
         self.bottom = image_size // 8
         self.condition_encoder = ConditionEncoder(condition, condition_dim)
         inputs = latent_dim + (condition_dim if condition != "none" else 0)
         self.project = nn.Sequential(nn.Linear(inputs, 4 * width * self.bottom ** 2, bias=False),
                                      nn.BatchNorm1d(4 * width * self.bottom ** 2), nn.ReLU())
-        self.body = nn.Sequential(
-            nn.Upsample(scale_factor=2), nn.Conv2d(4 * width, 2 * width, 3, padding=1, bias=False),   # H/4
-            nn.BatchNorm2d(2 * width), nn.ReLU(),
-            nn.Upsample(scale_factor=2), nn.Conv2d(2 * width, width, 3, padding=1, bias=False),       # H/2
-            nn.BatchNorm2d(width), nn.ReLU(),
-            nn.Upsample(scale_factor=2), nn.Conv2d(width, channels, 3, padding=1), nn.Tanh())         # H, in [-1, 1]
+        layers = []
+        for c_in, c_out in ((4 * width, 2 * width), (2 * width, width)):                # H/4, then H/2
+            layers += [nn.Upsample(scale_factor=2), *_conv_bn_relu(c_in, c_out)]
+            for _ in range(depth):
+                layers += _conv_bn_relu(c_out, c_out)
+        layers.append(nn.Upsample(scale_factor=2))                                     # H
+        for _ in range(depth):
+            layers += _conv_bn_relu(width, width)
+        self.body = nn.Sequential(*layers, nn.Conv2d(width, channels, 3, padding=1), nn.Tanh())   # in [-1, 1]
 
     def forward(self, z: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
         if condition is not None:
@@ -204,6 +221,7 @@ class GANConfig:
     critic_depth: int = 0         # extra 3x3 stride-1 convolutions before each of D's stride-2 ones
     batch_std: bool = False       # D's last stage also sees the spread of a group of 4 images (ProGAN)
     lipschitz: float = 1.0        # K: D's scores are multiplied by K, so spectral norm bounds its slope by K
+    generator_depth: int = 0      # extra 3x3 conv + batch norm + ReLU layers at each of G's scales and at full size
 
 
 class GAN(Model):
@@ -222,8 +240,9 @@ class GAN(Model):
             raise ValueError("latent_dim, width, condition_dim and n_critic must be positive")
         if not 0 < config.lipschitz <= 1000:
             raise ValueError(f"lipschitz must be in (0, 1000], got {config.lipschitz}")
-        if not 0 <= config.critic_depth <= 4:
-            raise ValueError(f"critic_depth must be in 0..4, got {config.critic_depth}")
+        for name in ("critic_depth", "generator_depth"):
+            if not 0 <= getattr(config, name) <= 4:
+                raise ValueError(f"{name} must be in 0..4, got {getattr(config, name)}")
         if not 0.0 <= config.beta1 < 1.0 or not 0.0 <= config.ema_decay < 1.0:
             raise ValueError("beta1 and ema_decay must be in [0, 1)")
         if not 0.0 <= config.r1 <= 1000.0:
@@ -234,7 +253,8 @@ class GAN(Model):
             raise ValueError(f"augment must be a comma-separated list of {', '.join(AUGMENTATIONS)}, "
                              f"got {config.augment!r}")
         c, s = config.channels, config.image_size
-        self.generator = Generator(c, s, config.latent_dim, config.width, config.condition, config.condition_dim)
+        self.generator = Generator(c, s, config.latent_dim, config.width, config.condition, config.condition_dim,
+                                   config.generator_depth)
         self.discriminator = Discriminator(c, s, config.width, config.condition, config.condition_dim,
                                            config.spectral_norm, config.critic_depth, config.batch_std)
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if config.ema_decay else None

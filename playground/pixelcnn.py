@@ -23,6 +23,13 @@ bytes: an exact likelihood in nats, trained by cross-entropy. The categorical co
     mixture only reaches by shrinking a scale to e^-7, and a draw still picks another component's
     colour now and then.
 
+  * `output="nibbles"`: the byte split into its high and low halves, v = 16 h + l, and the chain
+    rule once more, inside the subpixel:  P(v) = P(h) P(l | h),  each a 16-way softmax. It is as
+    exact and as free as the 256-way one (any distribution over bytes factorises so), but the head
+    emits 16 logits for h and 16 features for l, 32 numbers instead of 256. P(l | h) reads h through
+    a small ReLU layer, logits(l) = W relu(f + E[h]) + b, so the low half can depend on the high one
+    in any way; training feeds it the true h, sampling the drawn one.
+
 Causality. Two stacks of convolutions see exactly the allowed past:
   * the vertical stack at row i sees only rows < i: its first kernel covers rows i-k/2..i-1,
     later (k/2 + 1) x k kernels rows i-k/2..i of features that themselves never saw row i;
@@ -76,7 +83,9 @@ from .text import ConditionEncoder
 
 LEVELS = 256            # values of a subpixel
 MAX_SAMPLES = 1024      # images per sample call
-OUTPUTS = ("softmax", "logistic")
+OUTPUTS = ("softmax", "logistic", "nibbles")
+NIBBLE = 16             # values of a nibble (half a byte): a byte v is 16 high + low
+NIBBLE_FEATURES = 16    # per subpixel, the features the low nibble's distribution is computed from
 MIN_LOG_SCALE = -7.0    # a logistic's scale s >= e^-7 (0.12 of a level): its own bin then holds 97%
 
 
@@ -222,7 +231,13 @@ class PixelCNN(Model):
             self.seen_in = nn.Conv2d(c, config.seen, 1)
             self.seen_out = nn.Conv2d(config.seen, hidden, 1)
         # per subpixel: 256 logits, or 3K mixture parameters; grouped by colour, so mask B applies
-        self.per_subpixel = LEVELS if config.output == "softmax" else 3 * config.mixtures
+        self.per_subpixel = {"softmax": LEVELS, "logistic": 3 * config.mixtures,
+                             "nibbles": NIBBLE + NIBBLE_FEATURES}[config.output]
+        if config.output == "nibbles":   # per colour: E (16 high values x features), W (features x 16), b
+            bound = NIBBLE_FEATURES ** -0.5
+            self.nibble_embed = nn.Parameter(torch.empty(c, NIBBLE, NIBBLE_FEATURES).uniform_(-1, 1))
+            self.nibble_out = nn.Parameter(torch.empty(c, NIBBLE_FEATURES, NIBBLE).uniform_(-bound, bound))
+            self.nibble_bias = nn.Parameter(torch.zeros(c, NIBBLE))
         self.head = nn.Sequential(nn.ReLU(), CausalConv(hidden, hidden, 1, "B", c), nn.ReLU(),
                                   CausalConv(hidden, c * self.per_subpixel, 1, "B", c))
 
@@ -241,7 +256,7 @@ class PixelCNN(Model):
     # --- the likelihood
 
     def outputs(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, C, P, H, W): the head's P numbers for every subpixel (256 logits, or 3K mixture
+        """(B, H, W, C, P): the head's P numbers for every subpixel (256 logits, or 3K mixture
         parameters), all in one pass."""
         size = self.config.image_size
         if x.ndim != 4 or x.dtype != torch.uint8 or x.shape[1:] != (self.config.channels, size, size):
@@ -265,32 +280,68 @@ class PixelCNN(Model):
             s = self._seen_map(x).flatten(2)                             # (B, k, H W) in raster order
             before = F.pad(s.cummax(2).values, (1, 0))[..., :-1]         # max over the pixels before each
             h = h + self.seen_out(before.view(*before.shape[:2], size, size))
-        return self.head(h).unflatten(1, (self.config.channels, self.per_subpixel))   # (B, C, P, H, W)
+        return self._head_last(h)                                  # (B, H, W, C, P)
 
-    def subpixel_logits(self, out: torch.Tensor) -> torch.Tensor:
-        """Head outputs (..., P) -> logits (..., 256) of one subpixel's categorical. For the logistic
-        mixture these are already normalised log-probabilities (a softmax leaves them as they are)."""
+    def _head_last(self, h: torch.Tensor) -> torch.Tensor:
+        """The head on every pixel of features (B, h, H, W), channels last: (B, H, W, C, P). Its two
+        1 x 1 convolutions are matrix products over the pixels, and each subpixel's P numbers come out
+        contiguous, so the softmax over them reads memory in order (conv2d's layout put the 256 logits
+        H W apart: the head and its softmax took 1.7 times as long)."""
+        first, last = self.head[1], self.head[3]
+        h = F.relu(F.linear(F.relu(h.permute(0, 2, 3, 1)), first.weight.flatten(1) * first.mask.flatten(1), first.bias))
+        out = F.linear(h, last.weight.flatten(1) * last.mask.flatten(1), last.bias)
+        return out.unflatten(-1, (self.config.channels, self.per_subpixel))
+
+    def subpixel_logits(self, out: torch.Tensor, channel: int | None = None) -> torch.Tensor:
+        """Head outputs (..., C, P), or (..., P) of colour `channel`, -> logits (..., [C,] 256) of the
+        subpixels' categoricals. For the logistic mixture and the nibbles these are already normalised
+        log-probabilities (a softmax leaves them as they are)."""
         if self.config.output == "softmax":
             return out
-        return logistic_log_probs(out[..., None, :], torch.arange(LEVELS, device=out.device))
+        if self.config.output == "logistic":
+            return logistic_log_probs(out[..., None, :], torch.arange(LEVELS, device=out.device))
+        high, features = out.split([NIBBLE, NIBBLE_FEATURES], dim=-1)
+        embed, weight, bias = self.nibble_embed, self.nibble_out, self.nibble_bias   # (C, 16, F), (C, F, 16), (C, 16)
+        if channel is not None:      # one colour's tables
+            embed, weight, bias = embed[channel], weight[channel], bias[channel]
+        hidden = F.relu(features[..., None, :] + embed)                          # (..., [C,] 16 h, F)
+        low = torch.einsum("...hf,...fl->...hl", hidden, weight) + bias[..., None, :]   # (..., [C,] 16 h, 16 l)
+        log_p = high.log_softmax(-1)[..., None] + low.log_softmax(-1)            # log P(h) + log P(l | h)
+        return log_p.flatten(-2)                                                 # byte 16 h + l
+
+    def _nibble_log_probs(self, out: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+        """log P(v) = log P(h) + log P(l | h) of the true bytes levels (..., C), from out (..., C, P):
+        only the true h's row of the low table is computed."""
+        high, features = out.split([NIBBLE, NIBBLE_FEATURES], dim=-1)
+        h, low_true = levels // NIBBLE, levels % NIBBLE                           # (..., C)
+        colour = torch.arange(levels.shape[-1], device=levels.device)
+        hidden = F.relu(features + self.nibble_embed[colour, h])                  # (..., C, F)
+        low = torch.einsum("...cf,cfl->...cl", hidden, self.nibble_out) + self.nibble_bias   # (..., C, 16)
+        return (high.log_softmax(-1).gather(-1, h[..., None]).squeeze(-1)
+                + low.log_softmax(-1).gather(-1, low_true[..., None]).squeeze(-1))
 
     def logits(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """(B, 256, C, H, W): logits of p(x_d | x_<d, c) for every subpixel d, all in one pass."""
-        out = self.outputs(x, condition)                          # (B, C, P, H, W)
-        return self.subpixel_logits(out.permute(0, 1, 3, 4, 2)).permute(0, 4, 1, 2, 3)
+        out = self.outputs(x, condition)                          # (B, H, W, C, P)
+        return self.subpixel_logits(out).permute(0, 4, 3, 1, 2)
 
     def subpixel_log_probs(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """(B, C, H, W): log p(x_d | x_<d, c) of every true byte, in nats (the mixture evaluates only
         the true bin, not all 256)."""
-        out = self.outputs(x, condition)                          # (B, C, P, H, W)
+        out = self.outputs(x, condition)                          # (B, H, W, C, P)
+        true = x.long().permute(0, 2, 3, 1)                       # (B, H, W, C)
         if self.config.output == "softmax":
-            return out.log_softmax(dim=2).gather(2, x.long()[:, :, None]).squeeze(2)
-        return logistic_log_probs(out.permute(0, 1, 3, 4, 2), x.long())
+            log_p = out.log_softmax(dim=-1).gather(-1, true[..., None]).squeeze(-1)
+        elif self.config.output == "nibbles":
+            log_p = self._nibble_log_probs(out, true)
+        else:
+            log_p = logistic_log_probs(out, true)
+        return log_p.permute(0, 3, 1, 2)                          # (B, C, H, W)
 
     def loss(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """Mean negative log-likelihood per subpixel, in nats: the categorical's cross-entropy."""
-        if self.config.output == "softmax":                       # the fused kernel: (B, 256, C, H, W) logits
-            return F.cross_entropy(self.outputs(x, condition).transpose(1, 2), x.long())
+        if self.config.output == "softmax":                       # the fused kernel on (B H W C, 256) logits
+            return F.cross_entropy(self.outputs(x, condition).flatten(0, 3), x.permute(0, 2, 3, 1).flatten().long())
         return -self.subpixel_log_probs(x, condition).mean()
 
     @torch.no_grad()
@@ -370,7 +421,7 @@ class PixelCNN(Model):
                     features = h + self.from_context(torch.cat([above, left], dim=1)) if self.config.context else h
                     features = features + from_seen
                     out = self.head(features)[:, channel * width:(channel + 1) * width, 0, 0]   # (n, P)
-                    logits = self.subpixel_logits(out)        # (n, 256)
+                    logits = self.subpixel_logits(out, channel)   # (n, 256)
                     value = choose(logits, channel, i, j)     # (n,) int64
                     image[:, channel, i, j] = value.to(torch.uint8)
                     h_cache[0][:, channel, 0, j + self.blocks[0].pad] = to_unit(value)

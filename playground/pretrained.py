@@ -40,6 +40,7 @@ class Recipe:
     config: dict = field(default_factory=dict)
     schedule: str = "constant"    # the learning rate over the budget (playground.train.SCHEDULES)
     steps: int | None = None      # a step budget as well (whichever ends first): the same run on any machine
+    precision: str = "float32"    # the training steps' arithmetic (playground.train.PRECISIONS)
 
     def build(self, image_size: int, **overrides):
         """A fresh model of this recipe's family, condition and config (`overrides` change them)."""
@@ -49,13 +50,13 @@ class Recipe:
     @property
     def fit_options(self) -> dict:
         """The recipe's optimisation settings, as playground.train.fit takes them."""
-        return {"batch_size": self.batch_size, "lr": self.lr, "schedule": self.schedule}
+        return {"batch_size": self.batch_size, "lr": self.lr, "schedule": self.schedule, "precision": self.precision}
 
     def argv(self, name: str, out: Path, threads: int = 1) -> list[str]:
         args = ["--model", self.family, "--world", self.world, "--minutes", str(self.minutes),
                 "--out", str(out / name), "--n", str(self.n), "--batch-size", str(self.batch_size),
                 "--lr", str(self.lr), "--schedule", self.schedule, "--condition", self.condition, "--seed", "0",
-                "--threads", str(threads)]
+                "--threads", str(threads), "--precision", self.precision]
         if self.steps is not None:
             args += ["--steps", str(self.steps)]
         for key, value in self.config.items():

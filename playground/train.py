@@ -32,6 +32,7 @@ MAX_STEPS = 1_000_000
 MAX_MINUTES = 24 * 60
 MAX_BATCH = 4096
 SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("float32", "bfloat16")
 WARMUP = 0.02            # fraction of the budget over which the learning rate rises linearly from 0
 
 
@@ -53,6 +54,21 @@ def learning_rate_factor(progress: float, schedule: str = "cosine") -> float:
     return 0.5 * (1.0 + math.cos(math.pi * (progress - WARMUP) / (1.0 - WARMUP)))
 
 
+def autocast(model, precision: str = "float32"):
+    """The context a training step runs in. "float32": plain float32. "bfloat16": mixed precision
+    (Micikevicius et al. 2018, with bfloat16 instead of float16): inside `torch.autocast`, matrix
+    products and convolutions take bfloat16 inputs (8 exponent bits like float32, so nothing
+    overflows and no loss scaling is needed, but 8 significant bits instead of 24) and accumulate in
+    float32, while softmaxes, norms and losses stay float32, and so do the weights, their gradients
+    and Adam's moments: only the arithmetic of the big products is coarser. On a CPU with AMX tiles
+    or AVX-512 BF16 those products run several times faster (a PixelCNN step 1.3x, a VAE step 1.5x
+    on this machine); on one without, bfloat16 is emulated and slower, so float32 is the default."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    device = next(iter(model.parameters())).device.type
+    return torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bfloat16")
+
+
 def _optimizers(optimizer) -> tuple:
     """The torch optimizers inside what `configure_optimizer` returned (one, or a tuple such as the GAN's)."""
     return tuple(optimizer) if isinstance(optimizer, tuple) else (optimizer,)
@@ -71,12 +87,13 @@ def finish(model, images: torch.Tensor, condition: torch.Tensor | None, seed: in
 
 def fit(model, data: WorldData, *, steps: int | None = None, minutes: float | None = None,
         batch_size: int = 64, lr: float = 1e-3, seed: int = 0, schedule: str = "constant",
-        callback=None, on_finish=None) -> list[dict]:
+        precision: str = "float32", callback=None, on_finish=None) -> list[dict]:
     """Train `model` on `data`; returns one record per step ({"step", "seconds", "loss", "lr", ...}).
     `on_finish()`, if given, is called just before the model's finishing step (when it has one).
 
     The learning rate follows `schedule` over the budget: by step count when `steps` is given, by
-    wall time when only `minutes` is (whichever is further along when both are)."""
+    wall time when only `minutes` is (whichever is further along when both are). Each step runs in
+    `precision` (see `autocast`); the finishing step and everything after training in float32."""
     if steps is None and minutes is None:
         raise ValueError("give a budget: steps, minutes, or both")
     if steps is not None and not 0 < steps <= MAX_STEPS:
@@ -89,6 +106,7 @@ def fit(model, data: WorldData, *, steps: int | None = None, minutes: float | No
         raise ValueError(f"lr must be in (0, 1], got {lr}")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    mixed = autocast(model, precision)          # checks precision
     kind = getattr(model.config, "condition", "none")
     condition = data.condition(kind)
     total = steps if steps is not None else MAX_STEPS
@@ -110,7 +128,8 @@ def fit(model, data: WorldData, *, steps: int | None = None, minutes: float | No
                 for group, rate in zip(opt.param_groups, peak):
                     group["lr"] = rate * factor
             idx = torch.randint(len(data), (batch_size,), generator=batches)
-            record = model.train_step(data.images[idx], None if condition is None else condition[idx], optimizer)
+            with mixed:
+                record = model.train_step(data.images[idx], None if condition is None else condition[idx], optimizer)
             record = {"step": step, "seconds": time.monotonic() - start, "lr": lr * factor, **record}
             history.append(record)
             if callback is not None:
@@ -169,6 +188,9 @@ def main(argv=None) -> int:
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
     parser.add_argument("--schedule", default="constant", choices=SCHEDULES,
                         help="learning rate over the budget: constant, or warm-up then cosine decay to 0")
+    parser.add_argument("--precision", default="float32", choices=PRECISIONS,
+                        help="arithmetic of the training steps: float32, or bfloat16 mixed precision "
+                             "(faster on CPUs with AMX or AVX-512 BF16)")
     parser.add_argument("--condition", default=None, choices=["none", "class", "caption"],
                         help="what the model is given with each image (default: the model's own, "
                              "'none' for the generative families, 'class' for the classifier)")
@@ -204,14 +226,16 @@ def main(argv=None) -> int:
 
         with flushed_denormals():
             history = fit(model, data, steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
-                          lr=args.lr, seed=args.seed, schedule=args.schedule, callback=progress)
+                          lr=args.lr, seed=args.seed, schedule=args.schedule, precision=args.precision,
+                          callback=progress)
         bar.close()
         with open(args.out / "loss.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=sorted({k for r in history for k in r}))
             writer.writeheader()
             writer.writerows(history)
         extra = {"world": args.world, "n": args.n, "seed": args.seed, "steps": len(history),
-                 "batch_size": args.batch_size, "lr": args.lr, "schedule": args.schedule}
+                 "batch_size": args.batch_size, "lr": args.lr, "schedule": args.schedule,
+                 "precision": args.precision}
         seconds = history[-1]["seconds"]
         if "finish_seconds" in history[-1]:            # the finishing fit is part of the training time
             extra["finish_seconds"] = round(history[-1]["finish_seconds"], 1)

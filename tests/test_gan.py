@@ -181,7 +181,8 @@ def test_invalid_settings_are_refused():
                        (dict(n_critic=0), "must be positive"), (dict(ema_decay=1.0), "ema_decay"),
                        (dict(augment="translation,flip"), "augment must be a comma-separated list"),
                        (dict(r1=-1.0), "r1 must be in"), (dict(lipschitz=0.0), "lipschitz must be in"),
-                       (dict(critic_depth=5), "critic_depth must be in")]:
+                       (dict(critic_depth=5), "critic_depth must be in"),
+                       (dict(generator_depth=-1), "generator_depth must be in")]:
         with pytest.raises(ValueError, match=match):
             GAN(GANConfig(**{**TINY, **bad}))
     with pytest.raises(ValueError, match="z must have shape"):
@@ -260,3 +261,21 @@ def test_lipschitz_scales_the_critic_and_depth_adds_its_convolutions(data):
     convs = lambda m: sum(isinstance(layer, nn.Conv2d) for layer in m.discriminator.phi)
     assert convs(tiny()) == 3 and convs(tiny(critic_depth=1)) == 6
     assert tiny(critic_depth=1).discriminator(x.float(), None).shape == (4,)
+
+
+def test_generator_depth_adds_full_size_convolutions_and_still_trains(data, tmp_path):
+    """Each of G's two upsampled stages gets d more 3x3 convolutions, and so does the full size; the
+    default keeps the layer names older checkpoints were saved under."""
+    convs = lambda m: [layer for layer in m.generator.body if isinstance(layer, nn.Conv2d)]
+    assert len(convs(tiny())) == 3 and len(convs(tiny(generator_depth=2))) == 9
+    assert [name for name, _ in tiny().generator.named_parameters()][-2:] == ["body.9.weight", "body.9.bias"]
+    model = tiny(generator_depth=1)
+    *_, before_last, last = convs(model)
+    assert (before_last.in_channels, before_last.out_channels) == (TINY["width"],) * 2 and last.out_channels == 3
+    optimizer = model.configure_optimizer(2e-4)
+    records = [model.train_step(data.images[:8], None, optimizer) for _ in range(3)]
+    assert all(torch.isfinite(torch.tensor(r["g_loss"])) for r in records)
+    samples = model.sample(4, generator=torch.Generator().manual_seed(0))
+    assert samples.shape == (4, 3, 8, 8) and samples.dtype == torch.uint8
+    save(model, tmp_path / "deep.safetensors")
+    assert torch.equal(load(tmp_path / "deep.safetensors").sample(4, generator=torch.Generator().manual_seed(0)), samples)

@@ -61,7 +61,7 @@ def test_loss_is_finite_and_decreases(data):
         assert float(model.loss(data.images)) < 0.5 * before
 
 
-@pytest.mark.parametrize("settings", [{}, {"context": True}, {"output": "logistic"}, {"seen": 4}])
+@pytest.mark.parametrize("settings", [{}, {"context": True}, {"output": "logistic"}, {"output": "nibbles"}, {"seen": 4}])
 def test_changing_a_subpixel_leaves_every_earlier_distribution_alone(settings):
     model, c, size = tiny(**settings), 3, TINY["image_size"]
     x = torch.randint(0, 256, (1, c, size, size), dtype=torch.uint8)
@@ -142,16 +142,18 @@ def test_the_logistic_mixture_is_a_normalised_distribution_over_the_256_levels()
     assert p[165:182].sum() > 0.99 and p[:150].sum() < 1e-3
 
 
-def test_logistic_log_prob_matches_its_full_table(data):
-    """The training path (only the true bin) and the 256-level table the sampler and coder read agree."""
-    model = tiny(image_size=8, output="logistic")
+@pytest.mark.parametrize("output", ["logistic", "nibbles"])
+def test_true_byte_log_prob_matches_the_full_table(data, output):
+    """The training path (only the true bin, or only the true high nibble's row) and the 256-level
+    table the sampler and coder read agree."""
+    model = tiny(image_size=8, output=output)
     with torch.no_grad():
         table = model.logits(data.images).log_softmax(1).gather(1, data.images.long()[:, None]).flatten(1).sum(1)
         assert torch.allclose(model.log_prob(data.images), table, rtol=1e-5)
         assert float(model.loss(data.images)) == pytest.approx(float(-table.sum() / data.images.numel()), rel=1e-5)
 
 
-@pytest.mark.parametrize("output", ["softmax", "logistic"])
+@pytest.mark.parametrize("output", ["softmax", "logistic", "nibbles"])
 def test_probabilities_of_all_images_sum_to_one(output):
     """Two subpixels (a 1x1 image with two channels): all 65536 images, so p is normalised exactly."""
     model = tiny(image_size=1, channels=2, hidden=4, output=output)
@@ -163,7 +165,8 @@ def test_probabilities_of_all_images_sum_to_one(output):
 
 @pytest.mark.parametrize("condition, settings", [("none", {}), ("class", {}), ("none", {"context": True}),
                                                  ("class", {"context": True}), ("none", {"context": True, "output": "logistic"}),
-                                                 ("none", {"seen": 4}), ("class", {"seen": 4, "context": True})])
+                                                 ("none", {"seen": 4}), ("class", {"seen": 4, "context": True}),
+                                                 ("class", {"seen": 4, "output": "nibbles"})])
 def test_cached_sampler_matches_the_naive_sampler(condition, settings):
     model = tiny(condition=condition, **settings)
     labels = torch.tensor([[0, 1], [2, 5], [1, 7]]) if condition == "class" else None

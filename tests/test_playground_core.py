@@ -135,6 +135,41 @@ def test_fit_follows_the_schedule_in_every_optimizer(tiny_family):
         fit(Tiny(TinyConfig()), data, steps=5, schedule="linear")
 
 
+class Linear(Tiny):
+    """Its loss goes through a matrix product, and each step records the dtype that product ran in."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.map = nn.Linear(3 * config.image_size ** 2, 3 * config.image_size ** 2)
+
+    def loss(self, x, condition=None):
+        out = self.map(to_unit(x).flatten(1))
+        self.product_dtype = out.dtype
+        return ((out.float() - self.mean.flatten()) ** 2).mean()
+
+    def train_step(self, x, condition, optimizer):
+        return {**super().train_step(x, condition, optimizer), "bf16": self.product_dtype == torch.bfloat16}
+
+
+def test_bfloat16_steps_run_their_products_in_bfloat16_and_keep_float32_weights(tiny_family):
+    data = load_world("exact", 32, 0, image_size=8)
+    runs = {}
+    for precision in ("float32", "bfloat16"):
+        torch.manual_seed(0)
+        model = Linear(TinyConfig())
+        history = fit(model, data, steps=40, batch_size=8, lr=0.01, seed=0, precision=precision)
+        runs[precision] = [r["loss"] for r in history]
+        assert {r["bf16"] for r in history} == {precision == "bfloat16"}
+        assert {p.dtype for p in model.parameters()} == {torch.float32}
+        assert model.loss(data.images).dtype == torch.float32         # after training: float32 again
+    assert runs["bfloat16"] != runs["float32"]                          # coarser arithmetic, another run
+    late = {k: sum(v[-5:]) for k, v in runs.items()}
+    assert late["bfloat16"] < 0.8 * sum(runs["bfloat16"][:5])           # that still learns,
+    assert late["bfloat16"] == pytest.approx(late["float32"], rel=0.1)   # as far as float32 did
+    with pytest.raises(ValueError, match="precision must be one of float32, bfloat16"):
+        fit(Tiny(TinyConfig()), data, steps=1, precision="float16")
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(), "give a budget"), (dict(steps=0), "steps must be"), (dict(minutes=-1), "minutes must be"),
     (dict(steps=1, batch_size=0), "batch_size must be"), (dict(steps=1, lr=0.0), "lr must be"),
@@ -151,10 +186,11 @@ def test_a_recipe_with_a_step_budget_stops_there_on_any_machine(tmp_path):
     from playground import train
     from playground.pretrained import Recipe
 
-    recipe = Recipe("rbm", "exact", 5, steps=3, n=32, batch_size=8, schedule="cosine", config={"hidden": 8})
+    recipe = Recipe("rbm", "exact", 5, steps=3, n=32, batch_size=8, schedule="cosine", config={"hidden": 8},
+                    precision="bfloat16")
     assert train.main(recipe.argv("tiny-rbm", tmp_path) + ["--size", "8"]) == 0
     extra = load(tmp_path / "tiny-rbm" / "model.safetensors").checkpoint_extra
-    assert extra["steps"] == 3 and extra["schedule"] == "cosine"
+    assert extra["steps"] == 3 and extra["schedule"] == "cosine" and extra["precision"] == "bfloat16"
     assert "--steps" not in Recipe("rbm", "exact", 5).argv("clock", tmp_path)
 
 
