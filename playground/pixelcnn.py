@@ -256,8 +256,12 @@ class PixelCNN(Model):
     # --- the likelihood
 
     def outputs(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, H, W, C, P): the head's P numbers for every subpixel (256 logits, or 3K mixture
-        parameters), all in one pass."""
+        """(B, H, W, C, P): the head's P numbers for every subpixel (256 logits, 3K mixture
+        parameters, or the nibbles' 16 + 16), all in one pass."""
+        return self._head_last(self.head_input(x, condition))
+
+    def head_input(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, h, H, W): the features the head reads at every pixel (both stacks, the summaries)."""
         size = self.config.image_size
         if x.ndim != 4 or x.dtype != torch.uint8 or x.shape[1:] != (self.config.channels, size, size):
             raise ValueError(f"expected uint8 images (B, {self.config.channels}, {size}, {size}), "
@@ -280,7 +284,7 @@ class PixelCNN(Model):
             s = self._seen_map(x).flatten(2)                             # (B, k, H W) in raster order
             before = F.pad(s.cummax(2).values, (1, 0))[..., :-1]         # max over the pixels before each
             h = h + self.seen_out(before.view(*before.shape[:2], size, size))
-        return self._head_last(h)                                  # (B, H, W, C, P)
+        return h
 
     def _head_last(self, h: torch.Tensor) -> torch.Tensor:
         """The head on every pixel of features (B, h, H, W), channels last: (B, H, W, C, P). Its two
