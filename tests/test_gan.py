@@ -277,5 +277,5 @@ def test_generator_depth_adds_full_size_convolutions_and_still_trains(data, tmp_
     assert all(torch.isfinite(torch.tensor(r["g_loss"])) for r in records)
     samples = model.sample(4, generator=torch.Generator().manual_seed(0))
     assert samples.shape == (4, 3, 8, 8) and samples.dtype == torch.uint8
-    save(model, tmp_path / "deep.safetensors")
-    assert torch.equal(load(tmp_path / "deep.safetensors").sample(4, generator=torch.Generator().manual_seed(0)), samples)
+    again = load(save(model, tmp_path / "deep.safetensors"))
+    assert torch.equal(again.sample(4, generator=torch.Generator().manual_seed(0)), samples)
