@@ -138,8 +138,11 @@ class CausalConv(nn.Conv2d):
         kernel_mask[:, :, 0, -1] = allowed.float()              # only the current pixel is masked
         self.register_buffer("mask", kernel_mask, persistent=False)
 
+    def masked_weight(self) -> torch.Tensor:
+        return self.weight * self.mask
+
     def forward(self, x):
-        return valid_conv(x, self.weight * self.mask, self.bias)
+        return valid_conv(x, self.masked_weight(), self.bias)
 
 
 def gate(pre: torch.Tensor) -> torch.Tensor:
@@ -292,8 +295,8 @@ class PixelCNN(Model):
         contiguous, so the softmax over them reads memory in order (conv2d's layout put the 256 logits
         H W apart, and a whole training step took 1.35 times as long: benchmarks/train_speed.py)."""
         first, last = self.head[1], self.head[3]
-        h = F.relu(F.linear(F.relu(h.permute(0, 2, 3, 1)), first.weight.flatten(1) * first.mask.flatten(1), first.bias))
-        out = F.linear(h, last.weight.flatten(1) * last.mask.flatten(1), last.bias)
+        h = F.relu(F.linear(F.relu(h.permute(0, 2, 3, 1)), first.masked_weight().flatten(1), first.bias))
+        out = F.linear(h, last.masked_weight().flatten(1), last.bias)
         return out.unflatten(-1, (self.config.channels, self.per_subpixel))
 
     def subpixel_logits(self, out: torch.Tensor, channel: int | None = None) -> torch.Tensor:
