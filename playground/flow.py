@@ -42,6 +42,15 @@ discrete log-likelihood in expectation; the flow's own density is exact, hence l
 `log_prob` takes one draw of u (an unbiased estimate of the bound) from a passed generator, or
 from a fixed seed without one; `encode` uses q's median (u = 1/2 for "uniform").
 
+Fewer bits (`bits` = b < 8; Glow's 5-bit CelebA-HQ). The flow models the coarse image k = x >> (8 - b)
+in {0..2^b - 1}^D instead: y = (k + u) / 2^b, and the bound is on log P(k), with D log 2^b in place of
+D log 256, so its bits/dim are per b-bit subpixel. Each bin is 2^(8 - b) times wider, so the flow need
+not squeeze mass into 1/256-wide bins to be sharp, and a sample only has to land in the right coarse
+bin to have the right colour: the fine detail of x it no longer models. Samples are shown at the middle
+of their bins (k 2^(8-b) + 2^(7-b)). Every scene of the exact world stays distinct at 5 bits, so its
+entropy is still log2 768 bits and the gap to it is still a bound on KL(world || model), now in the
+space of coarse images.
+
 Conditioning. The condition vector is added to the hidden features of every coupling network
 and shifts the mean and log-std of every prior (Glow's class-conditional prior).
 
@@ -252,6 +261,7 @@ class FlowConfig:
     logit_alpha: float = 0.05     # y -> logit(a + (1 - 2a) y) keeps the logit away from 0 and 1
     dequantization: str = "variational"   # "uniform" (u ~ U[0, 1)) or "variational" (u ~ q(u | x), learned)
     dequantizer_hidden: int = 32  # channels of the variational dequantizer's conv net
+    bits: int = 8                 # bits per subpixel the flow models: 8, or fewer (Glow's 5-bit images; see "Fewer bits")
 
 
 class Flow(Model):
@@ -270,6 +280,8 @@ class Flow(Model):
                              f"(each level squeezes by 2), got {config.image_size}")
         if not 0 <= config.logit_alpha < 0.5:
             raise ValueError(f"logit_alpha must be in [0, 0.5), got {config.logit_alpha}")
+        if not 1 <= config.bits <= 8:
+            raise ValueError(f"bits must be in 1..8, got {config.bits}")
         if config.dequantization not in DEQUANTIZATIONS:
             raise ValueError(f"dequantization must be one of {', '.join(DEQUANTIZATIONS)}, "
                              f"got {config.dequantization!r}")
@@ -339,23 +351,29 @@ class Flow(Model):
 
     # --- likelihood
 
-    def _dequantize(self, x: torch.Tensor, generator=None, median: bool = False):
-        """uint8 x -> y = (x + u) / 256 in [0, 1)^D and log q(u | x) (B,). u is drawn from q with `generator`
-        (the global RNG when None), or is q's median when `median`: 1/2, or sigmoid(m(x))."""
+    def _levels(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 x -> its b-bit levels x >> (8 - b) in {0..2^b - 1}, as uint8 (b = `bits`; x itself at 8)."""
         c, s = self.config.channels, self.config.image_size
         if x.dtype != torch.uint8 or x.ndim != 4 or tuple(x.shape[1:]) != (c, s, s):
             raise ValueError(f"images must be uint8 (B, {c}, {s}, {s}), got {x.dtype} {tuple(x.shape)}")
+        return x >> (8 - self.config.bits)
+
+    def _dequantize(self, x: torch.Tensor, generator=None, median: bool = False):
+        """uint8 x -> y = (k + u) / 2^b in [0, 1)^D (k = x's b-bit levels) and log q(u | x) (B,). u is drawn
+        from q with `generator` (the global RNG when None), or is q's median when `median`: 1/2, or sigmoid(m(x))."""
+        k, bins = self._levels(x), 2 ** self.config.bits
         if self.dequantizer is None:
             u = 0.5 if median else torch.rand(x.shape, generator=generator).to(x.device)
-            return (x.float() + u) / 256, x.new_zeros(x.shape[0], dtype=torch.float)   # log q = log 1
+            return (k.float() + u) / bins, x.new_zeros(x.shape[0], dtype=torch.float)   # log q = log 1
         e = torch.zeros(x.shape) if median else torch.randn(x.shape, generator=generator)
-        u, log_q = self.dequantizer(x, e.to(x.device))
-        return (x.float() + u) / 256, log_q
+        u, log_q = self.dequantizer(k << (8 - self.config.bits), e.to(x.device))   # q sees the b-bit image
+        return (k.float() + u) / bins, log_q
 
     def _bound(self, x: torch.Tensor, condition, generator=None) -> torch.Tensor:
-        """One draw of log p(y) - log q(u | x) - D log 256 (B,): the bound on log P(x), in nats."""
+        """One draw of log p(y) - log q(u | x) - D log 2^b (B,): the bound on log P(x's b-bit image), in nats."""
         y, log_q = self._dequantize(x, generator)
-        return self._log_density(y, self._condition(condition, x.shape[0])) - log_q - x[0].numel() * math.log(256)
+        cond = self._condition(condition, x.shape[0])
+        return self._log_density(y, cond) - log_q - x[0].numel() * self.config.bits * math.log(2)
 
     def loss(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """The negative bound in nats per dimension (u from the global RNG, which `fit` seeds)."""
@@ -384,7 +402,10 @@ class Flow(Model):
         if not 1 <= eps.shape[0] <= MAX_SAMPLES:
             raise ValueError(f"can decode 1..{MAX_SAMPLES} codes at once, got {eps.shape[0]}")
         y = self._from_noise(eps, self._condition(condition, eps.shape[0]))
-        return (y * 256).floor().clamp(0, 255).to(torch.uint8)
+        bits = self.config.bits
+        k = (y * 2 ** bits).floor().clamp(0, 2 ** bits - 1)       # the b-bit level whose bin y falls in
+        centre = 2 ** (7 - bits) if bits < 8 else 0                # shown at its bin's middle 8-bit value
+        return (k * 2 ** (8 - bits) + centre).to(torch.uint8)
 
     @torch.no_grad()
     def sample(self, n: int, condition: torch.Tensor | None = None, *,

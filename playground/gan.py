@@ -69,6 +69,17 @@ draw at pixel resolution, as SN-GAN's and BigGAN's generators, with two convolut
 On this world one more per scale halves the steps that fit in 8 minutes and draws a few sharper discs
 among stripes along the borders (README, seventh round), so no recipe uses it.
 
+Generator layout (`generator`). Can G draw the world at all? `benchmarks/generator_fit.py` takes the
+critic away and fits each layout to the exact world's 768 images by regression, one learnt code per
+image (GLO, Bojanowski et al. 2018). After 1,500 steps the "dcgan" layout reconstructs none of them
+validly (median 3.5% of pixels wrong, as many as a blank picture gets wrong) while the "decoder" layout,
+the VAE's decoder with a tanh in place of its nibble logits, reconstructs 31%. Batch norm is what stops it (with ReLU or SiLU after it, none
+valid), and ReLU without it sticks at the blank picture; LeakyReLU without it draws (README, eighth
+round, has the ablation). Trained as a GAN (8 minutes, 2 threads), "decoder" draws more compact objects, sometimes exact
+ones (valid 0.02-0.03 against 0.00), but more blanks (empty 0.38-0.41 against 0.02) and still blurred
+ones, with a spectrally normalised critic or an R1 one (README, eighth round), so no recipe uses it yet:
+the critic's gradients, not G's reach, now limit the GAN.
+
 Conditioning. G reads the concatenation [z, e_G(c)] of the noise and a condition vector; D uses
 the projection D(x, c) = psi(phi(x)) + <e_D(c), phi(x)>, phi(x) being its flattened features: the
 inner product scores how well the image's features match the asked-for class or caption.
@@ -91,23 +102,44 @@ from .text import ConditionEncoder
 MAX_SAMPLES = 1024      # images per sample call
 
 
+GENERATORS = ("dcgan", "decoder")
+
+
 def _conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
     return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
 
 
+def _conv_lrelu(c_in: int, c_out: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.LeakyReLU(0.2)]
+
+
 class Generator(nn.Module):
-    """DCGAN generator: [z, e(c)] -> linear -> (4w, H/8, W/8) -> three (upsample x2, 3x3 conv) stages -> tanh.
-    With `depth` d, each stage has d more 3x3 convolutions, and so does the full resolution before
-    the last one (see `generator_depth`)."""
+    """[z, e(c)] -> linear -> (4w, H/8, W/8) -> three (upsample x2, 3x3 conv) stages -> tanh.
+
+    "dcgan" (Radford et al.): batch norm and ReLU after every layer but the last, which is the 3x3
+    convolution of the features upsampled to full size. "decoder": no normalisation, LeakyReLU(0.2),
+    and the full-size stage is a 3x3 convolution to 2w channels and its nonlinearity, then a 1x1
+    convolution to pixels (the layout of the VAE's decoder). With `depth` d, each stage has d more 3x3
+    convolutions, and so does the full resolution before the last one (see `generator_depth`)."""
 
     def __init__(self, channels: int, image_size: int, latent_dim: int, width: int, condition: str, condition_dim: int,
-                 depth: int = 0):
+                 depth: int = 0, style: str = "dcgan"):
         super().__init__()
         self.bottom = image_size // 8
         self.condition_encoder = ConditionEncoder(condition, condition_dim)
         inputs = latent_dim + (condition_dim if condition != "none" else 0)
-        self.project = nn.Sequential(nn.Linear(inputs, 4 * width * self.bottom ** 2, bias=False),
-                                     nn.BatchNorm1d(4 * width * self.bottom ** 2), nn.ReLU())
+        flat = 4 * width * self.bottom ** 2
+        if style == "decoder":
+            self.project = nn.Sequential(nn.Linear(inputs, flat), nn.LeakyReLU(0.2))
+            layers, c_in = [], 4 * width
+            for c_out in (2 * width, width, 2 * width):                               # H/4, H/2, H
+                layers += [nn.Upsample(scale_factor=2), *_conv_lrelu(c_in, c_out)]
+                for _ in range(depth):
+                    layers += _conv_lrelu(c_out, c_out)
+                c_in = c_out
+            self.body = nn.Sequential(*layers, nn.Conv2d(2 * width, channels, 1), nn.Tanh())
+            return
+        self.project = nn.Sequential(nn.Linear(inputs, flat, bias=False), nn.BatchNorm1d(flat), nn.ReLU())
         layers = []
         for c_in, c_out in ((4 * width, 2 * width), (2 * width, width)):                # H/4, then H/2
             layers += [nn.Upsample(scale_factor=2), *_conv_bn_relu(c_in, c_out)]
@@ -224,6 +256,7 @@ class GANConfig:
     batch_std: bool = False       # D's last stage also sees the spread of a group of 4 images (ProGAN)
     lipschitz: float = 1.0        # K: D's scores are multiplied by K, so spectral norm bounds its slope by K
     generator_depth: int = 0      # extra 3x3 conv + batch norm + ReLU layers at each of G's scales and at full size
+    generator: str = "dcgan"      # G's layout: "dcgan" (batch norm, ReLU) or "decoder" (no norm, LeakyReLU; see docstring)
 
 
 class GAN(Model):
@@ -249,6 +282,8 @@ class GAN(Model):
             raise ValueError("beta1 and ema_decay must be in [0, 1)")
         if not 0.0 <= config.r1 <= 1000.0:
             raise ValueError(f"r1 must be in [0, 1000], got {config.r1}")
+        if config.generator not in GENERATORS:
+            raise ValueError(f"generator must be one of {', '.join(GENERATORS)}, got {config.generator!r}")
         self.augmentations = [a for a in config.augment.split(",") if a]
         unknown = [a for a in self.augmentations if a not in AUGMENTATIONS]
         if unknown:
@@ -256,7 +291,7 @@ class GAN(Model):
                              f"got {config.augment!r}")
         c, s = config.channels, config.image_size
         self.generator = Generator(c, s, config.latent_dim, config.width, config.condition, config.condition_dim,
-                                   config.generator_depth)
+                                   config.generator_depth, config.generator)
         self.discriminator = Discriminator(c, s, config.width, config.condition, config.condition_dim,
                                            config.spectral_norm, config.critic_depth, config.batch_std)
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if config.ema_decay else None

@@ -128,6 +128,29 @@ def test_density_integrates_to_one():
     assert abs(float(weights.mean()) - 1) < 0.005
 
 
+def test_fewer_bits_model_the_coarse_image():
+    """With bits = 1 a 1x2x2 flow scores the one-bit image k = x >> 7: log_prob(x) = log p((k + u) / 2) - 4 log 2
+    with u the same uniform draw (the bound on log P(k)), and 8-bit images in the same bins score the same."""
+    torch.manual_seed(0)
+    model = nudge(Flow(FlowConfig(image_size=2, channels=1, levels=1, steps=2, hidden=8, bits=1,
+                                  dequantization="uniform")), 0.1).eval()
+    levels = torch.tensor([[(k >> i) & 1 for i in range(4)] for k in range(16)], dtype=torch.uint8).view(16, 1, 2, 2)
+    x = levels * 128 + torch.randint(0, 128, (16, 1, 2, 2), generator=torch.Generator().manual_seed(1)).to(torch.uint8)
+    u = torch.rand(x.shape, generator=torch.Generator().manual_seed(0))    # log_prob's default noise
+    expected = model._log_density((levels + u) / 2, None) - 4 * math.log(2)
+    assert torch.allclose(model.log_prob(x), expected, atol=1e-5)
+    assert torch.equal(model.log_prob(x), model.log_prob(levels * 128))
+
+
+def test_fewer_bits_decode_to_bin_centres(data):
+    """A 5-bit flow's codes decode to the 5-bit image shown at its bins' middles (x >> 3 << 3 | 4), and
+    its samples use only those 32 values."""
+    model = tiny(bits=5)
+    assert torch.equal(model.decode(model.encode(data.images)), data.images >> 3 << 3 | 4)
+    values = model.sample(4, generator=torch.Generator().manual_seed(0)).unique()
+    assert bool(((values & 7) == 4).all())
+
+
 def test_variational_dequantizer_density_is_the_change_of_variables():
     """log q(u | x) = log N(e) - log |det du/de| for the map e -> u, and u stays inside its bin."""
     torch.manual_seed(0)
@@ -233,6 +256,8 @@ def test_config_is_validated():
         Flow(FlowConfig(condition="colour"))
     with pytest.raises(ValueError, match="dequantization must be one of"):
         Flow(FlowConfig(dequantization="gaussian"))
+    with pytest.raises(ValueError, match="bits must be in 1..8"):
+        Flow(FlowConfig(bits=0))
     with pytest.raises(ValueError, match="multiple of 2\\^levels"):
         Flow(FlowConfig(image_size=12, levels=3))
     with pytest.raises(ValueError, match="images must be uint8"):

@@ -182,7 +182,8 @@ def test_invalid_settings_are_refused():
                        (dict(augment="translation,flip"), "augment must be a comma-separated list"),
                        (dict(r1=-1.0), "r1 must be in"), (dict(lipschitz=0.0), "lipschitz must be in"),
                        (dict(critic_depth=5), "critic_depth must be in"),
-                       (dict(generator_depth=-1), "generator_depth must be in")]:
+                       (dict(generator_depth=-1), "generator_depth must be in"),
+                       (dict(generator="stylegan"), "generator must be one of")]:
         with pytest.raises(ValueError, match=match):
             GAN(GANConfig(**{**TINY, **bad}))
     with pytest.raises(ValueError, match="z must have shape"):
@@ -279,3 +280,22 @@ def test_generator_depth_adds_full_size_convolutions_and_still_trains(data, tmp_
     assert samples.shape == (4, 3, 8, 8) and samples.dtype == torch.uint8
     again = load(save(model, tmp_path / "deep.safetensors"))
     assert torch.equal(again.sample(4, generator=torch.Generator().manual_seed(0)), samples)
+
+
+def test_decoder_generator_has_no_batch_norm_draws_at_full_size_and_trains(data, tmp_path):
+    """The "decoder" layout: no normalisation layer (a sample depends on its own z only), a 3x3 convolution
+    to 2w channels at full size and a 1x1 to pixels; it trains, conditions and round-trips."""
+    model = tiny(generator="decoder", condition="class")
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.generator.modules())
+    *_, full, last = [layer for layer in model.generator.body if isinstance(layer, nn.Conv2d)]
+    assert full.out_channels == 2 * TINY["width"] and (last.kernel_size, last.out_channels) == ((1, 1), 3)
+    z, c = torch.randn(6, TINY["latent_dim"]), data.labels[:6]
+    alone = torch.cat([model.generate(z[i:i + 1], c[i:i + 1]) for i in range(6)])
+    assert torch.allclose(model.generate(z, c), alone, atol=1e-6)
+    optimizer = model.configure_optimizer(2e-4)
+    records = [model.train_step(data.images[:8], data.labels[:8], optimizer) for _ in range(3)]
+    assert all(math.isfinite(r["g_loss"]) and math.isfinite(r["d_loss"]) for r in records)
+    samples = model.sample(4, c[:4], generator=torch.Generator().manual_seed(0))
+    assert samples.shape == (4, 3, 8, 8) and samples.dtype == torch.uint8
+    again = load(save(model, tmp_path / "decoder.safetensors"))
+    assert torch.equal(again.sample(4, c[:4], generator=torch.Generator().manual_seed(0)), samples)

@@ -82,6 +82,9 @@ def test_pcd_raises_the_exact_likelihood():
     optimizer = model.configure_optimizer(0.03)
     records = [model.train_step(images, None, optimizer) for _ in range(100)]
     assert all(math.isfinite(r["loss"]) for r in records)
+    errors = [r.get("reconstruction_error") for r in records]             # every 10th update: the logged rows
+    assert [i + 1 for i, e in enumerate(errors) if e is not None] == list(range(10, 101, 10))
+    assert 0 < errors[-1] < errors[9]                                     # it learns to reconstruct
     assert exact_nll() < before - 2.0                                     # nats per image
     assert torch.isnan(model.log_z)                                       # training made the cache stale
 
