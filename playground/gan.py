@@ -72,13 +72,13 @@ among stripes along the borders (README, seventh round), so no recipe uses it.
 Generator layout (`generator`). Can G draw the world at all? `benchmarks/generator_fit.py` takes the
 critic away and fits each layout to the exact world's 768 images by regression, one learnt code per
 image (GLO, Bojanowski et al. 2018). After 1,500 steps the "dcgan" layout reconstructs none of them
-validly (median 3.5% of pixels wrong, as many as a blank picture gets wrong) while the "decoder" layout,
-the VAE's decoder with a tanh in place of its nibble logits, reconstructs 31%. Batch norm is what stops it (with ReLU or SiLU after it, none
-valid), and ReLU without it sticks at the blank picture; LeakyReLU without it draws (README, eighth
-round, has the ablation). Trained as a GAN (8 minutes, 2 threads), "decoder" draws more compact objects, sometimes exact
-ones (valid 0.02-0.03 against 0.00), but more blanks (empty 0.38-0.41 against 0.02) and still blurred
-ones, with a spectrally normalised critic or an R1 one (README, eighth round), so no recipe uses it yet:
-the critic's gradients, not G's reach, now limit the GAN.
+validly (median 3.5% of pixels wrong, as many as a blank picture gets wrong), while the "decoder"
+layout (the VAE decoder's, with LeakyReLU, and a tanh in place of its nibble logits) reconstructs 31%.
+Batch norm is what stops it (with ReLU or SiLU after it, none valid), and ReLU without it sticks at
+the blank picture (README, eighth round, has the ablation). Trained as a GAN for 8 minutes, "decoder"
+draws more compact objects, now and then an exact one (valid 0.02-0.03 against 0.00), but more blanks
+(empty 0.38-0.41 against 0.02) and still blurred ones, with a spectrally normalised critic, a deeper
+one or an R1 one; so no recipe uses it yet. The critic's gradients, not G's reach, now limit the GAN.
 
 Conditioning. G reads the concatenation [z, e_G(c)] of the noise and a condition vector; D uses
 the projection D(x, c) = psi(phi(x)) + <e_D(c), phi(x)>, phi(x) being its flattened features: the
@@ -256,7 +256,7 @@ class GANConfig:
     batch_std: bool = False       # D's last stage also sees the spread of a group of 4 images (ProGAN)
     lipschitz: float = 1.0        # K: D's scores are multiplied by K, so spectral norm bounds its slope by K
     generator_depth: int = 0      # extra 3x3 conv + batch norm + ReLU layers at each of G's scales and at full size
-    generator: str = "dcgan"      # G's layout: "dcgan" (batch norm, ReLU) or "decoder" (no norm, LeakyReLU; see docstring)
+    generator: str = "dcgan"      # G's layout: "dcgan" (batch norm, ReLU) or "decoder" (no norm, LeakyReLU)
 
 
 class GAN(Model):
