@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from playground.gan import GENERATORS, GANConfig, Generator  # noqa: E402
 from playground.protocol import from_unit, to_unit  # noqa: E402
-from playground.scores import VALID_WRONG, WRONG_LEVELS, exact_world, world_tensor  # noqa: E402
+from playground.scores import VALID_WRONG, exact_world, world_tensor, wrong_pixels  # noqa: E402
 
 MAX_STEPS = 20_000
 
@@ -57,7 +57,7 @@ def fit_generator(layout: str, images: torch.Tensor, steps: int, batch_size: int
     generator.eval()                                  # batch norm (dcgan) on its running statistics, as sampling uses
     with torch.no_grad():
         drawn = from_unit(torch.cat([generator(z, None) for z in codes.split(256)]))
-    wrong = ((drawn.int() - images.int()).abs().amax(1) > WRONG_LEVELS).flatten(1).float().mean(1)   # (N,)
+    wrong = wrong_pixels(drawn, images)                                       # (N,)
     return {"valid": float((wrong <= VALID_WRONG).float().mean()), "median_wrong_pixels": float(wrong.median()),
             "l1": float((drawn.float() - images.float()).abs().mean() / 127.5),   # in [-1, 1] units
             "ms_per_step": ms}

@@ -117,6 +117,13 @@ class Parse:
         return self.wrong <= VALID_WRONG
 
 
+def wrong_pixels(images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(B,) the fraction of each image's pixels (B, C, H, W) that are more than WRONG_LEVELS off its
+    target in some channel; an image is valid when it is at most VALID_WRONG."""
+    error = (images.double() - targets.double()).abs().amax(1)       # (B, H, W) worst channel
+    return (error > WRONG_LEVELS).flatten(1).float().mean(1)
+
+
 def parse_samples(samples: torch.Tensor, world: ExactWorld | None = None, binarized: bool = False) -> Parse:
     """The nearest world scene of each uint8 sample (B, 3, H, W) and the distance to it; with
     `binarized`, against the world's images binarized as the RBM sees them (0 or 255)."""
@@ -132,8 +139,7 @@ def parse_samples(samples: torch.Tensor, world: ExactWorld | None = None, binari
     d2 = (x ** 2).sum(1, keepdim=True) - 2 * x @ truth.T + (truth ** 2).sum(1)   # (B, N) squared distances
     best, index = d2.min(1)
     rmse = best.clamp(min=0).div(x.shape[1]).sqrt().float()
-    error = (samples.double() - truth[index].view(samples.shape)).abs().amax(1)   # (B, H, W) worst channel
-    wrong = (error > WRONG_LEVELS).flatten(1).float().mean(1)
+    wrong = wrong_pixels(samples, truth[index].view(samples.shape))
     ground = truth.view(truth.shape[0], samples.shape[1], -1).mode(2).values.mode(0).values   # (C,) the commonest colour
     empty = ((samples.float() - ground[:, None, None]).abs() <= WRONG_LEVELS).flatten(1).all(1)
     objects = [world.scenes[int(i)].objects[0] for i in index]
