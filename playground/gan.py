@@ -80,6 +80,22 @@ draws more compact objects, now and then an exact one (valid 0.02-0.03 against 0
 (empty 0.38-0.41 against 0.02) and still blurred ones, with a spectrally normalised critic, a deeper
 one or an R1 one; so no recipe uses it yet. The critic's gradients, not G's reach, now limit the GAN.
 
+Colour hopping, and three cures tried against it. Sampled from the raw G rather than its average, a
+run's pictures at any one step are all of ONE colour family (red at one snapshot, green at another): G
+draws every z in the colour D currently accepts and moves on when D catches up, and the average of those
+weights blends the colours into the muddy ones the samples show (README, ninth round). Against it:
+  * `pack` m (PacGAN, Lin et al. 2018): D scores m images stacked on channels, so a pack of look-alikes
+    is evidence of a collapse that D can see;
+  * `diversity` lambda (mode seeking, Mao et al. 2019): G also minimises lambda / (|G(z1) - G(z2)|_1 /
+    |z1 - z2|_1) over pairs of its batch, so two noises must give two different pictures;
+  * `critic_lr` (TTUR, Heusel et al. 2017): D learns faster than G, so it catches a colour before G
+    has moved all its samples to it;
+  * `clusters` k (self-conditioning, Liu et al. 2020): every `recluster_every` steps, k-means on D's
+    features of the last BANK real images (started from the last centroids, so a cluster keeps its
+    meaning); a real image is scored under its nearest centroid's cluster by a projection, G is asked
+    for clusters as often as real images fell in them, so each mode has its own code and G cannot
+    drop one without D noticing. The cluster counts are saved with the weights; sampling draws from them.
+
 Conditioning. G reads the concatenation [z, e_G(c)] of the noise and a condition vector; D uses
 the projection D(x, c) = psi(phi(x)) + <e_D(c), phi(x)>, phi(x) being its flattened features: the
 inner product scores how well the image's features match the asked-for class or caption.
@@ -100,6 +116,7 @@ from .protocol import CONDITIONS, Model, from_unit, to_unit
 from .text import ConditionEncoder
 
 MAX_SAMPLES = 1024      # images per sample call
+BANK = 1024             # recent real images kept for reclustering (self-conditioning)
 
 
 GENERATORS = ("dcgan", "decoder")
@@ -123,11 +140,12 @@ class Generator(nn.Module):
     convolutions, and so does the full resolution before the last one (see `generator_depth`)."""
 
     def __init__(self, channels: int, image_size: int, latent_dim: int, width: int, condition: str, condition_dim: int,
-                 depth: int = 0, style: str = "dcgan"):
+                 depth: int = 0, style: str = "dcgan", clusters: int = 0):
         super().__init__()
         self.bottom = image_size // 8
         self.condition_encoder = ConditionEncoder(condition, condition_dim)
-        inputs = latent_dim + (condition_dim if condition != "none" else 0)
+        self.cluster_embedding = nn.Embedding(clusters, condition_dim) if clusters else None
+        inputs = latent_dim + (condition_dim if condition != "none" else 0) + (condition_dim if clusters else 0)
         flat = 4 * width * self.bottom ** 2
         if style == "decoder":
             self.project = nn.Sequential(nn.Linear(inputs, flat), nn.LeakyReLU(0.2))
@@ -150,9 +168,11 @@ class Generator(nn.Module):
             layers += _conv_bn_relu(width, width)
         self.body = nn.Sequential(*layers, nn.Conv2d(width, channels, 3, padding=1), nn.Tanh())   # in [-1, 1]
 
-    def forward(self, z: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, condition: torch.Tensor | None, cluster: torch.Tensor | None = None):
         if condition is not None:
             z = torch.cat([z, self.condition_encoder(condition)], dim=1)    # (B, L + condition_dim)
+        if cluster is not None:
+            z = torch.cat([z, self.cluster_embedding(cluster)], dim=1)      # (B, . + condition_dim)
         h = self.project(z).view(z.shape[0], -1, self.bottom, self.bottom)  # (B, 4w, H/8, W/8)
         return self.body(h)                                                 # (B, C, H, W)
 
@@ -173,7 +193,7 @@ class Discriminator(nn.Module):
     """Spectrally normalised DCGAN critic with a projection head for the condition."""
 
     def __init__(self, channels: int, image_size: int, width: int, condition: str, condition_dim: int,
-                 normalise: bool = True, depth: int = 0, batch_std: bool = False):
+                 normalise: bool = True, depth: int = 0, batch_std: bool = False, clusters: int = 0):
         super().__init__()
         sn = spectral_norm if normalise else (lambda layer: layer)
         features = 4 * width * (image_size // 8) ** 2
@@ -191,17 +211,29 @@ class Discriminator(nn.Module):
         self.psi = sn(nn.Linear(features, 1))
         self.condition_encoder = ConditionEncoder(condition, condition_dim)
         self.embed = sn(nn.Linear(condition_dim, features)) if condition != "none" else None
+        self.cluster_embed = sn(nn.Linear(clusters, features, bias=False)) if clusters else None
 
-    def forward(self, x: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """phi(x) (B, F): the flattened features of the last stage."""
         h = x
-        for k, layer in enumerate(self.phi):                                # ends with (B, F): phi(x)
+        for k, layer in enumerate(self.phi):
             if k == self.last and self.batch_std:                           # (B, ., H/4, W/4): one more channel
                 h = minibatch_std(h)
             h = layer(h)
+        return h
+
+    def head(self, h: torch.Tensor, condition: torch.Tensor | None, cluster: torch.Tensor | None = None):
+        """The score (B,) of features h = phi(x): psi(h), plus <e(c), h> for a condition and for a cluster."""
         score = self.psi(h).squeeze(1)                                      # (B,): psi(phi(x))
         if condition is not None:
             score = score + (self.embed(self.condition_encoder(condition)) * h).sum(1)   # + <e(c), phi(x)>
+        if cluster is not None:
+            one_hot = F.one_hot(cluster, self.cluster_embed.in_features).to(h.dtype)
+            score = score + (self.cluster_embed(one_hot) * h).sum(1)
         return score
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+        return self.head(self.features(x), condition)
 
 
 def translate(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
@@ -257,6 +289,11 @@ class GANConfig:
     lipschitz: float = 1.0        # K: D's scores are multiplied by K, so spectral norm bounds its slope by K
     generator_depth: int = 0      # extra 3x3 conv + batch norm + ReLU layers at each of G's scales and at full size
     generator: str = "dcgan"      # G's layout: "dcgan" (batch norm, ReLU) or "decoder" (no norm, LeakyReLU)
+    pack: int = 1                 # m: D scores packs of m images stacked on channels (PacGAN); 1 = one at a time
+    diversity: float = 0.0        # lambda of the mode-seeking term lambda / (|G(z1) - G(z2)| / |z1 - z2|) (MSGAN)
+    critic_lr: float = 1.0        # D's learning rate as a multiple of G's (TTUR, Heusel et al. 2017)
+    clusters: int = 0             # k: self-conditioning on k clusters of D's features of real images; 0 = off
+    recluster_every: int = 250    # steps between k-means runs on D's features of the last BANK real images
 
 
 class GAN(Model):
@@ -280,6 +317,18 @@ class GAN(Model):
                 raise ValueError(f"{name} must be in 0..4, got {getattr(config, name)}")
         if not 0.0 <= config.beta1 < 1.0 or not 0.0 <= config.ema_decay < 1.0:
             raise ValueError("beta1 and ema_decay must be in [0, 1)")
+        if not 0.0 <= config.diversity <= 100.0 or not 0.0 < config.critic_lr <= 100.0:
+            raise ValueError(f"diversity must be in [0, 100] and critic_lr in (0, 100], got {config.diversity} "
+                             f"and {config.critic_lr}")
+        if not 1 <= config.pack <= 8:
+            raise ValueError(f"pack must be in 1..8, got {config.pack}")
+        if config.pack > 1 and config.condition != "none":
+            raise ValueError("pack > 1 is for unconditional GANs (a pack would mix conditions)")
+        if not 0 <= config.clusters <= 256 or config.recluster_every < 1:
+            raise ValueError(f"clusters must be in 0..256 and recluster_every >= 1, got {config.clusters} "
+                             f"and {config.recluster_every}")
+        if config.clusters and (config.condition != "none" or config.pack > 1):
+            raise ValueError("clusters (self-conditioning) is for unconditional GANs with pack=1")
         if not 0.0 <= config.r1 <= 1000.0:
             raise ValueError(f"r1 must be in [0, 1000], got {config.r1}")
         if config.generator not in GENERATORS:
@@ -291,15 +340,23 @@ class GAN(Model):
                              f"got {config.augment!r}")
         c, s = config.channels, config.image_size
         self.generator = Generator(c, s, config.latent_dim, config.width, config.condition, config.condition_dim,
-                                   config.generator_depth, config.generator)
-        self.discriminator = Discriminator(c, s, config.width, config.condition, config.condition_dim,
-                                           config.spectral_norm, config.critic_depth, config.batch_std)
+                                   config.generator_depth, config.generator, config.clusters)
+        self.discriminator = Discriminator(c * config.pack, s, config.width, config.condition, config.condition_dim,
+                                           config.spectral_norm, config.critic_depth, config.batch_std,
+                                           config.clusters)
+        k, features = config.clusters, 4 * config.width * (s // 8) ** 2
+        if k:   # centroids in D's feature space and how many real images each drew (the prior of the clusters
+            # G is asked for), saved with the weights; the bank of recent real images is training state only
+            self.register_buffer("centroids", torch.zeros(k, features))
+            self.register_buffer("cluster_counts", torch.zeros(k))
+            self.register_buffer("bank", torch.empty(0, c, s, s, dtype=torch.uint8), persistent=False)
+        self.updates = 0
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if config.ema_decay else None
 
     def configure_optimizer(self, lr: float) -> GANOptimizers:
         betas = (self.config.beta1, 0.9)
         return GANOptimizers(torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
-                             torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas))
+                             torch.optim.Adam(self.discriminator.parameters(), lr=lr * self.config.critic_lr, betas=betas))
 
     def _noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         device = self.generator.project[0].weight.device
@@ -307,36 +364,88 @@ class GAN(Model):
 
     # --- the two losses
 
-    def _critic(self, x: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
-        """D's scores (B,) of images in [-1, 1], after the DiffAugment transformations (if any)."""
+    def _critic(self, x: torch.Tensor, condition: torch.Tensor | None, cluster: torch.Tensor | None = None,
+                assign: bool = False) -> torch.Tensor:
+        """D's scores (B,) of images in [-1, 1], after the DiffAugment transformations (if any); scored under
+        `cluster`, or with `assign` (real images, self-conditioning) under the cluster nearest their features."""
         for name in self.augmentations:
             x = AUGMENTATIONS[name](x)
-        return self.config.lipschitz * self.discriminator(x, condition)
+        m = self.config.pack
+        if m > 1:                                                           # (B/m, m C, H, W): packs of m images
+            if x.shape[0] % m:
+                raise ValueError(f"the batch ({x.shape[0]}) must be a multiple of pack={m}")
+            x = x.reshape(x.shape[0] // m, m * x.shape[1], *x.shape[2:])
+        h = self.discriminator.features(x)                                  # (B, F)
+        if assign and self.config.clusters:
+            cluster = torch.cdist(h.detach(), self.centroids).argmin(1)     # (B,): the nearest centroid
+        return self.config.lipschitz * self.discriminator.head(h, condition, cluster)
+
+    # --- self-conditioning (Liu et al. 2020, "Diverse Image Generation via Self-Conditioned GANs")
+
+    def _draw_clusters(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor | None:
+        """n cluster indices drawn as often as real images fell in each (uniform before any clustering);
+        None without self-conditioning, so the other models' random streams are untouched."""
+        if not self.config.clusters:
+            return None
+        weights = self.cluster_counts if self.cluster_counts.sum() > 0 else torch.ones_like(self.cluster_counts)
+        return torch.multinomial(weights.cpu(), n, replacement=True, generator=generator).to(weights.device)
+
+    @torch.no_grad()
+    def _recluster(self, iterations: int = 10) -> None:
+        """k-means (Lloyd) on D's current features of the banked real images, started from the last
+        centroids so that a cluster keeps its meaning (and G's code for it) from one run to the next;
+        an empty cluster restarts at a random image's features."""
+        h = self.discriminator.features(to_unit(self.bank))                 # (N, F)
+        k = self.config.clusters
+        fresh = self.cluster_counts.sum() == 0
+        centroids = h[torch.randint(h.shape[0], (k,), device=h.device)] if fresh else self.centroids.clone()
+        for _ in range(iterations):
+            nearest = torch.cdist(h, centroids).argmin(1)                   # (N,)
+            counts = torch.bincount(nearest, minlength=k).to(h.dtype)      # (k,)
+            sums = torch.zeros_like(centroids).index_add_(0, nearest, h)
+            restart = h[torch.randint(h.shape[0], (k,), device=h.device)]
+            centroids = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], restart)
+        self.centroids.copy_(centroids)
+        self.cluster_counts.copy_(torch.bincount(torch.cdist(h, centroids).argmin(1), minlength=k))
 
     def loss(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """D's hinge loss on the real batch x and as many fresh fakes (G is held fixed):
         E[relu(1 - D(x))] + E[relu(1 + D(G(z)))], plus (r1 / 2) E||grad_x D(x)||^2 when r1 > 0."""
         condition = self._check_condition(condition, x.shape[0])
+        cluster = self._draw_clusters(x.shape[0])                           # (B,) or None
         with torch.no_grad():
-            fake = self.generator(self._noise(x.shape[0]), condition)       # (B, C, H, W)
+            fake = self.generator(self._noise(x.shape[0]), condition, cluster)   # (B, C, H, W)
         r1, training = self.config.r1, torch.is_grad_enabled()
         with torch.enable_grad() if r1 > 0 else contextlib.nullcontext():   # R1 needs grad_x D even when scoring
             real = to_unit(x).requires_grad_(r1 > 0)
-            real_scores = self._critic(real, condition)                     # (B,)
+            real_scores = self._critic(real, condition, assign=True)        # (B,)
             penalty = 0.0
             if r1 > 0:                                                      # the graph is kept to train through it
                 grad, = torch.autograd.grad(real_scores.sum(), real, create_graph=training)   # (B, C, H, W)
                 penalty = 0.5 * r1 * grad.pow(2).flatten(1).sum(1).mean()
-        fake_scores = self._critic(fake, condition)                         # (B,)
+        fake_scores = self._critic(fake, condition, cluster)                # (B,)
         return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean() + penalty
 
     def generator_loss(self, n: int, condition: torch.Tensor | None = None) -> torch.Tensor:
         """G's hinge loss on n fresh fakes: -E[D(G(z))] (D's weights get gradients too; G's optimiser ignores them)."""
         condition = self._check_condition(condition, n)
-        return -self._critic(self.generator(self._noise(n), condition), condition).mean()
+        z, cluster = self._noise(n), self._draw_clusters(n)
+        fake = self.generator(z, condition, cluster)
+        loss = -self._critic(fake, condition, cluster).mean()
+        if self.config.diversity > 0 and n >= 2:                           # pairs (i, i + n/2)
+            h = n // 2
+            ratio = (fake[:h] - fake[h:2 * h]).abs().mean((1, 2, 3)) / (z[:h] - z[h:2 * h]).abs().mean(1)
+            loss = loss + self.config.diversity / (ratio.mean() + 1e-5)
+        return loss
 
     def train_step(self, x: torch.Tensor, condition: torch.Tensor | None, optimizer: GANOptimizers) -> dict:
-        """n_critic D steps on the batch, one G step, then the average update; "loss" is D's loss."""
+        """n_critic D steps on the batch, one G step, then the average update; "loss" is D's loss. With
+        self-conditioning the batch joins the bank first, which is reclustered every `recluster_every` steps."""
+        if self.config.clusters:
+            self.bank = torch.cat([self.bank, x])[-BANK:]
+            if self.updates % self.config.recluster_every == 0:
+                self._recluster()
+        self.updates += 1
         for _ in range(self.config.n_critic):
             optimizer.discriminator.zero_grad(set_to_none=True)
             d_loss = self.loss(x, condition)
@@ -362,21 +471,30 @@ class GAN(Model):
     # --- sampling
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        """Float images (B, C, H, W) in [-1, 1] from noise z (B, latent_dim), by the sampling generator
-        (the average if there is one) in eval mode, so batch norm uses its running statistics."""
+    def generate(self, z: torch.Tensor, condition: torch.Tensor | None = None,
+                 cluster: torch.Tensor | None = None) -> torch.Tensor:
+        """Float images (B, C, H, W) in [-1, 1] from noise z (B, latent_dim) (and, self-conditioned, cluster
+        indices (B,)), by the sampling generator (the average if there is one) in eval mode, so batch norm
+        uses its running statistics."""
         if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
             raise ValueError(f"z must have shape (n, {self.config.latent_dim}), got {tuple(z.shape)}")
+        k = self.config.clusters
+        if k and (cluster is None or cluster.shape != z.shape[:1] or not 0 <= int(cluster.min()) <= int(cluster.max()) < k):
+            raise ValueError(f"this GAN is self-conditioned: give one cluster index in 0..{k - 1} per z")
+        if not k and cluster is not None:
+            raise ValueError("cluster is only for a self-conditioned GAN (clusters > 0)")
         generator = self.generator_ema if self.generator_ema is not None else self.generator
         was_training = generator.training
         generator.eval()
-        images = generator(z, self._check_condition(condition, z.shape[0]))
+        images = generator(z, self._check_condition(condition, z.shape[0]), cluster)
         generator.train(was_training)
         return images
 
     def sample(self, n: int, condition: torch.Tensor | None = None, *,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        """uint8 (n, C, H, W): z ~ N(0, I) through the (averaged) generator."""
+        """uint8 (n, C, H, W): z ~ N(0, I) (and a cluster drawn as often as real images fell in it)
+        through the (averaged) generator."""
         if not 1 <= n <= MAX_SAMPLES:
             raise ValueError(f"n must be in 1..{MAX_SAMPLES}, got {n}")
-        return from_unit(self.generate(self._noise(n, generator), condition))
+        z = self._noise(n, generator)
+        return from_unit(self.generate(z, condition, self._draw_clusters(n, generator)))

@@ -183,7 +183,11 @@ def test_invalid_settings_are_refused():
                        (dict(r1=-1.0), "r1 must be in"), (dict(lipschitz=0.0), "lipschitz must be in"),
                        (dict(critic_depth=5), "critic_depth must be in"),
                        (dict(generator_depth=-1), "generator_depth must be in"),
-                       (dict(generator="stylegan"), "generator must be one of")]:
+                       (dict(generator="stylegan"), "generator must be one of"),
+                       (dict(pack=0), "pack must be in"), (dict(pack=2, condition="class"), "unconditional"),
+                       (dict(diversity=-1.0), "diversity must be in"), (dict(critic_lr=0.0), "critic_lr in"),
+                       (dict(clusters=300), "clusters must be in"), (dict(recluster_every=0), "recluster_every"),
+                       (dict(clusters=4, condition="class"), "unconditional GANs with pack=1")]:
         with pytest.raises(ValueError, match=match):
             GAN(GANConfig(**{**TINY, **bad}))
     with pytest.raises(ValueError, match="z must have shape"):
@@ -299,3 +303,69 @@ def test_decoder_generator_has_no_batch_norm_draws_at_full_size_and_trains(data,
     assert samples.shape == (4, 3, 8, 8) and samples.dtype == torch.uint8
     again = load(save(model, tmp_path / "decoder.safetensors"))
     assert torch.equal(again.sample(4, c[:4], generator=torch.Generator().manual_seed(0)), samples)
+
+
+def test_pack_scores_packs_of_images_stacked_on_channels(data):
+    """PacGAN: D's first convolution reads m images at once, so a batch of B gives B/m scores; a batch
+    that does not divide into packs is refused."""
+    model = tiny(pack=2)
+    assert model.discriminator.phi[0].in_channels == 6
+    assert model._critic(torch.zeros(8, 3, 8, 8), None).shape == (4,)
+    optimizer = model.configure_optimizer(2e-4)
+    records = [model.train_step(data.images[:8], None, optimizer) for _ in range(2)]
+    assert all(math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]) for r in records)
+    with pytest.raises(ValueError, match="multiple of pack=2"):
+        model.loss(data.images[:7])
+
+
+def test_diversity_adds_the_mode_seeking_term_and_critic_lr_scales_d():
+    """G's loss with diversity lambda is the plain one plus lambda / (mean |G(z1) - G(z2)| / |z1 - z2|) over
+    the pairs (i, i + n/2) of its batch; critic_lr multiplies D's learning rate only."""
+    model = tiny(diversity=0.5)
+
+    def g_loss():
+        with torch.random.fork_rng():
+            torch.manual_seed(3)
+            return float(model.generator_loss(8).detach())
+
+    with torch.random.fork_rng(), torch.no_grad():
+        torch.manual_seed(3)
+        z = model._noise(8)
+        fake = model.generator(z, None)
+    ratio = float(((fake[:4] - fake[4:]).abs().mean((1, 2, 3)) / (z[:4] - z[4:]).abs().mean(1)).mean())
+    with_term = g_loss()
+    model.config.diversity = 0.0
+    assert with_term - g_loss() == pytest.approx(0.5 / (ratio + 1e-5), rel=1e-4)
+    g, d = tiny(critic_lr=4.0).configure_optimizer(1e-4)
+    assert (g.param_groups[0]["lr"], d.param_groups[0]["lr"]) == (1e-4, pytest.approx(4e-4))
+
+
+def test_self_conditioning_clusters_the_critics_features_and_draws_clusters_as_often(data, tmp_path):
+    """clusters=k: every recluster_every steps k-means on D's features of the banked real images; G is
+    asked for clusters as often as real images fell in them, and the counts travel with the weights."""
+    model = tiny(clusters=3, recluster_every=2, generator="decoder")
+    optimizer = model.configure_optimizer(2e-4)
+    model.train_step(data.images[:8], None, optimizer)
+    assert int(model.cluster_counts.sum()) == 8             # clustered at the first step, on its 8 images
+    for step in range(1, 4):
+        model.train_step(data.images[8 * step:8 * (step + 1)], None, optimizer)
+    assert model.bank.shape[0] == 32 and int(model.cluster_counts.sum()) == 24   # again at the third, on 24
+    model._recluster()
+    with torch.no_grad():                                   # a Lloyd fixed point (up to the last iteration)
+        h = model.discriminator.features(model.bank.float() / 127.5 - 1)
+    nearest = torch.cdist(h, model.centroids).argmin(1)
+    assert torch.equal(torch.bincount(nearest, minlength=3).float(), model.cluster_counts)
+    drawn = model._draw_clusters(3000, torch.Generator().manual_seed(0))
+    expected = model.cluster_counts / model.cluster_counts.sum()
+    assert torch.allclose(torch.bincount(drawn, minlength=3) / 3000.0, expected, atol=0.03)
+    samples = model.sample(4, generator=torch.Generator().manual_seed(0))
+    again = load(save(model, tmp_path / "sc.safetensors"))
+    assert torch.equal(again.cluster_counts, model.cluster_counts)
+    assert torch.equal(again.sample(4, generator=torch.Generator().manual_seed(0)), samples)
+    z = torch.randn(2, TINY["latent_dim"])
+    first, second = model.generate(z, cluster=torch.tensor([0, 0])), model.generate(z, cluster=torch.tensor([1, 1]))
+    assert not torch.allclose(first, second)                # the cluster is an input of G
+    with pytest.raises(ValueError, match="self-conditioned"):
+        model.generate(z)
+    with pytest.raises(ValueError, match="only for a self-conditioned GAN"):
+        tiny().generate(z, cluster=torch.tensor([0, 0]))
