@@ -80,7 +80,7 @@ draws more compact objects, now and then an exact one (valid 0.02-0.03 against 0
 (empty 0.38-0.41 against 0.02) and still blurred ones, with a spectrally normalised critic, a deeper
 one or an R1 one; so no recipe uses it yet. The critic's gradients, not G's reach, now limit the GAN.
 
-Colour hopping, and three cures tried against it. Sampled from the raw G rather than its average, a
+Colour hopping, and four cures tried against it. Sampled from the raw G rather than its average, a
 run's pictures at any one step are all of ONE colour family (red at one snapshot, green at another): G
 draws every z in the colour D currently accepts and moves on when D catches up, and the average of those
 weights blends the colours into the muddy ones the samples show (README, ninth round). Against it:

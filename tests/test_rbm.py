@@ -106,6 +106,31 @@ def test_pcd_lowers_free_energy_of_data_against_noise():
     assert gap() < before - 20.0
 
 
+def test_written_out_gradient_is_the_surrogates_autograd_gradient():
+    """train_step moves the particles one Gibbs sweep, then writes out the gradient of `loss` (mean F(data) -
+    mean F(fantasy)) at them: it equals autograd's, and the logged loss is the surrogate's value."""
+    data = load_world("exact", 16, 0, image_size=8)
+    model = RBM(RBMConfig(image_size=8, hidden=8, chains=10))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        model.W.normal_(0, 0.3)
+        model.c.normal_(0, 0.3)
+    model.observe(binarize(data.images))                       # seen: train_step keeps b as it is
+    start = torch.bernoulli(torch.full((10, 192), 0.4))
+    model.fantasy = start.clone()
+    frozen = torch.optim.SGD(model.parameters(), lr=0.0)        # keeps the weights, leaves the gradients
+    record = model.train_step(data.images, None, frozen)
+    written = [p.grad.clone() for p in (model.W, model.b, model.c)]
+    assert not torch.equal(model.fantasy, start)                # the chains moved on
+    assert set(model.fantasy.unique().tolist()) <= {0.0, 1.0}
+    frozen.zero_grad()
+    surrogate = model.loss(data.images)                         # at the particles the update used
+    surrogate.backward()
+    for p, g in zip((model.W, model.b, model.c), written):
+        torch.testing.assert_close(g, p.grad, rtol=1e-5, atol=1e-6)
+    assert record["loss"] == pytest.approx(float(surrogate.detach()), rel=1e-5, abs=1e-5)
+
+
 def test_samples_are_bits_seeded_and_streamed():
     model = random_tiny_rbm()
     a = model.sample(5, generator=torch.Generator().manual_seed(3), sweeps=20)
