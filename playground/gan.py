@@ -81,7 +81,7 @@ draws more compact objects, now and then an exact one (valid 0.02-0.03 against 0
 one or an R1 one; so no recipe uses it yet. The critic's gradients, not G's reach, now limit the GAN.
 
 Colour hopping, and four cures tried against it. Sampled from the raw G rather than its average, a
-run's pictures at any one step are all of ONE colour family (red at one snapshot, green at another): G
+run's objects at any one step come in one or two colours (red at one snapshot, green at another): G
 draws every z in the colour D currently accepts and moves on when D catches up, and the average of those
 weights blends the colours into the muddy ones the samples show (README, ninth round). Against it:
   * `pack` m (PacGAN, Lin et al. 2018): D scores m images stacked on channels, so a pack of look-alikes
@@ -95,6 +95,8 @@ weights blends the colours into the muddy ones the samples show (README, ninth r
     meaning); a real image is scored under its nearest centroid's cluster by a projection, G is asked
     for clusters as often as real images fell in them, so each mode has its own code and G cannot
     drop one without D noticing. The cluster counts are saved with the weights; sampling draws from them.
+None of the four stopped the hopping within the recipe's 2,400 steps (most made the samples blanker), so
+no recipe uses them; they stay so that the README's runs can be repeated.
 
 Conditioning. G reads the concatenation [z, e_G(c)] of the noise and a condition vector; D uses
 the projection D(x, c) = psi(phi(x)) + <e_D(c), phi(x)>, phi(x) being its flattened features: the
