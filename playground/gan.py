@@ -356,9 +356,9 @@ class GAN(Model):
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if config.ema_decay else None
 
     def configure_optimizer(self, lr: float) -> GANOptimizers:
-        betas = (self.config.beta1, 0.9)
+        betas, critic_lr = (self.config.beta1, 0.9), lr * self.config.critic_lr
         return GANOptimizers(torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
-                             torch.optim.Adam(self.discriminator.parameters(), lr=lr * self.config.critic_lr, betas=betas))
+                             torch.optim.Adam(self.discriminator.parameters(), lr=critic_lr, betas=betas))
 
     def _noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         device = self.generator.project[0].weight.device
@@ -481,7 +481,7 @@ class GAN(Model):
         if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
             raise ValueError(f"z must have shape (n, {self.config.latent_dim}), got {tuple(z.shape)}")
         k = self.config.clusters
-        if k and (cluster is None or cluster.shape != z.shape[:1] or not 0 <= int(cluster.min()) <= int(cluster.max()) < k):
+        if k and (cluster is None or cluster.shape != z.shape[:1] or int(cluster.min()) < 0 or int(cluster.max()) >= k):
             raise ValueError(f"this GAN is self-conditioned: give one cluster index in 0..{k - 1} per z")
         if not k and cluster is not None:
             raise ValueError("cluster is only for a self-conditioned GAN (clusters > 0)")

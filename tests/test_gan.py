@@ -365,7 +365,8 @@ def test_self_conditioning_clusters_the_critics_features_and_draws_clusters_as_o
     z = torch.randn(2, TINY["latent_dim"])
     first, second = model.generate(z, cluster=torch.tensor([0, 0])), model.generate(z, cluster=torch.tensor([1, 1]))
     assert not torch.allclose(first, second)                # the cluster is an input of G
-    with pytest.raises(ValueError, match="self-conditioned"):
-        model.generate(z)
+    for bad in (None, torch.tensor([0, 3]), torch.tensor([0])):          # missing, out of range, one short
+        with pytest.raises(ValueError, match="self-conditioned"):
+            model.generate(z, cluster=bad)
     with pytest.raises(ValueError, match="only for a self-conditioned GAN"):
         tiny().generate(z, cluster=torch.tensor([0, 0]))
