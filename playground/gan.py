@@ -267,6 +267,11 @@ def cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
 AUGMENTATIONS = {"translation": translate, "cutout": cutout}
 
 
+def nearest(points: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
+    """(N,) index of the centroid (k, F) nearest each point (N, F), in Euclidean distance."""
+    return torch.cdist(points, centroids).argmin(1)
+
+
 class GANOptimizers(NamedTuple):
     generator: torch.optim.Optimizer
     discriminator: torch.optim.Optimizer
@@ -346,7 +351,7 @@ class GAN(Model):
         self.discriminator = Discriminator(c * config.pack, s, config.width, config.condition, config.condition_dim,
                                            config.spectral_norm, config.critic_depth, config.batch_std,
                                            config.clusters)
-        k, features = config.clusters, 4 * config.width * (s // 8) ** 2
+        k, features = config.clusters, self.discriminator.psi.in_features
         if k:   # centroids in D's feature space and how many real images each drew (the prior of the clusters
             # G is asked for), saved with the weights; the bank of recent real images is training state only
             self.register_buffer("centroids", torch.zeros(k, features))
@@ -379,7 +384,7 @@ class GAN(Model):
             x = x.reshape(x.shape[0] // m, m * x.shape[1], *x.shape[2:])
         h = self.discriminator.features(x)                                  # (B, F)
         if assign and self.config.clusters:
-            cluster = torch.cdist(h.detach(), self.centroids).argmin(1)     # (B,): the nearest centroid
+            cluster = nearest(h.detach(), self.centroids)                  # (B,)
         return self.config.lipschitz * self.discriminator.head(h, condition, cluster)
 
     # --- self-conditioning (Liu et al. 2020, "Diverse Image Generation via Self-Conditioned GANs")
@@ -402,13 +407,13 @@ class GAN(Model):
         fresh = self.cluster_counts.sum() == 0
         centroids = h[torch.randint(h.shape[0], (k,), device=h.device)] if fresh else self.centroids.clone()
         for _ in range(iterations):
-            nearest = torch.cdist(h, centroids).argmin(1)                   # (N,)
-            counts = torch.bincount(nearest, minlength=k).to(h.dtype)      # (k,)
-            sums = torch.zeros_like(centroids).index_add_(0, nearest, h)
+            closest = nearest(h, centroids)                                 # (N,)
+            counts = torch.bincount(closest, minlength=k).to(h.dtype)      # (k,)
+            sums = torch.zeros_like(centroids).index_add_(0, closest, h)
             restart = h[torch.randint(h.shape[0], (k,), device=h.device)]
             centroids = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], restart)
         self.centroids.copy_(centroids)
-        self.cluster_counts.copy_(torch.bincount(torch.cdist(h, centroids).argmin(1), minlength=k))
+        self.cluster_counts.copy_(torch.bincount(nearest(h, centroids), minlength=k))
 
     def loss(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """D's hinge loss on the real batch x and as many fresh fakes (G is held fixed):
