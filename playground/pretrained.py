@@ -73,7 +73,8 @@ RECIPES: dict[str, Recipe] = {
     "flow": Recipe("flow", "exact", 10, batch_size=16, lr=2e-3),
     "vae": Recipe("vae", "exact", 10, batch_size=32, lr=2e-3, config=_VAE),
     "gan": Recipe("gan", "exact", 8, lr=2e-4, config=_GAN),
-    "rbm": Recipe("rbm", "exact", 10, steps=12_000, schedule="cosine"),   # PCD settles as the rate decays
+    "rbm": Recipe("rbm", "exact", 10, steps=12_000, schedule="cosine",   # PCD settles as the rate decays;
+                  config={"centered": True}),          # the centred gradient: clean samples (README, tenth round)
     "ebm": Recipe("ebm", "exact", 8, lr=1e-4),
     "diffusion": Recipe("diffusion", "exact", 10, batch_size=16, lr=1e-3, config=_DIFFUSION),
     "pixelcnn-class": Recipe("pixelcnn", "exact-holdout", 8, "class", batch_size=16, lr=2e-3, config=_PIXELCNN),

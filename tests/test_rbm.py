@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from playground.checkpoint import load, save
 from playground.data import load_world
@@ -129,6 +130,44 @@ def test_written_out_gradient_is_the_surrogates_autograd_gradient():
     for p, g in zip((model.W, model.b, model.c), written):
         torch.testing.assert_close(g, p.grad, rtol=1e-5, atol=1e-6)
     assert record["loss"] == pytest.approx(float(surrogate.detach()), rel=1e-5, abs=1e-5)
+
+
+def test_centred_update_is_a_step_in_the_centred_parameters():
+    """With `centered`, the optimiser descends autograd's gradient of the surrogate written in the centred
+    parameters (W, b' = b + W λ, c' = c + W^T μ); the standard (W, b, c) land where those do; λ then slides."""
+    data = load_world("exact", 16, 0, image_size=8)
+    model = RBM(RBMConfig(image_size=8, hidden=8, chains=10, centered=True, center_rate=0.25))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        model.W.normal_(0, 0.3)
+        model.c.normal_(0, 0.3)
+        model.hidden_offset.uniform_(0.2, 0.8)
+    v = binarize(data.images)
+    model.observe(v)                                              # seen: train_step keeps b as it is
+    model.fantasy = torch.bernoulli(torch.full((10, 192), 0.4))
+    lam, (W0, b0, c0) = model.hidden_offset.clone(), (p.detach().clone() for p in (model.W, model.b, model.c))
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    model.train_step(data.images, None, sgd)                      # moves the particles, then the weights
+    mu = torch.sigmoid(model.base_rate_logits())                  # the bit means the step used (batch included)
+    W = W0.requires_grad_(True)
+    b_c = (b0 + W0 @ lam).detach().requires_grad_(True)           # b'
+    c_c = (c0 + W0.T @ mu).detach().requires_grad_(True)          # c'
+
+    def free_energy(bits):                                        # F of the centred energy, h summed out
+        a = c_c + (bits - mu) @ W
+        return -(bits - mu) @ b_c - (F.softplus(a) - a * lam).sum(1)
+
+    (free_energy(v).mean() - free_energy(model.fantasy).mean()).backward()   # at the particles it used
+    with torch.no_grad():
+        W_new, b_new, c_new = W - 0.1 * W.grad, b_c - 0.1 * b_c.grad, c_c - 0.1 * c_c.grad
+        torch.testing.assert_close(model.W, W_new, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(model.b, b_new - W_new @ lam, rtol=1e-5, atol=1e-5)   # b = b' - W λ
+        torch.testing.assert_close(model.c, c_new - W_new.T @ mu, rtol=1e-5, atol=1e-5)  # c = c' - W^T μ
+        # the offset slid a quarter of the way to the batch's mean p(h | v), taken at the update's weights
+        target = torch.sigmoid(c_c - W.T @ mu + v @ W).mean(0)
+        torch.testing.assert_close(model.hidden_offset, lam + 0.25 * (target - lam))
+    with pytest.raises(ValueError, match="center_rate"):
+        RBM(RBMConfig(image_size=2, center_rate=0.0))
 
 
 def test_samples_are_bits_seeded_and_streamed():
