@@ -66,7 +66,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .protocol import CONDITIONS, Model, to_unit
+from .protocol import CONDITIONS, Model, averaged, init_average, to_unit, update_average
 from .text import ConditionEncoder
 
 MAX_SAMPLES = 1024      # images per sample / decode call
@@ -263,6 +263,7 @@ class FlowConfig:
     dequantization: str = "variational"   # "uniform" (u ~ U[0, 1)) or "variational" (u ~ q(u | x), learned)
     dequantizer_hidden: int = 32  # channels of the variational dequantizer's conv net
     bits: int = 8                 # bits per subpixel the flow models: 8, or fewer (see "Fewer bits")
+    ema_decay: float = 0.0        # d of the weight average that scores, encodes and samples; 0 = last weights
 
 
 class Flow(Model):
@@ -283,6 +284,8 @@ class Flow(Model):
             raise ValueError(f"logit_alpha must be in [0, 0.5), got {config.logit_alpha}")
         if not 1 <= config.bits <= 8:
             raise ValueError(f"bits must be in 1..8, got {config.bits}")
+        if not 0.0 <= config.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
         if config.dequantization not in DEQUANTIZATIONS:
             raise ValueError(f"dequantization must be one of {', '.join(DEQUANTIZATIONS)}, "
                              f"got {config.dequantization!r}")
@@ -301,6 +304,18 @@ class Flow(Model):
             self.priors.append(GaussianPrior(channels - kept, side, kept, cond_dim))
             self.latent_shapes.append((channels - kept, side, side))
             channels = kept
+        self.updates = 0                                          # train_step calls (not saved)
+        if config.ema_decay:
+            init_average(self)
+
+    def train_step(self, x, condition, optimizer) -> dict:
+        """The default step, then (with `ema_decay`) the weight average moves towards the new weights; its
+        warm-up forgets the actnorms' zeros, which the first batch replaces (protocol.update_average)."""
+        record = super().train_step(x, condition, optimizer)
+        self.updates += 1
+        if self.config.ema_decay:
+            update_average(self, self.config.ema_decay, self.updates)
+        return record
 
     # --- the bijection y <-> eps
 
@@ -384,15 +399,18 @@ class Flow(Model):
     def log_prob(self, x: torch.Tensor, condition: torch.Tensor | None = None, *,
                  generator: torch.Generator | None = None) -> torch.Tensor:
         """One draw (B,) nats of the bound on log P(x): an unbiased estimate of it. The noise comes from
-        `generator`, or without one from a generator seeded with 0, so the result is deterministic."""
-        return self._bound(x, condition, generator if generator is not None else torch.Generator().manual_seed(0))
+        `generator`, or without one from a generator seeded with 0, so the result is deterministic.
+        Like `encode` and `decode` (hence `sample`), it uses the averaged weights when there are any."""
+        with averaged(self):
+            return self._bound(x, condition, generator if generator is not None else torch.Generator().manual_seed(0))
 
     # --- codes and images
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """eps (B, D): the standard-normal code of the image dequantized at q's median, all levels concatenated."""
-        return self._to_noise(self._dequantize(x, median=True)[0], self._condition(condition, x.shape[0]))[0]
+        with averaged(self):
+            return self._to_noise(self._dequantize(x, median=True)[0], self._condition(condition, x.shape[0]))[0]
 
     @torch.no_grad()
     def decode(self, eps: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
@@ -402,7 +420,8 @@ class Flow(Model):
             raise ValueError(f"eps must have shape (n, {c * s * s}), got {tuple(eps.shape)}")
         if not 1 <= eps.shape[0] <= MAX_SAMPLES:
             raise ValueError(f"can decode 1..{MAX_SAMPLES} codes at once, got {eps.shape[0]}")
-        y = self._from_noise(eps, self._condition(condition, eps.shape[0]))
+        with averaged(self):
+            y = self._from_noise(eps, self._condition(condition, eps.shape[0]))
         bits = self.config.bits
         k = (y * 2 ** bits).floor().clamp(0, 2 ** bits - 1)       # the b-bit level whose bin y falls in
         centre = 2 ** (7 - bits) if bits < 8 else 0                # shown at its bin's middle 8-bit value

@@ -78,7 +78,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .protocol import CONDITIONS, Model, to_unit
+from .protocol import CONDITIONS, Model, averaged, init_average, to_unit, update_average
 from .text import ConditionEncoder
 
 LEVELS = 256            # values of a subpixel
@@ -190,6 +190,7 @@ class PixelCNNConfig:
     seen: int = 0                        # k: channels of the seen-pixels summary (above); 0 = none
     output: str = "softmax"              # per-subpixel distribution: "softmax" (256 logits) or "logistic"
     mixtures: int = 5                    # K: logistic components per subpixel (output="logistic")
+    ema_decay: float = 0.0               # d of the weight average that scores, samples and codes; 0 = last weights
 
 
 class PixelCNN(Model):
@@ -219,6 +220,8 @@ class PixelCNN(Model):
             raise ValueError(f"seen must be in 0..64, got {config.seen}")
         if not 1 <= config.mixtures <= 32:
             raise ValueError(f"mixtures must be in 1..32, got {config.mixtures}")
+        if not 0.0 <= config.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
         self.blocks = nn.ModuleList(
             GatedBlock(c if k == 0 else hidden, hidden, config.first_kernel if k == 0 else config.kernel, k == 0, c)
             for k in range(config.layers))
@@ -243,6 +246,17 @@ class PixelCNN(Model):
             self.nibble_bias = nn.Parameter(torch.zeros(c, NIBBLE))
         self.head = nn.Sequential(nn.ReLU(), CausalConv(hidden, hidden, 1, "B", c), nn.ReLU(),
                                   CausalConv(hidden, c * self.per_subpixel, 1, "B", c))
+        self.updates = 0                                             # train_step calls (not saved)
+        if config.ema_decay:
+            init_average(self)
+
+    def train_step(self, x, condition, optimizer) -> dict:
+        """The default step, then (with `ema_decay`) the weight average moves towards the new weights."""
+        record = super().train_step(x, condition, optimizer)
+        self.updates += 1
+        if self.config.ema_decay:
+            update_average(self, self.config.ema_decay, self.updates)
+        return record
 
     def _seen_map(self, x: torch.Tensor) -> torch.Tensor:
         """s(x) = relu(W x + b) (B, k, H, W) of uint8 pixels (B, C, H, W), the seen summary's input;
@@ -328,9 +342,11 @@ class PixelCNN(Model):
                 + low.log_softmax(-1).gather(-1, low_true[..., None]).squeeze(-1))
 
     def logits(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, 256, C, H, W): logits of p(x_d | x_<d, c) for every subpixel d, all in one pass."""
-        out = self.outputs(x, condition)                          # (B, H, W, C, P)
-        return self.subpixel_logits(out).permute(0, 4, 3, 1, 2)
+        """(B, 256, C, H, W): logits of p(x_d | x_<d, c) for every subpixel d, all in one pass (with the
+        averaged weights, as every use but training)."""
+        with averaged(self):
+            out = self.outputs(x, condition)                      # (B, H, W, C, P)
+            return self.subpixel_logits(out).permute(0, 4, 3, 1, 2)
 
     def subpixel_log_probs(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """(B, C, H, W): log p(x_d | x_<d, c) of every true byte, in nats (the mixture evaluates only
@@ -353,8 +369,9 @@ class PixelCNN(Model):
 
     @torch.no_grad()
     def log_prob(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        """(B,) exact log p(x | c) in nats: the sum over subpixels of log p at the true byte."""
-        return self.subpixel_log_probs(x, condition).flatten(1).sum(1)
+        """(B,) exact log p(x | c) in nats: the sum over subpixels of log p at the true byte (averaged weights)."""
+        with averaged(self):
+            return self.subpixel_log_probs(x, condition).flatten(1).sum(1)
 
     # --- sampling
 
@@ -388,7 +405,13 @@ class PixelCNN(Model):
         (playground.coding) share, so all of them see bit-for-bit the same logits. At each subpixel
         `choose(logits (n, 256), channel, i, j)` returns its values (n,) int64: a draw when sampling,
         the true bytes when encoding, the bytes read back from the code when decoding. Yields the
-        uint8 (n, C, H, W) canvas after every `every` rows, and after the last."""
+        uint8 (n, C, H, W) canvas after every `every` rows, and after the last. Averaged weights."""
+        with averaged(self):
+            yield from self._autoregress_now(n, condition, choose, every)
+
+    @torch.no_grad()
+    def _autoregress_now(self, n: int, condition: torch.Tensor | None, choose, every: int):
+        """`_autoregress` with the weights as they are."""
         c, size, hidden = self.config.channels, self.config.image_size, self.config.hidden
         device = self.position.device
         biases = self._biases(None if condition is None else condition.to(device), n)

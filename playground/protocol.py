@@ -128,7 +128,13 @@ def _pairs(model: nn.Module):
 
 
 @torch.no_grad()
-def update_average(model: nn.Module, decay: float) -> None:
+def update_average(model: nn.Module, decay: float, step: int | None = None) -> None:
+    """theta_avg <- d theta_avg + (1 - d) theta. With `step` (1 after the first update) the decay warms
+    up as d = min(decay, (1 + step) / (10 + step)), TensorFlow's ExponentialMovingAverage with num_updates:
+    the average forgets its start (the initial weights, before any data-dependent init) within a short
+    run instead of lagging 1 / (1 - decay) steps behind from the first step."""
+    if step is not None:
+        decay = min(decay, (1.0 + step) / (10.0 + step))
     for p, average in _pairs(model):
         average.lerp_(p, 1.0 - decay)
 

@@ -300,3 +300,31 @@ def test_vector_flow_learns_two_moons():
     assert samples.shape == (256, 2)
     assert torch.equal(samples, flow.sample(256, generator=torch.Generator().manual_seed(0)))
     assert (flow.inverse(flow(test)[0]) - test).abs().max() < 1e-4
+
+
+def test_weight_average_is_what_scores_codes_and_samples(tmp_path, data):
+    """With ema_decay, log_prob, encode, decode and sample read the average (trained weights left in
+    place); the actnorms' first-batch init reaches it through the warm-up; it is saved and loaded."""
+    torch.manual_seed(0)
+    model = Flow(FlowConfig(**TINY, ema_decay=0.99))
+    optimizer = model.configure_optimizer(1e-2)
+    for _ in range(4):
+        model.train_step(data.images, None, optimizer)
+    model.eval()
+    trained = {n: p.detach().clone() for n, p in model.named_parameters()}
+    buffers = dict(model.named_buffers())
+    as_average = Flow(FlowConfig(**TINY))
+    as_average.load_state_dict({n: buffers["average__" + n.replace(".", "__")] for n in trained} | {
+        n: b for n, b in model.state_dict().items() if n not in trained and not n.startswith("average__")})
+    as_average.eval()
+    actnorm = "levels.0.0.layers.0.bias"                     # the first step's actnorm
+    assert actnorm in trained and buffers["average__" + actnorm.replace(".", "__")].abs().sum() > 0   # init reached it
+    torch.testing.assert_close(model.log_prob(data.images), as_average.log_prob(data.images))
+    torch.testing.assert_close(model.encode(data.images), as_average.encode(data.images))
+    draw = lambda m: m.sample(3, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(draw(model), draw(as_average))
+    assert all(torch.equal(trained[n], p) for n, p in model.named_parameters())   # restored after each use
+    assert not torch.equal(model.log_prob(data.images), Flow(FlowConfig(**TINY)).eval().log_prob(data.images))
+    assert torch.equal(draw(load(save(model, tmp_path / "ema.safetensors"))), draw(model))
+    with pytest.raises(ValueError, match="ema_decay"):
+        Flow(FlowConfig(**TINY, ema_decay=-0.1))

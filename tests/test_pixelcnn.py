@@ -243,3 +243,35 @@ def test_user_facing_sizes_are_checked():
         model.log_prob(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
     with pytest.raises(ValueError, match="unconditional"):
         model.sample(1, torch.tensor([[0, 1]]))
+
+
+def test_weight_average_warms_up_and_is_what_scores_samples_and_codes(data, tmp_path):
+    """With ema_decay the average takes d = min(decay, (1 + t) / (10 + t)) at update t; log_prob, the
+    one-pass logits and the sampler all read it (and leave the trained weights in place); it is saved."""
+    torch.manual_seed(0)
+    model = build("pixelcnn", image_size=8, hidden=12, layers=2, ema_decay=0.9)
+    optimizer = model.configure_optimizer(1e-2)
+    start = {n: p.detach().clone() for n, p in model.named_parameters()}
+    model.train_step(data.images, None, optimizer)                 # t = 1: d = 2/11
+    buffers = dict(model.named_buffers())
+    for name, p in model.named_parameters():
+        d = 2 / 11
+        torch.testing.assert_close(buffers["average__" + name.replace(".", "__")], d * start[name] + (1 - d) * p.detach())
+    for _ in range(5):
+        model.train_step(data.images, None, optimizer)
+    trained = {n: p.detach().clone() for n, p in model.named_parameters()}
+    last = build("pixelcnn", image_size=8, hidden=12, layers=2)    # the last weights, no average
+    last.load_state_dict({n: p for n, p in model.state_dict().items() if not n.startswith("average__")})
+    as_average = build("pixelcnn", image_size=8, hidden=12, layers=2)   # the average as plain weights
+    as_average.load_state_dict({n: buffers["average__" + n.replace(".", "__")] for n in trained} | {
+        n: b for n, b in last.state_dict().items() if n not in trained})
+    x = data.images[:4]
+    torch.testing.assert_close(model.log_prob(x), as_average.log_prob(x))
+    torch.testing.assert_close(model.logits(x), as_average.logits(x))
+    assert not torch.allclose(model.log_prob(x), last.log_prob(x))
+    draw = lambda m: m.sample(3, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(draw(model), draw(as_average))
+    assert all(torch.equal(trained[n], p) for n, p in model.named_parameters())   # restored after each use
+    assert torch.equal(draw(load(save(model, tmp_path / "ema.safetensors"))), draw(model))
+    with pytest.raises(ValueError, match="ema_decay"):
+        build("pixelcnn", image_size=8, ema_decay=1.0)
