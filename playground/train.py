@@ -76,6 +76,10 @@ def _optimizers(optimizer) -> tuple:
     return tuple(optimizer) if isinstance(optimizer, tuple) else (optimizer,)
 
 
+class TrainingDiverged(ValueError):
+    """The loss stopped being a finite number: `fit` stops there, so no NaN weights get saved."""
+
+
 def finish(model, images: torch.Tensor, condition: torch.Tensor | None, seed: int = 0) -> float | None:
     """Run the model's optional finishing step (`finish_training`, e.g. a VAE fitting its mixture prior
     to the codes) on all the training images, seeded; its seconds, or None when the family has none."""
@@ -133,6 +137,9 @@ def fit(model, data: WorldData, *, steps: int | None = None, minutes: float | No
             with mixed:
                 record = model.train_step(data.images[idx], None if condition is None else condition[idx], optimizer)
             record = {"step": step, "seconds": time.monotonic() - start, "lr": lr * factor, **record}
+            if not math.isfinite(record["loss"]):     # the weights are NaN or on their way: nothing to save
+                raise TrainingDiverged(f"training diverged at step {step}: the loss is {record['loss']}; "
+                                       f"try a lower learning rate than {lr * factor:g}")
             history.append(record)
             if callback is not None:
                 callback(step, total, record)

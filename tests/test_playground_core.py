@@ -37,6 +37,18 @@ class Tiny(Model):
         return from_unit(self.mean.detach() + noise)
 
 
+class Blowup(Tiny):
+    """Tiny whose loss turns infinite from its second call on (a run that diverges at step 2)."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.calls = 0
+
+    def loss(self, x, condition=None):
+        self.calls += 1
+        return super().loss(x) * (float("inf") if self.calls >= 2 else 1.0)
+
+
 @pytest.fixture
 def tiny_family(monkeypatch):
     monkeypatch.setitem(registry.FAMILIES, "tiny", f"{__name__}:Tiny")
@@ -178,6 +190,25 @@ def test_bfloat16_steps_run_their_products_in_bfloat16_and_keep_float32_weights(
 def test_fit_rejects_bad_budgets(tiny_family, kwargs, message):
     with pytest.raises(ValueError, match=message):
         fit(Tiny(TinyConfig()), load_world("exact", 4, 0, image_size=8), **kwargs)
+
+
+def test_a_diverged_run_stops_with_a_clear_error_and_saves_nothing(tiny_family, tmp_path, capsys):
+    """A loss that stops being finite ends fit at that step (TrainingDiverged, a ValueError); the CLI
+    says so and leaves a model saved earlier in --out as it was."""
+    from playground import train
+
+    data = load_world("exact", 8, 0, image_size=8)
+    with pytest.raises(train.TrainingDiverged, match="diverged at step 2: the loss is (inf|nan)"):
+        fit(Blowup(TinyConfig()), data, steps=5, lr=0.1)
+    registry.FAMILIES["tiny"] = f"{__name__}:Blowup"             # the CLI builds the diverging family
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "model.safetensors").write_bytes(b"an earlier model")
+    argv = ["--model", "tiny", "--world", "exact", "--size", "8", "--n", "8", "--steps", "5", "--lr", "0.1",
+            "--out", str(out)]
+    assert train.main(argv) == 2
+    assert "error: training diverged at step 2" in capsys.readouterr().err
+    assert (out / "model.safetensors").read_bytes() == b"an earlier model"
 
 
 def test_a_recipe_with_a_step_budget_stops_there_on_any_machine(tmp_path):

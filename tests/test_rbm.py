@@ -170,6 +170,36 @@ def test_centred_update_is_a_step_in_the_centred_parameters():
         RBM(RBMConfig(image_size=2, center_rate=0.0))
 
 
+def test_the_training_images_floor_log_z_where_ais_falls_short(tmp_path):
+    """partition_floor is log sum exp(-F) over the distinct states given, below the exact log Z;
+    finish_training sets it from the training images and log_prob uses the larger of it and AIS's
+    estimate; it is saved, and a checkpoint written before it existed still loads."""
+    model = random_tiny_rbm(seed=4, scale=2.0)
+    states = all_bits(12)[::37]                                   # 111 of the 4,096 states
+    seen = torch.cat([states, states[:5]])                        # with repeats, counted once
+    floor = model.partition_floor(seen)
+    with torch.no_grad():
+        assert floor == pytest.approx(float(torch.logsumexp(-model.free_energy(states), 0)), abs=1e-4)
+    assert floor < exact_log_z(model)
+    model.finish_training(bits_to_images(seen), None)
+    assert float(model.log_z_floor) == pytest.approx(floor, abs=1e-4)
+    x = bits_to_images(states[:3])
+    with torch.no_grad():
+        minus_f = -model.free_energy(states[:3])
+    model.log_z.fill_(floor - 50.0)                               # an AIS run that missed the deep basins
+    torch.testing.assert_close(model.log_prob(x), minus_f - floor)
+    model.log_z.fill_(floor + 2.0)                                # above the floor: AIS's estimate stands
+    torch.testing.assert_close(model.log_prob(x), minus_f - (floor + 2.0))
+    loaded = load(save(model, tmp_path / "rbm.safetensors"))
+    assert float(loaded.log_z_floor) == pytest.approx(floor, abs=1e-4)
+    old = {k: v for k, v in model.state_dict().items() if k != "log_z_floor"}   # written before the floor
+    again = RBM(RBMConfig(**TINY))
+    again.load_state_dict(old)
+    assert float(again.log_z_floor) == -math.inf
+    model.observe(torch.ones(1, 12))                              # new data: the floor is stale
+    assert float(model.log_z_floor) == -math.inf
+
+
 def test_samples_are_bits_seeded_and_streamed():
     model = random_tiny_rbm()
     a = model.sample(5, generator=torch.Generator().manual_seed(3), sweeps=20)
