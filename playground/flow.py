@@ -264,6 +264,7 @@ class FlowConfig:
     dequantizer_hidden: int = 32  # channels of the variational dequantizer's conv net
     bits: int = 8                 # bits per subpixel the flow models: 8, or fewer (see "Fewer bits")
     ema_decay: float = 0.0        # d of the weight average that scores, encodes and samples; 0 = last weights
+    max_grad_norm: float = 0.0    # clip each step's gradient to this L2 norm (Glow's recipe clips); 0 = no clipping
 
 
 class Flow(Model):
@@ -286,6 +287,8 @@ class Flow(Model):
             raise ValueError(f"bits must be in 1..8, got {config.bits}")
         if not 0.0 <= config.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
+        if not 0.0 <= config.max_grad_norm <= 1e6:
+            raise ValueError(f"max_grad_norm must be in [0, 1e6], got {config.max_grad_norm}")
         if config.dequantization not in DEQUANTIZATIONS:
             raise ValueError(f"dequantization must be one of {', '.join(DEQUANTIZATIONS)}, "
                              f"got {config.dequantization!r}")
@@ -309,13 +312,19 @@ class Flow(Model):
             init_average(self)
 
     def train_step(self, x, condition, optimizer) -> dict:
-        """The default step, then (with `ema_decay`) the weight average moves towards the new weights; its
-        warm-up forgets the actnorms' zeros, which the first batch replaces (protocol.update_average)."""
-        record = super().train_step(x, condition, optimizer)
+        """The default step (its gradient clipped to `max_grad_norm` if set), then (with `ema_decay`) the
+        weight average moves towards the new weights; its warm-up forgets the actnorms' zeros, which the
+        first batch replaces (protocol.update_average)."""
+        optimizer.zero_grad(set_to_none=True)
+        loss = self.loss(x, condition)
+        loss.backward()
+        if self.config.max_grad_norm:      # a rare batch's huge gradient would throw the density off for good
+            nn.utils.clip_grad_norm_(self.parameters(), self.config.max_grad_norm)
+        optimizer.step()
         self.updates += 1
         if self.config.ema_decay:
             update_average(self, self.config.ema_decay, self.updates)
-        return record
+        return {"loss": float(loss.detach())}
 
     # --- the bijection y <-> eps
 
