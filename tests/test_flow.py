@@ -328,3 +328,16 @@ def test_weight_average_is_what_scores_codes_and_samples(tmp_path, data):
     assert torch.equal(draw(load(save(model, tmp_path / "ema.safetensors"))), draw(model))
     with pytest.raises(ValueError, match="ema_decay"):
         Flow(FlowConfig(**TINY, ema_decay=-0.1))
+
+
+def test_max_grad_norm_clips_the_step(data):
+    """With max_grad_norm c, one plain gradient step (SGD, rate 1) moves the weights by exactly c in L2."""
+    torch.manual_seed(0)
+    model = Flow(FlowConfig(**TINY, max_grad_norm=0.01))
+    model.train_step(data.images, None, torch.optim.SGD(model.parameters(), lr=0.0))   # actnorm's first-batch init
+    before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+    model.train_step(data.images, None, torch.optim.SGD(model.parameters(), lr=1.0))
+    after = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert float((after - before).norm()) == pytest.approx(0.01, rel=1e-3)
+    with pytest.raises(ValueError, match="max_grad_norm"):
+        Flow(FlowConfig(**TINY, max_grad_norm=-1.0))
