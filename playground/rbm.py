@@ -221,7 +221,8 @@ class RBM(Model):
                 weights = torch.cat([(p_data - lam) / -B, (p_fantasy - lam) / M])          # (B + M, H)
                 grads = ((torch.cat([v, fantasy]) - mu).T @ weights, g_b, g_c)             # in (W, b', c')
                 W_before = self.W.detach().clone()
-                self.hidden_offset.lerp_(p_data.mean(0), self.config.center_rate)  # after this update's gradient
+                self.hidden_offset.lerp_(p_data.mean(0).to(lam.dtype),           # after this update's gradient;
+                                         self.config.center_rate)                  # float32 under bfloat16 too
             else:
                 weights = torch.cat([p_data / -B, p_fantasy / M])          # (B + M, H)
                 grads = (torch.cat([v, fantasy]).T @ weights, g_b, g_c)    # (D, H): one product for both terms
