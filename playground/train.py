@@ -233,11 +233,13 @@ def main(argv=None) -> int:
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
 
-        with flushed_denormals():
-            history = fit(model, data, steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
-                          lr=args.lr, seed=args.seed, schedule=args.schedule, precision=args.precision,
-                          callback=progress)
-        bar.close()
+        try:
+            with flushed_denormals():
+                history = fit(model, data, steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
+                              lr=args.lr, seed=args.seed, schedule=args.schedule, precision=args.precision,
+                              callback=progress)
+        finally:
+            bar.close()                                # before any error message, so it reads on its own line
         with open(args.out / "loss.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=sorted({k for r in history for k in r}))
             writer.writeheader()
