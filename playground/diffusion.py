@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .protocol import CONDITIONS, Model, averaged, from_unit, to_unit, init_average, update_average
+from .protocol import CONDITIONS, Model, averaged, from_unit, to_unit, init_average
 from .text import ConditionEncoder
 
 GROUPS = 8              # GroupNorm groups: every width must be a multiple of this
@@ -211,6 +211,7 @@ class Diffusion(Model):
     Config = DiffusionConfig
     family = "diffusion"
     likelihood = "bound"
+    average_warmup = False   # the plain average (Model.train_step moves it), as the shipped recipe was trained
 
     def __init__(self, config: DiffusionConfig):
         super().__init__(config)
@@ -245,13 +246,6 @@ class Diffusion(Model):
         self.register_buffer("log_variance", torch.cat([variance[1:2], variance[1:]]).log(), persistent=False)
         if config.ema_decay:
             init_average(self)
-
-    def train_step(self, x, condition, optimizer) -> dict:
-        """The default step, then the weight average moves towards the new weights."""
-        record = super().train_step(x, condition, optimizer)
-        if self.config.ema_decay:
-            update_average(self, self.config.ema_decay)
-        return record
 
     def _context(self, condition, n: int, drop: float = 0.0):
         """The condition vector (n, E) — or None — with rows replaced by the null vector w.p. `drop`."""

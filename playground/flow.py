@@ -66,7 +66,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .protocol import CONDITIONS, Model, averaged, init_average, to_unit, update_average
+from .protocol import CONDITIONS, Model, averaged, init_average, to_unit
 from .text import ConditionEncoder
 
 MAX_SAMPLES = 1024      # images per sample / decode call
@@ -307,24 +307,8 @@ class Flow(Model):
             self.priors.append(GaussianPrior(channels - kept, side, kept, cond_dim))
             self.latent_shapes.append((channels - kept, side, side))
             channels = kept
-        self.updates = 0                                          # train_step calls (not saved)
-        if config.ema_decay:
-            init_average(self)
-
-    def train_step(self, x, condition, optimizer) -> dict:
-        """The default step (its gradient clipped to `max_grad_norm` if set), then (with `ema_decay`) the
-        weight average moves towards the new weights; its warm-up forgets the actnorms' zeros, which the
-        first batch replaces (protocol.update_average)."""
-        optimizer.zero_grad(set_to_none=True)
-        loss = self.loss(x, condition)
-        loss.backward()
-        if self.config.max_grad_norm:      # a rare batch's huge gradient would throw the density off for good
-            nn.utils.clip_grad_norm_(self.parameters(), self.config.max_grad_norm)
-        optimizer.step()
-        self.updates += 1
-        if self.config.ema_decay:
-            update_average(self, self.config.ema_decay, self.updates)
-        return {"loss": float(loss.detach())}
+        if config.ema_decay:          # Model.train_step moves it after every step (and clips to max_grad_norm);
+            init_average(self)        # its warm-up forgets the actnorms' zeros, which the first batch replaces
 
     # --- the bijection y <-> eps
 

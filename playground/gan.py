@@ -357,7 +357,6 @@ class GAN(Model):
             self.register_buffer("centroids", torch.zeros(k, features))
             self.register_buffer("cluster_counts", torch.zeros(k))
             self.register_buffer("bank", torch.empty(0, c, s, s, dtype=torch.uint8), persistent=False)
-        self.updates = 0
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if config.ema_decay else None
 
     def configure_optimizer(self, lr: float) -> GANOptimizers:

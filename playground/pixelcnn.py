@@ -78,7 +78,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .protocol import CONDITIONS, Model, averaged, init_average, to_unit, update_average
+from .protocol import CONDITIONS, Model, averaged, init_average, to_unit
 from .text import ConditionEncoder
 
 LEVELS = 256            # values of a subpixel
@@ -246,17 +246,8 @@ class PixelCNN(Model):
             self.nibble_bias = nn.Parameter(torch.zeros(c, NIBBLE))
         self.head = nn.Sequential(nn.ReLU(), CausalConv(hidden, hidden, 1, "B", c), nn.ReLU(),
                                   CausalConv(hidden, c * self.per_subpixel, 1, "B", c))
-        self.updates = 0                                             # train_step calls (not saved)
-        if config.ema_decay:
+        if config.ema_decay:          # Model.train_step moves it after every step
             init_average(self)
-
-    def train_step(self, x, condition, optimizer) -> dict:
-        """The default step, then (with `ema_decay`) the weight average moves towards the new weights."""
-        record = super().train_step(x, condition, optimizer)
-        self.updates += 1
-        if self.config.ema_decay:
-            update_average(self, self.config.ema_decay, self.updates)
-        return record
 
     def _seen_map(self, x: torch.Tensor) -> torch.Tensor:
         """s(x) = relu(W x + b) (B, k, H, W) of uint8 pixels (B, C, H, W), the seen summary's input;

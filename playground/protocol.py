@@ -58,9 +58,12 @@ class Model(nn.Module):
     family: str = ""
     likelihood: str = "none"
 
+    average_warmup: bool = True   # the weight average's decay warms up (update_average's step); diffusion's does not
+
     def __init__(self, config):
         super().__init__()
         self.config = config
+        self.updates = 0          # train_step calls (not saved)
 
     def log_prob(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         raise NoLikelihood(f"{self.family} has no likelihood (its kind is '{self.likelihood}')")
@@ -73,11 +76,20 @@ class Model(nn.Module):
         return -self.log_prob(x, condition) / (math.log(2.0) * x[0].numel())
 
     def train_step(self, x: torch.Tensor, condition: torch.Tensor | None, optimizer) -> dict:
-        """One optimisation step; families with more than one loss (GAN, EBM) override it."""
+        """One optimisation step: the loss's gradient, clipped to the config's `max_grad_norm` where a family
+        has one (a rare batch's huge gradient can throw a flow's density off for good), then, where
+        `init_average` gave the model a weight average, the average moves towards the new weights.
+        Families with more than one loss (GAN, EBM, RBM) override it."""
         optimizer.zero_grad(set_to_none=True)
         loss = self.loss(x, condition)
         loss.backward()
+        clip = getattr(self.config, "max_grad_norm", 0.0)
+        if clip:
+            nn.utils.clip_grad_norm_(self.parameters(), clip)
         optimizer.step()
+        self.updates += 1
+        if hasattr(self, "_average_depth"):
+            update_average(self, self.config.ema_decay, self.updates if self.average_warmup else None)
         return {"loss": float(loss.detach())}
 
     def configure_optimizer(self, lr: float):

@@ -120,7 +120,6 @@ class RBM(Model):
         self.register_buffer("fantasy", torch.empty(0, D), persistent=False)
         # the centred gradient's hidden offset λ (training state only, like the particles): 1/2 at first
         self.register_buffer("hidden_offset", torch.full((H,), 0.5), persistent=False)
-        self.updates = 0                                             # train_step calls (not saved)
 
     # --- energies
     def free_energy(self, v: torch.Tensor) -> torch.Tensor:
