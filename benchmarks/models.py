@@ -13,6 +13,8 @@ For each family's unconditional model, on the `exact` world (768 equally likely 
     by more than 24 levels from the nearest of the 768, `scores.parse_samples`), how many distinct world
     scenes they hit, the fraction that are empty (the ground alone: the commonest failure) and the
     median fraction of wrong pixels against the nearest world image;
+  * for the unnormalized EBM, which has no bits, the fraction of its samples it rates above the median
+    world image (`scores.samples_above_world`; at most about half for a model that knows the world);
   * sampling speed in ms per image at batch 64 (one call, after a warm-up; diffusion with 100 respaced
     steps, as in the app), and the training minutes recorded in the checkpoint.
 For the conditional models (trained on `exact-holdout`, which never shows a red cylinder; asked by
@@ -34,7 +36,7 @@ from playground import pretrained  # noqa: E402
 from playground.evaluate import LOG_PROB_OPTIONS  # noqa: E402  (the evaluation's cheaper bounds, shared)
 from playground.registry import FAMILIES  # noqa: E402
 from playground.scores import (WithOptions, conditional_faithfulness, likelihood_scores,  # noqa: E402
-                               parse_samples, sample_ms_per_image)
+                               parse_samples, sample_ms_per_image, samples_above_world)
 
 # families whose likelihood needs many network passes per image score a subset of the scenes
 EVERY = {"vae": 4, "diffusion": 8}
@@ -62,6 +64,8 @@ def score_model(model, every: int | None, likelihood: bool = True) -> dict:
     row["scenes_hit"] = int(parse.index[parse.valid].unique().numel())
     row["empty"] = float(parse.empty.float().mean())
     row["median_wrong_pixels"] = float(parse.wrong.median())
+    if model.likelihood == "unnormalized":      # no bits to print: does it at least rank the world above its samples?
+        row["samples_above_world"] = samples_above_world(model, samples)
     row["sample_ms_per_image"] = sample_ms_per_image(model, 64, **options)
     row["sample_options"] = options
     row["train_minutes"] = extra.get("seconds", float("nan")) / 60
@@ -102,6 +106,10 @@ def main(argv=None) -> dict:
               f"{row['sample_ms_per_image']:8.1f} "
               f"{row['train_minutes']:9.1f}", flush=True)
     print(f"entropy of the exact world: {result[next(iter(result))]['entropy_bits']:.3f} bits/image" if result else "")
+    for family, row in result.items():
+        if "samples_above_world" in row:
+            print(f"{family}: {row['samples_above_world']:.0%} of its samples have a higher unnormalized log-density "
+                  f"than the median world image (a model that knows the world: at most about half)")
     conditional = [n for n in pretrained.RECIPES if pretrained.RECIPES[n].condition != "none" and n in present
                    and (not args.only or pretrained.RECIPES[n].family in args.only)]
     if conditional:

@@ -65,6 +65,17 @@ def binarized_entropy_bits(world: ExactWorld) -> tuple[float, torch.Tensor, torc
     return float(-(p * p.log2()).sum()), unique, p
 
 
+def samples_above_world(model, samples: torch.Tensor, every: int = 4) -> float:
+    """The fraction of `samples` (uint8, B, C, H, W) that `model` rates above the median world image:
+    log_prob, or for an unnormalized model -E (log Z cancels in the comparison, so it needs none).
+    A model that has learnt the world puts its world images at least as high as its own samples, so
+    this is at most about 1/2; near 1, its sampler has found basins where there is no scene, and
+    training has not raised them (the EBM, README eleventh round)."""
+    images = world_tensor(exact_world())[::every]
+    median = log2_likelihoods(model, images).median()
+    return float((log2_likelihoods(model, samples) > median).double().mean())
+
+
 class WithOptions:
     """`model` whose log_prob takes fixed keyword options (fewer importance samples or strata, say):
     what `likelihood_scores` scores when the family's full estimate would take too long."""

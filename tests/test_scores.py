@@ -93,3 +93,24 @@ def test_a_faithful_model_scores_one_on_every_class_the_world_draws():
     scores = conditional_faithfulness(Oracle())
     assert scores == {"seen_match": 1.0, "seen_colour_match": 1.0, "seen_valid": 1.0,
                       "held_out_match": 1.0, "held_out_colour_match": 1.0, "held_out_valid": 1.0}
+
+
+class PrefersGrey:
+    """A stand-in unnormalized model: -E(x) = -sum |x - 128|, so the flat grey ground is its favourite."""
+    family, likelihood = "fake", "unnormalized"
+
+    def log_prob(self, x, condition=None):
+        return -(x.double() - 128).abs().flatten(1).sum(1)
+
+
+def test_samples_above_world_counts_the_samples_ranked_over_the_median_world_image():
+    from playground.scores import samples_above_world
+    model, world = PrefersGrey(), world_tensor(exact_world())
+    grey = torch.full((4, 3, 32, 32), 128, dtype=torch.uint8)       # above every scene: all count
+    assert samples_above_world(model, grey) == 1.0
+    noise = torch.randint(0, 256, (4, 3, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    assert samples_above_world(model, noise) == 0.0                  # far below every scene
+    scores = -(world.double() - 128).abs().flatten(1).sum(1)
+    ranked = world[scores.argsort()]                                 # the world from least to most liked
+    assert samples_above_world(model, ranked[:16], every=1) == 0.0
+    assert samples_above_world(model, ranked[-16:], every=1) == 1.0
