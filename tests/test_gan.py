@@ -370,3 +370,21 @@ def test_self_conditioning_clusters_the_critics_features_and_draws_clusters_as_o
             model.generate(z, cluster=bad)
     with pytest.raises(ValueError, match="only for a self-conditioned GAN"):
         tiny().generate(z, cluster=torch.tensor([0, 0]))
+
+
+def test_the_layered_generator_paints_colour_over_its_background_by_coverage():
+    """x = alpha tanh(rgb) + (1 - alpha) tanh(bg): with no coverage the picture is the learned background,
+    with full coverage the drawn colour; its samples are images like any GAN's."""
+    model = tiny(generator="layered")
+    g, z = model.generator, torch.randn(3, TINY["latent_dim"])
+    with torch.no_grad():
+        g.background.normal_()
+        last = g.body[-1]                                   # the 1x1 conv to colour and coverage logit
+        assert last.out_channels == 4
+        last.bias[-1] = -1e4                                # alpha = 0 everywhere
+        assert torch.allclose(g(z, None), torch.tanh(g.background).expand(3, -1, -1, -1))
+        last.bias[-1] = 1e4                                 # alpha = 1: the colour alone
+        colour = g.body(g.project(z).view(3, -1, 1, 1))[:, :3]
+        assert torch.allclose(g(z, None), torch.tanh(colour))
+    out = tiny(generator="layered").sample(4, generator=torch.Generator().manual_seed(0))
+    assert out.dtype == torch.uint8 and out.shape == (4, 3, 8, 8)
