@@ -171,10 +171,9 @@ class Generator(nn.Module):
                 for _ in range(depth):
                     layers += _conv_lrelu(c_out, c_out)
                 c_in = c_out
-            if style == "layered":                                                    # colour and coverage logit
-                self.body = nn.Sequential(*layers, nn.Conv2d(2 * width, channels + 1, 1))
-            else:
-                self.body = nn.Sequential(*layers, nn.Conv2d(2 * width, channels, 1), nn.Tanh())
+            layered = self.background is not None                # pixels, or colour and a coverage logit
+            self.body = nn.Sequential(*layers, nn.Conv2d(2 * width, channels + layered, 1),
+                                      *([] if layered else [nn.Tanh()]))
             return
         self.project = nn.Sequential(nn.Linear(inputs, flat, bias=False), nn.BatchNorm1d(flat), nn.ReLU())
         layers = []
