@@ -4,7 +4,7 @@
 
 The plain functions come first (each is what one UI event calls, and the tests call them
 directly), then `build_demo()`, which wires them to the components. All the work is done
-by the `worlds` library; `worlds.views` holds the gradio-free display helpers.
+by the `worlds` library; `worlds.images` and `playground.app` hold the gradio-free display helpers.
 """
 from __future__ import annotations
 
@@ -31,9 +31,10 @@ import numpy as np
 
 from worlds import WORLDS, Scene, caption, get_world, render, sample_scene, sample_scenes
 from worlds.scene import COLOR_NAMES, MAX_OBJECTS, SHAPES
-from worlds.views import (DISPLAY_SIZES, TABLE_COLUMNS, caption_markdown, display_factor, parse_scene_json,
-                          relations_markdown, render_panels, resize_scene, rows_to_scene, scene_to_json,
-                          scene_to_rows, stoppable, upscale)
+from worlds.images import display_factor, render_panels, upscale
+from playground.app.scene_table import (DISPLAY_SIZES, TABLE_COLUMNS, caption_markdown, parse_scene_json,
+                                        relations_markdown, resize_scene, rows_to_scene, scene_to_json, scene_to_rows)
+from playground.app.tasks import stoppable
 
 log = logging.getLogger("toyworld.app")
 
@@ -288,20 +289,20 @@ def generate_dataset(world: str, n, seed, size, fmt: str, progress=gr.Progress()
 
 
 # --- Generate tab ------------------------------------------------------------------------
-# The model families live in `playground`; `playground.views` turns them into pictures and notes.
+# The model families live in `playground`; `playground.app.views` turns them into pictures and notes.
 
 GENERATE_DEFAULT = "diffusion"
 
 
 def _views():
-    from playground import views      # imports torch: only when a model tab is first used
+    from playground.app import views      # imports torch: only when a model tab is first used
     return views
 
 
 def model_settings(name: str) -> tuple:
     """Model picked: its note, and which condition and sampler controls apply
     (shape, colour, caption, diffusion steps, guidance)."""
-    from playground.pretrained import RECIPES
+    from playground.models.pretrained import RECIPES
 
     try:
         note = _views().likelihood_note(name)
@@ -316,7 +317,7 @@ def model_settings(name: str) -> tuple:
 
 def _interpolates(name) -> bool:
     """Whether the model has a latent code to walk in (VAE, flow; not caption-conditional ones)."""
-    from playground.pretrained import RECIPES
+    from playground.models.pretrained import RECIPES
 
     recipe = RECIPES.get(name)
     return recipe is not None and recipe.family in ("vae", "flow") and recipe.condition != "caption"
@@ -445,7 +446,7 @@ def _study(layout: str, seed, n, progress):
 def uncertainty_ui(layout: str, seed, n, discriminative: str, generative: str, probe_x, probe_y,
                    progress=gr.Progress()):
     """The three panels (data, discriminative p(y|x), generative p(y|x) p(known|x)) with a probe point."""
-    from playground.plots import decision_figure
+    from playground.app.plots import decision_figure
 
     study = _study(layout, seed, n, progress)
     picture, text = _views().probe_report(study, probe_x, probe_y, discriminative, generative)
@@ -456,7 +457,7 @@ def uncertainty_ui(layout: str, seed, n, discriminative: str, generative: str, p
 @_friendly(4)
 def probe_ui(layout: str, seed, n, discriminative: str, generative: str, probe_x, probe_y, progress=gr.Progress()):
     """The probe moved: the figure with the star at its new place, its picture and its text."""
-    from playground.plots import decision_figure
+    from playground.app.plots import decision_figure
 
     study = _study(layout, seed, n, progress)
     picture, text = _views().probe_report(study, probe_x, probe_y, discriminative, generative)
@@ -505,7 +506,7 @@ def data_point_ui(layout: str, seed, n, index, progress=gr.Progress()):
 @_friendly(3)
 def missing_ui(layout: str, seed, n, seen: str, discriminative: str, generative: str, progress=gr.Progress()):
     """p(y | one coordinate): generative marginalisation against discriminative mean imputation."""
-    from playground.plots import missing_figure
+    from playground.app.plots import missing_figure
 
     if seen not in MISSING_VIEWS:
         raise AppError(f"choose which coordinate is seen: {', '.join(MISSING_VIEWS)}")
@@ -534,16 +535,16 @@ def attack_ui(index, eps, method: str, steps, seed):
 # The handlers return: table rows, figure, lecture-vs-measured Markdown, status.
 
 def _comparison(result: dict) -> tuple:
-    from playground.plots import comparison_figure
+    from playground.app.plots import comparison_figure
 
     return _views().evaluation_rows(result), comparison_figure(result), _views().lecture_markdown(result)
 
 
 def _shipped_evaluation() -> dict:
-    """The evaluation shipped with the code (`python -m playground.evaluate --json playground/results/evaluation.json`)."""
+    """The evaluation shipped with the code (`python -m playground.evaluation.compare --json playground/results/evaluation.json`)."""
     result = _views().shipped_evaluation()
     if result is None:
-        raise AppError("no shipped evaluation: run python -m playground.evaluate --json playground/results/evaluation.json")
+        raise AppError("no shipped evaluation: run python -m playground.evaluation.compare --json playground/results/evaluation.json")
     return result
 
 
@@ -568,19 +569,19 @@ def compare_live(families, minutes, seeds, samples, progress=gr.Progress()):
 
 
 # --- Learn tab ---------------------------------------------------------------------------
-# Each lesson's live element is one call into the library (playground.learn) or another tab's handler.
+# Each lesson's live element is one call into the library (playground.app.learn) or another tab's handler.
 
 @_friendly(3)
 def learn_read_back(seed):
-    from playground import learn
+    from playground.app import learn
 
     return learn.read_back("shapes2d", _integer(seed, "seed", 0, MAX_SEED))
 
 
 @_friendly(2)
 def learn_decisions():
-    from playground import learn
-    from playground.plots import decision_figure
+    from playground.app import learn
+    from playground.app.plots import decision_figure
 
     return (decision_figure(learn.decision_study(), "logistic", "gmm", side=81),
             "✅ logistic regression vs per-class Gaussian mixtures")
@@ -588,7 +589,7 @@ def learn_decisions():
 
 @_friendly(2)
 def learn_taxonomy(seed):
-    from playground import learn
+    from playground.app import learn
 
     return learn.taxonomy_samples(_integer(seed, "seed", 0, MAX_SEED)), "✅ one pass each"
 
@@ -717,7 +718,7 @@ def build_demo() -> gr.Blocks:
                 default_model = GENERATE_DEFAULT if any(n == GENERATE_DEFAULT for _, n in choices) else \
                     (choices[0][1] if choices else None)
                 gr.Markdown("Sample from the shipped models of every family, trained on the `exact` world "
-                            "(one object, 768 equally likely scenes at 32 px) by `python -m playground.pretrained`. "
+                            "(one object, 768 equally likely scenes at 32 px) by `python -m playground.models.pretrained`. "
                             "Conditional models learned `exact-holdout`, which never shows a red cylinder.")
                 with gr.Row():
                     gen_model = gr.Dropdown(choices, value=default_model, label="Model", scale=3)
@@ -727,7 +728,7 @@ def build_demo() -> gr.Blocks:
                     first_note, *first_shown = model_settings(default_model)
                     first_shown = [u.get("visible", False) for u in first_shown]
                 else:
-                    first_note, first_shown = "No shipped weights found: run `python -m playground.pretrained`.", [False] * 5
+                    first_note, first_shown = "No shipped weights found: run `python -m playground.models.pretrained`.", [False] * 5
                 gen_note = gr.Markdown(first_note)
                 with gr.Row():
                     gen_shape = gr.Dropdown(list(SHAPES), value="cylinder", label="Shape", visible=first_shown[0])
@@ -840,7 +841,7 @@ def build_demo() -> gr.Blocks:
                 inf_json = gr.Code(language="json", label="Recovered scene JSON", lines=8, max_lines=20)
 
             with gr.Tab("Uncertainty", id="uncertainty"):
-                from playground import uncertainty
+                from playground.uncertainty import study as uncertainty
                 gr.Markdown("**Discriminative vs generative.** Each point is a one-object scene: its feature is the "
                             "object's position on the ground, its label the object's colour, and each layout is a "
                             "world that puts the colours in different places. A discriminative model learns only "
@@ -952,7 +953,7 @@ def build_demo() -> gr.Blocks:
                 cmp_lecture = gr.Markdown()
 
             with gr.Tab("Learn", id="learn"):
-                from playground import learn
+                from playground.app import learn
                 gr.Markdown("Four ideas of the lecture, each with a live element from the other tabs.")
                 gr.Markdown(learn.LESSONS["generation vs inference"])
                 with gr.Row():

@@ -29,10 +29,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from playground import pretrained  # noqa: E402
-from playground.adversarial import exact_world, fgsm, likelihood_check, pgd, smallest_flip  # noqa: E402
-from playground.checkpoint import load  # noqa: E402
-from playground.data import scene_labels  # noqa: E402
+from playground.models import pretrained  # noqa: E402
+from playground.uncertainty.adversarial import exact_world, fgsm, likelihood_check, pgd, smallest_flip  # noqa: E402
+from playground.models.checkpoint import load  # noqa: E402
+from playground.models.data import scene_labels  # noqa: E402
 
 EPS = (1, 2, 4, 8, 16)
 MAX_FLIP_EPS = 64

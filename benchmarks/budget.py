@@ -7,7 +7,7 @@
     python benchmarks/budget.py rbm --steps 3000 12000 --schedule cosine   # a decaying rate (step marks only)
     python benchmarks/budget.py pixelcnn --minutes 5 10 --precision bfloat16 --threads 2   # mixed precision
 
-It trains the recipe as `python -m playground.pretrained NAME` does (the same world, batch size, learning
+It trains the recipe as `python -m playground.models.pretrained NAME` does (the same world, batch size, learning
 rate, schedule, precision, config and seed 0, unless `--set`, `--batch-size`, `--lr`, `--schedule` or
 `--precision` change them; a snapshot at step N holds
 the bytes `fit` gives after N steps, so the one at the recipe's own step count is a rerun of the shipped
@@ -38,12 +38,13 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from models import SAMPLE_OPTIONS, fmt, score_model  # noqa: E402  (the shipped models' scores, shared)
-from playground.checkpoint import load, save  # noqa: E402
-from playground.data import load_world  # noqa: E402
-from playground.pretrained import RECIPES  # noqa: E402
-from playground.scores import conditional_faithfulness  # noqa: E402
-from playground.views import image_grid  # noqa: E402
-from playground.train import (MAX_BATCH, MAX_MINUTES, MAX_STEPS, PRECISIONS, SCHEDULES, finish, fit,  # noqa: E402
+from playground.models.checkpoint import load, save  # noqa: E402
+from playground.models.data import load_world  # noqa: E402
+from playground.models.pretrained import RECIPES  # noqa: E402
+from playground.evaluation.scores import conditional_faithfulness  # noqa: E402
+from playground.models.protocol import channels_last  # noqa: E402
+from worlds.images import image_grid  # noqa: E402
+from playground.models.train import (MAX_BATCH, MAX_MINUTES, MAX_STEPS, PRECISIONS, SCHEDULES, finish, fit,  # noqa: E402
                               flushed_denormals, parse_overrides)
 
 MAX_MARKS = 16
@@ -91,7 +92,7 @@ def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: 
         raise ValueError("a decaying schedule ends at the last mark: give the marks as --steps")
     data = load_world(recipe.world, recipe.n, 0)
     torch.set_num_threads(threads)                # after load_world: the renderer's thread pool resets it
-    torch.manual_seed(0)                          # as playground.train does before building
+    torch.manual_seed(0)                          # as playground.models.train does before building
     model = recipe.build(data.images.shape[-1], **(overrides or {}))
     pending, written = list(marks), []
 
@@ -139,7 +140,7 @@ def snapshot_grid(paths: list[Path], columns: int = 8) -> np.ndarray:
         with torch.no_grad():
             rows.append(model.sample(columns, generator=torch.Generator().manual_seed(0),
                                      **SAMPLE_OPTIONS.get(model.family, {})))
-    return image_grid(torch.cat(rows), columns, 3, 2)
+    return image_grid(channels_last(torch.cat(rows)), columns, scale=3)
 
 
 def main(argv=None) -> dict:
@@ -151,7 +152,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the recipes used 1 or 2)")
     parser.add_argument("--out", type=Path, default=None, help="keep the snapshots here (default: a temp dir)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="change a field of the recipe's config (JSON value), as in playground.train")
+                        help="change a field of the recipe's config (JSON value), as in playground.models.train")
     parser.add_argument("--batch-size", type=int, default=None, help="change the recipe's batch size")
     parser.add_argument("--lr", type=float, default=None, help="change the recipe's learning rate")
     parser.add_argument("--schedule", choices=SCHEDULES, default=None,

@@ -7,7 +7,7 @@
 On --n of the `exact` world's images (evenly spaced over its scene order), with the shipped `pixelcnn`
 (or --model PATH), in bits per image (means):
   * ideal: -log2 p(x) from the model's one-pass log_prob, what no code beats on average;
-  * code: the rANS codes of playground.coding, as whole bytes (8 x len) and as the exact bit length
+  * code: the rANS codes of playground.evaluation.coding, as whole bytes (8 x len) and as the exact bit length
     of the state integer; every code is decoded again and compared byte for byte with its image;
   * stream: all images in one rANS state (coding.encode_stream), its exact bit length shared out over
     the images: the ~log2 M bits of start-up are paid once, not once per image; decoded and compared too;
@@ -32,9 +32,10 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from playground import coding, pretrained  # noqa: E402
-from playground.checkpoint import load  # noqa: E402
-from playground.scores import exact_world, world_tensor  # noqa: E402
+from playground.evaluation import coding  # noqa: E402
+from playground.models import pretrained  # noqa: E402
+from playground.models.checkpoint import load  # noqa: E402
+from playground.evaluation.scores import exact_world, world_tensor  # noqa: E402
 
 
 def png_bits(image: np.ndarray) -> int:

@@ -10,7 +10,7 @@ gives each of the world's 768 images its own code z_i and fits the generator and
 min over G and z of mean_i |G(z_i) - x_i|, on batches of 64. So a layout that cannot reconstruct the
 world this way will not learn to draw it from a critic's gradients either.
 
-Each layout is `playground.gan.Generator` as the GAN builds it, with the same seed, width and latent
+Each layout is `playground.models.gan.Generator` as the GAN builds it, with the same seed, width and latent
 size as the shipped recipe. Codes start at N(0, 0.1^2 I) and take Adam at 1e-2, the generator at 1e-3.
 A reconstruction is valid when at most 0.2% of its pixels are more than 24 levels off its own image
 (the test `benchmarks/models.py` applies to samples).
@@ -29,9 +29,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from playground.gan import GENERATORS, GANConfig, Generator  # noqa: E402
-from playground.protocol import from_unit, to_unit  # noqa: E402
-from playground.scores import VALID_WRONG, exact_world, world_tensor, wrong_pixels  # noqa: E402
+from playground.models.gan import GENERATORS, GANConfig, Generator  # noqa: E402
+from playground.models.protocol import from_unit, to_unit  # noqa: E402
+from playground.evaluation.scores import VALID_WRONG, exact_world, world_tensor, wrong_pixels  # noqa: E402
 
 MAX_STEPS = 20_000
 

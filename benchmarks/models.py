@@ -4,7 +4,7 @@
     python benchmarks/models.py --json          # ... and one JSON object on the last line
     python benchmarks/models.py --only vae gan  # some families
 
-It trains nothing: it loads `playground/weights/*.safetensors` (see `python -m playground.pretrained`).
+It trains nothing: it loads `playground/weights/*.safetensors` (see `python -m playground.models.pretrained`).
 For each family's unconditional model, on the `exact` world (768 equally likely scenes, H = log2 768):
   * likelihood kind, bits/dim and bits/image over the world's scenes (every `--every`-th: the world
     is uniform, so a regular subset is unbiased), and the gap to the entropy in bits/image: the KL
@@ -32,10 +32,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from playground import pretrained  # noqa: E402
-from playground.evaluate import LOG_PROB_OPTIONS  # noqa: E402  (the evaluation's cheaper bounds, shared)
-from playground.registry import FAMILIES  # noqa: E402
-from playground.scores import (WithOptions, conditional_faithfulness, likelihood_scores,  # noqa: E402
+from playground.models import pretrained  # noqa: E402
+from playground.evaluation.compare import LOG_PROB_OPTIONS  # noqa: E402  (the evaluation's cheaper bounds, shared)
+from playground.models.registry import FAMILIES  # noqa: E402
+from playground.evaluation.scores import (WithOptions, conditional_faithfulness, likelihood_scores,  # noqa: E402
                                parse_samples, sample_ms_per_image, samples_above_world)
 
 # families whose likelihood needs many network passes per image score a subset of the scenes
@@ -97,7 +97,7 @@ def main(argv=None) -> dict:
           f"{'valid':>6} {'hit':>4} {'empty':>6} {'wrong px':>8} {'ms/img':>8} {'train min':>9}")
     for family in args.only or list(FAMILIES):
         if family not in present:
-            print(f"{family:<10} (no shipped weights: python -m playground.pretrained {family})")
+            print(f"{family:<10} (no shipped weights: python -m playground.models.pretrained {family})")
             continue
         row = result[family] = score_family(family, args.every)
         print(f"{family:<10} {row['likelihood_kind']:<12} {fmt(row['bits_per_dim'], '9.4f')} "

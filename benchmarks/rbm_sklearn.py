@@ -3,7 +3,7 @@
     python benchmarks/rbm_sklearn.py            # a table
     python benchmarks/rbm_sklearn.py --json     # ... and one JSON object on the last line
 
-Ours is the shipped `rbm` (PCD with Adam, `python -m playground.pretrained rbm`). scikit-learn's
+Ours is the shipped `rbm` (PCD with Adam, `python -m playground.models.pretrained rbm`). scikit-learn's
 BernoulliRBM (PCD-1, plain SGD) is trained here on the 768 binarized scenes of the `exact` world for
 as many images as ours saw. Both are then scored on those 768 scenes by scikit-learn's
 pseudo-likelihood (`score_samples`: D log sigmoid of the free-energy change of one random bit flip)
@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from playground import pretrained  # noqa: E402
-from playground.rbm import binarize, compare_with_sklearn  # noqa: E402
-from playground.scores import binarized_entropy_bits, exact_world, world_tensor  # noqa: E402
+from playground.models import pretrained  # noqa: E402
+from playground.models.rbm import binarize, compare_with_sklearn  # noqa: E402
+from playground.evaluation.scores import binarized_entropy_bits, exact_world, world_tensor  # noqa: E402
 
 
 def main(argv=None) -> dict:

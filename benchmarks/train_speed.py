@@ -5,7 +5,7 @@ precision, and the PixelCNN head's layouts, each against a baseline timed in the
     python benchmarks/train_speed.py --threads 2 --json # ... and one JSON object on the last line
     python benchmarks/train_speed.py --only pixelcnn vae
 
-A step is what `playground.train.fit` runs: the family's `train_step` on a batch of the recipe's size
+A step is what `playground.models.train.fit` runs: the family's `train_step` on a batch of the recipe's size
 of `exact` world images, with the recipe's config and optimiser. Rounds alternate between the variants
 being compared (float32 then bfloat16, or the three PixelCNN heads), so a machine that slows down part
 way slows both; each figure is the median over `--rounds` rounds of `--steps` steps, after a warm-up.
@@ -35,9 +35,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from playground.data import load_world  # noqa: E402
-from playground.pretrained import RECIPES  # noqa: E402
-from playground.train import autocast, flushed_denormals  # noqa: E402
+from playground.models.data import load_world  # noqa: E402
+from playground.models.pretrained import RECIPES  # noqa: E402
+from playground.models.train import autocast, flushed_denormals  # noqa: E402
 
 MAX_STEPS, MAX_ROUNDS = 200, 50
 

@@ -4,7 +4,7 @@
     python benchmarks/uncertainty.py --json          # ... and one JSON object on the last line
     python benchmarks/uncertainty.py --layouts blobs rings --seeds 0 1 2
 
-For each layout (playground.uncertainty.LAYOUTS) and seed: 400 training scenes, 400 held-out test
+For each layout (playground.uncertainty.study.LAYOUTS) and seed: 400 training scenes, 400 held-out test
 scenes (an independent stream), and 400 points far from data (uniform on [-6, 6]^2, at least 1 world
 unit from every training point). Every discriminative model (logistic regression, MLP, RBF SVM with
 Platt probabilities, gradient boosting) and every generative one (per-class Gaussian mixture, kernel
@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from playground.uncertainty import DISCRIMINATIVE, GENERATIVE, LAYOUTS, run_study  # noqa: E402
+from playground.uncertainty.study import DISCRIMINATIVE, GENERATIVE, LAYOUTS, run_study  # noqa: E402
 
 HEADLINE = {"discriminative": "mlp", "generative": "flow"}
 FIGURES = ("accuracy", "auroc", "accuracy_x_only", "accuracy_y_only", "missing_accuracy")

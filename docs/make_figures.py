@@ -10,7 +10,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from worlds import get_world, render, sample_scenes  # noqa: E402
-from worlds.views import image_grid  # noqa: E402
+from worlds.images import image_grid  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -26,23 +26,11 @@ def busy_scenes(world: str, at_least: int, count: int = 8):
 
 
 def model_samples() -> None:
-    """One row of 8 samples (seed 0, shown 3x) per shipped model; conditional ones ask for a red cylinder
-    (held out in training), a blue cube and a green sphere, and the caption model for "a large red cylinder"."""
-    import torch
-
-    from playground import pretrained, views
+    """The README's row of 8 samples per shipped model (`pretrained.sample_grid`, seed 0)."""
+    from playground.models import pretrained
 
     for name in pretrained.available():
-        model = pretrained.load(name)
-        kind = model.config.condition
-        shapes, colors = ["cylinder"] * 4 + ["cube"] * 2 + ["sphere"] * 2, ["red"] * 4 + ["blue"] * 2 + ["green"] * 2
-        if kind == "class":
-            condition = torch.cat([views.condition_tensor(model, 1, s, c) for s, c in zip(shapes, colors)])
-        else:
-            condition = views.condition_tensor(model, 8, text="a large red cylinder")
-        options = {"steps": 250, "guidance": 2.0 if kind != "none" else 1.0} if model.family == "diffusion" else {}
-        images = model.sample(8, condition, generator=torch.Generator().manual_seed(0), **options)
-        Image.fromarray(views.image_grid(images, 8, 3, 2)).save(HERE / f"samples_{name}.png")
+        Image.fromarray(pretrained.sample_grid(name)).save(HERE / f"samples_{name}.png")
         print("wrote", HERE / f"samples_{name}.png", flush=True)
 
 

@@ -7,11 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from playground import pretrained, train
-from playground.adversarial import (AttackReport, ClassifierConfig, ShapeClassifier, attack, exact_world, fgsm,
+from playground.models import pretrained
+from playground.models import train
+from playground.uncertainty.adversarial import (AttackReport, ClassifierConfig, ShapeClassifier, attack, exact_world, fgsm,
                                     likelihood_check, pgd, smallest_flip)
-from playground.checkpoint import load, save
-from playground.data import scene_labels
+from playground.models.checkpoint import load, save
+from playground.models.data import scene_labels
 
 SHIPPED = pretrained.path("classifier-exact").is_file()
 needs_weights = pytest.mark.skipif(not SHIPPED, reason="classifier-exact weights not trained")

@@ -15,7 +15,7 @@ import pytest
 gr = pytest.importorskip("gradio")
 import app  # noqa: E402
 from worlds import Scene, sample_scene  # noqa: E402
-from worlds.views import TABLE_COLUMNS, scene_to_json  # noqa: E402
+from playground.app.scene_table import TABLE_COLUMNS, scene_to_json  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")   # gr.Warning outside a request warns
 

@@ -9,11 +9,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import budget  # noqa: E402
 
-from playground.checkpoint import load  # noqa: E402
-from playground.data import load_world  # noqa: E402
-from playground.pretrained import RECIPES  # noqa: E402
-from playground.registry import build  # noqa: E402
-from playground.train import fit  # noqa: E402
+from playground.models.checkpoint import load  # noqa: E402
+from playground.models.data import load_world  # noqa: E402
+from playground.models.pretrained import RECIPES  # noqa: E402
+from playground.models.registry import build  # noqa: E402
+from playground.models.train import fit  # noqa: E402
 
 
 def test_a_snapshot_is_the_recipe_trained_for_that_many_steps(tmp_path):

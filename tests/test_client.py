@@ -137,7 +137,7 @@ def test_inference_endpoints(client):
 
 
 def test_a_huge_upload_is_refused_before_it_is_stored(client, tmp_path):
-    from playground.views import MAX_UPLOAD_BYTES
+    from playground.app.views import MAX_UPLOAD_BYTES
 
     huge = tmp_path / "huge.png"
     huge.write_bytes(b"\x89PNG" + bytes(MAX_UPLOAD_BYTES))

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from playground import coding, pretrained
-from playground.coding import BATCH, M
-from playground.data import load_world
-from playground.pixelcnn import PixelCNN, PixelCNNConfig
-from playground.scores import exact_world, world_tensor
+from playground.evaluation import coding
+from playground.models import pretrained
+from playground.evaluation.coding import BATCH, M
+from playground.models.data import load_world
+from playground.models.pixelcnn import PixelCNN, PixelCNNConfig
+from playground.evaluation.scores import exact_world, world_tensor
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

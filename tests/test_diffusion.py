@@ -4,11 +4,11 @@ import math
 import pytest
 import torch
 
-from playground.checkpoint import load, save
-from playground.data import load_world
-from playground.diffusion import (Diffusion, DiffusionConfig, SCHEDULES, discretized_gaussian_log_likelihood,
+from playground.models.checkpoint import load, save
+from playground.models.data import load_world
+from playground.models.diffusion import (Diffusion, DiffusionConfig, SCHEDULES, discretized_gaussian_log_likelihood,
                                   cosine_schedule, linear_schedule)
-from playground.registry import build
+from playground.models.registry import build
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

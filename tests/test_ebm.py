@@ -4,10 +4,10 @@ import math
 import pytest
 import torch
 
-from playground.checkpoint import load, save
-from playground.data import load_world
-from playground.ebm import EBM, EBMConfig
-from playground.protocol import to_unit
+from playground.models.checkpoint import load, save
+from playground.models.data import load_world
+from playground.models.ebm import EBM, EBMConfig
+from playground.models.protocol import to_unit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from playground import evaluate as ev
-from playground.scores import exact_world, world_tensor
+from playground.evaluation import compare as ev
+from playground.evaluation.scores import exact_world, world_tensor
 
 
 def test_a_perfect_sampler_is_valid_faithful_and_covers_the_world():

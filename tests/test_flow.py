@@ -6,11 +6,11 @@ import pytest
 import torch
 from sklearn.datasets import make_moons
 
-from playground.checkpoint import load, save
-from playground.data import load_world
-from playground.flow import (LOG_STD_MAX, MIN_SCALE, ActNorm, AffineCoupling, Dequantizer, Flow, FlowConfig,
+from playground.models.checkpoint import load, save
+from playground.models.data import load_world
+from playground.models.flow import (LOG_STD_MAX, MIN_SCALE, ActNorm, AffineCoupling, Dequantizer, Flow, FlowConfig,
                              FlowStep, InvertibleConv1x1, VectorFlow, VectorFlowConfig, squeeze, unsqueeze)
-from playground.registry import build
+from playground.models.registry import build
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -5,11 +5,11 @@ import pytest
 import torch
 from torch import nn
 
-from playground.checkpoint import load, save
-from playground.data import load_world
-from playground.gan import GAN, GANConfig, cutout, minibatch_std, translate
-from playground.protocol import NoLikelihood, NoRepresentation
-from playground.registry import build
+from playground.models.checkpoint import load, save
+from playground.models.data import load_world
+from playground.models.gan import GAN, GANConfig, cutout, minibatch_std, translate
+from playground.models.protocol import NoLikelihood, NoRepresentation
+from playground.models.registry import build
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -71,7 +71,7 @@ def test_only_the_discriminator_moves_in_its_step(data):
 
 
 def test_r1_adds_half_gamma_times_the_squared_gradient_at_real_images(data):
-    from playground.protocol import to_unit
+    from playground.models.protocol import to_unit
 
     plain, penalised = tiny(), tiny(r1=2.0)           # the same weights: r1 only changes the loss
     x = data.images[:8]

@@ -9,7 +9,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import generator_fit  # noqa: E402
 
-from playground.data import load_world  # noqa: E402
+from playground.models.data import load_world  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from playground.checkpoint import load, save
-from playground.data import load_world
-from playground.inverse import SceneEncoder, EncoderConfig, average_precision, confident_objects, match_scenes
-from playground.refine import _tensors, image_error, refine, soft_render_2d
-from playground.train import fit
+from playground.models.checkpoint import load, save
+from playground.models.data import load_world
+from playground.inverse.encoder import SceneEncoder, EncoderConfig, average_precision, confident_objects, match_scenes
+from playground.inverse.refine import _tensors, image_error, refine, soft_render_2d
+from playground.models.train import fit
 from worlds import Cube, Cylinder, Scene, Sphere, render, sample_scenes
 from worlds.scene import SLOT_DIM
 
@@ -170,7 +170,7 @@ def test_refine_and_image_error_reject_mismatched_input():
 
 
 def test_discrete_sweep_fixes_a_wrong_shape_and_material():
-    from playground.refine import discrete_sweep
+    from playground.inverse.refine import discrete_sweep
 
     truth = two_objects()
     wrong = dataclasses.replace(truth, objects=(dataclasses.replace(truth.objects[0], shape="cylinder"),
@@ -180,7 +180,7 @@ def test_discrete_sweep_fixes_a_wrong_shape_and_material():
 
 
 def test_an_object_must_explain_enough_of_the_picture_to_stay():
-    from playground.refine import MIN_EXPLAINED, discrete_sweep, prune
+    from playground.inverse.refine import MIN_EXPLAINED, discrete_sweep, prune
 
     truth = two_objects()
     image = render([truth])[0]
@@ -200,7 +200,7 @@ def test_an_object_must_explain_enough_of_the_picture_to_stay():
 
 
 def test_a_3d_object_the_scene_leaves_out_is_proposed_where_the_picture_shows_it():
-    from playground.refine import _residual_proposals, discrete_sweep
+    from playground.inverse.refine import _residual_proposals, discrete_sweep
 
     truth = Scene([Cube(color="red", position=(-1.0, 0.5), size="large", rotation=0),
                    Sphere(color="gray", position=(1.5, -1.0), size="small")], image_size=64, view="3d")

@@ -4,10 +4,10 @@ import math
 import pytest
 import torch
 
-from playground.checkpoint import load, save
-from playground.data import load_world
-from playground.pixelcnn import PixelCNN, PixelCNNConfig
-from playground.registry import build
+from playground.models.checkpoint import load, save
+from playground.models.data import load_world
+from playground.models.pixelcnn import PixelCNN, PixelCNNConfig
+from playground.models.registry import build
 
 TINY = dict(image_size=6, hidden=12, layers=3, kernel=3, first_kernel=5, condition_dim=8)
 
@@ -127,7 +127,7 @@ def test_the_logistic_mixture_is_a_normalised_distribution_over_the_256_levels()
     """Every bin's log-probability is finite and they sum to 1, for broad, narrow and extreme scales
     and for means inside and outside [-1, 1]; a narrow component centred on a level puts almost all
     its mass there, and its doubt on the neighbouring levels, not on far ones."""
-    from playground.pixelcnn import logistic_log_probs
+    from playground.models.pixelcnn import logistic_log_probs
 
     torch.manual_seed(0)
     levels = torch.arange(256)

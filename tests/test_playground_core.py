@@ -5,12 +5,12 @@ import pytest
 import torch
 from torch import nn
 
-from playground import registry
-from playground.checkpoint import load, read_metadata, save
-from playground.data import class_condition, load_world
-from playground.protocol import Model, NoLikelihood, from_unit, to_unit
-from playground.text import MAX_TOKENS, PAD, ConditionEncoder, encode_captions, tokenize, unknown_words
-from playground.train import WARMUP, fit, learning_rate_factor
+from playground.models import registry
+from playground.models.checkpoint import load, read_metadata, save
+from playground.models.data import class_condition, load_world
+from playground.models.protocol import Model, NoLikelihood, from_unit, to_unit
+from playground.models.text import MAX_TOKENS, PAD, ConditionEncoder, encode_captions, tokenize, unknown_words
+from playground.models.train import WARMUP, fit, learning_rate_factor
 
 
 @dataclass
@@ -195,7 +195,7 @@ def test_fit_rejects_bad_budgets(tiny_family, kwargs, message):
 def test_a_diverged_run_stops_with_a_clear_error_and_saves_nothing(tiny_family, tmp_path, capsys):
     """A loss that stops being finite ends fit at that step (TrainingDiverged, a ValueError); the CLI
     says so and leaves a model saved earlier in --out as it was."""
-    from playground import train
+    from playground.models import train
 
     data = load_world("exact", 8, 0, image_size=8)
     with pytest.raises(train.TrainingDiverged, match="diverged at step 2: the loss is (inf|nan)"):
@@ -214,8 +214,8 @@ def test_a_diverged_run_stops_with_a_clear_error_and_saves_nothing(tiny_family, 
 def test_a_recipe_with_a_step_budget_stops_there_on_any_machine(tmp_path):
     """A recipe's `steps` reaches the training CLI: the run ends after that many steps (its schedule
     decays over them), however fast the machine is; a recipe without one trains by the clock."""
-    from playground import train
-    from playground.pretrained import Recipe
+    from playground.models import train
+    from playground.models.pretrained import Recipe
 
     recipe = Recipe("rbm", "exact", 5, steps=3, n=32, batch_size=8, schedule="cosine", config={"hidden": 8},
                     precision="bfloat16")
@@ -226,10 +226,10 @@ def test_a_recipe_with_a_step_budget_stops_there_on_any_machine(tmp_path):
 
 
 def test_every_recipe_passes_its_config_to_the_training_cli_unchanged(tmp_path):
-    """Recipes reach `python -m playground.train` as --set key=value; what the CLI reads back must be
+    """Recipes reach `python -m playground.models.train` as --set key=value; what the CLI reads back must be
     the recipe's own values (a bool as JSON true, a string as itself, a float as a float)."""
-    from playground.pretrained import ALL_RECIPES
-    from playground.train import parse_overrides
+    from playground.models.pretrained import ALL_RECIPES
+    from playground.models.train import parse_overrides
 
     for name, recipe in ALL_RECIPES.items():
         argv = recipe.argv(name, tmp_path)
@@ -238,7 +238,7 @@ def test_every_recipe_passes_its_config_to_the_training_cli_unchanged(tmp_path):
 
 
 def test_denormals_are_flushed_inside_training_only():
-    from playground.train import flushed_denormals
+    from playground.models.train import flushed_denormals
 
     def tiny_product():
         return float(torch.tensor([1e-30]) * torch.tensor([1e-10]))   # 1e-40: a denormal

@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from playground.checkpoint import load, save
-from playground.data import load_world
-from playground.rbm import RBM, RBMConfig, binarize, compare_with_sklearn, from_sklearn, to_sklearn
+from playground.models.checkpoint import load, save
+from playground.models.data import load_world
+from playground.models.rbm import RBM, RBMConfig, binarize, compare_with_sklearn, from_sklearn, to_sklearn
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from playground.scores import (binarized_entropy_bits, exact_world, likelihood_scores, parse_samples,
+from playground.evaluation.scores import (binarized_entropy_bits, exact_world, likelihood_scores, parse_samples,
                                world_tensor)
 
 
@@ -88,7 +88,7 @@ class Oracle:
 def test_a_faithful_model_scores_one_on_every_class_the_world_draws():
     """Only (shape, colour) pairs the world draws are asked for: the palette's extra colours (orange,
     pink, ...) appear in no training image, so no model could match them."""
-    from playground.scores import conditional_faithfulness
+    from playground.evaluation.scores import conditional_faithfulness
 
     scores = conditional_faithfulness(Oracle())
     assert scores == {"seen_match": 1.0, "seen_colour_match": 1.0, "seen_valid": 1.0,
@@ -104,7 +104,7 @@ class PrefersGrey:
 
 
 def test_samples_above_world_counts_the_samples_ranked_over_the_median_world_image():
-    from playground.scores import samples_above_world
+    from playground.evaluation.scores import samples_above_world
     model, world = PrefersGrey(), world_tensor(exact_world())
     grey = torch.full((4, 3, 32, 32), 128, dtype=torch.uint8)       # above every scene: all count
     assert samples_above_world(model, grey) == 1.0

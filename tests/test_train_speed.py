@@ -8,8 +8,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import train_speed  # noqa: E402
 
-from playground.data import load_world  # noqa: E402
-from playground.pixelcnn import PixelCNN, PixelCNNConfig  # noqa: E402
+from playground.models.data import load_world  # noqa: E402
+from playground.models.pixelcnn import PixelCNN, PixelCNNConfig  # noqa: E402
 
 
 @pytest.mark.parametrize("settings", [{}, {"seen": 3, "context": True}])

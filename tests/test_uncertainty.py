@@ -1,4 +1,4 @@
-"""Discriminative vs generative (playground.uncertainty, playground.plots): Bayes' rule,
+"""Discriminative vs generative (playground.uncertainty.study, playground.app.plots): Bayes' rule,
 marginalisation, the layouts' data, the measured study and its figures."""
 import math
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from playground.flow import VectorFlow, VectorFlowConfig
-from playground.plots import decision_figure, missing_figure
-from playground.uncertainty import (FAR_DISTANCE, LAYOUTS, WORLD_RANGE, FlowDensity, GaussianMixtureDensity,
+from playground.models.flow import VectorFlow, VectorFlowConfig
+from playground.app.plots import decision_figure, missing_figure
+from playground.uncertainty.study import (FAR_DISTANCE, LAYOUTS, WORLD_RANGE, FlowDensity, GaussianMixtureDensity,
                                     GenerativeClassifier, KernelDensity, far_points, fit_generative, grid,
                                     point_scene, run_study, sample_points)
 from worlds import render

@@ -4,11 +4,11 @@ import math
 import pytest
 import torch
 
-from playground.checkpoint import load, save
-from playground.data import load_world
-from playground.registry import build
-from playground.train import fit
-from playground.vae import VAE, VAEConfig, fit_gaussian_mixture, gaussian_log_density, mixture_log_density
+from playground.models.checkpoint import load, save
+from playground.models.data import load_world
+from playground.models.registry import build
+from playground.models.train import fit
+from playground.models.vae import VAE, VAEConfig, fit_gaussian_mixture, gaussian_log_density, mixture_log_density
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

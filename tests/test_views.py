@@ -5,9 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from playground import pretrained, views
-from playground.data import class_condition
-from playground.registry import build
+from playground.models import pretrained
+from playground.app import views
+from playground.models.data import class_condition
+from playground.models.protocol import channels_last
+from playground.models.registry import build
+from worlds.images import image_grid
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -15,12 +18,12 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_image_grid_upscales_and_separates():
     images = torch.zeros(3, 3, 2, 2, dtype=torch.uint8)
     images[1] = 100
-    grid = views.image_grid(images, columns=2, scale=2, gap=1)
+    grid = image_grid(channels_last(images), columns=2, scale=2, pad=1)
     assert grid.shape == (2 * 4 + 1, 2 * 4 + 1, 3) and grid.dtype == np.uint8
     assert (grid[:4, 5:9] == 100).all() and (grid[:4, 4] == 255).all()    # image 1, then the white gap
     assert (grid[5:, 5:] == 255).all()                                     # the empty fourth cell
     with pytest.raises(ValueError, match="uint8"):
-        views.image_grid(torch.zeros(1, 3, 2, 2))
+        channels_last(torch.zeros(1, 3, 2, 2))
 
 
 @pytest.mark.parametrize("family, frames", [("gan", 1), ("pixelcnn", 8), ("ebm", 5), ("diffusion", 5)])
@@ -103,7 +106,7 @@ def test_train_stream_trains_reports_and_can_be_stopped():
 def test_the_apps_streamed_reading_ends_with_the_answer_refine_gives(one_thread):
     """Scene 20 of clevr3d seed 1000: the best scene of the refinement holds an object that does not
     pay for itself, which refine() prunes; the app's stream must end with the same answer."""
-    from playground.inverse import read_scene
+    from playground.inverse.encoder import read_scene
     from worlds import render, sample_scenes
     from worlds.world import get_world
 
@@ -117,10 +120,10 @@ def test_the_apps_streamed_reading_ends_with_the_answer_refine_gives(one_thread)
 
 @pytest.mark.skipif(not pretrained.path("gan-class").is_file(), reason="gan-class weights not trained")
 def test_the_readmes_sample_grids_are_drawn_by_one_seeded_function(tmp_path, capsys):
-    grid = views.sample_grid("gan-class")
+    grid = pretrained.sample_grid("gan-class")
     assert grid.shape == (96, 8 * 96 + 7 * 2, 3) and grid.dtype == np.uint8     # eight samples at 3x
-    assert np.array_equal(grid, views.sample_grid("gan-class"))
-    assert not np.array_equal(grid, views.sample_grid("gan-class", seed=1))
+    assert np.array_equal(grid, pretrained.sample_grid("gan-class"))
+    assert not np.array_equal(grid, pretrained.sample_grid("gan-class", seed=1))
     assert pretrained.main(["gan-class", "--grids", str(tmp_path)]) == 0
     from PIL import Image
     assert np.array_equal(np.asarray(Image.open(tmp_path / "samples_gan-class.png").convert("RGB")), grid)
@@ -135,4 +138,4 @@ def test_the_readmes_sample_grids_are_what_the_shipped_weights_draw(name):
     if not pretrained.path(name).is_file():
         pytest.skip(f"{name} weights not trained")
     shown = np.asarray(Image.open(Path(__file__).resolve().parents[1] / "docs" / f"samples_{name}.png").convert("RGB"))
-    assert np.array_equal(views.sample_grid(name), shown), "python -m playground.pretrained --grids docs redraws it"
+    assert np.array_equal(pretrained.sample_grid(name), shown), "python -m playground.models.pretrained --grids docs redraws it"

@@ -1,6 +1,6 @@
 """Analysis by synthesis: improve a scene guess by rendering it and following the image error downhill.
 
-The encoder (`playground.inverse`) reads a scene off an image in one pass, to within a pixel or so.
+The encoder (`playground.inverse.encoder`) reads a scene off an image in one pass, to within a pixel or so.
 Refinement closes the rest of the gap the way vision-as-inverse-graphics proposes: render the guess,
 compare it with the image, and change the scene's continuous factors (positions, sizes, rotations,
 colours) to reduce the difference

@@ -6,7 +6,7 @@ Adversarial Attacks" (PGD).
 
 The classifier. `ShapeClassifier` is a small CNN that reads a uint8 image and names the shape of
 the exact world's one object (cube, cylinder or sphere). It is trained by the shared loop
-(`playground.train.fit`) like every family: its condition is the class labels (shape, colour) and
+(`playground.models.train.fit`) like every family: its condition is the class labels (shape, colour) and
 it learns column 0.
 
 The attacks. All of them work in pixel units: images are 0..255 and eps is in grey levels, so
@@ -41,7 +41,7 @@ from torch import nn
 
 from worlds.scene import SHAPES
 
-from .protocol import Model
+from playground.models.protocol import Model
 
 METHODS = ("fgsm", "pgd")
 MAX_EPS = 255              # a perturbation larger than the whole grey range means nothing
@@ -299,7 +299,7 @@ def likelihood_check(x: torch.Tensor, x_adv: torch.Tensor) -> dict[str, Likeliho
     world's size) under the true world ("world") and under each shipped exact-world likelihood model
     present ("pixelcnn": exact; "flow": its dequantized bound, one deterministic draw). The shipped
     models are loaded on first use (`pretrained.load` caches them)."""
-    from . import pretrained
+    from playground.models import pretrained
 
     size = exact_world().world.image_size
     for name, images in (("x", x), ("x_adv", x_adv)):

@@ -39,7 +39,7 @@ evenly spaced timesteps tau_1 < ... < tau_S with respaced betas 1 - abar_{tau_i}
 Conditioning and guidance (Ho & Salimans 2022, "Classifier-Free Diffusion Guidance"): the condition
 vector is added to the time embedding and replaced by a learned null vector with probability
 `guidance_dropout` while training; sampling mixes eps = eps_null + w (eps_cond - eps_null).
-The network, the diffusion process and the trainer (playground.train.fit) are separate, as in
+The network, the diffusion process and the trainer (playground.models.train.fit) are separate, as in
 lucidrains/denoising-diffusion-pytorch.
 """
 from __future__ import annotations

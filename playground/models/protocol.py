@@ -110,6 +110,15 @@ class Model(nn.Module):
         return condition.long().expand(n, *condition.shape[1:]) if n is not None else condition.long()
 
 
+def channels_last(images: torch.Tensor):
+    """uint8 images as they cross the protocol, (N, 3, H, W), -> a numpy array (N, H, W, 3) for
+    pictures (worlds.images.image_grid) and files."""
+    images = torch.as_tensor(images)
+    if images.ndim != 4 or images.dtype != torch.uint8:
+        raise ValueError(f"expected uint8 images (N, C, H, W), got {tuple(images.shape)} {images.dtype}")
+    return images.permute(0, 2, 3, 1).numpy()
+
+
 def to_unit(x: torch.Tensor) -> torch.Tensor:
     """uint8 0..255 -> float in [-1, 1]."""
     return x.float() / 127.5 - 1.0

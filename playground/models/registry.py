@@ -5,18 +5,18 @@ import dataclasses
 import importlib
 
 FAMILIES = {
-    "pixelcnn": "playground.pixelcnn:PixelCNN",
-    "flow": "playground.flow:Flow",
-    "vae": "playground.vae:VAE",
-    "gan": "playground.gan:GAN",
-    "rbm": "playground.rbm:RBM",
-    "ebm": "playground.ebm:EBM",
-    "diffusion": "playground.diffusion:Diffusion",
+    "pixelcnn": "playground.models.pixelcnn:PixelCNN",
+    "flow": "playground.models.flow:Flow",
+    "vae": "playground.models.vae:VAE",
+    "gan": "playground.models.gan:GAN",
+    "rbm": "playground.models.rbm:RBM",
+    "ebm": "playground.models.ebm:EBM",
+    "diffusion": "playground.models.diffusion:Diffusion",
 }
 # models that are not generative families but are trained, saved and loaded the same way
 ENCODERS = {
-    "encoder": "playground.inverse:SceneEncoder",
-    "classifier": "playground.adversarial:ShapeClassifier",
+    "encoder": "playground.inverse.encoder:SceneEncoder",
+    "classifier": "playground.uncertainty.adversarial:ShapeClassifier",
 }
 
 

@@ -1,8 +1,8 @@
 """The lecture's Table 1.1, measured: every family trained the same way on the same world, then scored.
 
-    python -m playground.evaluate                       # quick: 7 families x 3 seeds, <= 20 min on 2 cores
-    python -m playground.evaluate --full                # longer budgets and more samples
-    python -m playground.evaluate --families vae gan --minutes 0.5 --json out.json --csv out.csv --markdown out.md
+    python -m playground.evaluation.compare                       # quick: 7 families x 3 seeds, <= 20 min on 2 cores
+    python -m playground.evaluation.compare --full                # longer budgets and more samples
+    python -m playground.evaluation.compare --families vae gan --minutes 0.5 --json out.json --csv out.csv --markdown out.md
 
 Every family learns the `exact` world (768 equally likely one-object scenes, entropy log2 768 bits)
 from the same 20,000 rendered scenes, for the same wall-clock budget, with the shared loop and the
@@ -14,12 +14,12 @@ Columns (the lecture's five, then what only a known world allows):
   curve's `roughness` = its total variation / its net fall, after averaging into 50 bins (1 = it only
   went down; large = it wandered, or never fell).
 * **Likelihood**: its kind and bits/dim over the world's scenes, and the gap to the entropy in bits
-  per image (`playground.scores.likelihood_scores`): the KL divergence from the truth for an exact
+  per image (`playground.evaluation.scores.likelihood_scores`): the KL divergence from the truth for an exact
   likelihood, an upper bound on it for a bound.
 * **Sampling**: ms per image at batch 1 and 64; the ratio to the fastest family.
 * **Compression**: the ideal code length -log2 q(x) per image against PNG (optimised) and zlib (level
   9) of the same images; for PixelCNN, the length of real rANS codes that decode bit-exactly
-  (`playground.coding`) on a subset of the images: one code per image, and one stream for all.
+  (`playground.evaluation.coding`) on a subset of the images: one code per image, and one stream for all.
 * **Representation**: for families with an encoder (VAE, flow), a linear probe from the code to the
   scene's factors, trained on 2/3 of the world's scenes and tested on the rest: accuracy for shape,
   colour, size, and R^2 for x and y; `probe_accuracy` is the mean over the discrete factors.
@@ -52,8 +52,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import load_world, scene_labels
-from .registry import FAMILIES
+from playground.models.data import load_world, scene_labels
+from playground.models.registry import FAMILIES
 from .scores import WithOptions, exact_world, likelihood_scores, parse_samples, sample_ms_per_image, world_tensor
 
 RESULTS = Path(__file__).resolve().parent / "results" / "evaluation.json"
@@ -182,7 +182,7 @@ def encoder_validity(samples: torch.Tensor, batch: int = 64) -> float:
     from worlds import Scene, render
     from worlds.scene import Object
 
-    from . import pretrained
+    from playground.models import pretrained
     from .scores import VALID_WRONG, WRONG_LEVELS
 
     world = exact_world().world
@@ -225,8 +225,8 @@ def sample_ms(model, batch: int, budget: Budget) -> float:
 
 def train_runs(family: str, data, budget: Budget, callback=None) -> tuple[list, list[dict]]:
     """`budget.seeds` fresh models of `family` trained on `data` with the family's shipped recipe."""
-    from .pretrained import RECIPES
-    from .train import fit
+    from playground.models.pretrained import RECIPES
+    from playground.models.train import fit
 
     recipe = RECIPES[family]
     models, runs = [], []
@@ -289,7 +289,7 @@ def evaluate_family(family: str, data, budget: Budget, callback=None) -> dict:
 
 def conditional_rows() -> dict:
     """The shipped conditional models' faithfulness (seen combinations and the held-out red cylinder)."""
-    from . import pretrained
+    from playground.models import pretrained
     from .scores import conditional_faithfulness
 
     return {name: conditional_faithfulness(pretrained.load(name)) for name in pretrained.available()
@@ -364,7 +364,7 @@ def print_table(result: dict) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m playground.evaluate", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m playground.evaluation.compare", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
     parser.add_argument("--full", action="store_true", help="longer budgets (3 min per run) and every scene scored")

@@ -28,7 +28,7 @@ import torch
 from worlds import ExactWorld, get_world
 from worlds.scene import nearest_color_name
 
-from .data import scene_labels
+from playground.models.data import scene_labels
 
 WRONG_LEVELS = 24       # a pixel is wrong when a channel is further than this from the parsed image's
 VALID_WRONG = 0.002     # a sample is valid (it IS a world image) when at most this fraction of pixels is wrong
@@ -174,8 +174,8 @@ def conditional_faithfulness(model, n: int = 64, seed: int = 0) -> dict:
     colour (`*_match`), the asked colour alone (`*_colour_match`), and that are valid world images."""
     from worlds.scene import COLOR_NAMES, SHAPES
 
-    from .data import class_condition
-    from .text import encode_captions
+    from playground.models.data import class_condition
+    from playground.models.text import encode_captions
 
     world = {(o.shape, nearest_color_name(o.color)) for scene in exact_world().scenes for o in scene.objects}
     seen = [(s, c) for s in SHAPES for c in COLOR_NAMES if (s, c) in world and (s, c) != HELD_OUT]   # 23 classes

@@ -9,7 +9,7 @@ time goes into the last record as `finish_seconds`). It is seeded: minibatches c
 `torch.Generator`, and the global torch RNG (which losses use for their noise) is seeded inside
 `torch.random.fork_rng`, so the caller's random state is untouched and the same seed gives the same run.
 
-CLI:  python -m playground.train --model vae --world exact --minutes 5 --out runs/vae
+CLI:  python -m playground.models.train --model vae --world exact --minutes 5 --out runs/vae
 """
 from __future__ import annotations
 
@@ -180,7 +180,7 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m playground.train", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m playground.models.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, choices=sorted(FAMILIES) + sorted(ENCODERS),
                         help="a generative family, 'encoder' (inverse graphics: image -> scene) "

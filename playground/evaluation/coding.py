@@ -58,7 +58,7 @@ import math
 import numpy as np
 import torch
 
-from .pixelcnn import PixelCNN
+from playground.models.pixelcnn import PixelCNN
 
 PRECISION_BITS = 24
 M = 1 << PRECISION_BITS       # every quantized distribution sums to M (K / M of probability goes to floors)

@@ -1,12 +1,12 @@
 """The shipped models: one recipe per checkpoint, the script that trains them all, a cached loader.
 
-    python -m playground.pretrained                  # train every recipe, one after the other (≤ 10 min each)
-    python -m playground.pretrained vae gan-class    # only these
-    python -m playground.pretrained encoder-shapes2d --threads 2   # an inverse-graphics encoder (<= 15 min)
-    python -m playground.pretrained diffusion --threads 2   # one run using both cores
-    python -m playground.pretrained --list
+    python -m playground.models.pretrained                  # train every recipe, one after the other (≤ 10 min each)
+    python -m playground.models.pretrained vae gan-class    # only these
+    python -m playground.models.pretrained encoder-shapes2d --threads 2   # an inverse-graphics encoder (<= 15 min)
+    python -m playground.models.pretrained diffusion --threads 2   # one run using both cores
+    python -m playground.models.pretrained --list
 
-Each recipe is an ordinary `python -m playground.train` run (same loop, same seeds); its weights
+Each recipe is an ordinary `python -m playground.models.train` run (same loop, same seeds); its weights
 land in `playground/weights/NAME.safetensors` with the run's world, budget and wall time in the
 checkpoint's metadata, and its loss log (every 10th step) in `NAME.csv`. The app and
 `benchmarks/models.py` only load these files; nothing is downloaded.
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-WEIGHTS = Path(__file__).resolve().parent / "weights"
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"   # playground/weights: every shipped network
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,9 @@ class Recipe:
     lr: float = 1e-3
     n: int = 20_000
     config: dict = field(default_factory=dict)
-    schedule: str = "constant"    # the learning rate over the budget (playground.train.SCHEDULES)
+    schedule: str = "constant"    # the learning rate over the budget (playground.models.train.SCHEDULES)
     steps: int | None = None      # a step budget as well (whichever ends first): the same run on any machine
-    precision: str = "float32"    # the training steps' arithmetic (playground.train.PRECISIONS)
+    precision: str = "float32"    # the training steps' arithmetic (playground.models.train.PRECISIONS)
 
     def build(self, image_size: int, **overrides):
         """A fresh model of this recipe's family, condition and config (`overrides` change them)."""
@@ -49,7 +49,7 @@ class Recipe:
 
     @property
     def fit_options(self) -> dict:
-        """The recipe's optimisation settings, as playground.train.fit takes them."""
+        """The recipe's optimisation settings, as playground.models.train.fit takes them."""
         return {"batch_size": self.batch_size, "lr": self.lr, "schedule": self.schedule, "precision": self.precision}
 
     def argv(self, name: str, out: Path, threads: int = 1) -> list[str]:
@@ -84,8 +84,8 @@ RECIPES: dict[str, Recipe] = {
     "diffusion-class": Recipe("diffusion", "exact-holdout", 8, "class", batch_size=16, lr=1e-3, config=_DIFFUSION),
     "diffusion-caption": Recipe("diffusion", "exact-holdout", 8, "caption", batch_size=16, lr=1e-3, config=_DIFFUSION),
 }
-# the models that are not generative: the inverse-graphics encoders (playground.inverse: image -> scene,
-# one per default world) and the shape classifier the adversarial-noise demo attacks (playground.adversarial)
+# the models that are not generative: the inverse-graphics encoders (playground.inverse.encoder: image -> scene,
+# one per default world) and the shape classifier the adversarial-noise demo attacks (playground.uncertainty.adversarial)
 ENCODER_RECIPES: dict[str, Recipe] = {
     "encoder-shapes2d": Recipe("encoder", "shapes2d", 15, batch_size=32, lr=5e-4, n=60_000),
     "encoder-clevr3d": Recipe("encoder", "clevr3d", 15, batch_size=32, lr=1e-3, n=60_000),
@@ -114,7 +114,7 @@ def load(name: str):
     file = path(name)
     if not file.is_file():
         raise FileNotFoundError(f"the weights of {name!r} are missing ({file}); "
-                                f"train them with: python -m playground.pretrained {name}")
+                                f"train them with: python -m playground.models.pretrained {name}")
     return load_checkpoint(file)
 
 
@@ -141,8 +141,36 @@ def train(name: str, scratch: Path, threads: int = 1) -> Path:
     return path(name)
 
 
+# --- the README's sample grids ----------------------------------------------------------------------
+
+GRID_CLASSES = [("cylinder", "red")] * 4 + [("cube", "blue")] * 2 + [("sphere", "green")] * 2   # red cylinders: held out
+GRID_CAPTION = "a large red cylinder"
+
+
+def sample_grid(name: str, seed: int = 0):
+    """The README's picture of shipped model `name`: eight samples (seed `seed`) in a row, 3x. Class
+    models are asked for GRID_CLASSES (four held-out red cylinders first), caption models for
+    GRID_CAPTION; diffusion uses 250 steps and, when conditional, guidance 2."""
+    import torch
+
+    from worlds.images import image_grid
+
+    from .data import class_condition
+    from .protocol import channels_last
+    from .text import encode_captions
+
+    model = load(name)
+    kind = getattr(model.config, "condition", "none")
+    condition = {"none": None, "class": torch.cat([class_condition(*pair) for pair in GRID_CLASSES]),
+                 "caption": encode_captions([GRID_CAPTION] * len(GRID_CLASSES))}[kind]
+    options = {"steps": 250, "guidance": 1.0 if kind == "none" else 2.0} if model.family == "diffusion" else {}
+    with torch.no_grad():
+        images = model.sample(len(GRID_CLASSES), condition, generator=torch.Generator().manual_seed(seed), **options)
+    return image_grid(channels_last(images), len(GRID_CLASSES), scale=3)
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m playground.pretrained", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m playground.models.pretrained", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="recipes to train (default: all)")
     parser.add_argument("--list", action="store_true", help="print the recipes and exit")
@@ -164,8 +192,6 @@ def main(argv=None) -> int:
         return 2
     if args.grids:
         from PIL import Image
-
-        from .views import sample_grid
 
         not_generative = [n for n in args.names if n not in RECIPES]
         if not_generative:

@@ -49,9 +49,9 @@ TAXONOMY_SAMPLES = ("gan", "vae", "flow")      # families that sample in about a
 def read_back(world: str = "shapes2d", seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
     """Lesson 1: a random scene's picture, the encoder's one-pass reading of it re-rendered, and a caption."""
     from worlds import caption, render, sample_scene
-    from worlds.views import display_factor, upscale
+    from worlds.images import display_factor, upscale
 
-    from .inverse import read_scene
+    from playground.inverse.encoder import read_scene
     from .views import encoder_for
 
     encoder = encoder_for(world)
@@ -79,6 +79,6 @@ def taxonomy_samples(seed: int = 0, n: int = 8) -> list[tuple[np.ndarray, str]]:
 @lru_cache(maxsize=1)
 def decision_study():
     """Lesson 2: three blobs, logistic regression against per-class Gaussian mixtures (fitted in ~1 s)."""
-    from .uncertainty import run_study
+    from playground.uncertainty.study import run_study
 
     return run_study("blobs", n_train=200, n_test=200, n_far=200, discriminative=("logistic",), generative=("gmm",))

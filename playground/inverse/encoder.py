@@ -29,7 +29,7 @@ continuous ones for matched slots. As in DETR, every decoder layer's output is s
 (auxiliary losses), which speeds up training of the cross-attention a lot.
 
 Targets come from `Scene.to_vector` (the same slot layout the answer decodes from), never from a
-second copy of the factor table. The encoder is trained by `playground.train.fit` like every
+second copy of the factor table. The encoder is trained by `playground.models.train.fit` like every
 family; the "condition" it asks for is the scenes' vectors (`WorldData.condition("scene")`).
 
 Metrics. `match_scenes` pairs predicted and true objects by position (Hungarian again) for count,
@@ -56,7 +56,7 @@ from worlds.scene import COLOR_NAMES, MATERIALS, MAX_OBJECTS, MAX_SIZE, POSITION
 
 from worlds.render3d import _camera_rays
 
-from .protocol import Model
+from playground.models.protocol import Model
 
 L = SLOT_LAYOUT
 AP_THRESHOLDS = (math.inf, 0.1, 0.05, 0.02, 0.01)
@@ -378,7 +378,7 @@ def average_precision(predictions: list[list[tuple[float, object]]], truths: lis
 
 def doubtful_objects(vectors: np.ndarray, settings: dict, lo: float = 0.02) -> list[list[object]]:
     """Per image, the objects of the slots the encoder was unsure of (present probability in [lo, 1/2)),
-    most likely first: analysis by synthesis tries adding them (`playground.refine.discrete_sweep`)."""
+    most likely first: analysis by synthesis tries adding them (`playground.inverse.refine.discrete_sweep`)."""
     out = []
     for v in vectors:
         p = v[:, L["present"]]
@@ -480,7 +480,7 @@ UNEXPLAINED_RMSE = 12.0
 
 def read_scene(encoder: SceneEncoder, image, *, refine_steps: int = 0, callback=None) -> Reading:
     """Read the scene in `image` (see `prepare_image`), optionally refine it by analysis by synthesis
-    (`playground.refine.refine`), and report the re-render error."""
+    (`playground.inverse.refine.refine`), and report the re-render error."""
     from .refine import refine
 
     settings = encoder.scene_settings()

@@ -10,7 +10,7 @@ from plotly.subplots import make_subplots
 
 from worlds.scene import color_rgb
 
-from .uncertainty import DISCRIMINATIVE, GENERATIVE, PLOT_EXTENT, WORLD_RANGE, Study, grid
+from playground.uncertainty.study import DISCRIMINATIVE, GENERATIVE, PLOT_EXTENT, WORLD_RANGE, Study, grid
 
 
 def _css(color: str, alpha: float = 1.0) -> str:
@@ -156,9 +156,9 @@ def attack_figure(report) -> go.Figure:
 # --- the measured Table 1.1
 
 def comparison_figure(result: dict) -> go.Figure:
-    """Three panels of an evaluation (`playground.evaluate`): sampling speed of every family; bits/dim
+    """Three panels of an evaluation (`playground.evaluation.compare`): sampling speed of every family; bits/dim
     against sampling speed for the families with a likelihood; validity and coverage of the samples."""
-    from .evaluate import family_rows
+    from playground.evaluation.compare import family_rows
 
     rows = family_rows(result)
     names = list(rows)

@@ -68,7 +68,7 @@ from cached padded feature maps; inside the row only the current pixel of each h
 is recomputed, from cached features of the pixels to its left. Same weights and the same function
 as the full forward pass (the tests compare both samplers byte for byte), about H W times less work.
 The same pass, with each subpixel's value left to a function, encodes and decodes images losslessly
-(playground.coding): the true bytes, or the bytes read back from the code, instead of a draw.
+(playground.evaluation.coding): the true bytes, or the bytes read back from the code, instead of a draw.
 """
 from __future__ import annotations
 
@@ -393,7 +393,7 @@ class PixelCNN(Model):
     @torch.no_grad()
     def _autoregress(self, n: int, condition: torch.Tensor | None, choose, every: int):
         """The one pass through the subpixels in generation order that sampling and lossless coding
-        (playground.coding) share, so all of them see bit-for-bit the same logits. At each subpixel
+        (playground.evaluation.coding) share, so all of them see bit-for-bit the same logits. At each subpixel
         `choose(logits (n, 256), channel, i, j)` returns its values (n,) int64: a draw when sampling,
         the true bytes when encoding, the bytes read back from the code when decoding. Yields the
         uint8 (n, C, H, W) canvas after every `every` rows, and after the last. Averaged weights."""

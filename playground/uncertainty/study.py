@@ -229,7 +229,7 @@ class KernelDensity:
 
 
 class FlowDensity:
-    """The project's RealNVP (`playground.flow.VectorFlow`) on standardised points z = (x - m) / s:
+    """The project's RealNVP (`playground.models.flow.VectorFlow`) on standardised points z = (x - m) / s:
     log p(x) = log q(z) - sum log s. Its marginal has no closed form, so it is a sum over a fine
     grid of the hidden coordinate (trapezoid rule over z in [-8, 8], where q's mass is):
     log p(x_d) = log integral q(z_d, z_o) dz_o - log s_d."""
@@ -240,7 +240,7 @@ class FlowDensity:
 
     @classmethod
     def fit(cls, features: np.ndarray, seed: int = 0, steps: int = 400, lr: float = 5e-3) -> "FlowDensity":
-        from .flow import VectorFlow, VectorFlowConfig
+        from playground.models.flow import VectorFlow, VectorFlowConfig
 
         mean, scale = features.mean(0), features.std(0) + 1e-3
         z = torch.as_tensor((features - mean) / scale, dtype=torch.float32)

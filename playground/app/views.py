@@ -13,12 +13,13 @@ import numpy as np
 import torch
 
 from worlds.scene import COLOR_NAMES, SHAPES
-from worlds.views import image_grid as tile, upscale
+from worlds.images import image_grid, upscale
 
-from . import pretrained
-from .data import class_condition, load_world
-from .registry import FAMILIES
-from .text import encode_captions, unknown_words
+from playground.models import pretrained
+from playground.models.protocol import channels_last
+from playground.models.data import class_condition, load_world
+from playground.models.registry import FAMILIES
+from playground.models.text import encode_captions, unknown_words
 
 MAX_SAMPLES = 64            # images per Generate request
 MAX_INTERPOLATION = 16      # frames of a latent interpolation
@@ -51,16 +52,6 @@ BOUND_HOW = {"vae": "the importance-weighted ELBO with k = 64 posterior draws, u
 
 
 # --- pictures ---------------------------------------------------------------------------------------
-
-def image_grid(images: torch.Tensor | np.ndarray, columns: int = 8, scale: int = 1, gap: int = 0) -> np.ndarray:
-    """uint8 images (N, 3, H, W) -> one uint8 picture, each image upscaled `scale` times (nearest
-    neighbour) and separated by `gap` white pixels (worlds.views.image_grid does the tiling)."""
-    images = torch.as_tensor(images)
-    if images.ndim != 4 or images.dtype != torch.uint8:
-        raise ValueError(f"expected uint8 images (N, C, H, W), got {tuple(images.shape)} {images.dtype}")
-    pictures = [upscale(image, scale) for image in images.permute(0, 2, 3, 1).numpy()]
-    return tile(pictures, columns, pad=gap)
-
 
 # --- shipped models ---------------------------------------------------------------------------------
 
@@ -174,26 +165,8 @@ def sample_stream(name, n: int = 16, seed: int = 0, shape: str | None = None, co
         if frame is None:
             return
         images, label = frame
-        yield image_grid(images, columns, DISPLAY, 2), f"{label} · {time.perf_counter() - start:.1f} s"
+        yield image_grid(channels_last(images), columns, scale=DISPLAY), f"{label} · {time.perf_counter() - start:.1f} s"
 
-
-
-GRID_CLASSES = [("cylinder", "red")] * 4 + [("cube", "blue")] * 2 + [("sphere", "green")] * 2   # red cylinders: held out
-GRID_CAPTION = "a large red cylinder"
-
-
-def sample_grid(name: str, seed: int = 0) -> np.ndarray:
-    """The README's picture of shipped model `name`: eight samples (seed `seed`) in a row, 3x. Class
-    models are asked for GRID_CLASSES (four held-out red cylinders first), caption models for
-    GRID_CAPTION; diffusion uses 250 steps and, when conditional, guidance 2."""
-    model = _shipped(name)
-    kind = getattr(model.config, "condition", "none")
-    condition = {"none": None, "class": torch.cat([class_condition(*pair) for pair in GRID_CLASSES]),
-                 "caption": encode_captions([GRID_CAPTION] * len(GRID_CLASSES))}[kind]
-    options = {"steps": 250, "guidance": 1.0 if kind == "none" else 2.0} if model.family == "diffusion" else {}
-    with torch.no_grad():
-        images = model.sample(len(GRID_CLASSES), condition, generator=torch.Generator().manual_seed(seed), **options)
-    return image_grid(images, len(GRID_CLASSES), 3, 2)
 
 
 def interpolation(name: str, world_seed: int = 0, frames: int = 8) -> tuple[np.ndarray, str]:
@@ -214,7 +187,7 @@ def interpolation(name: str, world_seed: int = 0, frames: int = 8) -> tuple[np.n
         t = torch.linspace(0, 1, frames)[:, None]
         path = model.decode((1 - t) * codes[0] + t * codes[1], None if condition is None else condition.expand(frames, -1))
     row = torch.cat([data.images[:1], path, data.images[1:]])
-    return image_grid(row, len(row), DISPLAY, 2), "left: scene A · then the decoded path from A's code to B's · right: scene B"
+    return image_grid(channels_last(row), len(row), scale=DISPLAY), "left: scene A · then the decoded path from A's code to B's · right: scene B"
 
 
 def _first_class(data) -> tuple[str, str]:
@@ -227,12 +200,12 @@ def _first_class(data) -> tuple[str, str]:
 def train_stream(family: str, world: str = "exact", minutes: float = 1.0, seed: int = 0,
                  condition: str = "none", every_s: float = 1.0):
     """Train a fresh model of `family` (the shipped recipe's settings) with the shared loop `fit`,
-    which runs in a worker thread (`worlds.views.stoppable`); yield (model, records, status) about every
+    which runs in a worker thread (`playground.app.tasks.stoppable`); yield (model, records, status) about every
     `every_s` seconds and once at the end. Closing the generator (the app's Stop button) stops training
     after the current step. The model lives only in the caller's session."""
-    from worlds.views import stoppable
+    from playground.app.tasks import stoppable
 
-    from .train import fit
+    from playground.models.train import fit
 
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
@@ -304,7 +277,7 @@ def open_picture(path) -> "Image.Image":
 
     from PIL import Image, UnidentifiedImageError
 
-    from .inverse import MAX_INPUT_SIDE
+    from playground.inverse.encoder import MAX_INPUT_SIDE
 
     if path is None:
         raise ValueError("no picture: upload one, draw one, or render a random scene")
@@ -359,12 +332,12 @@ def reading_summary(reading, step: int | None = None, steps: int | None = None) 
 def read_picture(world: str, picture, refine_steps: int = 0, every: int = 5):
     """Yield (reading, step, steps) while the encoder of `world` reads `picture` (a PIL image or an array):
     its one-pass answer first, then the refinement's current scene every `every` steps, and last the
-    answer `refine` gives. The refinement runs in a worker thread (`worlds.views.stoppable`), so
+    answer `refine` gives. The refinement runs in a worker thread (`playground.app.tasks.stoppable`), so
     closing this generator (the app's Stop) ends it at its next step."""
-    from worlds.views import stoppable
+    from playground.app.tasks import stoppable
 
-    from .inverse import Reading, read_scene
-    from .refine import refine
+    from playground.inverse.encoder import Reading, read_scene
+    from playground.inverse.refine import refine
 
     refine_steps = _count(refine_steps, "refinement steps", 0, MAX_REFINE_STEPS)
     encoder = encoder_for(world)
@@ -405,7 +378,7 @@ def _float(value, name: str, lo: float, hi: float) -> float:
 
 def study_for(layout: str, seed: int = 0, n: int = 400):
     """The fitted study of a layout (every discriminative and generative model), cached."""
-    from .uncertainty import get_layout
+    from playground.uncertainty.study import get_layout
 
     get_layout(layout)
     return _study(layout, _count(seed, "seed", 0, 2**31 - 1), _count(n, "training points", 20, MAX_STUDY_POINTS))
@@ -413,14 +386,14 @@ def study_for(layout: str, seed: int = 0, n: int = 400):
 
 @lru_cache(maxsize=STUDY_CACHE)
 def _study(layout: str, seed: int, n: int):
-    from .uncertainty import run_study
+    from playground.uncertainty.study import run_study
 
     return run_study(layout, n_train=n, n_test=n, n_far=n, seed=seed)
 
 
 def scores_markdown(study) -> str:
     """Markdown table of every model's test accuracy, far-point AUROC and accuracy with a coordinate hidden."""
-    from .uncertainty import DISCRIMINATIVE, GENERATIVE
+    from playground.uncertainty.study import DISCRIMINATIVE, GENERATIVE
 
     names = {**DISCRIMINATIVE, **GENERATIVE}
     rows = ["| model | kind | accuracy | AUROC data vs far | only x seen | only y seen |", "|---|---|---|---|---|---|"]
@@ -440,7 +413,7 @@ def probe_report(study, x, y, discriminative: str = "mlp", generative: str = "fl
     """The scene a probe point stands for (a training point's own scene when the probe is on one, else
     an object coloured by the generative model's best guess) and both models' probabilities there."""
     from worlds import render
-    from .uncertainty import PLOT_EXTENT, WORLD_RANGE, point_scene
+    from playground.uncertainty.study import PLOT_EXTENT, WORLD_RANGE, point_scene
 
     point = np.array([[_float(x, "probe x", -PLOT_EXTENT, PLOT_EXTENT), _float(y, "probe y", -PLOT_EXTENT, PLOT_EXTENT)]])
     for name, fitted in ((discriminative, study.discriminative), (generative, study.generative)):
@@ -490,7 +463,7 @@ ATTACK_DISPLAY = 8              # 32 px images shown 8x larger
 
 def attack_scenes() -> int:
     """How many exact-world scenes there are to attack."""
-    from .adversarial import exact_world
+    from playground.uncertainty.adversarial import exact_world
 
     return exact_world().num_scenes
 
@@ -498,7 +471,7 @@ def attack_scenes() -> int:
 def attack_view(index, eps, method: str = "fgsm", steps=10, seed=0):
     """Attack exact-world scene `index` with the shipped shape classifier: (original, amplified noise,
     perturbed) pictures, the probability figure, and a Markdown summary with the likelihood check."""
-    from .adversarial import METHODS, attack, exact_world
+    from playground.uncertainty.adversarial import METHODS, attack, exact_world
     from .plots import attack_figure
 
     world = exact_world()
@@ -547,7 +520,7 @@ def shipped_evaluation() -> dict | None:
     """The evaluation shipped with the code (playground/results/evaluation.json), or None."""
     import json
 
-    from .evaluate import RESULTS
+    from playground.evaluation.compare import RESULTS
 
     return json.loads(RESULTS.read_text()) if RESULTS.is_file() else None
 
@@ -564,14 +537,14 @@ def _shown(value) -> str:
 
 def evaluation_rows(result: dict) -> list[list[str]]:
     """The evaluation as table rows (one per family, EVALUATION_HEADERS' columns)."""
-    from .evaluate import family_rows
+    from playground.evaluation.compare import family_rows
 
     return [[_shown(row.get(key)) for key in _EVALUATION_KEYS] for row in family_rows(result).values()]
 
 
 def lecture_markdown(result: dict) -> str:
     """The lecture's qualitative Table 1.1 beside what was measured, family by family."""
-    from .evaluate import family_rows
+    from playground.evaluation.compare import family_rows
 
     lines = ["| family | training (lecture → measured) | likelihood | sampling | compression | representation |",
              "|---|---|---|---|---|---|"]
@@ -591,8 +564,8 @@ def lecture_markdown(result: dict) -> str:
 
 def evaluation_stream(families, minutes=0.1, seeds=1, samples=64):
     """Yield (result so far, finished families, total) while a small live evaluation runs, one family at a time."""
-    from .evaluate import QUICK, Budget, evaluate_family, LECTURE
-    from .registry import FAMILIES
+    from playground.evaluation.compare import QUICK, Budget, evaluate_family, LECTURE
+    from playground.models.registry import FAMILIES
 
     families = list(families or [])
     if not families:
