@@ -9,7 +9,7 @@ world (`shapes2d`, `clevr3d`), with the shipped encoder `encoder-WORLD` (or `--m
   * count accuracy (the answer has exactly the true number of objects), per-attribute accuracy over
     objects matched by position (Hungarian), mean position error in world units and in pixels;
   * re-render RMSE / PSNR / IoU of the answer;
-  * set-prediction AP at d in {inf, 0.1, 0.05, 0.02, 0.01} (playground.inverse.encoder.average_precision),
+  * set-prediction AP at d in {inf, 0.1, 0.05, 0.02, 0.01} (playground.inverse.metrics.average_precision),
     from the encoder alone (`ap`) and after `--refine-steps` of analysis by synthesis (`ap_refined`);
   * milliseconds per image: the encoder at batch 64, and refinement per image;
   * per object count: count accuracy and AP@0.05 (refined);
@@ -35,8 +35,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from playground.models import pretrained  # noqa: E402
 from playground.models.checkpoint import load  # noqa: E402
-from playground.inverse.encoder import (AP_THRESHOLDS, attributes, average_precision, confident_objects,  # noqa: E402
-                                doubtful_objects, match_scenes, prepare_image)
+from playground.inverse.encoder import confident_objects, doubtful_objects, prepare_image  # noqa: E402
+from playground.inverse.metrics import AP_THRESHOLDS, attributes, average_precision, match_scenes  # noqa: E402
 from playground.inverse.refine import image_error, refine  # noqa: E402
 from worlds import Scene, get_world, render, sample_scenes  # noqa: E402
 from worlds.scene import SLOT_LAYOUT  # noqa: E402

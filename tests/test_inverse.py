@@ -8,7 +8,8 @@ import torch
 
 from playground.models.checkpoint import load, save
 from playground.models.data import load_world
-from playground.inverse.encoder import SceneEncoder, EncoderConfig, average_precision, confident_objects, match_scenes
+from playground.inverse.encoder import SceneEncoder, EncoderConfig, confident_objects
+from playground.inverse.metrics import average_precision, match_scenes
 from playground.inverse.refine import _tensors, image_error, refine, soft_render_2d
 from playground.models.train import fit
 from worlds import Cube, Cylinder, Scene, Sphere, render, sample_scenes
