@@ -182,7 +182,7 @@ def test_conditions_and_guidance_change_samples(kind, data):
 
 def test_invalid_settings_are_refused():
     for bad, match in [(dict(condition="music"), "condition must be"), (dict(schedule="sqrt"), "schedule must be"),
-                       (dict(image_size=9), "divisible by"), (dict(widths=(8, 12)), "multiples of 8"),
+                       (dict(image_size=9), "multiple of 2 .2 resolution levels"), (dict(widths=(8, 12)), "multiples of 8"),
                        (dict(timesteps=1), "timesteps"), (dict(prediction="x0"), "prediction must be"),
                        (dict(min_snr=-1.0), "min_snr")]:
         with pytest.raises(ValueError, match=match):

@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .protocol import CONDITIONS, Model, averaged, from_unit, to_unit, init_average
+from .protocol import check_image_size, Model, averaged, from_unit, to_unit, init_average
 from .text import ConditionEncoder
 
 GROUPS = 8              # GroupNorm groups: every width must be a multiple of this
@@ -216,17 +216,13 @@ class Diffusion(Model):
     def __init__(self, config: DiffusionConfig):
         super().__init__(config)
         widths = tuple(config.widths)
-        if config.condition not in CONDITIONS:
-            raise ValueError(f"condition must be one of {', '.join(CONDITIONS)}, got {config.condition!r}")
         if config.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {config.schedule!r}")
         if not 2 <= config.timesteps <= 4000:
             raise ValueError(f"timesteps must be in 2..4000, got {config.timesteps}")
         if not widths or any(w <= 0 or w % GROUPS for w in widths):
             raise ValueError(f"widths must be positive multiples of {GROUPS}, got {widths}")
-        if config.image_size < 2 ** (len(widths) - 1) or config.image_size % 2 ** (len(widths) - 1):
-            raise ValueError(f"image_size {config.image_size} must be divisible by 2^{len(widths) - 1} "
-                             f"for {len(widths)} resolution levels")
+        check_image_size(config.image_size, 2 ** (len(widths) - 1), f"{len(widths)} resolution levels")
         if not 0.0 <= config.guidance_dropout < 1.0:
             raise ValueError(f"guidance_dropout must be in [0, 1), got {config.guidance_dropout}")
         if not 0.0 <= config.ema_decay < 1.0:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .protocol import CONDITIONS, Model, from_unit, to_unit
+from .protocol import check_image_size, Model, from_unit, to_unit
 from .text import ConditionEncoder
 
 MAX_SAMPLES = 1024
@@ -64,10 +64,7 @@ class EBM(Model):
 
     def __init__(self, config: EBMConfig):
         super().__init__(config)
-        if config.condition not in CONDITIONS:
-            raise ValueError(f"unknown condition {config.condition!r}; expected one of {', '.join(CONDITIONS)}")
-        if config.image_size < 8 or config.image_size % 8:
-            raise ValueError(f"ebm needs image_size a multiple of 8 (three 2x2 poolings), got {config.image_size}")
+        check_image_size(config.image_size, 8, "three 2x2 poolings")
         if config.langevin_steps < 1 or config.sampling_steps < 1 or config.buffer_size < 1:
             raise ValueError("ebm langevin_steps, sampling_steps and buffer_size must be at least 1")
         w = config.width

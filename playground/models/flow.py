@@ -66,7 +66,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .protocol import CONDITIONS, Model, averaged, init_average, to_unit
+from .protocol import check_image_size, Model, averaged, init_average, to_unit
 from .text import ConditionEncoder
 
 MAX_SAMPLES = 1024      # images per sample / decode call
@@ -274,13 +274,9 @@ class Flow(Model):
 
     def __init__(self, config: FlowConfig):
         super().__init__(config)
-        if config.condition not in CONDITIONS:
-            raise ValueError(f"condition must be one of {', '.join(CONDITIONS)}, got {config.condition!r}")
         if config.levels < 1 or config.steps < 1 or config.hidden < 1 or config.channels < 1:
             raise ValueError("levels, steps, hidden and channels must be positive")
-        if config.image_size < 2 ** config.levels or config.image_size % 2 ** config.levels:
-            raise ValueError(f"image_size must be a positive multiple of 2^levels = {2 ** config.levels} "
-                             f"(each level squeezes by 2), got {config.image_size}")
+        check_image_size(config.image_size, 2 ** config.levels, "each of the levels squeezes by 2")
         if not 0 <= config.logit_alpha < 0.5:
             raise ValueError(f"logit_alpha must be in [0, 0.5), got {config.logit_alpha}")
         if not 1 <= config.bits <= 8:

@@ -123,7 +123,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .protocol import CONDITIONS, Model, from_unit, to_unit
+from .protocol import check_image_size, Model, from_unit, to_unit
 from .text import ConditionEncoder
 
 MAX_SAMPLES = 1024      # images per sample call
@@ -330,11 +330,7 @@ class GAN(Model):
 
     def __init__(self, config: GANConfig):
         super().__init__(config)
-        if config.condition not in CONDITIONS:
-            raise ValueError(f"condition must be one of {', '.join(CONDITIONS)}, got {config.condition!r}")
-        if config.image_size < 8 or config.image_size % 8:
-            raise ValueError(f"image_size must be a positive multiple of 8 (three stride-2 stages), "
-                             f"got {config.image_size}")
+        check_image_size(config.image_size, 8, "three stride-2 stages")
         if min(config.latent_dim, config.width, config.condition_dim, config.n_critic) < 1:
             raise ValueError("latent_dim, width, condition_dim and n_critic must be positive")
         if not 0 < config.lipschitz <= 1000:

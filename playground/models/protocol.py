@@ -62,6 +62,9 @@ class Model(nn.Module):
 
     def __init__(self, config):
         super().__init__()
+        condition = getattr(config, "condition", "none")
+        if condition not in CONDITIONS:
+            raise ValueError(f"unknown condition {condition!r}: condition must be one of {', '.join(CONDITIONS)}")
         self.config = config
         self.updates = 0          # train_step calls (not saved)
 
@@ -108,6 +111,12 @@ class Model(nn.Module):
         if n is not None and condition.shape[0] not in (1, n):
             raise ValueError(f"condition has {condition.shape[0]} rows for {n} samples")
         return condition.long().expand(n, *condition.shape[1:]) if n is not None else condition.long()
+
+
+def check_image_size(size: int, multiple: int, why: str) -> None:
+    """A network that halves its feature maps k times needs an image side that 2^k divides."""
+    if size < multiple or size % multiple:
+        raise ValueError(f"image_size must be a positive multiple of {multiple} ({why}), got {size}")
 
 
 def channels_last(images: torch.Tensor):

@@ -50,10 +50,9 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .protocol import CONDITIONS, Model, to_unit
+from .protocol import check_image_size, Model, to_unit
 from .text import ConditionEncoder
 
 MAX_SAMPLES = 1024       # images per sample / decode / interpolate call
@@ -174,11 +173,7 @@ class VAE(Model):
 
     def __init__(self, config: VAEConfig):
         super().__init__(config)
-        if config.condition not in CONDITIONS:
-            raise ValueError(f"condition must be one of {', '.join(CONDITIONS)}, got {config.condition!r}")
-        if config.image_size < 8 or config.image_size % 8:
-            raise ValueError(f"image_size must be a positive multiple of 8 (three stride-2 stages), "
-                             f"got {config.image_size}")
+        check_image_size(config.image_size, 8, "three stride-2 stages")
         if min(config.latent_dim, config.width, config.condition_dim) < 1:
             raise ValueError("latent_dim, width and condition_dim must be positive")
         if config.free_bits < 0:
