@@ -70,7 +70,7 @@ def samples_above_world(model, samples: torch.Tensor, every: int = 4) -> float:
     log_prob, or for an unnormalized model -E (log Z cancels in the comparison, so it needs none).
     A model that has learnt the world puts its world images at least as high as its own samples, so
     this is at most about 1/2; near 1, its sampler has found basins where there is no scene, and
-    training has not raised them (the EBM, README eleventh round)."""
+    training has not raised them (the EBM, docs/models-ebm.md)."""
     images = world_tensor(exact_world())[::every]
     median = log2_likelihoods(model, images).median()
     return float((log2_likelihoods(model, samples) > median).double().mean())

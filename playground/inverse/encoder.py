@@ -101,12 +101,11 @@ class SceneEncoder(Model):
     Config = EncoderConfig
     family = "encoder"
     likelihood = "none"
+    conditions = ("scene",)         # scene vectors: what it learns to read
 
     def __init__(self, config: EncoderConfig):
         super().__init__(config)
         world = get_world(config.world)
-        if config.condition != "scene":
-            raise ValueError(f"the encoder trains on scene vectors: condition must be 'scene', got {config.condition!r}")
         if not 1 <= config.slots <= MAX_OBJECTS or config.slots < world.num_objects[1]:
             raise ValueError(f"slots must be in {world.num_objects[1]}..{MAX_OBJECTS} for world {world.name!r} "
                              f"(up to {world.num_objects[1]} objects), got {config.slots}")

@@ -49,7 +49,7 @@ not squeeze mass into 1/256-wide bins to be sharp, and a sample only has to land
 bin to have the right colour: the fine detail of x it no longer models. Samples are shown at the middle
 of their bins (k 2^(8-b) + 2^(7-b)). Every scene of the exact world stays distinct at 5 bits, so its
 entropy is still log2 768 bits and the gap to it is still a bound on KL(world || model), now in the
-space of coarse images. Tried at 5 bits for 10 minutes (README, eighth round): the same faint objects
+space of coarse images. Tried at 5 bits for 10 minutes (docs/models-flow.md): the same faint objects
 and blanks as at 8, so the shipped flow models all 8 bits and its bits/dim compare with the others'.
 
 Conditioning. The condition vector is added to the hidden features of every coupling network

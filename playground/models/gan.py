@@ -67,7 +67,7 @@ changes from one pixel to the next, has to be built from the kernel's weights al
 convolutions with batch norm and ReLU at each scale (and at the full size, before the last one) let G
 draw at pixel resolution, as SN-GAN's and BigGAN's generators, with two convolutions per block, do.
 On this world one more per scale halves the steps that fit in 8 minutes and draws a few sharper discs
-among stripes along the borders (README, seventh round), so no recipe uses it.
+among stripes along the borders (docs/models-gan.md), so no recipe uses it.
 
 Generator layout (`generator`). Can G draw the world at all? `benchmarks/generator_fit.py` takes the
 critic away and fits each layout to the exact world's 768 images by regression, one learnt code per
@@ -75,7 +75,7 @@ image (GLO, Bojanowski et al. 2018). After 1,500 steps the "dcgan" layout recons
 validly (median 3.5% of pixels wrong, as many as a blank picture gets wrong), while the "decoder"
 layout (the VAE decoder's, with LeakyReLU, and a tanh in place of its nibble logits) reconstructs 31%.
 Batch norm is what stops it (with ReLU or SiLU after it, none valid), and ReLU without it sticks at
-the blank picture (README, eighth round, has the ablation). Trained as a GAN for 8 minutes, "decoder"
+the blank picture (docs/models-gan.md has the ablation). Trained as a GAN for 8 minutes, "decoder"
 draws more compact objects, now and then an exact one (valid 0.02-0.03 against 0.00), but more blanks
 (empty 0.38-0.41 against 0.02) and still blurred ones, with a spectrally normalised critic, a deeper
 one or an R1 one; so no recipe uses it yet. The critic's gradients, not G's reach, now limit the GAN.
@@ -83,7 +83,7 @@ one or an R1 one; so no recipe uses it yet. The critic's gradients, not G's reac
 Colour hopping, and four cures tried against it. Sampled from the raw G rather than its average, a
 run's objects at any one step come in one or two colours (red at one snapshot, green at another): G
 draws every z in the colour D currently accepts and moves on when D catches up, and the average of those
-weights blends the colours into the muddy ones the samples show (README, ninth round). Against it:
+weights blends the colours into the muddy ones the samples show (docs/models-gan.md). Against it:
   * `pack` m (PacGAN, Lin et al. 2018): D scores m images stacked on channels, so a pack of look-alikes
     is evidence of a collapse that D can see;
   * `diversity` lambda (mode seeking, Mao et al. 2019): G also minimises lambda / (|G(z1) - G(z2)|_1 /
@@ -96,7 +96,7 @@ weights blends the colours into the muddy ones the samples show (README, ninth r
     for clusters as often as real images fell in them, so each mode has its own code and G cannot
     drop one without D noticing. The cluster counts are saved with the weights; sampling draws from them.
 None of the four stopped the hopping within the recipe's 2,400 steps (most made the samples blanker), so
-no recipe uses them; they stay so that the README's runs can be repeated.
+no recipe uses them; they stay so that the runs in docs/models-gan.md can be repeated.
 
 Layered generator (`generator="layered"`; as LR-GAN, Yang, Kannan, Batra & Parikh 2017). The decoder's
 body draws, per pixel, a colour and a coverage alpha in (0, 1) over a learned background image:
@@ -104,7 +104,7 @@ body draws, per pixel, a colour and a coverage alpha in (0, 1) over a learned ba
 An edge is where alpha steps from 0 to 1, so a sharp object is one sigmoid away, where the decoder has to
 draw it in every channel at once; the ground is one learned image from the start. Fitted by regression
 (GLO, as benchmarks/generator_fit.py) it reconstructs 39% of the world's images validly in 1,500 steps,
-the decoder 23% (README, eleventh round). As a GAN it draws clean edges, but in saturated colours, and
+the decoder 23% (docs/models-gan.md). As a GAN it draws clean edges, but in saturated colours, and
 it still hops from colour to colour, so no recipe uses it yet.
 
 Conditioning. G reads the concatenation [z, e_G(c)] of the noise and a condition vector; D uses

@@ -19,7 +19,7 @@ bytes: an exact likelihood in nats, trained by cross-entropy. The categorical co
     The levels are ordered, so a component that is unsure puts its doubt on the levels *next to* its
     mean, where a softmax spreads it over all 256. The head is 256 / 3K times smaller (the softmax's
     is most of a training step's work: 2.1x faster steps at K = 5). On this world it is still the
-    worse choice for a 10-minute budget (README, fifth round): the ground's exact grey is a spike the
+    worse choice for a 10-minute budget (docs/models-pixelcnn.md): the ground's exact grey is a spike the
     mixture only reaches by shrinking a scale to e^-7, and a draw still picks another component's
     colour now and then.
 

@@ -64,18 +64,18 @@ class Recipe:
         return args
 
 
-_PIXELCNN = {"hidden": 24, "layers": 8, "seen": 8}   # seen: the head knows whether an object was drawn (README, sixth round)
-_FLOW = {"max_grad_norm": 50.0}      # the unclipped run diverged on one core (README, tenth round)
-_VAE = {"prior_components": 1024}     # a mixture prior fitted to the codes after training (see playground/vae.py)
-_GAN = {"batch_std": True}            # D sees a group's spread, so G cannot collapse onto one colour (README, sixth round)
-_DIFFUSION = {"min_snr": 50.0, "prediction": "v"}   # Min-SNR weighting, v-prediction: valid samples in 10 minutes (README, "fourth round")
+_PIXELCNN = {"hidden": 24, "layers": 8, "seen": 8}   # seen: the head knows whether an object was drawn (docs/models-pixelcnn.md)
+_FLOW = {"max_grad_norm": 50.0}      # the unclipped run diverged on one core (docs/models-flow.md)
+_VAE = {"prior_components": 1024}     # a mixture prior fitted to the codes after training (see playground/models/vae.py)
+_GAN = {"batch_std": True}            # D sees a group's spread, so G cannot collapse onto one colour (docs/models-gan.md)
+_DIFFUSION = {"min_snr": 50.0, "prediction": "v"}   # Min-SNR weighting, v-prediction: valid samples in 10 minutes (docs/models-diffusion.md)
 RECIPES: dict[str, Recipe] = {
     "pixelcnn": Recipe("pixelcnn", "exact", 10, batch_size=16, lr=2e-3, config=_PIXELCNN),
     "flow": Recipe("flow", "exact", 10, batch_size=16, lr=2e-3, config=_FLOW),
     "vae": Recipe("vae", "exact", 10, batch_size=32, lr=2e-3, config=_VAE),
     "gan": Recipe("gan", "exact", 8, lr=2e-4, config=_GAN),
     "rbm": Recipe("rbm", "exact", 10, steps=12_000, schedule="cosine",   # PCD settles as the rate decays;
-                  config={"centered": True}),          # the centred gradient: clean samples (README, tenth round)
+                  config={"centered": True}),          # the centred gradient: clean samples (docs/models-rbm.md)
     "ebm": Recipe("ebm", "exact", 8, lr=1e-4),
     "diffusion": Recipe("diffusion", "exact", 10, batch_size=16, lr=1e-3, config=_DIFFUSION),
     "pixelcnn-class": Recipe("pixelcnn", "exact-holdout", 8, "class", batch_size=16, lr=2e-3, config=_PIXELCNN),

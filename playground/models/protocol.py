@@ -57,14 +57,16 @@ class Model(nn.Module):
     """Shared behaviour: config storage, the likelihood contract, and default verbs."""
     family: str = ""
     likelihood: str = "none"
+    conditions: tuple[str, ...] = CONDITIONS   # the condition kinds its config may name
 
     average_warmup: bool = True   # the weight average's decay warms up (update_average's step); diffusion's does not
 
     def __init__(self, config):
         super().__init__()
         condition = getattr(config, "condition", "none")
-        if condition not in CONDITIONS:
-            raise ValueError(f"unknown condition {condition!r}: condition must be one of {', '.join(CONDITIONS)}")
+        if condition not in self.conditions:
+            allowed = f"one of {', '.join(self.conditions)}" if len(self.conditions) > 1 else repr(self.conditions[0])
+            raise ValueError(f"unknown condition {condition!r} for the {self.family}: condition must be {allowed}")
         self.config = config
         self.updates = 0          # train_step calls (not saved)
 

@@ -63,7 +63,7 @@ def autocast(model, precision: str = "float32"):
     and Adam's moments: only the arithmetic of the big products is coarser. On a CPU with AMX tiles
     or AVX-512 BF16 those products run faster (whole steps on this machine: VAE 1.48x, GAN 1.42x,
     PixelCNN 1.24x, flow 1.12x; benchmarks/train_speed.py), but each step can learn less: PixelCNN's
-    and the GAN's did, so no shipped recipe uses it (README, seventh round). On a CPU without native
+    and the GAN's did, so no shipped recipe uses it (docs/speed.md). On a CPU without native
     bfloat16 it is emulated and slower, so float32 is the default."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")

@@ -66,11 +66,10 @@ class ShapeClassifier(Model):
     Config = ClassifierConfig
     family = "classifier"
     likelihood = "none"
+    conditions = ("class",)         # (shape, colour) labels, of which it learns the shape
 
     def __init__(self, config: ClassifierConfig):
         super().__init__(config)
-        if config.condition != "class":
-            raise ValueError(f"the classifier learns shape labels: condition must be 'class', got {config.condition!r}")
         if config.classes != len(SHAPES):
             raise ValueError(f"classes must be {len(SHAPES)} (the shapes {', '.join(SHAPES)}), got {config.classes}")
         if not 8 <= config.image_size <= 256 or config.image_size % 8:
