@@ -112,3 +112,34 @@ def test_the_package_lists_the_same_dependencies_as_requirements():
     tests = project["optional-dependencies"]["test"]
     assert wanted == library + tests
     assert re.fullmatch(r"torch==2\.13\.0", library[0])
+
+
+def readme_layout() -> set[str]:
+    """The paths named by the README's layout map: a tree, two spaces of indent a level, the names
+    (comma-separated) before the first run of two spaces, the description after."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## Layout", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    named, parents = set(), []
+    for line in block.strip("\n").splitlines():
+        depth = (len(line) - len(line.lstrip(" "))) // 2
+        names = [n.strip() for n in re.split(r"\s{2,}", line.strip(), maxsplit=1)[0].split(",")]
+        parents = parents[:depth]
+        for name in names:
+            path = "".join(parents) + name
+            named.add(path)
+            named.update(path[: i + 1] for i, c in enumerate(path) if c == "/")   # results/x.json names results/
+        if names[-1].endswith("/"):
+            parents.append(names[-1])
+    return named
+
+
+def test_the_readme_layout_map_matches_the_tree():
+    named = readme_layout()
+    missing = sorted(path for path in named if not (ROOT / path).exists())
+    assert not missing, f"the README's layout names paths that do not exist: {missing}"
+    folders = {f"{p.relative_to(ROOT)}/" for root in ("worlds", "playground") for p in [ROOT / root, *(ROOT / root).rglob("*")]
+               if p.is_dir() and p.name != "__pycache__"}
+    modules = {str(p.relative_to(ROOT)) for p in [*ROOT.glob("worlds/*.py"), *ROOT.glob("playground/*/*.py")]
+               if p.name != "__init__.py"}
+    unnamed = sorted((folders | modules) - named)
+    assert not unnamed, f"the README's layout map does not name: {unnamed}"
