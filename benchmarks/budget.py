@@ -74,10 +74,12 @@ def changed_recipe(name: str, batch_size: int | None = None, lr: float | None = 
 def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: list[float] | None = None,
                          out: Path, threads: int = 1, overrides: dict | None = None,
                          batch_size: int | None = None, lr: float | None = None,
-                         schedule: str | None = None, precision: str | None = None) -> list[Path]:
+                         schedule: str | None = None, precision: str | None = None,
+                         n: int | None = None) -> list[Path]:
     """Train recipe `name` (its config updated by `overrides`, its batch size, learning rate,
     schedule and precision by `batch_size`, `lr`, `schedule` and `precision` where given), writing `out/step{N}.safetensors`
-    when each mark is passed; returns the paths. A decaying schedule decays to the last mark, given in steps."""
+    when each mark is passed; returns the paths. A decaying schedule decays to the last mark, given in steps.
+    `n`: the number of world scenes trained on (default: the recipe's; the tests train on a few)."""
     if (steps is None) == (minutes is None):
         raise ValueError("give the marks either as steps or as minutes (one of the two)")
     marks = sorted(set(steps if steps is not None else minutes))
@@ -90,7 +92,7 @@ def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: 
     recipe = changed_recipe(name, batch_size, lr, schedule, precision)
     if minutes is not None and recipe.schedule != "constant":
         raise ValueError("a decaying schedule ends at the last mark: give the marks as --steps")
-    data = load_world(recipe.world, recipe.n, 0)
+    data = load_world(recipe.world, recipe.n if n is None else n, 0)
     torch.set_num_threads(threads)                # after load_world: the renderer's thread pool resets it
     torch.manual_seed(0)                          # as playground.models.train does before building
     model = recipe.build(data.images.shape[-1], **(overrides or {}))

@@ -19,9 +19,10 @@ from playground.models.train import fit  # noqa: E402
 def test_a_snapshot_is_the_recipe_trained_for_that_many_steps(tmp_path):
     threads = torch.get_num_threads()
     try:
-        paths = budget.train_with_snapshots("gan", steps=[3, 1], out=tmp_path, threads=1, batch_size=8, lr=1e-3)
+        paths = budget.train_with_snapshots("gan", steps=[3, 1], out=tmp_path, threads=1, batch_size=8, lr=1e-3,
+                                            n=64)                       # 64 scenes, not the recipe's 20,000
         assert [load(p).checkpoint_extra["steps"] for p in paths] == [1, 3]
-        recipe = replace(RECIPES["gan"], batch_size=8, lr=1e-3)       # the recipe as changed
+        recipe = replace(RECIPES["gan"], batch_size=8, lr=1e-3, n=64)  # the recipe as changed
         data = load_world(recipe.world, recipe.n, 0)
         torch.set_num_threads(1)
         torch.manual_seed(0)

@@ -1,7 +1,13 @@
-"""`python -m worlds`: list, generate, show and render, and one clear line for every error."""
+"""`python -m worlds`: list, generate, show and render, and one clear line for every error.
+
+Most commands run in this process through `worlds.__main__.main`, the function `python -m worlds`
+exits with: a fresh interpreter costs ~1-3 s (torch's import, for generate) per call. The entry
+point itself is run as a process by the tests of `list`, of an error, and of `show --json | render -`."""
+import io
 import json
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -9,14 +15,28 @@ import pytest
 from PIL import Image
 
 from worlds import WORLDS, Scene, caption, get_world, render, sample_scene, sample_scenes
+from worlds.__main__ import main as worlds_main
 from worlds.datasets import load_export
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def cli(*args, stdin=None):
+def process(*args, stdin=None):
+    """`python -m worlds ARGS` in a fresh interpreter: the real entry point, its exit status and streams."""
     return subprocess.run([sys.executable, "-m", "worlds", *map(str, args)], cwd=ROOT, input=stdin,
                           capture_output=True, text=True, timeout=120)
+
+
+def cli(*args, stdin=None):
+    """The same command in this process: main's return value is the status `python -m worlds` exits with."""
+    out, err, saved = io.StringIO(), io.StringIO(), sys.stdin
+    sys.stdin = io.StringIO(stdin or "")
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            code = worlds_main([str(a) for a in args])
+    finally:
+        sys.stdin = saved
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def assert_clear_error(result, words):
@@ -27,7 +47,7 @@ def assert_clear_error(result, words):
 
 
 def test_list_shows_every_preset():
-    result = cli("list")
+    result = process("list")
     assert result.returncode == 0, result.stderr
     header, *rows = result.stdout.splitlines()
     assert header.split()[:5] == ["world", "view", "size", "objects", "description"]
@@ -80,8 +100,8 @@ def test_render_a_scene_file_and_a_show_record(tmp_path):
     assert result.returncode == 0, result.stderr
     assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), render([scene])[0])
 
-    record = cli("show", "--world", "shapes2d", "--seed", 2, "--index", 7, "--json").stdout
-    assert cli("render", "-", "--out", tmp_path / "b.png", stdin=record).returncode == 0
+    record = process("show", "--world", "shapes2d", "--seed", 2, "--index", 7, "--json").stdout   # as piped:
+    assert process("render", "-", "--out", tmp_path / "b.png", stdin=record).returncode == 0    # show | render -
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
 
 
@@ -103,6 +123,11 @@ def test_render_a_scene_file_and_a_show_record(tmp_path):
 def test_errors_are_one_clear_line(tmp_path, args, words):
     args = [str(tmp_path / "out") if a == "OUT" else str(tmp_path / a) if a == "MISSING.json" else a for a in args]
     assert_clear_error(cli(*args), words)
+
+
+def test_the_process_exits_with_status_2_and_one_line():
+    assert_clear_error(process("frobnicate"), "invalid choice")
+    assert_clear_error(process("show", "--world", "nope", "--seed", 0, "--index", 0), "unknown world 'nope'")
 
 
 def test_refused_directory_and_bad_scene_files(tmp_path):

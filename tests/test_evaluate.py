@@ -9,6 +9,8 @@ import torch
 from playground.evaluation import compare as ev
 from playground.evaluation.scores import exact_world, world_tensor
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def test_a_perfect_sampler_is_valid_faithful_and_covers_the_world():
     scores = ev.sample_scores(world_tensor(exact_world()))       # every world image once: the true distribution
@@ -64,7 +66,7 @@ def test_png_and_zlib_sizes_are_real_byte_counts():
 
 def test_a_tiny_evaluation_runs_end_to_end_and_writes_every_format(tmp_path):
     budget = ev.Budget(minutes=0.01, seeds=2, samples=16, likelihood_every=64, diffusion_steps=2)
-    result = ev.evaluate(("gan", "vae"), budget, n=256, conditional=False)
+    result = ev.evaluate(("gan", "vae"), budget, n=64, conditional=False)   # the VAE's prior: EM on 64 x 32 codes
     assert set(result) == {"gan", "vae"}
     for row in result.values():
         assert len(row["runs"]) == 2 and row["diverged"] == 0 and row["sample_ms_per_image"] > 0

@@ -9,6 +9,8 @@ from playground.models.data import load_world
 from playground.models.pixelcnn import PixelCNN, PixelCNNConfig
 from playground.models.registry import build
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY = dict(image_size=6, hidden=12, layers=3, kernel=3, first_kernel=5, condition_dim=8)
 
 

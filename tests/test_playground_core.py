@@ -49,6 +49,9 @@ class Blowup(Tiny):
         return super().loss(x) * (float("inf") if self.calls >= 2 else 1.0)
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 @pytest.fixture
 def tiny_family(monkeypatch):
     monkeypatch.setitem(registry.FAMILIES, "tiny", f"{__name__}:Tiny")

@@ -11,6 +11,8 @@ import train_speed  # noqa: E402
 from playground.models.data import load_world  # noqa: E402
 from playground.models.pixelcnn import PixelCNN, PixelCNNConfig  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.mark.parametrize("settings", [{}, {"seen": 3, "context": True}])
 def test_the_channels_last_head_computes_what_the_conv2d_head_did(settings):

@@ -13,6 +13,8 @@ from playground.uncertainty.study import (FAR_DISTANCE, LAYOUTS, WORLD_RANGE, Fl
                                     point_scene, run_study, sample_points)
 from worlds import render
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def unit_gaussian(mean):
     return GaussianMixtureDensity([1.0], [mean], [np.eye(2)])
@@ -125,8 +127,13 @@ def test_bad_input_is_named():
 
 @pytest.fixture(scope="module")
 def study():
-    return run_study("blobs", n_train=150, n_test=150, n_far=150, discriminative=("logistic", "mlp"),
-                     generative=("gmm", "flow"), flow_steps=40)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)          # as the one_thread fixture (function-scoped) does for the tests
+    try:
+        return run_study("blobs", n_train=150, n_test=150, n_far=150, discriminative=("logistic", "mlp"),
+                         generative=("gmm", "flow"), flow_steps=40)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_generative_models_know_where_there_is_no_data(study):
