@@ -19,7 +19,8 @@ def one_thread():
 
 @pytest.fixture(scope="session")
 def served_app():
-    """The app launched once on a free loopback port, as `python app.py` serves it; yields its URL."""
+    """The app launched once on a free loopback port, as `python app.py` serves it (`app.demo`, in this
+    process); yields its URL."""
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     pytest.importorskip("gradio")
     import app
@@ -27,9 +28,17 @@ def served_app():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    demo = app.build_demo()
-    app.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    app.launch(app.demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
-        demo.close()
+        app.demo.close()
+
+
+@pytest.fixture
+def small_studies(monkeypatch):
+    """Uncertainty studies whose flow trains 40 steps instead of the app's 400 (every model is still fitted;
+    the flow's fit is most of a study's time). In the served app too: it runs in this process."""
+    from playground.app import views
+
+    monkeypatch.setattr(views, "STUDY_FLOW_STEPS", 40)

@@ -1,26 +1,41 @@
-"""The playground app: its plain handler functions, then the served app through gradio_client."""
+"""The app's tabs: their handler functions, called directly (tests/test_client.py calls the served app)."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 import zipfile
 from pathlib import Path
-
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 import numpy as np
 import pytest
 
 gr = pytest.importorskip("gradio")
-import app  # noqa: E402
-from worlds import Scene, sample_scene  # noqa: E402
-from playground.app.scene_table import TABLE_COLUMNS, scene_to_json  # noqa: E402
+from playground.app import dataset_files, views  # noqa: E402
+from playground.app.scene_table import EXAMPLES, TABLE_COLUMNS, scene_to_json  # noqa: E402
+from playground.app.tabs import (  # noqa: E402
+    common,
+    compare,
+    datasets,
+    generate,
+    inference,
+    learn,
+    train,
+    uncertainty,
+    world,
+)
+from worlds import Scene, render, sample_scene  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")   # gr.Warning outside a request warns
+# gr.Warning outside a request warns; the model tabs run small torch models: one thread is faster on a busy machine
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.usefixtures("one_thread")]
 
-# Positions in the scene outputs (see app.show_scene).
+# Positions in the scene outputs (see scene_table.scene_view).
 JSON, TABLE, SIZE, R2D, R3D, M2D, M3D, D2D, D3D, CAPTION, RELATIONS, STATUS = range(12)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _renderer_started():
+    """The renderer's first parallel render resets torch's thread count: do it before `one_thread` sets it."""
+    render([sample_scene("shapes2d", 0, 0)])
 
 
 def _final(stream) -> tuple:
@@ -33,17 +48,19 @@ def _is_skip(value) -> bool:
 
 
 def test_build_demo_has_its_tabs():
-    demo = app.build_demo()
+    import app  # builds app.demo with build_demo()
+
+    demo = app.demo
     assert isinstance(demo, gr.Blocks)
     labels = {getattr(block, "label", None) for block in demo.blocks.values()}
     assert {"World", "Datasets", "Generate", "Train", "Inference", "Uncertainty", "Compare", "Learn"} <= labels
 
 
 def test_random_scene_renders_both_views():
-    index, *out = app.random_scene("clevr3d", 0, 64)
+    index, *out = world.random_scene("clevr3d", 0, 64)
     assert 0 <= index < 100_000
     scene = Scene.from_json(out[JSON])
-    assert scene == sample_scene(app._world_at("clevr3d", 64), 0, index)
+    assert scene == sample_scene(common.world_at("clevr3d", 64), 0, index)
     assert len(out[TABLE]) == len(scene.objects) and all(len(r) == len(TABLE_COLUMNS) for r in out[TABLE])
     assert out[SIZE] == 64
     for image in (out[R2D], out[R3D]):
@@ -54,8 +71,8 @@ def test_random_scene_renders_both_views():
 
 
 def test_load_scene_is_reproducible():
-    a = app.load_scene("shapes2d", 3, 7, 32)
-    b = app.load_scene("shapes2d", 3, 7, 32)
+    a = world.load_scene("shapes2d", 3, 7, 32)
+    b = world.load_scene("shapes2d", 3, 7, 32)
     assert a[0] == 7 and a[1 + JSON] == b[1 + JSON]
     assert Scene.from_json(a[1 + JSON]).image_size == (32, 32)
     assert a[1 + R2D].shape == (256, 256, 3)          # 32 px upscaled 8x
@@ -64,7 +81,7 @@ def test_load_scene_is_reproducible():
 def test_json_edit_updates_table_and_renders():
     text = scene_to_json(Scene([{"shape": "cube", "color": "red", "position": [1, 0], "size": 0.7},
                                 {"shape": "sphere", "color": "#1f77b4", "position": [-1, 1], "size": "small"}]))
-    out = app.apply_json(text, 128)
+    out = world.apply_json(text, 128)
     assert out[TABLE] == [["cube", "red", 1.0, 0.0, 0.7, 0.0, "matte"],
                           ["sphere", "#1f77b4", -1.0, 1.0, 0.35, 0.0, "matte"]]
     assert out[SIZE] == 64                         # the JSON's own image size wins
@@ -74,11 +91,11 @@ def test_json_edit_updates_table_and_renders():
 
 
 def test_table_edit_updates_json():
-    text = app.apply_json(app.EXAMPLES["Red cube, blue cylinder"], 64)[JSON]
-    rows = [list(r) for r in app.apply_json(text, 64)[TABLE]]
+    text = world.apply_json(EXAMPLES["Red cube, blue cylinder"], 64)[JSON]
+    rows = [list(r) for r in world.apply_json(text, 64)[TABLE]]
     rows[1][1], rows[1][4] = "green", 1.0
     rows.append(["sphere", "#ff0000", 0, -2, "small", "", "metal"])
-    out = app.apply_table(rows, text, 64)
+    out = world.apply_table(rows, text, 64)
     data = json.loads(out[JSON])
     assert data["objects"][0] == json.loads(text)["objects"][0]       # untouched row stays exact
     assert data["objects"][1]["color"] == "green" and data["objects"][1]["size"] == 1.0
@@ -96,38 +113,38 @@ def test_table_edit_updates_json():
     (json.dumps({"objects": [{"shape": "cube"}] * 11}), "at most 10 objects"),
 ])
 def test_bad_json_gives_a_friendly_message(text, message):
-    out = app.apply_json(text, 64)
+    out = world.apply_json(text, 64)
     assert len(out) == 12
     assert out[STATUS].startswith("⚠️") and message in out[STATUS]
     assert all(_is_skip(v) for v in out[:STATUS])        # the previous scene stays on screen
 
 
 def test_bad_table_names_row_and_column():
-    text = app.EXAMPLES["Red cube, blue cylinder"]
+    text = EXAMPLES["Red cube, blue cylinder"]
     rows = [["cube", "red", 0, 0, 0.7, 0, "matte"], ["cube", "red", 1, 1, -1, 0, "matte"]]
-    assert "row 2, size: must be > 0, got -1.0" in app.apply_table(rows, text, 64)[STATUS]
+    assert "row 2, size: must be > 0, got -1.0" in world.apply_table(rows, text, 64)[STATUS]
     rows[1][4], rows[1][1] = 0.5, "mauve"
-    assert "row 2, color" in app.apply_table(rows, text, 64)[STATUS]
-    assert "at most 10 objects" in app.apply_table([rows[0]] * 11, text, 64)[STATUS]
+    assert "row 2, color" in world.apply_table(rows, text, 64)[STATUS]
+    assert "at most 10 objects" in world.apply_table([rows[0]] * 11, text, 64)[STATUS]
     # a broken JSON box does not stop a table edit
-    assert app.apply_table(rows[:1], "{oops", 64)[STATUS].startswith("✅")
+    assert world.apply_table(rows[:1], "{oops", 64)[STATUS].startswith("✅")
 
 
 def test_bad_controls_give_friendly_messages():
-    assert "unknown world" in app.load_scene("nope", 0, 0, 64)[-1]
-    assert "seed" in app.load_scene("clevr3d", -1, 0, 64)[-1]
-    assert "image size" in app.rerender(app.EXAMPLES["Metal spheres"], 48)[-1]
+    assert "unknown world" in world.load_scene("nope", 0, 0, 64)[-1]
+    assert "seed" in world.load_scene("clevr3d", -1, 0, 64)[-1]
+    assert "image size" in world.rerender(EXAMPLES["Metal spheres"], 48)[-1]
 
 
 @pytest.mark.parametrize("masks, depth, boxes", [(True, False, False), (False, True, False), (True, True, True)])
 def test_toggles_give_images_of_the_right_shape(masks, depth, boxes):
-    out = app.rerender(app.EXAMPLES["CLEVR classic"], 128, masks, depth, boxes)
+    out = world.rerender(EXAMPLES["CLEVR classic"], 128, masks, depth, boxes)
     for i, on in [(M2D, masks), (M3D, masks), (D2D, depth), (D3D, depth)]:
         if on:
             assert out[i].dtype == np.uint8 and out[i].shape == (256, 256, 3)
         else:
             assert out[i] is None
-    plain = app.rerender(app.EXAMPLES["CLEVR classic"], 128)
+    plain = world.rerender(EXAMPLES["CLEVR classic"], 128)
     assert np.array_equal(plain[R3D], out[R3D]) != boxes
     if masks:
         assert len(np.unique(out[M3D].reshape(-1, 3), axis=0)) == 5 + 1      # 5 objects + ground
@@ -143,13 +160,13 @@ def test_generate_dataset_gives_a_zip_and_a_gallery():
         def __call__(self, value, *args, **kwargs):
             calls.append(value)
 
-    stream = list(app.generate_dataset("shapes2d", 8, 0, 32, "npz", progress=Progress()))
+    stream = list(datasets.generate_dataset("shapes2d", 8, 0, 32, "npz", progress=Progress()))
     assert [out[-1] for out in stream[:2]] == ["⏳ 0 of 8 scenes rendered", "⏳ 8 of 8 scenes rendered"]
     assert all(_is_skip(v) for v in stream[0][:3])
     gallery, rows, archive, status = stream[-1]
     assert status.startswith("✅"), status
     path = Path(archive)
-    assert path.suffix == ".zip" and path.is_file() and path.parent.parent == app.WORK_ROOT
+    assert path.suffix == ".zip" and path.is_file() and path.parent.parent == dataset_files.WORK_ROOT
     with zipfile.ZipFile(path) as z:
         assert z.namelist() and z.testzip() is None
     assert len(gallery) == 8
@@ -158,34 +175,34 @@ def test_generate_dataset_gives_a_zip_and_a_gallery():
     assert rows[0] == [0, text[3:]] and len(rows) == 8
     assert any(isinstance(c, tuple) and c[0] == 8 for c in calls)    # fed from the progress callback
     # another request never shares the directory
-    _, _, other, _ = _final(app.generate_dataset("shapes2d", 8, 0, 32, "npz", progress=Progress()))
+    _, _, other, _ = _final(datasets.generate_dataset("shapes2d", 8, 0, 32, "npz", progress=Progress()))
     assert Path(other).parent != path.parent
 
 
 def test_stopping_a_dataset_ends_its_work_at_the_next_part(monkeypatch):
-    monkeypatch.setattr(app, "PART_SIZE", 10)
-    stream = app.generate_dataset("shapes2d", 200, 0, 32, "npz")
+    monkeypatch.setattr(datasets, "PART_SIZE", 10)
+    stream = datasets.generate_dataset("shapes2d", 200, 0, 32, "npz")
     assert [next(stream)[-1] for _ in range(2)] == ["⏳ 0 of 200 scenes rendered", "⏳ 10 of 200 scenes rendered"]
     worker = next(t for t in threading.enumerate() if t.name == "toyworld-task")
     stream.close()                                    # what Gradio's Stop does to a streaming handler
     worker.join(timeout=30)
     assert not worker.is_alive()
-    parts = list(app.WORK_ROOT.glob("req-*/shapes2d-n200-*/*part*"))
+    parts = list(dataset_files.WORK_ROOT.glob("req-*/shapes2d-n200-*/*part*"))
     assert len(parts) < 200 // 10                     # it stopped instead of finishing unseen
 
 
 def test_dataset_size_is_capped():
-    gallery, rows, archive, status = _final(app.generate_dataset("shapes2d", app.MAX_DATASET_SIZE + 1, 0, 32, "npz"))
+    gallery, rows, archive, status = _final(datasets.generate_dataset("shapes2d", datasets.MAX_DATASET_SIZE + 1, 0, 32, "npz"))
     assert _is_skip(gallery) and _is_skip(archive)
     assert "at most 5,000" in status
-    assert "format" in _final(app.generate_dataset("shapes2d", 8, 0, 32, "tfrecord"))[-1]
-    assert "number of scenes" in _final(app.generate_dataset("shapes2d", 0, 0, 32, "npz"))[-1]
+    assert "format" in _final(datasets.generate_dataset("shapes2d", 8, 0, 32, "tfrecord"))[-1]
+    assert "number of scenes" in _final(datasets.generate_dataset("shapes2d", 0, 0, 32, "npz"))[-1]
 
 
 def test_inference_reads_a_random_scene_and_refines_it():
-    picture, shown, status = app.inference_random("shapes2d", 3)
+    picture, shown, status = inference.inference_random("shapes2d", 3)
     assert picture.shape == (64, 64, 3) and shown.shape == (256, 256, 3) and status.startswith("✅")
-    out = list(app.read_scene_ui("shapes2d", "random scene", picture, None, None, 10))
+    out = list(inference.read_scene_ui("shapes2d", "random scene", picture, None, None, 10))
     assert len(out) >= 2                                   # the encoder's answer, then refinement frames
     *panels, rows, text, status = out[-1]
     assert all(p.shape == (256, 256, 3) for p in panels)
@@ -208,25 +225,25 @@ def test_inference_reports_bad_pictures(tmp_path):
                                                           "drawing is empty"),
              ("random scene", None, None, "random scene")]
     for source, upload, drawing, message in cases:
-        *outputs, status = list(app.read_scene_ui("shapes2d", source, None, upload, drawing, 0))[-1]
+        *outputs, status = list(inference.read_scene_ui("shapes2d", source, None, upload, drawing, 0))[-1]
         assert status.startswith("⚠️") and message in status, (source, status)
         assert all(_is_skip(v) for v in outputs)           # what was shown stays
-    *_, status = list(app.read_scene_ui("shapes2d", "random scene", np.zeros((8, 8, 3), np.uint8), None, None, 999))[-1]
+    *_, status = list(inference.read_scene_ui("shapes2d", "random scene", np.zeros((8, 8, 3), np.uint8), None, None, 999))[-1]
     assert "refinement steps" in status
 
 
 @pytest.mark.parametrize("world, index", [("shapes2d", 7), ("clevr3d", 5)])
 def test_inference_example_pictures_are_renders_of_their_scenes(world, index):
     from PIL import Image
-    with Image.open(app.INFERENCE_EXAMPLES[world]) as im:
+    with Image.open(inference.INFERENCE_EXAMPLES[world]) as im:
         shipped = np.asarray(im.convert("RGB"))
-    assert np.array_equal(shipped, app.render([sample_scene(app._world_at(world, 64), 0, index)])[0])
+    assert np.array_equal(shipped, render([sample_scene(common.world_at(world, 64), 0, index)])[0])
 
 
 def test_inference_reads_a_drawing():
     drawing = np.zeros((256, 256, 4), np.uint8)             # the sketchpad: transparent, with a red square
     drawing[100:160, 60:120] = (200, 30, 30, 255)
-    *_, rows, text, status = list(app.read_scene_ui("shapes2d", "drawing", None, None, {"composite": drawing}, 0))[-1]
+    *_, rows, text, status = list(inference.read_scene_ui("shapes2d", "drawing", None, None, {"composite": drawing}, 0))[-1]
     assert not status.startswith("⚠️") and "RMSE" in status
     assert len(rows) == len(Scene.from_json(text).objects)
 
@@ -234,85 +251,86 @@ def test_inference_reads_a_drawing():
 def test_inference_reads_odd_picture_modes(tmp_path):
     from PIL import Image
 
-    picture, *_ = app.inference_random("shapes2d", 0)
+    picture, *_ = inference.inference_random("shapes2d", 0)
     for mode in ("RGBA", "L", "P"):
         path = tmp_path / f"scene-{mode}.png"
         Image.fromarray(picture).convert(mode).save(path)
-        *_, status = list(app.read_scene_ui("shapes2d", "upload", None, str(path), None, 0))[-1]
+        *_, status = list(inference.read_scene_ui("shapes2d", "upload", None, str(path), None, 0))[-1]
         assert status.startswith("✅"), (mode, status)
     noise = tmp_path / "noise.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(noise)
-    *_, status = list(app.read_scene_ui("shapes2d", "upload", None, str(noise), None, 0))[-1]
+    *_, status = list(inference.read_scene_ui("shapes2d", "upload", None, str(noise), None, 0))[-1]
     assert "not one I can explain" in status
 
 
 def test_generate_streams_a_grid_and_reports_bad_input():
-    out = list(app.generate_samples("gan", 4, 0, None, None, None, 100, 1.0))
+    out = list(generate.generate_samples("gan", 4, 0, None, None, None, 100, 1.0))
     grid, status = out[0]
     assert isinstance(grid, np.ndarray) and grid.shape[2] == 3
     assert out[-1][1].startswith("✅")
     for args, message in [(("gan", 0, 0), "number of samples"), (("gan", 4, -1), "seed"),
                           (("nope", 4, 0), "unknown model")]:
-        *_, (picture, status) = app.generate_samples(*args, None, None, None, 100, 1.0)
+        *_, (picture, status) = generate.generate_samples(*args, None, None, None, 100, 1.0)
         assert _is_skip(picture) and message in status
-    *_, (_, status) = app.generate_samples("vae-class", 2, 0, "pyramid", "red", None, 100, 1.0)
+    *_, (_, status) = generate.generate_samples("vae-class", 2, 0, "pyramid", "red", None, 100, 1.0)
     assert "pick a shape" in status
 
 
 def test_model_settings_show_the_right_controls():
-    note, shape, color, text, steps, guidance = app.model_settings("vae-class")
+    note, shape, color, text, steps, guidance = generate.model_settings("vae-class")
     assert "bound" in note and "red cylinder" in note and shape["visible"] and color["visible"]
     assert not text["visible"] and not steps["visible"] and not guidance["visible"]
-    note, shape, color, text, steps, guidance = app.model_settings("gan")
+    note, shape, color, text, steps, guidance = generate.model_settings("gan")
     assert "no likelihood" in note and not any(u["visible"] for u in (shape, color, text, steps, guidance))
-    assert app.model_settings("nope")[0].startswith("⚠️")
+    assert generate.model_settings("nope")[0].startswith("⚠️")
 
 
 def test_train_tab_trains_then_samples_in_the_session():
-    *_, (model, frame, status) = app.train_model("gan", "exact", "none", 0.03, 0)
+    *_, (model, frame, status) = train.train_model("gan", "exact", "none", 0.03, 0)
     assert status.startswith("✅") and list(frame.columns) == ["step", "loss"] and len(frame) >= 1
-    out = list(app.sample_trained(model, 4, 0, None, None, None))
+    out = list(train.sample_trained(model, 4, 0, None, None, None))
     assert isinstance(out[0][0], np.ndarray) and out[-1][1].startswith("✅")
-    *_, (_, status) = app.sample_trained(None, 4, 0, None, None, None)
+    *_, (_, status) = train.sample_trained(None, 4, 0, None, None, None)
     assert "train a model first" in status
-    *_, (_, _, status) = app.train_model("gan", "clevr3d", "none", 1, 0)
+    *_, (_, _, status) = train.train_model("gan", "clevr3d", "none", 1, 0)
     assert "the app trains on" in status
 
 
 def test_interpolation_walks_between_two_scenes():
-    picture, status = app.interpolate_latents("vae", 0, 4)
+    picture, status = generate.interpolate_latents("vae", 0, 4)
     assert picture.shape[1] > picture.shape[0] and status.startswith("✅")
-    assert "no latent code" in app.interpolate_latents("gan", 0, 4)[1]
+    assert "no latent code" in generate.interpolate_latents("gan", 0, 4)[1]
 
 
 def _quiet_progress(*args, **kwargs):
     return None
 
 
-def test_uncertainty_tab_plots_the_three_panels_and_the_probe():
-    figure, scores, picture, probe, status = app.uncertainty_ui("blobs", 0, 60, "logistic", "gmm", 5.5, -5.5,
-                                                                progress=_quiet_progress)
+def test_uncertainty_tab_plots_the_three_panels_and_the_probe(small_studies):
+    figure, scores, picture, probe, status = uncertainty.uncertainty_ui("blobs", 0, 60, "logistic", "gmm", 5.5, -5.5,
+                                                                        progress=_quiet_progress)
     assert status.startswith("✅") and "AUROC" in scores and "| Gaussian mixture" in scores
     assert sum(t.type == "heatmap" for t in figure.data) == 2 * 3
     assert picture.shape == (256, 256, 3)
     assert "outside the world's ground" in probe and "has not seen data here" in probe
-    moved, _, inside, _ = app.probe_ui("blobs", 0, 60, "logistic", "gmm", -1.6, -1.0, progress=_quiet_progress)
+    moved, _, inside, _ = uncertainty.probe_ui("blobs", 0, 60, "logistic", "gmm", -1.6, -1.0, progress=_quiet_progress)
     assert "has seen data like this" in inside
     assert [t.x[0] for t in moved.data if t.name == "probe point"] == [-1.6] * 3
     # a click on a training point (the browser sends its coordinates) moves the probe onto that very scene
-    study = app._views().study_for("blobs", 0, 60)
+    study = views.study_for("blobs", 0, 60)
     x, y = study.train.features[7]
-    px, py, _, picture, text, status = app.plot_click_ui(f"[{x}, {y}]", "blobs", 0, 60, "logistic", "gmm",
-                                                          progress=_quiet_progress)
+    px, py, _, picture, text, status = uncertainty.plot_click_ui(f"[{x}, {y}]", "blobs", 0, 60, "logistic", "gmm",
+                                                                  progress=_quiet_progress)
     assert (px, py) == (round(x, 2), round(y, 2)) and "Training point 7" in text and status.startswith("✅")
-    assert "could not read" in app.plot_click_ui("[oops", "blobs", 0, 60, "logistic", "gmm",
-                                                 progress=_quiet_progress)[-1]
-    point, text, _ = app.data_point_ui("blobs", 0, 60, 2, progress=_quiet_progress)
+    assert "could not read" in uncertainty.plot_click_ui("[oops", "blobs", 0, 60, "logistic", "gmm",
+                                                         progress=_quiet_progress)[-1]
+    point, text, _ = uncertainty.data_point_ui("blobs", 0, 60, 2, progress=_quiet_progress)
     assert point.shape == (256, 256, 3) and "Training point 2" in text
 
 
-def test_missing_data_view_compares_marginalising_with_imputing():
-    figure, text, status = app.missing_ui("blobs", 0, 60, "x seen, y hidden", "mlp", "kde", progress=_quiet_progress)
+def test_missing_data_view_compares_marginalising_with_imputing(small_studies):
+    figure, text, status = uncertainty.missing_ui("blobs", 0, 60, "x seen, y hidden", "mlp", "kde",
+                                                  progress=_quiet_progress)
     assert status.startswith("✅") and "kde (generative)" in text and "→" in text
     assert any("marginalised" in (t.name or "") for t in figure.data)
 
@@ -324,19 +342,19 @@ def test_missing_data_view_compares_marginalising_with_imputing():
     (("blobs", 0, 60, "forest", "flow", 0, 0), "unknown model 'forest'"),
     (("blobs", -1, 60, "mlp", "flow", 0, 0), "seed: must be between"),
 ])
-def test_uncertainty_tab_reports_bad_input(args, message):
-    out = app.uncertainty_ui(*args, progress=_quiet_progress)
+def test_uncertainty_tab_reports_bad_input(args, message, small_studies):
+    out = uncertainty.uncertainty_ui(*args, progress=_quiet_progress)
     assert message in out[-1] and all(_is_skip(o) for o in out[:-1])
 
 
 def test_adversarial_view_flips_a_label_and_checks_the_likelihood():
-    original, noise, attacked, figure, text, status = app.attack_ui(5, 8, "pgd", 10, 0)
+    original, noise, attacked, figure, text, status = uncertainty.attack_ui(5, 8, "pgd", 10, 0)
     assert status.startswith("✅") and original.shape == noise.shape == attacked.shape == (256, 256, 3)
     assert not np.array_equal(original, attacked)
     assert np.abs(original.astype(int) - attacked.astype(int)).max() <= 8      # within ε, upscaled or not
     assert [t.type for t in figure.data] == ["bar", "bar"]
     assert "flipped" in text and "∞ (impossible)" in text
-    clean = app.attack_ui(5, 0, "fgsm", 10, 0)
+    clean = uncertainty.attack_ui(5, 0, "fgsm", 10, 0)
     assert np.array_equal(clean[0], clean[2]) and "not flipped" in clean[4] and "∞" not in clean[4]
 
 
@@ -345,33 +363,33 @@ def test_adversarial_view_flips_a_label_and_checks_the_likelihood():
     ((5, 4, "carlini", 10, 0), "unknown attack"), ((5, 4, "pgd", 10**4, 0), "PGD steps"),
 ])
 def test_adversarial_view_reports_bad_input(args, message):
-    out = app.attack_ui(*args)
+    out = uncertainty.attack_ui(*args)
     assert message in out[-1] and all(_is_skip(o) for o in out[:-1])
 
 
 def test_compare_tab_shows_the_shipped_evaluation():
-    rows, figure, lecture, status = app.compare_shipped()
+    rows, figure, lecture, status = compare.compare_shipped()
     assert status.startswith("✅ shipped evaluation") and len(rows) == 7
     assert {r[0] for r in rows} == {"pixelcnn", "flow", "vae", "gan", "rbm", "ebm", "diffusion"}
     assert len(figure.data) == 4 and figure.layout.title.text and lecture.count("\n") == 8
 
 
 def test_compare_tab_runs_a_live_evaluation_and_reports_bad_input():
-    steps = list(app.compare_live(["gan"], 0.01, 1, 16, progress=_quiet_progress))
+    steps = list(compare.compare_live(["gan"], 0.01, 1, 16, progress=_quiet_progress))
     rows, figure, lecture, status = steps[-1]
     assert status.startswith("✅") and rows[0][0] == "gan" and len(rows[0]) == 16
     assert [t.type for t in figure.data][:1] == ["bar"] and "| gan | unstable →" in lecture
-    assert "choose at least one family" in next(app.compare_live([], 0.1, 1, 16, progress=_quiet_progress))[-1]
-    assert "minutes per run" in list(app.compare_live(["gan"], 9, 1, 16, progress=_quiet_progress))[-1][-1]
+    assert "choose at least one family" in next(compare.compare_live([], 0.1, 1, 16, progress=_quiet_progress))[-1]
+    assert "minutes per run" in list(compare.compare_live(["gan"], 9, 1, 16, progress=_quiet_progress))[-1][-1]
 
 
 def test_learn_tab_lessons_each_show_something_live():
-    drawn, read, text = app.learn_read_back(3)
+    drawn, read, text = learn.learn_read_back(3)
     assert drawn.shape == read.shape == (256, 256, 3) and "**Drawn:**" in text and "**Read back:**" in text
-    figure, status = app.learn_decisions()
+    figure, status = learn.learn_decisions()
     assert status.startswith("✅") and sum(t.type == "heatmap" for t in figure.data) == 2 * 3
-    gallery, status = app.learn_taxonomy(0)
+    gallery, status = learn.learn_taxonomy(0)
     assert len(gallery) == 3 and all(picture.ndim == 3 for picture, _ in gallery)
-    table, status = app.learn_table()
+    table, status = learn.learn_table()
     assert status.startswith("✅") and "| gan | unstable →" in table
-    assert "seed: must be between" in app.learn_read_back(-1)[-1]
+    assert "seed: must be between" in learn.learn_read_back(-1)[-1]

@@ -20,6 +20,9 @@ from urllib.parse import urlparse
 
 import pytest
 
+# The app runs in this process (tests/conftest.py): one torch thread is faster for its small models on a busy machine.
+pytestmark = pytest.mark.usefixtures("one_thread", "small_studies")
+
 CHROMIUM = os.environ.get("TOYWORLD_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(os.environ.get("TOYWORLD_SCREENSHOTS", Path(__file__).parents[1] / "build" / "screenshots"))
 WAIT_MS = 120_000                # the slowest action here (fitting the uncertainty study) takes ~10 s alone
@@ -82,7 +85,10 @@ def _shows_image(page, element_id: str) -> None:
 
     image = page.locator(f"#{element_id} img").first
     expect(image).to_be_visible(timeout=WAIT_MS)
-    assert image.evaluate("img => img.complete && img.naturalWidth > 0")
+    # visible before its bytes arrive: wait until the picture has loaded and decoded
+    page.wait_for_function("sel => { const img = document.querySelector(sel); "
+                           "return !!img && img.complete && img.naturalWidth > 0; }", arg=f"#{element_id} img",
+                           timeout=WAIT_MS)
 
 
 def _shot(page, name: str) -> None:
@@ -129,9 +135,24 @@ def test_datasets_tab(page):
     _shot(page, "datasets")
 
 
+def _set_number(page, element_id: str, value, was=None) -> None:
+    """Type a value into a slider's number box (as a person would) and confirm it; first wait until the
+    box shows `was` (an example's value arrives from the server after its click)."""
+    from playwright.sync_api import expect
+
+    box = page.locator(f"#{element_id} input[type=number]")
+    if was is not None:
+        expect(box).to_have_value(str(was))
+    box.fill(str(value))
+    box.press("Enter")
+    expect(box).to_have_value(str(value))
+
+
 def test_generate_tab(page):
     _tab(page, "Generate")
     _example(page, "a caption it never saw: 'a large red cylinder'")
+    page.get_by_text("caption-conditional · exact-holdout").first.wait_for()      # the example has arrived
+    _set_number(page, "gen-n", 4, was=16)                          # 4 samples, not the example's 16: quicker
     page.locator("#gen-generate").click()
     assert "step 100 of 100" in _done(page, "gen-status")          # diffusion streams its steps
     _shows_image(page, "gen-grid")
@@ -140,9 +161,8 @@ def test_generate_tab(page):
 
 def test_train_tab(page):
     _tab(page, "Train")
-    minutes = page.locator("#tr-minutes input[type=number]")
-    minutes.fill("0.1")
-    minutes.press("Enter")
+    _example(page, "a GAN in 30 seconds")            # a GAN: the default VAE also fits its prior, ~20 s more
+    _set_number(page, "tr-minutes", 0.1, was=0.5)
     page.locator("#tr-train").click()
     assert "done" in _done(page, "tr-status")
     page.locator("#tr-sample").click()

@@ -16,7 +16,10 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 from PIL import Image  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+from playground.app.scene_table import EXAMPLES  # noqa: E402
+
+# The app runs in this process (tests/conftest.py): one torch thread is faster for its small models on a busy machine.
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.usefixtures("one_thread", "small_studies")]
 
 # Every named endpoint, by tab; test_the_api_is_exactly_these_endpoints fails when one is added
 # without a test here.
@@ -31,7 +34,7 @@ TESTED = {
     "Learn": {"/learn_read_back", "/learn_decisions", "/learn_taxonomy", "/learn_table"},
 }
 COLUMNS = ["shape", "color", "x", "y", "size", "rotation", "material"]
-# Positions in the World tab's outputs (see app.show_scene).
+# Positions in the World tab's outputs (see playground.app.scene_table.scene_view).
 JSON, TABLE, SIZE, R2D, R3D, M2D, M3D, D2D, D3D, CAPTION, RELATIONS, STATUS = range(12)
 
 
@@ -57,9 +60,7 @@ def test_the_api_is_exactly_these_endpoints(client):
 
 
 def test_world_endpoints(client):
-    import app
-
-    out = client.predict(app.EXAMPLES["CLEVR classic"], 64, True, True, True, api_name="/render")
+    out = client.predict(EXAMPLES["CLEVR classic"], 64, True, True, True, api_name="/render")
     assert len(out) == 12 and out[STATUS].startswith("✅")
     assert json.loads(out[JSON])["objects"][0]["shape"] == "cylinder"
     for i in (R2D, R3D, M3D, D3D):
@@ -77,11 +78,11 @@ def test_world_endpoints(client):
         client.predict("nope", 0, 0, 64, False, False, False, api_name="/load_scene")
 
     rows = {"headers": COLUMNS, "data": [["cube", "red", 0, 0, 0.7, 0, "matte"]]}
-    out = client.predict(rows, app.EXAMPLES["Metal spheres"], 64, False, False, False, api_name="/apply_table")
+    out = client.predict(rows, EXAMPLES["Metal spheres"], 64, False, False, False, api_name="/apply_table")
     assert [o["shape"] for o in json.loads(out[JSON])["objects"]] == ["cube"]
     assert "large red cube" in out[CAPTION]
     rows["data"][0][1] = "chartreuse-ish"
-    bad = client.predict(rows, app.EXAMPLES["Metal spheres"], 64, False, False, False, api_name="/apply_table")
+    bad = client.predict(rows, EXAMPLES["Metal spheres"], 64, False, False, False, api_name="/apply_table")
     assert bad[STATUS].startswith("⚠️") and "row 1" in bad[STATUS]
 
 
@@ -122,14 +123,14 @@ def test_train_endpoints_keep_each_session_apart(served_app, client):
 
 
 def test_inference_endpoints(client):
-    import app
+    from playground.app.tabs.inference import INFERENCE_EXAMPLES
 
     picture, status = client.predict("shapes2d", 0, api_name="/random_picture")
     assert status.startswith("✅ scene") and _image(picture).shape == (256, 256, 3)
     *panels, rows, text, status = client.predict("shapes2d", "random scene", None, None, 5, api_name="/read_scene")
     assert status.startswith("✅ refinement step 5 of 5"), status
     assert json.loads(text)["view"] == "2d" and rows["headers"] == COLUMNS
-    upload = handle_file(str(app.INFERENCE_EXAMPLES["shapes2d"]))
+    upload = handle_file(str(INFERENCE_EXAMPLES["shapes2d"]))
     *_, rows, text, status = client.predict("shapes2d", "upload", upload, None, 5, api_name="/read_scene")
     assert "**4 objects**" in status and len(json.loads(text)["objects"]) == 4
     *_, status = client.predict("shapes2d", "upload", None, None, 5, api_name="/read_scene")

@@ -5,6 +5,7 @@ relations as Markdown.
 
     rows = scene_to_rows(scene)                 # [["cube", "blue", 1.0, -0.5, 0.7, 0.0, "matte"], ...]
     scene = rows_to_scene(rows, base=scene)     # SceneError("row 1, color", ...) on bad input
+    outputs = scene_view(scene)                 # all the World tab shows: JSON, rows, renders, caption, ...
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from worlds.captions import caption, captions
+from worlds.images import render_panels
 from worlds.scene import MAX_OBJECTS, Object, Scene, SceneError
 
 TABLE_COLUMNS = ("shape", "color", "x", "y", "size", "rotation", "material")
@@ -203,3 +205,53 @@ def facts_markdown(scene: Scene, max_facts: int = 60) -> str:
     if facts:
         text += f"\n\n**Relations** ({len(facts)}):\n\n" + relations_markdown(scene, max_facts)
     return text
+
+
+# --- the World tab's view of a scene ----------------------------------------------------------
+
+SCENE_OUTPUTS = ("json", "table", "size", "2d", "3d", "masks 2d", "masks 3d", "depth 2d", "depth 3d",
+                 "caption", "relations", "status")
+
+
+def scene_view(scene: Scene, masks: bool = False, depth: bool = False, boxes: bool = False, note: str = "") -> tuple:
+    """Everything the World tab shows for one scene, rendered in both views, in the order of
+    SCENE_OUTPUTS: JSON, table rows, image size, 2D and 3D renders, masks and depth (None when off),
+    caption, relations, status line. ValueError for a scene with too many objects."""
+    if len(scene.objects) > MAX_OBJECTS:
+        raise ValueError(f"at most {MAX_OBJECTS} objects, got {len(scene.objects)}")
+    views = {v: render_panels(dataclasses.replace(scene, view=v), masks=masks, depth=depth, boxes=boxes)
+             for v in ("2d", "3d")}
+    status = f"✅ {len(scene.objects)} object{'s' * (len(scene.objects) != 1)} at {scene.height} px. {note}".strip()
+    return (scene_to_json(scene), scene_to_rows(scene), scene.height,
+            views["2d"]["image"], views["3d"]["image"],
+            views["2d"].get("masks"), views["3d"].get("masks"),
+            views["2d"].get("depth"), views["3d"].get("depth"),
+            caption_markdown(scene), relations_markdown(scene), status)
+
+
+def _example(objects: list[dict], **settings) -> str:
+    return scene_to_json(Scene(objects, **settings))
+
+
+EXAMPLES = {                         # the World tab's example scenes, as JSON (benchmarks/load.py renders them)
+    "Red cube, blue cylinder": _example([
+        {"shape": "cube", "color": "red", "position": [-1.0, 0.0], "size": "large", "rotation": 30},
+        {"shape": "cylinder", "color": "blue", "position": [1.2, 0.5], "size": "small"}]),
+    "Metal spheres": _example([
+        {"shape": "sphere", "color": c, "position": [x, y], "size": s, "material": "metal"}
+        for c, x, y, s in [("gray", -1.6, 0.8, 0.7), ("yellow", 0.0, -0.6, 0.5), ("cyan", 1.6, 0.9, 0.7),
+                           ("purple", 0.3, 1.9, 0.35)]]),
+    "CLEVR classic": _example([
+        {"shape": "cylinder", "color": "green", "position": [-2.0, 1.5], "size": 0.7, "material": "metal"},
+        {"shape": "cube", "color": "brown", "position": [0.0, 1.0], "size": 0.7, "rotation": 20},
+        {"shape": "sphere", "color": "purple", "position": [1.8, 1.8], "size": 0.35},
+        {"shape": "cube", "color": "gray", "position": [1.5, -1.5], "size": 0.35, "material": "metal", "rotation": 45},
+        {"shape": "sphere", "color": "yellow", "position": [-1.0, -1.5], "size": 0.7}]),
+    "Custom colours (hex)": _example([
+        {"shape": "cube", "color": "#ff7f0e", "position": [-1.2, -0.4], "size": 0.6, "rotation": 10},
+        {"shape": "sphere", "color": "#1f77b4", "position": [0.9, 0.6], "size": 0.6},
+        {"shape": "cylinder", "color": "#2ca02c", "position": [0.2, -1.8], "size": 0.4}]),
+    "A row of ten": _example([
+        {"shape": ("cube", "cylinder", "sphere")[i % 3], "color": c, "position": [-3.0 + i * 2 / 3, 0.0], "size": 0.3}
+        for i, c in enumerate(["red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "white", "black"])]),
+}

@@ -85,6 +85,20 @@ def likelihood_note(name: str) -> str:
             f"{extra.get('seconds', 0) / 60:.1f} min on a 2-core CPU.{held}\n\nLikelihood: {note}")
 
 
+def model_controls(name: str) -> tuple[bool, bool, bool, bool, bool]:
+    """Which sampler controls apply to shipped model `name`: shape, colour, caption, diffusion steps, guidance."""
+    recipe = pretrained.RECIPES[name]
+    diffusion = recipe.family == "diffusion"
+    return (recipe.condition == "class", recipe.condition == "class", recipe.condition == "caption", diffusion,
+            diffusion and recipe.condition != "none")
+
+
+def interpolates(name) -> bool:
+    """Whether shipped model `name` has a latent code to walk in (VAE, flow; not caption-conditional ones)."""
+    recipe = pretrained.RECIPES.get(name)
+    return recipe is not None and recipe.family in ("vae", "flow") and recipe.condition != "caption"
+
+
 def condition_tensor(model, n: int, shape: str | None = None, color: str | None = None,
                      text: str | None = None) -> torch.Tensor | None:
     """The condition a model needs for n samples, from the UI's shape/colour or caption."""
@@ -303,6 +317,28 @@ def open_picture(path) -> "Image.Image":
     return picture
 
 
+PICTURE_SOURCES = ("random scene", "upload", "drawing")
+
+
+def chosen_picture(source: str, random_picture, upload, drawing):
+    """The picture the user chose to read (an array or a PIL image): the rendered random scene, the
+    uploaded file, or the sketchpad's drawing (its layers dict or its composite)."""
+    if source == "random scene":
+        if random_picture is None:
+            raise ValueError("press 'Render a random scene' first, or choose another source")
+        return random_picture
+    if source == "upload":
+        return open_picture(upload)
+    if source == "drawing":
+        layers = drawing if isinstance(drawing, dict) else {"composite": drawing}
+        picture = layers.get("composite")
+        if picture is None or np.asarray(picture).ndim != 3 or \
+                (np.asarray(picture).shape[-1] == 4 and not np.asarray(picture)[..., 3].any()):
+            raise ValueError("the drawing is empty: draw some shapes first")
+        return np.asarray(picture)
+    raise ValueError(f"source must be one of {', '.join(PICTURE_SOURCES)}, got {source!r}")
+
+
 def difference_map(a: np.ndarray, b: np.ndarray, gain: float = 4.0) -> np.ndarray:
     """uint8 (H, W, 3): |a - b|, the largest channel's difference times `gain`, as a black-red-yellow heat map."""
     d = np.clip(np.abs(a.astype(np.int16) - b.astype(np.int16)).max(-1) * gain, 0, 255) / 255.0   # (H, W) in 0..1
@@ -364,6 +400,7 @@ def read_picture(world: str, picture, refine_steps: int = 0, every: int = 5):
 
 MAX_STUDY_POINTS = 1_000        # training points of a study in the app
 STUDY_CACHE = 8                 # studies kept fitted (each is ~7 small models)
+STUDY_FLOW_STEPS = 400          # training steps of a study's flow density (most of a study's fitting time)
 
 
 def _float(value, name: str, lo: float, hi: float) -> float:
@@ -376,19 +413,21 @@ def _float(value, name: str, lo: float, hi: float) -> float:
     return number
 
 
-def study_for(layout: str, seed: int = 0, n: int = 400):
-    """The fitted study of a layout (every discriminative and generative model), cached."""
+def study_for(layout: str, seed: int = 0, n: int = 400, flow_steps: int | None = None):
+    """The fitted study of a layout (every discriminative and generative model), cached; the flow
+    trains `flow_steps` steps (default STUDY_FLOW_STEPS)."""
     from playground.uncertainty.study import get_layout
 
     get_layout(layout)
-    return _study(layout, _count(seed, "seed", 0, 2**31 - 1), _count(n, "training points", 20, MAX_STUDY_POINTS))
+    return _study(layout, _count(seed, "seed", 0, 2**31 - 1), _count(n, "training points", 20, MAX_STUDY_POINTS),
+                  STUDY_FLOW_STEPS if flow_steps is None else _count(flow_steps, "flow steps", 1, 100_000))
 
 
 @lru_cache(maxsize=STUDY_CACHE)
-def _study(layout: str, seed: int, n: int):
+def _study(layout: str, seed: int, n: int, flow_steps: int):
     from playground.uncertainty.study import run_study
 
-    return run_study(layout, n_train=n, n_test=n, n_far=n, seed=seed)
+    return run_study(layout, n_train=n, n_test=n, n_far=n, seed=seed, flow_steps=flow_steps)
 
 
 def scores_markdown(study) -> str:
@@ -452,6 +491,24 @@ def data_point_report(study, index) -> tuple[np.ndarray, str]:
     return upscale(render([scene])[0], 4), (f"Training point {index}: a {obj.size_name} {obj.color} {obj.shape} "
                                             f"at ({obj.position[0]:.2f}, {obj.position[1]:.2f}), "
                                             f"labelled **{obj.color}**.")
+
+
+MISSING_VIEWS = {"x seen, y hidden": 0, "y seen, x hidden": 1}    # what is seen -> the observed coordinate
+
+
+def seen_coordinate(seen: str) -> int:
+    """The coordinate a MISSING_VIEWS choice observes (0: x, 1: y)."""
+    if seen not in MISSING_VIEWS:
+        raise ValueError(f"choose which coordinate is seen: {', '.join(MISSING_VIEWS)}")
+    return MISSING_VIEWS[seen]
+
+
+def missing_markdown(study, seen: str) -> str:
+    """Markdown: every model's test accuracy with both coordinates, then with only the `seen` one."""
+    key = ("accuracy_x_only", "accuracy_y_only")[seen_coordinate(seen)]
+    return (f"Test accuracy with both coordinates → with only **{seen}**:\n\n"
+            + "\n".join(f"- {name} ({s['kind']}): {s['accuracy']:.3f} → **{s[key]:.3f}**"
+                         for name, s in study.scores().items()))
 
 
 # --- Uncertainty tab: adversarial noise ---------------------------------------------------------------
@@ -523,6 +580,23 @@ def shipped_evaluation() -> dict | None:
     from playground.evaluation.compare import RESULTS
 
     return json.loads(RESULTS.read_text()) if RESULTS.is_file() else None
+
+
+def shipped_evaluation_or_error() -> dict:
+    """The shipped evaluation, or a ValueError that says how to make it."""
+    result = shipped_evaluation()
+    if result is None:
+        raise ValueError("no shipped evaluation: run python -m playground.evaluation.compare "
+                         "--json playground/results/evaluation.json")
+    return result
+
+
+def shipped_summary(result: dict) -> str:
+    """One line: the budget and time of an evaluation."""
+    meta = result.get("meta", {})
+    budget = meta.get("budget", {})
+    return (f"{budget.get('seeds', '?')} seeds × {budget.get('minutes', '?')} min per family, "
+            f"{budget.get('samples', '?')} samples, {meta.get('seconds', 0) / 60:.1f} min in all")
 
 
 def _shown(value) -> str:
