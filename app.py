@@ -6,6 +6,7 @@
 `playground.app.tabs`, and the work is done by the gradio-free modules of `playground.app` and the
 `worlds` and `playground` libraries.
 """
+
 from __future__ import annotations
 
 import gradio as gr
@@ -34,7 +35,7 @@ def build_demo() -> gr.Blocks:
         with gr.Tabs() as tabs:
             world_tab = world.build()
             datasets.build()
-            generate.build()                 # torch is imported from here on
+            generate.build()  # torch is imported from here on
             train.build()
             inference.build(tabs, world_tab)
             uncertainty.build(demo)

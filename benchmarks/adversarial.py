@@ -17,6 +17,7 @@ shipped `classifier-exact` (or --model PATH):
     attacked images whose probability under the true world is 0 (no scene renders to them);
   * milliseconds per image of PGD (10 steps, batches of 64), averaged over the five eps.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,9 +31,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from playground.models import pretrained  # noqa: E402
-from playground.uncertainty.adversarial import exact_world, fgsm, likelihood_check, pgd, smallest_flip  # noqa: E402
 from playground.models.checkpoint import load  # noqa: E402
 from playground.models.data import scene_labels  # noqa: E402
+from playground.uncertainty.adversarial import exact_world, fgsm, likelihood_check, pgd, smallest_flip  # noqa: E402
 
 EPS = (1, 2, 4, 8, 16)
 MAX_FLIP_EPS = 64
@@ -50,13 +51,13 @@ def median_flip(found: torch.Tensor) -> float | None:
 def evaluate(model, n: int, likelihood_eps: int) -> dict:
     world = exact_world()
     pick = np.linspace(0, world.num_scenes - 1, n).round().astype(int)
-    images = torch.from_numpy(world.images[pick]).permute(0, 3, 1, 2).contiguous()   # (n, 3, 32, 32) uint8
-    targets = scene_labels([world.scenes[i] for i in pick])[:, 0]                   # (n,) shape index
+    images = torch.from_numpy(world.images[pick]).permute(0, 3, 1, 2).contiguous()  # (n, 3, 32, 32) uint8
+    targets = scene_labels([world.scenes[i] for i in pick])[:, 0]  # (n,) shape index
     right = {key: 0 for key in ["clean"] + [f"{m}-{e}" for m in ("fgsm", "pgd") for e in EPS]}
     found = {"fgsm": [], "pgd": []}
     attacked, pgd_seconds = [], 0.0
-    for k in range(0, n, BATCH):              # batches of 64: faster per image than one batch of 768
-        x, labels = images[k:k + BATCH], targets[k:k + BATCH]
+    for k in range(0, n, BATCH):  # batches of 64: faster per image than one batch of 768
+        x, labels = images[k : k + BATCH], targets[k : k + BATCH]
         correct = lambda batch: int((model.predict(batch) == labels).sum())
         right["clean"] += correct(x)
         for eps in EPS:
@@ -71,10 +72,13 @@ def evaluate(model, n: int, likelihood_eps: int) -> dict:
             attacked.append(pgd(model, x, labels, likelihood_eps, steps=PGD_STEPS))
         for method in found:
             found[method].append(smallest_flip(model, x, labels, method=method, max_eps=MAX_FLIP_EPS, steps=PGD_STEPS))
-    result = {"n": n, "clean_accuracy": right["clean"] / n,
-              "fgsm_accuracy": {str(e): right[f"fgsm-{e}"] / n for e in EPS},
-              "pgd_accuracy": {str(e): right[f"pgd-{e}"] / n for e in EPS},
-              "ms_per_image_pgd": 1000 * pgd_seconds / (n * len(EPS))}
+    result = {
+        "n": n,
+        "clean_accuracy": right["clean"] / n,
+        "fgsm_accuracy": {str(e): right[f"fgsm-{e}"] / n for e in EPS},
+        "pgd_accuracy": {str(e): right[f"pgd-{e}"] / n for e in EPS},
+        "ms_per_image_pgd": 1000 * pgd_seconds / (n * len(EPS)),
+    }
     for method, parts in found.items():
         flips = torch.cat(parts)
         result[f"median_flip_eps_{method}"] = median_flip(flips)
@@ -82,8 +86,14 @@ def evaluate(model, n: int, likelihood_eps: int) -> dict:
     check = likelihood_check(images, torch.cat(attacked))
     world_change = check.pop("world")
     result["likelihood_eps"] = likelihood_eps
-    result["likelihood"] = {name: {"kind": c.kind, "clean_bits_per_dim": float(c.before.mean()),
-                                   "adversarial_bits_per_dim": float(c.after.mean())} for name, c in check.items()}
+    result["likelihood"] = {
+        name: {
+            "kind": c.kind,
+            "clean_bits_per_dim": float(c.before.mean()),
+            "adversarial_bits_per_dim": float(c.after.mean()),
+        }
+        for name, c in check.items()
+    }
     result["world_probability_zero_fraction"] = float(np.isinf(world_change.after).mean())
     result["world_clean_bits_per_dim"] = float(world_change.before.mean())
     return result
@@ -97,14 +107,18 @@ def print_table(r: dict) -> None:
     for method in ("fgsm", "pgd"):
         median = r[f"median_flip_eps_{method}"]
         median = f"> {MAX_FLIP_EPS}" if median is None else f"{median:g}"
-        print(f"smallest flipping eps, {method.upper()}: median {median}; "
-              f"no eps <= {MAX_FLIP_EPS} flips {100 * r[f'never_flip_fraction_{method}']:.1f}% of the images")
+        print(
+            f"smallest flipping eps, {method.upper()}: median {median}; "
+            f"no eps <= {MAX_FLIP_EPS} flips {100 * r[f'never_flip_fraction_{method}']:.1f}% of the images"
+        )
     print(f"does a likelihood model notice? PGD at eps {r['likelihood_eps']}, mean bits/dim:")
     print(f"{'model':<10} {'kind':<6} {'clean':>9} {'attacked':>10}")
     for name, v in r["likelihood"].items():
         print(f"{name:<10} {v['kind']:<6} {v['clean_bits_per_dim']:9.3f} {v['adversarial_bits_per_dim']:10.3f}")
-    print(f"{'world':<10} {'exact':<6} {r['world_clean_bits_per_dim']:9.3f} {'inf':>10}   "
-          f"(probability 0 for {100 * r['world_probability_zero_fraction']:.1f}% of the attacked images)")
+    print(
+        f"{'world':<10} {'exact':<6} {r['world_clean_bits_per_dim']:9.3f} {'inf':>10}   "
+        f"(probability 0 for {100 * r['world_probability_zero_fraction']:.1f}% of the attacked images)"
+    )
     print(f"time: PGD ({PGD_STEPS} steps, batch {BATCH}) {r['ms_per_image_pgd']:.2f} ms/image")
 
 
@@ -112,8 +126,9 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=768, help="exact-world images (1..768)")
     parser.add_argument("--model", type=Path, default=None, help="a classifier checkpoint (default: the shipped one)")
-    parser.add_argument("--likelihood-eps", type=int, default=4,
-                        help="eps of the PGD images the likelihood check scores")
+    parser.add_argument(
+        "--likelihood-eps", type=int, default=4, help="eps of the PGD images the likelihood check scores"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     args = parser.parse_args(argv)
@@ -122,7 +137,7 @@ def main(argv=None) -> dict:
     if not 1 <= args.likelihood_eps <= 255:
         parser.error("--likelihood-eps must be in 1..255")
     model = load(args.model) if args.model else pretrained.load("classifier-exact")
-    exact_world().images                     # render first: the renderer's thread pool resets torch's threads
+    _ = exact_world().images  # render first: the renderer's thread pool resets torch's threads
     torch.set_num_threads(args.threads)
     result = evaluate(model, args.n, args.likelihood_eps)
     print_table(result)

@@ -21,10 +21,10 @@ Marks in steps are reproducible; marks in minutes depend on the machine and on w
 With `--json` the last line is one JSON object: {"recipe", "set", "batch_size", "lr", "schedule", "precision", "threads",
 "snapshots": [{"steps", "minutes", "bits_per_dim", "validity", "scenes_hit", "empty", "median_wrong_pixels", ...}]}.
 """
+
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 import tempfile
@@ -38,14 +38,24 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from models import SAMPLE_OPTIONS, fmt, score_model  # noqa: E402  (the shipped models' scores, shared)
+
+from playground.evaluation.scores import conditional_faithfulness  # noqa: E402
 from playground.models.checkpoint import load, save  # noqa: E402
 from playground.models.data import load_world  # noqa: E402
 from playground.models.pretrained import RECIPES  # noqa: E402
-from playground.evaluation.scores import conditional_faithfulness  # noqa: E402
 from playground.models.protocol import channels_last  # noqa: E402
+from playground.models.train import (  # noqa: E402
+    MAX_BATCH,
+    MAX_MINUTES,
+    MAX_STEPS,
+    PRECISIONS,
+    SCHEDULES,
+    finish,
+    fit,
+    flushed_denormals,
+    parse_overrides,
+)
 from worlds.images import image_grid  # noqa: E402
-from playground.models.train import (MAX_BATCH, MAX_MINUTES, MAX_STEPS, PRECISIONS, SCHEDULES, finish, fit,  # noqa: E402
-                              flushed_denormals, parse_overrides)
 
 MAX_MARKS = 16
 
@@ -54,8 +64,13 @@ class _Done(Exception):
     """Raised by the progress callback once the last snapshot is written."""
 
 
-def changed_recipe(name: str, batch_size: int | None = None, lr: float | None = None,
-                   schedule: str | None = None, precision: str | None = None):
+def changed_recipe(
+    name: str,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    schedule: str | None = None,
+    precision: str | None = None,
+):
     """Recipe `name` with its batch size, learning rate, schedule and precision replaced where given
     (checked first)."""
     recipe = RECIPES[name]
@@ -65,17 +80,31 @@ def changed_recipe(name: str, batch_size: int | None = None, lr: float | None = 
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if batch_size is not None and not 1 <= batch_size <= MAX_BATCH:
         raise ValueError(f"batch size must be in 1..{MAX_BATCH}, got {batch_size}")
-    if lr is not None and not 0 < lr <= 1:    # also refuses nan
+    if lr is not None and not 0 < lr <= 1:  # also refuses nan
         raise ValueError(f"learning rate must be in (0, 1], got {lr}")
-    return replace(recipe, batch_size=batch_size or recipe.batch_size, lr=lr or recipe.lr,
-                   schedule=schedule or recipe.schedule, precision=precision or recipe.precision)
+    return replace(
+        recipe,
+        batch_size=batch_size or recipe.batch_size,
+        lr=lr or recipe.lr,
+        schedule=schedule or recipe.schedule,
+        precision=precision or recipe.precision,
+    )
 
 
-def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: list[float] | None = None,
-                         out: Path, threads: int = 1, overrides: dict | None = None,
-                         batch_size: int | None = None, lr: float | None = None,
-                         schedule: str | None = None, precision: str | None = None,
-                         n: int | None = None) -> list[Path]:
+def train_with_snapshots(
+    name: str,
+    *,
+    steps: list[int] | None = None,
+    minutes: list[float] | None = None,
+    out: Path,
+    threads: int = 1,
+    overrides: dict | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    schedule: str | None = None,
+    precision: str | None = None,
+    n: int | None = None,
+) -> list[Path]:
     """Train recipe `name` (its config updated by `overrides`, its batch size, learning rate,
     schedule and precision by `batch_size`, `lr`, `schedule` and `precision` where given), writing `out/step{N}.safetensors`
     when each mark is passed; returns the paths. A decaying schedule decays to the last mark, given in steps.
@@ -93,12 +122,12 @@ def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: 
     if minutes is not None and recipe.schedule != "constant":
         raise ValueError("a decaying schedule ends at the last mark: give the marks as --steps")
     data = load_world(recipe.world, recipe.n if n is None else n, 0)
-    torch.set_num_threads(threads)                # after load_world: the renderer's thread pool resets it
-    torch.manual_seed(0)                          # as playground.models.train does before building
+    torch.set_num_threads(threads)  # after load_world: the renderer's thread pool resets it
+    torch.manual_seed(0)  # as playground.models.train does before building
     model = recipe.build(data.images.shape[-1], **(overrides or {}))
     pending, written = list(marks), []
 
-    def snapshot(step, record):             # the weights only: the finishing step runs after training
+    def snapshot(step, record):  # the weights only: the finishing step runs after training
         path = out / f"step{step}.safetensors"
         save(model, path, extra={"world": recipe.world, "steps": step, "seconds": round(record["seconds"], 1)})
         written.append(path)
@@ -106,7 +135,7 @@ def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: 
     def callback(step, total, record):
         passed = step if steps is not None else record["seconds"] / 60
         if pending and passed >= pending[0]:
-            while pending and passed >= pending[0]:   # one snapshot, however many marks the step passed
+            while pending and passed >= pending[0]:  # one snapshot, however many marks the step passed
                 pending.pop(0)
             snapshot(step, record)
             print(f"  snapshot at step {step} ({record['seconds'] / 60:.1f} min)", flush=True)
@@ -114,12 +143,18 @@ def train_with_snapshots(name: str, *, steps: list[int] | None = None, minutes: 
                 raise _Done
 
     try:
-        fit(model, data, steps=marks[-1] if steps is not None else None,
-            minutes=marks[-1] + 1.0 if minutes is not None else None,   # the callback stops it at the mark
-            seed=0, callback=callback, **recipe.fit_options)
+        fit(
+            model,
+            data,
+            steps=marks[-1] if steps is not None else None,
+            minutes=marks[-1] + 1.0 if minutes is not None else None,  # the callback stops it at the mark
+            seed=0,
+            callback=callback,
+            **recipe.fit_options,
+        )
     except _Done:
         pass
-    for path in written:                      # e.g. the VAE fitting its prior, as fit() does after the last step
+    for path in written:  # e.g. the VAE fitting its prior, as fit() does after the last step
         snap = load(path)
         seconds = finish(snap, data.images, data.condition(recipe.condition), seed=0)
         if seconds is not None:
@@ -140,8 +175,11 @@ def snapshot_grid(paths: list[Path], columns: int = 8) -> np.ndarray:
     for path in paths:
         model = load(path)
         with torch.no_grad():
-            rows.append(model.sample(columns, generator=torch.Generator().manual_seed(0),
-                                     **SAMPLE_OPTIONS.get(model.family, {})))
+            rows.append(
+                model.sample(
+                    columns, generator=torch.Generator().manual_seed(0), **SAMPLE_OPTIONS.get(model.family, {})
+                )
+            )
     return image_grid(channels_last(torch.cat(rows)), columns, scale=3)
 
 
@@ -153,16 +191,34 @@ def main(argv=None) -> dict:
     marks.add_argument("--minutes", type=float, nargs="+", help="snapshot after these minutes of training")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the recipes used 1 or 2)")
     parser.add_argument("--out", type=Path, default=None, help="keep the snapshots here (default: a temp dir)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="change a field of the recipe's config (JSON value), as in playground.models.train")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a field of the recipe's config (JSON value), as in playground.models.train",
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="change the recipe's batch size")
     parser.add_argument("--lr", type=float, default=None, help="change the recipe's learning rate")
-    parser.add_argument("--schedule", choices=SCHEDULES, default=None,
-                        help="change the recipe's learning-rate schedule (a decay ends at the last mark)")
-    parser.add_argument("--precision", choices=PRECISIONS, default=None,
-                        help="change the recipe's training arithmetic (bfloat16: mixed precision)")
-    parser.add_argument("--grid", type=Path, default=None, metavar="PNG",
-                        help="also draw 8 samples (seed 0) of every snapshot, a row each (unconditional recipes)")
+    parser.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default=None,
+        help="change the recipe's learning-rate schedule (a decay ends at the last mark)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="change the recipe's training arithmetic (bfloat16: mixed precision)",
+    )
+    parser.add_argument(
+        "--grid",
+        type=Path,
+        default=None,
+        metavar="PNG",
+        help="also draw 8 samples (seed 0) of every snapshot, a row each (unconditional recipes)",
+    )
     parser.add_argument("--no-likelihood", action="store_true", help="score samples only (faster)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     args = parser.parse_args(argv)
@@ -173,11 +229,19 @@ def main(argv=None) -> dict:
         out = args.out or Path(scratch)
         print(f"training {args.recipe} ({args.threads} thread(s)), snapshots in {out}")
         try:
-            with flushed_denormals():             # as the training CLI: denormals slow a CPU's arithmetic
-                paths = train_with_snapshots(args.recipe, steps=args.steps, minutes=args.minutes, out=out,
-                                             threads=args.threads, overrides=parse_overrides(args.set),
-                                             batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
-                                             precision=args.precision)
+            with flushed_denormals():  # as the training CLI: denormals slow a CPU's arithmetic
+                paths = train_with_snapshots(
+                    args.recipe,
+                    steps=args.steps,
+                    minutes=args.minutes,
+                    out=out,
+                    threads=args.threads,
+                    overrides=parse_overrides(args.set),
+                    batch_size=args.batch_size,
+                    lr=args.lr,
+                    schedule=args.schedule,
+                    precision=args.precision,
+                )
         except ValueError as err:
             parser.error(str(err))
         rows = [score_snapshot(p, conditional, not args.no_likelihood) for p in paths]
@@ -186,20 +250,33 @@ def main(argv=None) -> dict:
             Image.fromarray(snapshot_grid(paths)).save(args.grid, optimize=True)
             print(f"wrote {args.grid}")
     if conditional:
-        print(f"{'steps':>7} {'minutes':>7} {'seen match':>10} {'seen colour':>11} {'seen valid':>10} "
-              f"{'held-out match':>14} {'held-out colour':>15}")
+        print(
+            f"{'steps':>7} {'minutes':>7} {'seen match':>10} {'seen colour':>11} {'seen valid':>10} "
+            f"{'held-out match':>14} {'held-out colour':>15}"
+        )
         for r in rows:
-            print(f"{r['steps']:7d} {r['minutes']:7.1f} {r['seen_match']:10.2f} {r['seen_colour_match']:11.2f} "
-                  f"{r['seen_valid']:10.2f} {r['held_out_match']:14.2f} {r['held_out_colour_match']:15.2f}")
+            print(
+                f"{r['steps']:7d} {r['minutes']:7.1f} {r['seen_match']:10.2f} {r['seen_colour_match']:11.2f} "
+                f"{r['seen_valid']:10.2f} {r['held_out_match']:14.2f} {r['held_out_colour_match']:15.2f}"
+            )
     else:
         print(f"{'steps':>7} {'minutes':>7} {'bits/dim':>9} {'valid':>6} {'hit':>4} {'empty':>6} {'wrong px':>8}")
         for r in rows:
-            print(f"{r['steps']:7d} {r['minutes']:7.1f} {fmt(r.get('bits_per_dim'), '.4f'):>9} {r['validity']:6.2f} "
-                  f"{r['scenes_hit']:4d} {r['empty']:6.2f} {r['median_wrong_pixels']:8.2%}")
+            print(
+                f"{r['steps']:7d} {r['minutes']:7.1f} {fmt(r.get('bits_per_dim'), '.4f'):>9} {r['validity']:6.2f} "
+                f"{r['scenes_hit']:4d} {r['empty']:6.2f} {r['median_wrong_pixels']:8.2%}"
+            )
     recipe = changed_recipe(args.recipe, args.batch_size, args.lr, args.schedule, args.precision)
-    result = {"recipe": args.recipe, "set": args.set, "batch_size": recipe.batch_size, "lr": recipe.lr,
-              "schedule": recipe.schedule, "precision": recipe.precision,
-              "threads": args.threads, "snapshots": rows}
+    result = {
+        "recipe": args.recipe,
+        "set": args.set,
+        "batch_size": recipe.batch_size,
+        "lr": recipe.lr,
+        "schedule": recipe.schedule,
+        "precision": recipe.precision,
+        "threads": args.threads,
+        "snapshots": rows,
+    }
     if args.json:
         print(json.dumps(result))
     return result

@@ -16,6 +16,7 @@ On --n of the `exact` world's images (evenly spaced over its scene order), with 
   * encode and decode milliseconds per image (all images in one call, coded BATCH at a time),
     for the per-image codes and for the stream.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,9 +34,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from playground.evaluation import coding  # noqa: E402
+from playground.evaluation.scores import exact_world, world_tensor  # noqa: E402
 from playground.models import pretrained  # noqa: E402
 from playground.models.checkpoint import load  # noqa: E402
-from playground.evaluation.scores import exact_world, world_tensor  # noqa: E402
 
 
 def png_bits(image: np.ndarray) -> int:
@@ -61,23 +62,28 @@ def measure(model, images: torch.Tensor) -> dict:
     stream_decode_ms = 1000 * (time.perf_counter() - start) / n
     ideal = coding.ideal_lengths_bits(model, images)
     exact = coding.code_lengths_bits(codes)
-    pixels = images.permute(0, 2, 3, 1).numpy()                   # (n, H, W, 3) as image files store them
-    return {"n": n,
-            "entropy_bits_per_image": math.log2(768),
-            "ideal_bits_per_image": float(ideal.mean()),
-            "code_bits_per_image": float(np.mean([8 * len(c) for c in codes])),
-            "code_exact_bits_per_image": float(exact.mean()),
-            "code_overhead_bits": {"min": float((exact - ideal).min()), "mean": float((exact - ideal).mean()),
-                                   "max": float((exact - ideal).max())},
-            "stream_bits_per_image": coding.stream_bits_per_image(stream, n),
-            "png_bits_per_image": float(np.mean([png_bits(p) for p in pixels])),
-            "zlib_bits_per_image": float(np.mean([8 * len(zlib.compress(p.tobytes(), 9)) for p in pixels])),
-            "encode_ms_per_image": encode_ms,
-            "decode_ms_per_image": decode_ms,
-            "round_trip_exact": bool(torch.equal(decoded.cpu(), images)),
-            "stream_encode_ms_per_image": stream_encode_ms,
-            "stream_decode_ms_per_image": stream_decode_ms,
-            "stream_round_trip_exact": bool(torch.equal(stream_decoded.cpu(), images))}
+    pixels = images.permute(0, 2, 3, 1).numpy()  # (n, H, W, 3) as image files store them
+    return {
+        "n": n,
+        "entropy_bits_per_image": math.log2(768),
+        "ideal_bits_per_image": float(ideal.mean()),
+        "code_bits_per_image": float(np.mean([8 * len(c) for c in codes])),
+        "code_exact_bits_per_image": float(exact.mean()),
+        "code_overhead_bits": {
+            "min": float((exact - ideal).min()),
+            "mean": float((exact - ideal).mean()),
+            "max": float((exact - ideal).max()),
+        },
+        "stream_bits_per_image": coding.stream_bits_per_image(stream, n),
+        "png_bits_per_image": float(np.mean([png_bits(p) for p in pixels])),
+        "zlib_bits_per_image": float(np.mean([8 * len(zlib.compress(p.tobytes(), 9)) for p in pixels])),
+        "encode_ms_per_image": encode_ms,
+        "decode_ms_per_image": decode_ms,
+        "round_trip_exact": bool(torch.equal(decoded.cpu(), images)),
+        "stream_encode_ms_per_image": stream_encode_ms,
+        "stream_decode_ms_per_image": stream_decode_ms,
+        "stream_round_trip_exact": bool(torch.equal(stream_decoded.cpu(), images)),
+    }
 
 
 def print_table(r: dict) -> None:
@@ -92,10 +98,14 @@ def print_table(r: dict) -> None:
     print(f"{'zlib level 9 of the raw bytes':<34} {r['zlib_bits_per_image']:10.1f}")
     o = r["code_overhead_bits"]
     print(f"code - ideal per image: min {o['min']:.1f}, mean {o['mean']:.1f}, max {o['max']:.1f} bits")
-    print(f"encode {r['encode_ms_per_image']:.0f} ms/image, decode {r['decode_ms_per_image']:.0f} ms/image; "
-          f"round trip exact: {r['round_trip_exact']}")
-    print(f"stream: encode {r['stream_encode_ms_per_image']:.0f} ms/image, "
-          f"decode {r['stream_decode_ms_per_image']:.0f} ms/image; round trip exact: {r['stream_round_trip_exact']}")
+    print(
+        f"encode {r['encode_ms_per_image']:.0f} ms/image, decode {r['decode_ms_per_image']:.0f} ms/image; "
+        f"round trip exact: {r['round_trip_exact']}"
+    )
+    print(
+        f"stream: encode {r['stream_encode_ms_per_image']:.0f} ms/image, "
+        f"decode {r['stream_decode_ms_per_image']:.0f} ms/image; round trip exact: {r['stream_round_trip_exact']}"
+    )
 
 
 def main(argv=None) -> dict:
@@ -107,7 +117,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if not 1 <= args.n <= 768:
         parser.error("--n must be in 1..768")
-    world = world_tensor(exact_world())      # render first: the renderer's thread pool resets torch's threads
+    world = world_tensor(exact_world())  # render first: the renderer's thread pool resets torch's threads
     torch.set_num_threads(args.threads)
     model = load(args.model) if args.model else pretrained.load("pixelcnn")
     images = world[np.linspace(0, len(world) - 1, args.n).round().astype(int)]

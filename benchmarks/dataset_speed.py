@@ -10,6 +10,7 @@ of 1,000 scenes is made stage by stage in this process and its CPU time measured
 where the time goes. CPU time hardly changes when other programs compete for the CPUs;
 wall time does, so the load average is printed too.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from worlds import datasets, get_world, render, sample_scenes  # noqa: E402
 
-TARGET_SECONDS = 30.0   # for 100,000 scenes on a 2-core CPU
+TARGET_SECONDS = 30.0  # for 100,000 scenes on a 2-core CPU
 
 
 def stages(world, count: int = 1_000) -> list[tuple[str, float]]:
@@ -40,8 +41,11 @@ def stages(world, count: int = 1_000) -> list[tuple[str, float]]:
     numba.set_num_threads(1)
     scale = 100_000 / count
     rows = [{"image": {"bytes": b"", "path": ""}, **datasets._record(0, s)} for s in sample_scenes(world, 0, 8)]
-    pq.write_table(pa.Table.from_pylist(rows, schema=datasets.PARQUET_SCHEMA), io.BytesIO(),   # warm-up
-                   compression="zstd")
+    pq.write_table(
+        pa.Table.from_pylist(rows, schema=datasets.PARQUET_SCHEMA),
+        io.BytesIO(),  # warm-up
+        compression="zstd",
+    )
     clock = [time.process_time()]
 
     def lap():
@@ -54,13 +58,20 @@ def stages(world, count: int = 1_000) -> list[tuple[str, float]]:
     t_render = lap()
     pngs = datasets._pngs(images)
     t_png = lap()
-    rows = [{"image": {"bytes": png, "path": f"{i:08d}.png"}, **datasets._record(i, s)}
-            for i, (s, png) in enumerate(zip(scenes, pngs))]
+    rows = [
+        {"image": {"bytes": png, "path": f"{i:08d}.png"}, **datasets._record(i, s)}
+        for i, (s, png) in enumerate(zip(scenes, pngs))
+    ]
     t_record = lap()
     pq.write_table(pa.Table.from_pylist(rows, schema=datasets.PARQUET_SCHEMA), io.BytesIO(), compression="zstd")
     t_parquet = lap()
-    return [("sample scenes", t_sample), ("render", t_render), (f"PNG (zlib level {datasets.PNG_LEVEL})", t_png),
-            ("records: JSON, captions", t_record), ("parquet table + write", t_parquet)]
+    return [
+        ("sample scenes", t_sample),
+        ("render", t_render),
+        (f"PNG (zlib level {datasets.PNG_LEVEL})", t_png),
+        ("records: JSON, captions", t_record),
+        ("parquet table + write", t_parquet),
+    ]
 
 
 def main(argv=None) -> dict:
@@ -87,12 +98,20 @@ def main(argv=None) -> dict:
         size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
 
     target = TARGET_SECONDS * args.n / 100_000
-    result = {"scenes": args.n, "seconds": round(seconds, 2), "scenes_per_s": round(args.n / seconds, 1),
-              "bytes": size, "target_seconds": TARGET_SECONDS, "cpu_seconds_per_100k": round(cpu, 1),
-              "load_average": round(load, 2)}
+    result = {
+        "scenes": args.n,
+        "seconds": round(seconds, 2),
+        "scenes_per_s": round(args.n / seconds, 1),
+        "bytes": size,
+        "target_seconds": TARGET_SECONDS,
+        "cpu_seconds_per_100k": round(cpu, 1),
+        "load_average": round(load, 2),
+    }
     print(f"\n{'generate shapes2d 32 px parquet':<32} {'scenes':>9} {'seconds':>8} {'scenes/s':>9} {'MB':>7}  target")
-    print(f"{'':<32} {args.n:>9,} {seconds:>8.1f} {args.n / seconds:>9,.0f} {size / 1e6:>7.1f}  "
-          f"<= {target:.0f} s: {'yes' if seconds <= target else 'NO'}")
+    print(
+        f"{'':<32} {args.n:>9,} {seconds:>8.1f} {args.n / seconds:>9,.0f} {size / 1e6:>7.1f}  "
+        f"<= {target:.0f} s: {'yes' if seconds <= target else 'NO'}"
+    )
     if args.json:
         print(json.dumps(result))
     return result

@@ -18,6 +18,7 @@ A reconstruction is valid when at most 0.2% of its pixels are more than 24 level
 With `--json` the last line is one JSON object: {"threads", "steps", "layouts": {name: {"valid",
 "median_wrong_pixels", "l1", "ms_per_step"}}}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,9 +30,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from playground.evaluation.scores import VALID_WRONG, exact_world, world_tensor, wrong_pixels  # noqa: E402
 from playground.models.gan import GENERATORS, GANConfig, Generator  # noqa: E402
 from playground.models.protocol import from_unit, to_unit  # noqa: E402
-from playground.evaluation.scores import VALID_WRONG, exact_world, world_tensor, wrong_pixels  # noqa: E402
 
 MAX_STEPS = 20_000
 
@@ -40,8 +41,9 @@ def fit_generator(layout: str, images: torch.Tensor, steps: int, batch_size: int
     """GLO: G and one code per image fitted to uint8 `images` (N, C, H, W) by L1; the reconstructions' scores."""
     config = GANConfig(image_size=images.shape[-1], channels=images.shape[1])
     torch.manual_seed(seed)
-    generator = Generator(config.channels, config.image_size, config.latent_dim, config.width, "none",
-                          config.condition_dim, style=layout)
+    generator = Generator(
+        config.channels, config.image_size, config.latent_dim, config.width, "none", config.condition_dim, style=layout
+    )
     codes = torch.nn.Parameter(0.1 * torch.randn(len(images), config.latent_dim))
     optimizer = torch.optim.Adam([{"params": generator.parameters(), "lr": 1e-3}, {"params": [codes], "lr": 1e-2}])
     target = to_unit(images)
@@ -54,13 +56,16 @@ def fit_generator(layout: str, images: torch.Tensor, steps: int, batch_size: int
         loss.backward()
         optimizer.step()
     ms = 1000 * (time.perf_counter() - start) / steps
-    generator.eval()                                  # batch norm (dcgan) on its running statistics, as sampling uses
+    generator.eval()  # batch norm (dcgan) on its running statistics, as sampling uses
     with torch.no_grad():
         drawn = from_unit(torch.cat([generator(z, None) for z in codes.split(256)]))
-    wrong = wrong_pixels(drawn, images)                                       # (N,)
-    return {"valid": float((wrong <= VALID_WRONG).float().mean()), "median_wrong_pixels": float(wrong.median()),
-            "l1": float((drawn.float() - images.float()).abs().mean() / 127.5),   # in [-1, 1] units
-            "ms_per_step": ms}
+    wrong = wrong_pixels(drawn, images)  # (N,)
+    return {
+        "valid": float((wrong <= VALID_WRONG).float().mean()),
+        "median_wrong_pixels": float(wrong.median()),
+        "l1": float((drawn.float() - images.float()).abs().mean() / 127.5),  # in [-1, 1] units
+        "ms_per_step": ms,
+    }
 
 
 def main(argv=None) -> dict:
@@ -75,14 +80,18 @@ def main(argv=None) -> dict:
     images = world_tensor(exact_world("exact"))
     torch.set_num_threads(args.threads)
     result = {"threads": args.threads, "steps": args.steps, "layouts": {}}
-    print(f"GAN generators fitted to the exact world's 768 images (GLO, L1), {args.steps} steps, "
-          f"{args.threads} thread(s)")
+    print(
+        f"GAN generators fitted to the exact world's 768 images (GLO, L1), {args.steps} steps, {args.threads} thread(s)"
+    )
     print(f"{'layout':<10} {'valid':>6} {'wrong px':>9} {'L1':>7} {'ms/step':>8}")
     for layout in args.layouts:
         row = fit_generator(layout, images, args.steps)
         result["layouts"][layout] = row
-        print(f"{layout:<10} {row['valid']:6.2f} {100 * row['median_wrong_pixels']:8.2f}% {row['l1']:7.4f} "
-              f"{row['ms_per_step']:8.1f}", flush=True)
+        print(
+            f"{layout:<10} {row['valid']:6.2f} {100 * row['median_wrong_pixels']:8.2f}% {row['l1']:7.4f} "
+            f"{row['ms_per_step']:8.1f}",
+            flush=True,
+        )
     if args.json:
         print(json.dumps(result))
     return result

@@ -17,6 +17,7 @@ world (`shapes2d`, `clevr3d`), with the shipped encoder `encoder-WORLD` (or `--m
     rendered at other sizes and resized, saved as RGBA / grayscale / palette PNG, JPEG-compressed,
     and with mild Gaussian noise.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,11 +34,11 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from playground.models import pretrained  # noqa: E402
-from playground.models.checkpoint import load  # noqa: E402
 from playground.inverse.encoder import confident_objects, doubtful_objects, prepare_image  # noqa: E402
 from playground.inverse.metrics import AP_THRESHOLDS, attributes, average_precision, match_scenes  # noqa: E402
 from playground.inverse.refine import image_error, refine  # noqa: E402
+from playground.models import pretrained  # noqa: E402
+from playground.models.checkpoint import load  # noqa: E402
 from worlds import Scene, get_world, render, sample_scenes  # noqa: E402
 from worlds.scene import SLOT_LAYOUT  # noqa: E402
 
@@ -58,11 +59,13 @@ def read(encoder, images: np.ndarray, slots: dict | None = None) -> list:
     slots = {} if slots is None else slots
     settings = encoder.scene_settings()
     for k in range(0, len(images), 64):
-        x = torch.from_numpy(images[k:k + 64]).permute(0, 3, 1, 2).contiguous()
+        x = torch.from_numpy(images[k : k + 64]).permute(0, 3, 1, 2).contiguous()
         vectors = encoder.predict_vectors(x)
-        for v, sure, doubtful in zip(vectors, confident_objects(vectors, settings), doubtful_objects(vectors, settings)):
+        for v, sure, doubtful in zip(
+            vectors, confident_objects(vectors, settings), doubtful_objects(vectors, settings)
+        ):
             out.append((Scene([o for _, o in sure], **settings), sure, doubtful))
-            slots[len(out) - 1] = v[v[:, 0] >= 0.02][:, [0, *range(*POSITION)]]   # (confidence, x, y) per slot
+            slots[len(out) - 1] = v[v[:, 0] >= 0.02][:, [0, *range(*POSITION)]]  # (confidence, x, y) per slot
     return out
 
 
@@ -72,8 +75,12 @@ def refined_confidences(answers: list, slots: dict) -> list:
     out = []
     for b, answer in enumerate(answers):
         table = slots[b]
-        out.append([float(table[np.argmin(np.linalg.norm(table[:, 1:] - np.asarray(o.position), axis=1)), 0])
-                    for o in answer.objects])
+        out.append(
+            [
+                float(table[np.argmin(np.linalg.norm(table[:, 1:] - np.asarray(o.position), axis=1)), 0])
+                for o in answer.objects
+            ]
+        )
     return out
 
 
@@ -89,8 +96,12 @@ def score(answers: list, truths: list, confidences: list | None = None) -> dict:
                 right[name].append(x == y)
             errors.append(float(np.linalg.norm(np.subtract(a.objects[i].position, t.objects[j].position))))
     attr = {name: float(np.mean(v)) if v else 0.0 for name, v in right.items()}
-    row = {"count_acc": float(np.mean(counts)), "attr_acc": float(np.mean([attr[n] for n in ATTRIBUTE_NAMES])),
-           "attr_acc_each": attr, "position_error": float(np.mean(errors)) if errors else None}
+    row = {
+        "count_acc": float(np.mean(counts)),
+        "attr_acc": float(np.mean([attr[n] for n in ATTRIBUTE_NAMES])),
+        "attr_acc_each": attr,
+        "position_error": float(np.mean(errors)) if errors else None,
+    }
     confidences = confidences or [[1.0] * len(a.objects) for a in answers]
     row["ap_of"] = [list(zip(c, a.objects)) for c, a in zip(confidences, answers)]
     return row
@@ -104,7 +115,7 @@ def pixel_error(encoder, answers: list, truths: list) -> float | None:
         return None
     settings = encoder.scene_settings()
 
-    def centres(objects) -> np.ndarray:                  # (N, 2) pixel centres, one object per row
+    def centres(objects) -> np.ndarray:  # (N, 2) pixel centres, one object per row
         vectors = np.stack([Scene([o], **settings).to_vector(1)[0] for o in objects])
         return encoder.image_centres(torch.from_numpy(vectors)).numpy()
 
@@ -128,16 +139,20 @@ def degrade(images: np.ndarray, scenes, how: str, size: int, background) -> np.n
         pil = Image.fromarray(im)
         if how == "rgba":
             arr = np.concatenate([im, np.full(im.shape[:2] + (1,), 255, np.uint8)], -1)
-            buf = io.BytesIO(); Image.fromarray(arr, "RGBA").save(buf, "PNG")
+            buf = io.BytesIO()
+            Image.fromarray(arr, "RGBA").save(buf, "PNG")
             pil = Image.open(io.BytesIO(buf.getvalue()))
         elif how == "grayscale":
-            buf = io.BytesIO(); pil.convert("L").save(buf, "PNG")
+            buf = io.BytesIO()
+            pil.convert("L").save(buf, "PNG")
             pil = Image.open(io.BytesIO(buf.getvalue()))
         elif how == "palette":
-            buf = io.BytesIO(); pil.convert("P", palette=Image.ADAPTIVE, colors=64).save(buf, "PNG")
+            buf = io.BytesIO()
+            pil.convert("P", palette=Image.ADAPTIVE, colors=64).save(buf, "PNG")
             pil = Image.open(io.BytesIO(buf.getvalue()))
         elif how == "jpeg":
-            buf = io.BytesIO(); pil.save(buf, "JPEG", quality=75)
+            buf = io.BytesIO()
+            pil.save(buf, "JPEG", quality=75)
             pil = Image.open(io.BytesIO(buf.getvalue()))
         elif how == "noise":
             pil = np.clip(im + rng.normal(0, 5.0, im.shape), 0, 255).astype(np.uint8)
@@ -157,18 +172,32 @@ def evaluate(world_name: str, encoder, n: int, refine_steps: int, robustness: bo
     answers = [a for a, _, _ in readings]
     confidences = [[c for c, _ in p] for _, p, _ in readings]
     base = score(answers, scenes, confidences)
-    result = {"n": n, "count_acc": base["count_acc"], "attr_acc": base["attr_acc"],
-              "attr_acc_each": base["attr_acc_each"], "position_error": base["position_error"],
-              "ap": ap_table(base["ap_of"], scenes, world), "ms_per_image": encoder_ms}
+    result = {
+        "n": n,
+        "count_acc": base["count_acc"],
+        "attr_acc": base["attr_acc"],
+        "attr_acc_each": base["attr_acc_each"],
+        "position_error": base["position_error"],
+        "ap": ap_table(base["ap_of"], scenes, world),
+        "ms_per_image": encoder_ms,
+    }
     start = time.perf_counter()
-    refined = [refine(a, im, steps=refine_steps, candidates=doubtful)[0]
-               for (a, _, doubtful), im in zip(readings, images)] if refine_steps else answers
+    refined = (
+        [refine(a, im, steps=refine_steps, candidates=doubtful)[0] for (a, _, doubtful), im in zip(readings, images)]
+        if refine_steps
+        else answers
+    )
     result["refine_ms_per_image"] = 1000 * (time.perf_counter() - start) / n
     after = score(refined, scenes, refined_confidences(refined, slots))
-    result.update({"count_acc_refined": after["count_acc"], "attr_acc_refined": after["attr_acc"],
-                   "attr_acc_each_refined": after["attr_acc_each"],
-                   "position_error_refined": after["position_error"],
-                   "ap_refined": ap_table(after["ap_of"], scenes, world)})
+    result.update(
+        {
+            "count_acc_refined": after["count_acc"],
+            "attr_acc_refined": after["attr_acc"],
+            "attr_acc_each_refined": after["attr_acc_each"],
+            "position_error_refined": after["position_error"],
+            "ap_refined": ap_table(after["ap_of"], scenes, world),
+        }
+    )
     result["position_error_px"] = pixel_error(encoder, answers, scenes)
     result["position_error_refined_px"] = pixel_error(encoder, refined, scenes)
     errs = [image_error(r, im, world.background) for r, im in zip(render(refined), images)]
@@ -178,9 +207,12 @@ def evaluate(world_name: str, encoder, n: int, refine_steps: int, robustness: bo
         idx = [i for i, s in enumerate(scenes) if len(s.objects) == count]
         if idx:
             per_count[str(count)] = {
-                "n": len(idx), "count_acc": float(np.mean([len(refined[i].objects) == count for i in idx])),
-                "ap_refined@0.05": average_precision([after["ap_of"][i] for i in idx], [scenes[i] for i in idx],
-                                                     0.05, world.position_range)}
+                "n": len(idx),
+                "count_acc": float(np.mean([len(refined[i].objects) == count for i in idx])),
+                "ap_refined@0.05": average_precision(
+                    [after["ap_of"][i] for i in idx], [scenes[i] for i in idx], 0.05, world.position_range
+                ),
+            }
     result["per_count"] = per_count
     if robustness:
         result["robustness"] = {}
@@ -188,9 +220,11 @@ def evaluate(world_name: str, encoder, n: int, refine_steps: int, robustness: bo
             degraded = degrade(images, scenes, how, encoder.config.image_size, world.background)
             r = read(encoder, degraded)
             s = score([a for a, _, _ in r], scenes)
-            result["robustness"][how] = {"count_acc": s["count_acc"], "attr_acc": s["attr_acc"],
-                                         "ap@0.05": average_precision([p for _, p, _ in r], scenes, 0.05,
-                                                                      world.position_range)}
+            result["robustness"][how] = {
+                "count_acc": s["count_acc"],
+                "attr_acc": s["attr_acc"],
+                "ap@0.05": average_precision([p for _, p, _ in r], scenes, 0.05, world.position_range),
+            }
     return result
 
 
@@ -206,11 +240,20 @@ def print_world(name: str, r: dict) -> None:
         print(f"{'position error (px)':<22} {r['position_error_px']:9.3f} {r['position_error_refined_px']:9.3f}")
     for d in r["ap"]:
         print(f"{'AP@' + d:<22} {r['ap'][d]:9.3f} {r['ap_refined'][d]:9.3f}")
-    print(f"re-render (refined): RMSE {r['rerender']['rmse']:.2f} levels, PSNR {r['rerender']['psnr']:.1f} dB, "
-          f"IoU {r['rerender']['iou']:.3f}")
-    print(f"time: encoder {r['ms_per_image']:.1f} ms/image (batch 64), refinement {r['refine_ms_per_image']:.0f} ms/image")
-    print("per object count: " + "  ".join(f"{c}: n={v['n']} count {v['count_acc']:.2f} AP@0.05 {v['ap_refined@0.05']:.2f}"
-                                          for c, v in r["per_count"].items()))
+    print(
+        f"re-render (refined): RMSE {r['rerender']['rmse']:.2f} levels, PSNR {r['rerender']['psnr']:.1f} dB, "
+        f"IoU {r['rerender']['iou']:.3f}"
+    )
+    print(
+        f"time: encoder {r['ms_per_image']:.1f} ms/image (batch 64), refinement {r['refine_ms_per_image']:.0f} ms/image"
+    )
+    print(
+        "per object count: "
+        + "  ".join(
+            f"{c}: n={v['n']} count {v['count_acc']:.2f} AP@0.05 {v['ap_refined@0.05']:.2f}"
+            for c, v in r["per_count"].items()
+        )
+    )
     if "robustness" in r:
         print(f"{'input':<12} {'count':>7} {'attrs':>7} {'AP@0.05':>8}   (encoder alone)")
         for how, v in r["robustness"].items():

@@ -23,6 +23,7 @@ waited for; throughput is calls / (deadline - start). The CPU the server and the
 used (in cores) is printed too: on a small machine they compete for the same cores.
 Target (16 clients): no errors, and render p95 <= 1 s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,28 +42,32 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from startup import answers, free_port, server_env, stop  # noqa: E402  (the same server plumbing)
+
 ENDPOINTS = ("render", "sample", "inference")
 MAX_CLIENTS, MAX_SECONDS = 64, 600
 TARGET_RENDER_P95_MS = 1000.0
-INFERENCE_WORLD, PICTURE_SEED = "shapes2d", 1000     # the encoders train on seed 0
+INFERENCE_WORLD, PICTURE_SEED = "shapes2d", 1000  # the encoders train on seed 0
 START_TIMEOUT_S = 180.0
 
 
 # --- the server --------------------------------------------------------------------------
 
+
 def start_server(log) -> tuple[subprocess.Popen, str]:
     """`python app.py` on a free port in its own process group; returns it once /config answers."""
     port = free_port()
     env = server_env(port)
-    process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     url, start = f"http://127.0.0.1:{port}/", time.perf_counter()
     while not answers(url + "config"):
         if process.poll() is not None or time.perf_counter() - start > START_TIMEOUT_S:
             stop(process)
             log.seek(0)
-            raise RuntimeError(f"python app.py did not start; its output ends:\n"
-                               f"{log.read().decode(errors='replace')[-2000:]}")
+            raise RuntimeError(
+                f"python app.py did not start; its output ends:\n{log.read().decode(errors='replace')[-2000:]}"
+            )
         time.sleep(0.1)
     return process, url
 
@@ -76,16 +81,18 @@ def cpu_seconds(pid: int | None) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")   # utime, stime
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 # --- the calls ---------------------------------------------------------------------------
 
+
 def make_calls(workdir: Path) -> dict:
     """endpoint -> function(client, k) that makes the k-th call of a client and returns its status line."""
-    import app
     from gradio_client import handle_file
     from PIL import Image
+
+    import app
     from worlds import get_world, render, sample_scenes
 
     scenes = list(app.EXAMPLES.values())
@@ -102,8 +109,9 @@ def make_calls(workdir: Path) -> dict:
         return client.predict("gan", 4, k, "cube", "red", "", 100, 1.0, api_name="/generate")[-1]
 
     def inference_call(client, k):
-        return client.predict(INFERENCE_WORLD, "upload", handle_file(str(pictures[k % len(pictures)])), None, 0,
-                              api_name="/read_scene")[-1]
+        return client.predict(
+            INFERENCE_WORLD, "upload", handle_file(str(pictures[k % len(pictures)])), None, 0, api_name="/read_scene"
+        )[-1]
 
     return {"render": render_call, "sample": sample_call, "inference": inference_call}
 
@@ -114,17 +122,23 @@ def connect(url: str, downloads: Path):
     there is no TLS to check, and that cost would be the load generator's, not the server's."""
     from gradio_client import Client
 
-    return Client(url, verbose=False, download_files=str(downloads), analytics_enabled=False,
-                  ssl_verify=not url.startswith("http://"))
+    return Client(
+        url,
+        verbose=False,
+        download_files=str(downloads),
+        analytics_enabled=False,
+        ssl_verify=not url.startswith("http://"),
+    )
 
 
-def client_loop(url: str, endpoint: str, call, downloads: Path, ready: threading.Barrier,
-                deadline: list, records: list) -> None:
+def client_loop(
+    url: str, endpoint: str, call, downloads: Path, ready: threading.Barrier, deadline: list, records: list
+) -> None:
     """One user: its own Client, calling `endpoint` back to back until the deadline."""
     try:
         client = connect(url, downloads)
     except Exception:
-        ready.abort()                                  # the main thread's wait fails instead of hanging
+        ready.abort()  # the main thread's wait fails instead of hanging
         raise
     ready.wait()
     k = 0
@@ -133,7 +147,7 @@ def client_loop(url: str, endpoint: str, call, downloads: Path, ready: threading
         try:
             status = call(client, k)
             error = None if not (isinstance(status, str) and status.startswith("⚠️")) else status
-        except Exception as err:                       # a failed call is a result, not a crash
+        except Exception as err:  # a failed call is a result, not a crash
             error = f"{type(err).__name__}: {err}"
         records.append((endpoint, 1000 * (time.perf_counter() - start), error))
         k += 1
@@ -142,11 +156,14 @@ def client_loop(url: str, endpoint: str, call, downloads: Path, ready: threading
 
 def summary(latencies: list[float], errors: int, seconds: float) -> dict:
     ms = np.asarray(latencies)
-    return {"calls": len(ms), "errors": errors,
-            "p50_ms": float(np.percentile(ms, 50)) if len(ms) else None,
-            "p95_ms": float(np.percentile(ms, 95)) if len(ms) else None,
-            "max_ms": float(ms.max()) if len(ms) else None,
-            "calls_per_second": len(ms) / seconds}
+    return {
+        "calls": len(ms),
+        "errors": errors,
+        "p50_ms": float(np.percentile(ms, 50)) if len(ms) else None,
+        "p95_ms": float(np.percentile(ms, 95)) if len(ms) else None,
+        "max_ms": float(ms.max()) if len(ms) else None,
+        "calls_per_second": len(ms) / seconds,
+    }
 
 
 def warm_up(url: str, calls: dict, endpoints: list[str], downloads: Path) -> dict:
@@ -171,13 +188,18 @@ def run_load(url: str, server_pid: int | None, clients: int, seconds: float, end
         try:
             calls = make_calls(work)
             first = warm_up(url, calls, endpoints, work / "downloads")
-            records: list = []                  # (endpoint, latency ms, error or None); list.append is atomic
-            deadline = [float("inf")]           # set once every client is connected
+            records: list = []  # (endpoint, latency ms, error or None); list.append is atomic
+            deadline = [float("inf")]  # set once every client is connected
             ready = threading.Barrier(clients + 1)
             assigned = [endpoints[i % len(endpoints)] for i in range(clients)]
-            threads = [threading.Thread(target=client_loop, daemon=True,
-                                        args=(url, name, calls[name], work / "downloads", ready, deadline, records))
-                       for name in assigned]
+            threads = [
+                threading.Thread(
+                    target=client_loop,
+                    daemon=True,
+                    args=(url, name, calls[name], work / "downloads", ready, deadline, records),
+                )
+                for name in assigned
+            ]
             for t in threads:
                 t.start()
             ready.wait()
@@ -193,14 +215,23 @@ def run_load(url: str, server_pid: int | None, clients: int, seconds: float, end
     result = {}
     for name in endpoints:
         mine = [r for r in records if r[0] == name]
-        result[name] = {"clients": assigned.count(name),
-                        **summary([r[1] for r in mine], sum(r[2] is not None for r in mine), seconds),
-                        "first_call_ms": first[name],
-                        "error_examples": sorted({r[2][:200] for r in mine if r[2] is not None})[:3]}
-    result.update({"clients": clients, "seconds": seconds, "elapsed_seconds": elapsed,
-                   "server_cpu_cores": cpu_server / elapsed if server_pid else None,
-                   "load_generator_cpu_cores": cpu_self / elapsed, "cpu_count": os.cpu_count(),
-                   "target_render_p95_ms": TARGET_RENDER_P95_MS})
+        result[name] = {
+            "clients": assigned.count(name),
+            **summary([r[1] for r in mine], sum(r[2] is not None for r in mine), seconds),
+            "first_call_ms": first[name],
+            "error_examples": sorted({r[2][:200] for r in mine if r[2] is not None})[:3],
+        }
+    result.update(
+        {
+            "clients": clients,
+            "seconds": seconds,
+            "elapsed_seconds": elapsed,
+            "server_cpu_cores": cpu_server / elapsed if server_pid else None,
+            "load_generator_cpu_cores": cpu_self / elapsed,
+            "cpu_count": os.cpu_count(),
+            "target_render_p95_ms": TARGET_RENDER_P95_MS,
+        }
+    )
     errors = sum(result[name]["errors"] for name in endpoints)
     render_ok = "render" not in result or (result["render"]["p95_ms"] or float("inf")) <= TARGET_RENDER_P95_MS
     result["meets_target"] = errors == 0 and render_ok
@@ -209,13 +240,17 @@ def run_load(url: str, server_pid: int | None, clients: int, seconds: float, end
 
 def print_result(r: dict, endpoints: list[str]) -> None:
     print(f"\n== {r['clients']} clients for {r['seconds']:g} s (all calls done after {r['elapsed_seconds']:.1f} s)")
-    print(f"{'endpoint':<10} {'clients':>7} {'calls':>6} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} "
-          f"{'calls/s':>8} {'1st ms':>8}")
+    print(
+        f"{'endpoint':<10} {'clients':>7} {'calls':>6} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} "
+        f"{'calls/s':>8} {'1st ms':>8}"
+    )
     for name in endpoints:
         e = r[name]
-        fmt = lambda v: f"{v:8.0f}" if v is not None else f"{'-':>8}"   # noqa: E731
-        print(f"{name:<10} {e['clients']:>7} {e['calls']:>6} {e['errors']:>6} {fmt(e['p50_ms'])} {fmt(e['p95_ms'])} "
-              f"{fmt(e['max_ms'])} {e['calls_per_second']:8.2f} {fmt(e['first_call_ms'])}")
+        fmt = lambda v: f"{v:8.0f}" if v is not None else f"{'-':>8}"  # noqa: E731
+        print(
+            f"{name:<10} {e['clients']:>7} {e['calls']:>6} {e['errors']:>6} {fmt(e['p50_ms'])} {fmt(e['p95_ms'])} "
+            f"{fmt(e['max_ms'])} {e['calls_per_second']:8.2f} {fmt(e['first_call_ms'])}"
+        )
         for example in e["error_examples"]:
             print(f"{'':<10} error: {example}")
     server = f"{r['server_cpu_cores']:.2f}" if r["server_cpu_cores"] is not None else "?"
@@ -228,8 +263,13 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=16, help=f"concurrent users (1..{MAX_CLIENTS})")
     parser.add_argument("--seconds", type=float, default=60.0, help=f"how long they call (1..{MAX_SECONDS})")
-    parser.add_argument("--endpoints", nargs="+", choices=ENDPOINTS, default=list(ENDPOINTS),
-                        help="client i calls endpoint i mod len(endpoints)")
+    parser.add_argument(
+        "--endpoints",
+        nargs="+",
+        choices=ENDPOINTS,
+        default=list(ENDPOINTS),
+        help="client i calls endpoint i mod len(endpoints)",
+    )
     parser.add_argument("--url", default=None, help="test this running app instead of starting python app.py")
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     args = parser.parse_args(argv)

@@ -11,6 +11,7 @@ and by our AIS estimate of log Z (raised to the exact floor log sum_world exp(-F
 see RBM.log_prob), hence an estimated log-likelihood in bits/dim and bits/image, against the binarized
 world's entropy (the bound no model can beat).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,9 +22,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from playground.evaluation.scores import binarized_entropy_bits, exact_world, world_tensor  # noqa: E402
 from playground.models import pretrained  # noqa: E402
 from playground.models.rbm import binarize, compare_with_sklearn  # noqa: E402
-from playground.evaluation.scores import binarized_entropy_bits, exact_world, world_tensor  # noqa: E402
 
 
 def main(argv=None) -> dict:
@@ -34,20 +35,28 @@ def main(argv=None) -> dict:
     torch.set_num_threads(args.threads)
     model = pretrained.load("rbm")
     world = exact_world()
-    bits = binarize(world_tensor(world))                          # (768, D)
+    bits = binarize(world_tensor(world))  # (768, D)
     report = compare_with_sklearn(bits, model)
     report["entropy_bits"] = binarized_entropy_bits(world)[0]
-    print(f"binarized exact world: {bits.shape[0]} scenes, {bits.shape[1]} bits each, entropy "
-          f"{report['entropy_bits']:.3f} bits/image; both RBMs saw {report['images_seen']:,} images "
-          f"(sklearn trained {report['sklearn_train_seconds']} s)")
-    print(f"{'model':<8} {'pseudo-LL/dim':>14} {'AIS log Z':>11} {'± (rel.)':>9} {'floor':>9} {'bits/dim':>9} "
-          f"{'bits/image':>11}")
+    print(
+        f"binarized exact world: {bits.shape[0]} scenes, {bits.shape[1]} bits each, entropy "
+        f"{report['entropy_bits']:.3f} bits/image; both RBMs saw {report['images_seen']:,} images "
+        f"(sklearn trained {report['sklearn_train_seconds']} s)"
+    )
+    print(
+        f"{'model':<8} {'pseudo-LL/dim':>14} {'AIS log Z':>11} {'± (rel.)':>9} {'floor':>9} {'bits/dim':>9} "
+        f"{'bits/image':>11}"
+    )
     for name in ("ours", "sklearn"):
         r = report[name]
-        print(f"{name:<8} {r['pseudo_log_likelihood_per_dim']:14.4f} {r['ais_log_z']:11.1f} "
-              f"{r['ais_log_z_stderr']:9.3f} {r['log_z_floor']:9.1f} {r['bits_per_dim']:9.4f} {r['bits_per_image']:11.1f}")
-    print("floor: log of the sum of exp(-F) over the world's images, an exact lower bound on log Z; the likelihood "
-          "uses the larger of it and AIS's estimate")
+        print(
+            f"{name:<8} {r['pseudo_log_likelihood_per_dim']:14.4f} {r['ais_log_z']:11.1f} "
+            f"{r['ais_log_z_stderr']:9.3f} {r['log_z_floor']:9.1f} {r['bits_per_dim']:9.4f} {r['bits_per_image']:11.1f}"
+        )
+    print(
+        "floor: log of the sum of exp(-F) over the world's images, an exact lower bound on log Z; the likelihood "
+        "uses the larger of it and AIS's estimate"
+    )
     if args.json:
         print(json.dumps(report))
     return report

@@ -8,6 +8,7 @@ polygons and ellipses, flat colours, the same draw order), which is what a simpl
 hand-written generator does. Our renderers take batches of `--batch` scenes; every
 figure is the best of `--repeats` timed passes after a warm-up (numba compiles once).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,10 @@ def pil_render(scene) -> np.ndarray:
         cx, cy, r = W / 2 + obj.position[0] * scale, H / 2 - obj.position[1] * scale, obj.size * scale
         if obj.shape == "cube":
             t = math.radians(obj.rotation)
-            corners = [(cx + r * math.cos(t + a), cy - r * math.sin(t + a))
-                       for a in (math.pi / 4, 3 * math.pi / 4, 5 * math.pi / 4, 7 * math.pi / 4)]
+            corners = [
+                (cx + r * math.cos(t + a), cy - r * math.sin(t + a))
+                for a in (math.pi / 4, 3 * math.pi / 4, 5 * math.pi / 4, 7 * math.pi / 4)
+            ]
             draw.polygon(corners, fill=obj.rgb)
         else:
             draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=obj.rgb)
@@ -52,7 +55,7 @@ def throughput(fn, scenes, batch: int, repeats: int) -> float:
     for _ in range(repeats):
         start = time.perf_counter()
         for k in range(0, len(scenes), batch):
-            fn(scenes[k:k + batch])
+            fn(scenes[k : k + batch])
         best = min(best, time.perf_counter() - start)
     return len(scenes) / best
 
@@ -75,11 +78,17 @@ def main(argv=None) -> dict:
     rows = [
         ("2d_64_scenes_per_s", "ours 2D 64x64, anti-aliased", throughput(render, shapes2d, args.batch, args.repeats)),
         ("pil_64_scenes_per_s", "PIL ImageDraw 2D 64x64, aliased", throughput(pil_batch, shapes2d, args.batch, 1)),
-        ("2d_64_layers_scenes_per_s", "ours 2D 64x64 + masks/boxes/counts",
-         throughput(render_layers, shapes2d, args.batch, args.repeats)),
+        (
+            "2d_64_layers_scenes_per_s",
+            "ours 2D 64x64 + masks/boxes/counts",
+            throughput(render_layers, shapes2d, args.batch, args.repeats),
+        ),
         ("3d_64_scenes_per_s", "ours 3D 64x64, shadows + AA", throughput(render, clevr64, args.batch, args.repeats)),
-        ("3d_128_scenes_per_s", "ours 3D 128x128, shadows + AA",
-         throughput(render, clevr128, args.batch, args.repeats)),
+        (
+            "3d_128_scenes_per_s",
+            "ours 3D 128x128, shadows + AA",
+            throughput(render, clevr128, args.batch, args.repeats),
+        ),
     ]
     result = {key: round(value, 1) for key, _, value in rows}
     result["2d_vs_pil_ratio"] = round(result["2d_64_scenes_per_s"] / result["pil_64_scenes_per_s"], 2)

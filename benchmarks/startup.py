@@ -14,6 +14,7 @@ build_demo(), which renders the first scene and imports torch for the model tabs
 `python -c "import gradio"` (what any Gradio app pays). Each figure reported is the median of the
 runs; the target for start-up is 15 s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 15.0
-POLL_S = 0.05                 # seconds between polls of the page
-GRACE_S = 10.0                # seconds a server gets to exit after SIGTERM before SIGKILL
+POLL_S = 0.05  # seconds between polls of the page
+GRACE_S = 10.0  # seconds a server gets to exit after SIGTERM before SIGKILL
 
 
 def free_port() -> int:
@@ -67,8 +68,12 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def server_env(port: int) -> dict:
-    return {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
-            "GRADIO_ANALYTICS_ENABLED": "False"}
+    return {
+        **os.environ,
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
 
 
 def launch_seconds(timeout: float) -> dict:
@@ -77,8 +82,14 @@ def launch_seconds(timeout: float) -> dict:
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
         start = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=server_env(port),
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "app.py"],
+            cwd=ROOT,
+            env=server_env(port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             page = config = None
             while config is None:
@@ -86,8 +97,11 @@ def launch_seconds(timeout: float) -> dict:
                 if process.poll() is not None or elapsed > timeout:
                     log.seek(0)
                     tail = log.read().decode(errors="replace")[-2000:]
-                    why = f"exited with {process.returncode}" if process.returncode is not None else \
-                        f"did not answer within {timeout:g} s"
+                    why = (
+                        f"exited with {process.returncode}"
+                        if process.returncode is not None
+                        else f"did not answer within {timeout:g} s"
+                    )
                     raise RuntimeError(f"python app.py {why}; its output ends:\n{tail}")
                 if page is None and answers(base + "/"):
                     page = time.perf_counter() - start
@@ -104,9 +118,14 @@ def command_seconds(code: str, timeout: float) -> float:
     """Seconds from starting `python -c code` (run from the repository root) until `code` has run:
     the child prints the wall-clock time when it is done, so interpreter shut-down is not counted."""
     start = time.time()
-    process = subprocess.Popen([sys.executable, "-c", f"{code}; import time; print(time.time())"], cwd=ROOT,
-                               env=server_env(free_port()), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", f"{code}; import time; print(time.time())"],
+        cwd=ROOT,
+        env=server_env(free_port()),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -132,18 +151,30 @@ def main(argv=None) -> dict:
         runs.append(launch_seconds(args.timeout))
         imports.append(command_seconds("import app", args.timeout))
         gradio_only.append(command_seconds("import gradio", args.timeout))
-        print(f"{k + 1:>4} {runs[-1]['page_seconds']:9.2f} {runs[-1]['config_seconds']:9.2f} "
-              f"{imports[-1]:11.2f} {gradio_only[-1]:14.2f}")
+        print(
+            f"{k + 1:>4} {runs[-1]['page_seconds']:9.2f} {runs[-1]['config_seconds']:9.2f} "
+            f"{imports[-1]:11.2f} {gradio_only[-1]:14.2f}"
+        )
     startup = statistics.median(r["config_seconds"] for r in runs)
-    result = {"startup_seconds": startup, "runs": runs, "target_seconds": TARGET_SECONDS,
-              "meets_target": startup <= TARGET_SECONDS,
-              "import_app_seconds": statistics.median(imports), "import_app_runs": imports,
-              "import_gradio_seconds": statistics.median(gradio_only), "import_gradio_runs": gradio_only}
-    print(f"{'med':>4} {statistics.median(r['page_seconds'] for r in runs):9.2f} {startup:9.2f} "
-          f"{result['import_app_seconds']:11.2f} {result['import_gradio_seconds']:14.2f}")
-    print(f"start-up (page and /config answering): {startup:.2f} s, target {TARGET_SECONDS:g} s: "
-          f"{'met' if result['meets_target'] else 'MISSED'}; import + build_demo() is "
-          f"{result['import_app_seconds']:.2f} s of it, of which importing gradio {result['import_gradio_seconds']:.2f} s")
+    result = {
+        "startup_seconds": startup,
+        "runs": runs,
+        "target_seconds": TARGET_SECONDS,
+        "meets_target": startup <= TARGET_SECONDS,
+        "import_app_seconds": statistics.median(imports),
+        "import_app_runs": imports,
+        "import_gradio_seconds": statistics.median(gradio_only),
+        "import_gradio_runs": gradio_only,
+    }
+    print(
+        f"{'med':>4} {statistics.median(r['page_seconds'] for r in runs):9.2f} {startup:9.2f} "
+        f"{result['import_app_seconds']:11.2f} {result['import_gradio_seconds']:14.2f}"
+    )
+    print(
+        f"start-up (page and /config answering): {startup:.2f} s, target {TARGET_SECONDS:g} s: "
+        f"{'met' if result['meets_target'] else 'MISSED'}; import + build_demo() is "
+        f"{result['import_app_seconds']:.2f} s of it, of which importing gradio {result['import_gradio_seconds']:.2f} s"
+    )
     if args.json:
         print(json.dumps(result))
     return result

@@ -22,6 +22,7 @@ PixelCNN heads, on the recipe's network:
 With `--json` the last line is one JSON object: {"threads", "steps_ms": {recipe: {"float32", "bfloat16",
 "bfloat16_speedup"}}, "pixelcnn_head_ms": {"conv2d", "channels_last", "nibbles"}, "pixelcnn_head_speedup"}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,15 +48,17 @@ def conv2d_head_loss(model, x: torch.Tensor) -> torch.Tensor:
     first, last = model.head[1], model.head[3]
     h = F.relu(F.conv2d(F.relu(model.head_input(x)), first.masked_weight(), first.bias))
     logits = F.conv2d(h, last.masked_weight(), last.bias).unflatten(1, (model.config.channels, 256))
-    return F.cross_entropy(logits.transpose(1, 2), x.long())                # logits (B, 256, C, H, W)
+    return F.cross_entropy(logits.transpose(1, 2), x.long())  # logits (B, 256, C, H, W)
 
 
 def step_function(model, optimizer, images, batches, condition, precision: str = "float32"):
     """One training step on the next batch of `images`, as fit runs it."""
+
     def step():
         idx = next(batches)
         with autocast(model, precision):
             return model.train_step(images[idx], None if condition is None else condition[idx], optimizer)
+
     return step
 
 
@@ -89,8 +92,13 @@ def recipe_model(name: str, image_size: int, **overrides):
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", nargs="+", choices=sorted(RECIPES), metavar="RECIPE",
-                        help="recipes to time (default: the unconditional ones)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=sorted(RECIPES),
+        metavar="RECIPE",
+        help="recipes to time (default: the unconditional ones)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--steps", type=int, default=5, help=f"steps per round (1..{MAX_STEPS})")
     parser.add_argument("--rounds", type=int, default=3, help=f"rounds per variant (1..{MAX_ROUNDS})")
@@ -101,7 +109,7 @@ def main(argv=None) -> dict:
         parser.error(f"--threads must be in 1..256, --steps in 1..{MAX_STEPS}, --rounds in 1..{MAX_ROUNDS}")
     data = load_world("exact", 768, 0)
     images = data.images
-    torch.set_num_threads(args.threads)          # after load_world: the renderer's thread pool resets it
+    torch.set_num_threads(args.threads)  # after load_world: the renderer's thread pool resets it
     names = args.only or [n for n, r in RECIPES.items() if r.condition == "none"]
     result = {"threads": args.threads, "steps_ms": {}}
     print(f"ms per training step, {args.threads} thread(s), median of {args.rounds} rounds of {args.steps} steps")
@@ -113,17 +121,21 @@ def main(argv=None) -> dict:
             steps = {}
             for precision in ("float32", "bfloat16"):
                 model, optimizer = recipe_model(name, images.shape[-1])
-                steps[precision] = step_function(model, optimizer, images,
-                                                 batch_stream(len(images), recipe.batch_size), condition, precision)
+                steps[precision] = step_function(
+                    model, optimizer, images, batch_stream(len(images), recipe.batch_size), condition, precision
+                )
             ms = median_ms(steps, args.steps, args.rounds)
             row = {**ms, "bfloat16_speedup": ms["float32"] / ms["bfloat16"]}
             result["steps_ms"][name] = row
-            print(f"{name:<18} {recipe.batch_size:5d} {ms['float32']:9.1f} {ms['bfloat16']:9.1f} "
-                  f"{row['bfloat16_speedup']:7.2f}x", flush=True)
+            print(
+                f"{name:<18} {recipe.batch_size:5d} {ms['float32']:9.1f} {ms['bfloat16']:9.1f} "
+                f"{row['bfloat16_speedup']:7.2f}x",
+                flush=True,
+            )
         if not args.no_head:
             model, _ = recipe_model("pixelcnn", images.shape[-1])
-            x = images[:RECIPES["pixelcnn"].batch_size]
-            with torch.no_grad():                # the two layouts compute the same loss
+            x = images[: RECIPES["pixelcnn"].batch_size]
+            with torch.no_grad():  # the two layouts compute the same loss
                 before, now = float(conv2d_head_loss(model, x)), float(model.loss(x))
             if abs(before - now) > 1e-4 * abs(now):
                 raise SystemExit(f"the head layouts disagree: {before} vs {now}")
@@ -131,7 +143,7 @@ def main(argv=None) -> dict:
             steps = {}
             for variant, overrides in variants.items():
                 model, optimizer = recipe_model("pixelcnn", images.shape[-1], **overrides)
-                if variant == "conv2d":   # the model's own train_step, with the former layout's loss
+                if variant == "conv2d":  # the model's own train_step, with the former layout's loss
                     model.loss = lambda x, condition=None, model=model: conv2d_head_loss(model, x)
                 steps[variant] = step_function(model, optimizer, images, batch_stream(len(images), 16), None)
             ms = median_ms(steps, args.steps, args.rounds)

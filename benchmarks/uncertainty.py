@@ -21,6 +21,7 @@ discriminative` (the MLP: the neural classifier of the lecture), `accuracy_gener
 generative`, `missing_accuracy_generative` (the RealNVP flow: this project's own family), the best and
 worst AUROC of each kind, and `models`: every model's figures. Figures are means over --seeds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,17 +46,24 @@ def measure(layout: str, seeds, n: int) -> dict:
         start = time.perf_counter()
         runs.append(run_study(layout, n_train=n, n_test=n, n_far=n, seed=seed).scores())
         seconds += time.perf_counter() - start
-    models = {name: {key: float(np.mean([r[name][key] for r in runs])) for key in FIGURES}
-              | {"kind": runs[0][name]["kind"]} for name in runs[0]}
+    models = {
+        name: {key: float(np.mean([r[name][key] for r in runs])) for key in FIGURES} | {"kind": runs[0][name]["kind"]}
+        for name in runs[0]
+    }
     disc, gen = models[HEADLINE["discriminative"]], models[HEADLINE["generative"]]
     by_kind = {kind: [m["auroc"] for m in models.values() if m["kind"] == kind] for kind in HEADLINE}
-    return {"accuracy": disc["accuracy"], "auroc_discriminative": disc["auroc"],
-            "missing_accuracy_discriminative": disc["missing_accuracy"],
-            "accuracy_generative": gen["accuracy"], "auroc_generative": gen["auroc"],
-            "missing_accuracy_generative": gen["missing_accuracy"],
-            "auroc_discriminative_best": max(by_kind["discriminative"]),
-            "auroc_generative_worst": min(by_kind["generative"]),
-            "seconds_per_study": seconds / len(seeds), "models": models}
+    return {
+        "accuracy": disc["accuracy"],
+        "auroc_discriminative": disc["auroc"],
+        "missing_accuracy_discriminative": disc["missing_accuracy"],
+        "accuracy_generative": gen["accuracy"],
+        "auroc_generative": gen["auroc"],
+        "missing_accuracy_generative": gen["missing_accuracy"],
+        "auroc_discriminative_best": max(by_kind["discriminative"]),
+        "auroc_generative_worst": min(by_kind["generative"]),
+        "seconds_per_study": seconds / len(seeds),
+        "models": models,
+    }
 
 
 def print_table(layout: str, result: dict) -> None:
@@ -63,8 +71,10 @@ def print_table(layout: str, result: dict) -> None:
     print(f"\n{layout}: {LAYOUTS[layout].description}  ({result['seconds_per_study']:.1f} s to fit all models)")
     print(f"  {'model':42s} {'kind':15s} {'accuracy':>8s} {'AUROC':>7s} {'x only':>7s} {'y only':>7s} {'missing':>8s}")
     for name, m in result["models"].items():
-        print(f"  {names[name]:42s} {m['kind']:15s} {m['accuracy']:8.3f} {m['auroc']:7.3f} "
-              f"{m['accuracy_x_only']:7.3f} {m['accuracy_y_only']:7.3f} {m['missing_accuracy']:8.3f}")
+        print(
+            f"  {names[name]:42s} {m['kind']:15s} {m['accuracy']:8.3f} {m['auroc']:7.3f} "
+            f"{m['accuracy_x_only']:7.3f} {m['accuracy_y_only']:7.3f} {m['missing_accuracy']:8.3f}"
+        )
 
 
 def main(argv=None) -> dict:
@@ -80,12 +90,16 @@ def main(argv=None) -> dict:
     for layout in args.layouts:
         result[layout] = measure(layout, args.seeds, args.n)
         print_table(layout, result[layout])
-    print(f"\n  {'layout':12s} {'MLP acc':>8s} {'flow acc':>8s} {'AUROC MLP':>10s} {'AUROC flow':>10s} "
-          f"{'best disc':>9s} {'missing MLP':>11s} {'missing flow':>12s}")
+    print(
+        f"\n  {'layout':12s} {'MLP acc':>8s} {'flow acc':>8s} {'AUROC MLP':>10s} {'AUROC flow':>10s} "
+        f"{'best disc':>9s} {'missing MLP':>11s} {'missing flow':>12s}"
+    )
     for layout, r in result.items():
-        print(f"  {layout:12s} {r['accuracy']:8.3f} {r['accuracy_generative']:8.3f} {r['auroc_discriminative']:10.3f} "
-              f"{r['auroc_generative']:10.3f} {r['auroc_discriminative_best']:9.3f} "
-              f"{r['missing_accuracy_discriminative']:11.3f} {r['missing_accuracy_generative']:12.3f}")
+        print(
+            f"  {layout:12s} {r['accuracy']:8.3f} {r['accuracy_generative']:8.3f} {r['auroc_discriminative']:10.3f} "
+            f"{r['auroc_generative']:10.3f} {r['auroc_discriminative_best']:9.3f} "
+            f"{r['missing_accuracy_discriminative']:11.3f} {r['missing_accuracy_generative']:12.3f}"
+        )
     if args.json:
         print(json.dumps(result))
     return result

@@ -8,14 +8,20 @@ The short-cuts are imported on first use: importing a part of the package (the a
 does not import torch, and `python -m playground.models.train` does not find its own module already
 imported by the package (runpy warns of that).
 """
+
 import importlib
 
 _SHORTCUTS = {
-    "build": "playground.models.registry", "family_class": "playground.models.registry",
-    "FAMILIES": "playground.models.registry", "fit": "playground.models.train",
-    "load": "playground.models.checkpoint", "save": "playground.models.checkpoint",
-    **{name: "playground.models.protocol"
-       for name in ("LIKELIHOOD_KINDS", "GenerativeModel", "Model", "NoLikelihood", "NoRepresentation")},
+    "build": "playground.models.registry",
+    "family_class": "playground.models.registry",
+    "FAMILIES": "playground.models.registry",
+    "fit": "playground.models.train",
+    "load": "playground.models.checkpoint",
+    "save": "playground.models.checkpoint",
+    **{
+        name: "playground.models.protocol"
+        for name in ("LIKELIHOOD_KINDS", "GenerativeModel", "Model", "NoLikelihood", "NoRepresentation")
+    },
 }
 __all__ = sorted(_SHORTCUTS)
 

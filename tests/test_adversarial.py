@@ -1,5 +1,6 @@
 """Adversarial noise: the attacks' guarantees (real images within eps), FGSM's ascent, PGD's seeded start,
 smallest_flip against brute force, the shipped classifier, the likelihood check, and clear errors."""
+
 import math
 
 import numpy as np
@@ -7,12 +8,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from playground.models import pretrained
-from playground.models import train
-from playground.uncertainty.adversarial import (AttackReport, ClassifierConfig, ShapeClassifier, attack, exact_world, fgsm,
-                                    likelihood_check, pgd, smallest_flip)
+from playground.models import pretrained, train
 from playground.models.checkpoint import load, save
 from playground.models.data import scene_labels
+from playground.uncertainty.adversarial import (
+    AttackReport,
+    ClassifierConfig,
+    ShapeClassifier,
+    attack,
+    exact_world,
+    fgsm,
+    likelihood_check,
+    pgd,
+    smallest_flip,
+)
 
 SHIPPED = pretrained.path("classifier-exact").is_file()
 needs_weights = pytest.mark.skipif(not SHIPPED, reason="classifier-exact weights not trained")
@@ -61,28 +70,30 @@ def test_fgsm_increases_the_loss_and_leaves_the_weights_alone(world, untrained):
 def test_attacks_return_real_images_within_eps(world, untrained, eps):
     x, y = some_images(world)
     generator = torch.Generator().manual_seed(1)
-    for x_adv in (fgsm(untrained, x, y, eps), pgd(untrained, x, y, eps, steps=3),
-                  pgd(untrained, x, y, eps, steps=3, generator=generator)):
+    for x_adv in (
+        fgsm(untrained, x, y, eps),
+        pgd(untrained, x, y, eps, steps=3),
+        pgd(untrained, x, y, eps, steps=3, generator=generator),
+    ):
         assert x_adv.dtype == torch.uint8 and x_adv.shape == x.shape
-        assert (x_adv.int() - x.int()).abs().max() <= math.floor(eps)      # uint8 means in [0, 255] already
+        assert (x_adv.int() - x.int()).abs().max() <= math.floor(eps)  # uint8 means in [0, 255] already
     if eps >= 1:
-        assert (fgsm(untrained, x, y, eps).int() - x.int()).abs().max() == math.floor(eps)   # FGSM uses the ball
+        assert (fgsm(untrained, x, y, eps).int() - x.int()).abs().max() == math.floor(eps)  # FGSM uses the ball
 
 
 def test_pgd_random_start_same_seed_same_bytes(world, untrained):
     x, y = some_images(world, 4)
-    run = lambda seed: pgd(untrained, x, y, 4, steps=2, step_size=0.5,
-                           generator=torch.Generator().manual_seed(seed))
+    run = lambda seed: pgd(untrained, x, y, 4, steps=2, step_size=0.5, generator=torch.Generator().manual_seed(seed))
     assert torch.equal(run(3), run(3))
     assert not torch.equal(run(3), run(4))
-    assert not torch.equal(run(3), pgd(untrained, x, y, 4, steps=2, step_size=0.5))   # no generator: start at x
+    assert not torch.equal(run(3), pgd(untrained, x, y, 4, steps=2, step_size=0.5))  # no generator: start at x
 
 
 def brute_force_flip(model, x, method, max_eps):
     """The smallest flipping eps per image by attacking every image at every eps (0 if none)."""
     before = model.predict(x)
     found = torch.zeros(len(x), dtype=torch.long)
-    for eps in range(max_eps, 0, -1):        # downwards: the last flipping eps written is the smallest
+    for eps in range(max_eps, 0, -1):  # downwards: the last flipping eps written is the smallest
         attacked = fgsm(model, x, None, eps) if method == "fgsm" else pgd(model, x, None, eps, steps=3)
         found[model.predict(attacked) != before] = eps
     return found
@@ -119,7 +130,7 @@ def test_pgd_breaks_even_the_surest_answers(world, shipped):
 @needs_weights
 def test_attack_report_for_the_ui(world, shipped):
     x, y = world
-    image = x[5].permute(1, 2, 0).numpy()                                      # (32, 32, 3), a cube
+    image = x[5].permute(1, 2, 0).numpy()  # (32, 32, 3), a cube
     report = attack(shipped, image, 4, "pgd", check_likelihood=False)
     assert isinstance(report, AttackReport) and report.likelihood is None
     assert np.array_equal(report.original, image) and report.perturbed.dtype == np.uint8
@@ -129,7 +140,7 @@ def test_attack_report_for_the_ui(world, shipped):
     assert report.label_before == "cube" and set(report.probabilities_after) == {"cube", "cylinder", "sphere"}
     assert report.flipped == (report.label_after != "cube")
     assert report.smallest_flip_eps == (int(smallest_flip(shipped, x[5:6], method="pgd")[0]) or None)
-    chw = attack(shipped, x[5], 4, "pgd", check_likelihood=False)             # (3, 32, 32) is accepted too
+    chw = attack(shipped, x[5], 4, "pgd", check_likelihood=False)  # (3, 32, 32) is accepted too
     assert np.array_equal(chw.perturbed, report.perturbed)
 
 
@@ -137,22 +148,38 @@ def test_likelihood_check_world_is_exact(world, one_thread):
     x, y = world
     clean = x[:2]
     signs = torch.randint(0, 2, clean.shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    noisy = (clean.int() + 4 * signs).clamp(0, 255).to(torch.uint8)          # +-4 levels everywhere
+    noisy = (clean.int() + 4 * signs).clamp(0, 255).to(torch.uint8)  # +-4 levels everywhere
     check = likelihood_check(clean, noisy)
     w = check["world"]
     assert w.kind == "exact" and np.allclose(w.before, math.log2(768) / (3 * 32 * 32))
-    assert np.isinf(w.after).all() and (w.after > 0).all()                    # log2 p = -inf: impossible
+    assert np.isinf(w.after).all() and (w.after > 0).all()  # log2 p = -inf: impossible
     for name in set(check) - {"world"}:
         assert np.isfinite(check[name].before).all() and np.isfinite(check[name].after).all()
-        assert (check[name].change > 0).all(), name                          # the models notice too
+        assert (check[name].change > 0).all(), name  # the models notice too
     assert set(check) - {"world"} == {n for n in ("pixelcnn", "flow") if n in pretrained.available()}
 
 
 def test_classifier_trains_through_the_shared_cli_and_round_trips(tmp_path, world):
     threads = torch.get_num_threads()
     try:
-        code = train.main(["--model", "classifier", "--world", "exact", "--steps", "3", "--n", "64",
-                           "--batch-size", "16", "--out", str(tmp_path), "--threads", "1"])
+        code = train.main(
+            [
+                "--model",
+                "classifier",
+                "--world",
+                "exact",
+                "--steps",
+                "3",
+                "--n",
+                "64",
+                "--batch-size",
+                "16",
+                "--out",
+                str(tmp_path),
+                "--threads",
+                "1",
+            ]
+        )
     finally:
         torch.set_num_threads(threads)
     assert code == 0
@@ -163,26 +190,29 @@ def test_classifier_trains_through_the_shared_cli_and_round_trips(tmp_path, worl
     assert torch.equal(load(tmp_path / "again.safetensors").logits(x[:4]), model.logits(x[:4]))
 
 
-@pytest.mark.parametrize("call, words", [
-    (lambda m, x, y: fgsm(m, x, y, -1), "eps must be"),
-    (lambda m, x, y: fgsm(m, x, y, 256), "eps must be"),
-    (lambda m, x, y: pgd(m, x, y, float("nan")), "eps must be"),
-    (lambda m, x, y: pgd(m, x, y, 4, steps=0), "steps must be"),
-    (lambda m, x, y: pgd(m, x, y, 4, step_size=-1.0), "step_size must be"),
-    (lambda m, x, y: fgsm(m, x[:, :, :16], y, 4), "expected images"),
-    (lambda m, x, y: fgsm(m, x.float(), y, 4), "uint8"),
-    (lambda m, x, y: fgsm(m, x, y[:1], 4), "labels must be"),
-    (lambda m, x, y: fgsm(m, x, y + 3, 4), "labels must lie"),
-    (lambda m, x, y: smallest_flip(m, x, y, method="deepfool"), "unknown attack 'deepfool'"),
-    (lambda m, x, y: smallest_flip(m, x, y, max_eps=0), "max_eps must be"),
-    (lambda m, x, y: attack(m, x[0], 4, "deepfool"), "unknown attack"),
-    (lambda m, x, y: attack(m, x[0, :, :16], 4), "the image must be"),
-    (lambda m, x, y: m.logits(x.float() / 255 - 2), "float images must lie in 0..255"),
-    (lambda m, x, y: m.loss(x, y), "class labels"),
-    (lambda m, x, y: likelihood_check(x, x[:1]), "same shape"),
-    (lambda m, x, y: ShapeClassifier(ClassifierConfig(condition="none")), "condition must be 'class'"),
-    (lambda m, x, y: ShapeClassifier(ClassifierConfig(image_size=30)), "multiple of 8"),
-])
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda m, x, y: fgsm(m, x, y, -1), "eps must be"),
+        (lambda m, x, y: fgsm(m, x, y, 256), "eps must be"),
+        (lambda m, x, y: pgd(m, x, y, float("nan")), "eps must be"),
+        (lambda m, x, y: pgd(m, x, y, 4, steps=0), "steps must be"),
+        (lambda m, x, y: pgd(m, x, y, 4, step_size=-1.0), "step_size must be"),
+        (lambda m, x, y: fgsm(m, x[:, :, :16], y, 4), "expected images"),
+        (lambda m, x, y: fgsm(m, x.float(), y, 4), "uint8"),
+        (lambda m, x, y: fgsm(m, x, y[:1], 4), "labels must be"),
+        (lambda m, x, y: fgsm(m, x, y + 3, 4), "labels must lie"),
+        (lambda m, x, y: smallest_flip(m, x, y, method="deepfool"), "unknown attack 'deepfool'"),
+        (lambda m, x, y: smallest_flip(m, x, y, max_eps=0), "max_eps must be"),
+        (lambda m, x, y: attack(m, x[0], 4, "deepfool"), "unknown attack"),
+        (lambda m, x, y: attack(m, x[0, :, :16], 4), "the image must be"),
+        (lambda m, x, y: m.logits(x.float() / 255 - 2), "float images must lie in 0..255"),
+        (lambda m, x, y: m.loss(x, y), "class labels"),
+        (lambda m, x, y: likelihood_check(x, x[:1]), "same shape"),
+        (lambda m, x, y: ShapeClassifier(ClassifierConfig(condition="none")), "condition must be 'class'"),
+        (lambda m, x, y: ShapeClassifier(ClassifierConfig(image_size=30)), "multiple of 8"),
+    ],
+)
 def test_bad_input_is_a_clear_value_error(world, untrained, call, words):
     x, y = world[0][:2], world[1][:2]
     with pytest.raises(ValueError, match=words):

@@ -1,4 +1,5 @@
 """The app's tabs: their handler functions, called directly (tests/test_client.py calls the served app)."""
+
 from __future__ import annotations
 
 import json
@@ -75,16 +76,24 @@ def test_load_scene_is_reproducible():
     b = world.load_scene("shapes2d", 3, 7, 32)
     assert a[0] == 7 and a[1 + JSON] == b[1 + JSON]
     assert Scene.from_json(a[1 + JSON]).image_size == (32, 32)
-    assert a[1 + R2D].shape == (256, 256, 3)          # 32 px upscaled 8x
+    assert a[1 + R2D].shape == (256, 256, 3)  # 32 px upscaled 8x
 
 
 def test_json_edit_updates_table_and_renders():
-    text = scene_to_json(Scene([{"shape": "cube", "color": "red", "position": [1, 0], "size": 0.7},
-                                {"shape": "sphere", "color": "#1f77b4", "position": [-1, 1], "size": "small"}]))
+    text = scene_to_json(
+        Scene(
+            [
+                {"shape": "cube", "color": "red", "position": [1, 0], "size": 0.7},
+                {"shape": "sphere", "color": "#1f77b4", "position": [-1, 1], "size": "small"},
+            ]
+        )
+    )
     out = world.apply_json(text, 128)
-    assert out[TABLE] == [["cube", "red", 1.0, 0.0, 0.7, 0.0, "matte"],
-                          ["sphere", "#1f77b4", -1.0, 1.0, 0.35, 0.0, "matte"]]
-    assert out[SIZE] == 64                         # the JSON's own image size wins
+    assert out[TABLE] == [
+        ["cube", "red", 1.0, 0.0, 0.7, 0.0, "matte"],
+        ["sphere", "#1f77b4", -1.0, 1.0, 0.35, 0.0, "matte"],
+    ]
+    assert out[SIZE] == 64  # the JSON's own image size wins
     assert out[R3D].shape == (256, 256, 3)
     assert "large red cube" in out[CAPTION]
     assert "a large red cube to the right of a small blue sphere" in out[RELATIONS]
@@ -97,26 +106,35 @@ def test_table_edit_updates_json():
     rows.append(["sphere", "#ff0000", 0, -2, "small", "", "metal"])
     out = world.apply_table(rows, text, 64)
     data = json.loads(out[JSON])
-    assert data["objects"][0] == json.loads(text)["objects"][0]       # untouched row stays exact
+    assert data["objects"][0] == json.loads(text)["objects"][0]  # untouched row stays exact
     assert data["objects"][1]["color"] == "green" and data["objects"][1]["size"] == 1.0
-    assert data["objects"][2] == {"shape": "sphere", "color": [255, 0, 0], "position": [0.0, -2.0],
-                                  "size": 0.35, "rotation": 0.0, "material": "metal"}
+    assert data["objects"][2] == {
+        "shape": "sphere",
+        "color": [255, 0, 0],
+        "position": [0.0, -2.0],
+        "size": 0.35,
+        "rotation": 0.0,
+        "material": "metal",
+    }
     assert out[STATUS].startswith("✅")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("{not json", "malformed JSON"),
-    ("", "empty"),
-    ('{"objects": [{"shape": "cube", "color": "mauve"}]}', "unknown colour name 'mauve'"),
-    ('{"objects": [{"shape": "cube", "size": -1}]}', "objects[0].size: must be > 0, got -1.0"),
-    ('{"objects": [{"shape": "cube", "position": [20, 0]}]}', "must be <= 8"),
-    (json.dumps({"objects": [{"shape": "cube"}] * 11}), "at most 10 objects"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{not json", "malformed JSON"),
+        ("", "empty"),
+        ('{"objects": [{"shape": "cube", "color": "mauve"}]}', "unknown colour name 'mauve'"),
+        ('{"objects": [{"shape": "cube", "size": -1}]}', "objects[0].size: must be > 0, got -1.0"),
+        ('{"objects": [{"shape": "cube", "position": [20, 0]}]}', "must be <= 8"),
+        (json.dumps({"objects": [{"shape": "cube"}] * 11}), "at most 10 objects"),
+    ],
+)
 def test_bad_json_gives_a_friendly_message(text, message):
     out = world.apply_json(text, 64)
     assert len(out) == 12
     assert out[STATUS].startswith("⚠️") and message in out[STATUS]
-    assert all(_is_skip(v) for v in out[:STATUS])        # the previous scene stays on screen
+    assert all(_is_skip(v) for v in out[:STATUS])  # the previous scene stays on screen
 
 
 def test_bad_table_names_row_and_column():
@@ -147,9 +165,9 @@ def test_toggles_give_images_of_the_right_shape(masks, depth, boxes):
     plain = world.rerender(EXAMPLES["CLEVR classic"], 128)
     assert np.array_equal(plain[R3D], out[R3D]) != boxes
     if masks:
-        assert len(np.unique(out[M3D].reshape(-1, 3), axis=0)) == 5 + 1      # 5 objects + ground
+        assert len(np.unique(out[M3D].reshape(-1, 3), axis=0)) == 5 + 1  # 5 objects + ground
     if depth:
-        assert len(np.unique(out[D2D].reshape(-1, 3), axis=0)) == 1          # the 2D view has no depth
+        assert len(np.unique(out[D2D].reshape(-1, 3), axis=0)) == 1  # the 2D view has no depth
         assert len(np.unique(out[D3D].reshape(-1, 3), axis=0)) > 10
 
 
@@ -173,7 +191,7 @@ def test_generate_dataset_gives_a_zip_and_a_gallery():
     image, text = gallery[0]
     assert image.shape == (128, 128, 3) and text.startswith("0: ")
     assert rows[0] == [0, text[3:]] and len(rows) == 8
-    assert any(isinstance(c, tuple) and c[0] == 8 for c in calls)    # fed from the progress callback
+    assert any(isinstance(c, tuple) and c[0] == 8 for c in calls)  # fed from the progress callback
     # another request never shares the directory
     _, _, other, _ = _final(datasets.generate_dataset("shapes2d", 8, 0, 32, "npz", progress=Progress()))
     assert Path(other).parent != path.parent
@@ -184,15 +202,17 @@ def test_stopping_a_dataset_ends_its_work_at_the_next_part(monkeypatch):
     stream = datasets.generate_dataset("shapes2d", 200, 0, 32, "npz")
     assert [next(stream)[-1] for _ in range(2)] == ["⏳ 0 of 200 scenes rendered", "⏳ 10 of 200 scenes rendered"]
     worker = next(t for t in threading.enumerate() if t.name == "toyworld-task")
-    stream.close()                                    # what Gradio's Stop does to a streaming handler
+    stream.close()  # what Gradio's Stop does to a streaming handler
     worker.join(timeout=30)
     assert not worker.is_alive()
     parts = list(dataset_files.WORK_ROOT.glob("req-*/shapes2d-n200-*/*part*"))
-    assert len(parts) < 200 // 10                     # it stopped instead of finishing unseen
+    assert len(parts) < 200 // 10  # it stopped instead of finishing unseen
 
 
 def test_dataset_size_is_capped():
-    gallery, rows, archive, status = _final(datasets.generate_dataset("shapes2d", datasets.MAX_DATASET_SIZE + 1, 0, 32, "npz"))
+    gallery, rows, archive, status = _final(
+        datasets.generate_dataset("shapes2d", datasets.MAX_DATASET_SIZE + 1, 0, 32, "npz")
+    )
     assert _is_skip(gallery) and _is_skip(archive)
     assert "at most 5,000" in status
     assert "format" in _final(datasets.generate_dataset("shapes2d", 8, 0, 32, "tfrecord"))[-1]
@@ -203,14 +223,14 @@ def test_inference_reads_a_random_scene_and_refines_it():
     picture, shown, status = inference.inference_random("shapes2d", 3)
     assert picture.shape == (64, 64, 3) and shown.shape == (256, 256, 3) and status.startswith("✅")
     out = list(inference.read_scene_ui("shapes2d", "random scene", picture, None, None, 10))
-    assert len(out) >= 2                                   # the encoder's answer, then refinement frames
+    assert len(out) >= 2  # the encoder's answer, then refinement frames
     *panels, rows, text, status = out[-1]
     assert all(p.shape == (256, 256, 3) for p in panels)
     scene = Scene.from_json(text)
     assert len(rows) == len(scene.objects) and "object" in status and "RMSE" in status
     first_rmse = float(out[0][-1].split("RMSE **")[1].split("**")[0])
     last_rmse = float(status.split("RMSE **")[1].split("**")[0])
-    assert last_rmse <= first_rmse                         # refinement never makes the answer worse
+    assert last_rmse <= first_rmse  # refinement never makes the answer worse
 
 
 def test_inference_reports_bad_pictures(tmp_path):
@@ -220,30 +240,38 @@ def test_inference_reports_bad_pictures(tmp_path):
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 10)
     huge = tmp_path / "huge.png"
     Image.new("L", (5000, 4)).save(huge)
-    cases = [("upload", None, None, "no picture"), ("upload", str(corrupt), None, "not a picture"),
-             ("upload", str(huge), None, "largest side"), ("drawing", None, {"composite": np.zeros((8, 8, 4), np.uint8)},
-                                                          "drawing is empty"),
-             ("random scene", None, None, "random scene")]
+    cases = [
+        ("upload", None, None, "no picture"),
+        ("upload", str(corrupt), None, "not a picture"),
+        ("upload", str(huge), None, "largest side"),
+        ("drawing", None, {"composite": np.zeros((8, 8, 4), np.uint8)}, "drawing is empty"),
+        ("random scene", None, None, "random scene"),
+    ]
     for source, upload, drawing, message in cases:
         *outputs, status = list(inference.read_scene_ui("shapes2d", source, None, upload, drawing, 0))[-1]
         assert status.startswith("⚠️") and message in status, (source, status)
-        assert all(_is_skip(v) for v in outputs)           # what was shown stays
-    *_, status = list(inference.read_scene_ui("shapes2d", "random scene", np.zeros((8, 8, 3), np.uint8), None, None, 999))[-1]
+        assert all(_is_skip(v) for v in outputs)  # what was shown stays
+    *_, status = list(
+        inference.read_scene_ui("shapes2d", "random scene", np.zeros((8, 8, 3), np.uint8), None, None, 999)
+    )[-1]
     assert "refinement steps" in status
 
 
 @pytest.mark.parametrize("world, index", [("shapes2d", 7), ("clevr3d", 5)])
 def test_inference_example_pictures_are_renders_of_their_scenes(world, index):
     from PIL import Image
+
     with Image.open(inference.INFERENCE_EXAMPLES[world]) as im:
         shipped = np.asarray(im.convert("RGB"))
     assert np.array_equal(shipped, render([sample_scene(common.world_at(world, 64), 0, index)])[0])
 
 
 def test_inference_reads_a_drawing():
-    drawing = np.zeros((256, 256, 4), np.uint8)             # the sketchpad: transparent, with a red square
+    drawing = np.zeros((256, 256, 4), np.uint8)  # the sketchpad: transparent, with a red square
     drawing[100:160, 60:120] = (200, 30, 30, 255)
-    *_, rows, text, status = list(inference.read_scene_ui("shapes2d", "drawing", None, None, {"composite": drawing}, 0))[-1]
+    *_, rows, text, status = list(
+        inference.read_scene_ui("shapes2d", "drawing", None, None, {"composite": drawing}, 0)
+    )[-1]
     assert not status.startswith("⚠️") and "RMSE" in status
     assert len(rows) == len(Scene.from_json(text).objects)
 
@@ -268,8 +296,11 @@ def test_generate_streams_a_grid_and_reports_bad_input():
     grid, status = out[0]
     assert isinstance(grid, np.ndarray) and grid.shape[2] == 3
     assert out[-1][1].startswith("✅")
-    for args, message in [(("gan", 0, 0), "number of samples"), (("gan", 4, -1), "seed"),
-                          (("nope", 4, 0), "unknown model")]:
+    for args, message in [
+        (("gan", 0, 0), "number of samples"),
+        (("gan", 4, -1), "seed"),
+        (("nope", 4, 0), "unknown model"),
+    ]:
         *_, (picture, status) = generate.generate_samples(*args, None, None, None, 100, 1.0)
         assert _is_skip(picture) and message in status
     *_, (_, status) = generate.generate_samples("vae-class", 2, 0, "pyramid", "red", None, 100, 1.0)
@@ -307,8 +338,9 @@ def _quiet_progress(*args, **kwargs):
 
 
 def test_uncertainty_tab_plots_the_three_panels_and_the_probe(small_studies):
-    figure, scores, picture, probe, status = uncertainty.uncertainty_ui("blobs", 0, 60, "logistic", "gmm", 5.5, -5.5,
-                                                                        progress=_quiet_progress)
+    figure, scores, picture, probe, status = uncertainty.uncertainty_ui(
+        "blobs", 0, 60, "logistic", "gmm", 5.5, -5.5, progress=_quiet_progress
+    )
     assert status.startswith("✅") and "AUROC" in scores and "| Gaussian mixture" in scores
     assert sum(t.type == "heatmap" for t in figure.data) == 2 * 3
     assert picture.shape == (256, 256, 3)
@@ -319,29 +351,36 @@ def test_uncertainty_tab_plots_the_three_panels_and_the_probe(small_studies):
     # a click on a training point (the browser sends its coordinates) moves the probe onto that very scene
     study = views.study_for("blobs", 0, 60)
     x, y = study.train.features[7]
-    px, py, _, picture, text, status = uncertainty.plot_click_ui(f"[{x}, {y}]", "blobs", 0, 60, "logistic", "gmm",
-                                                                  progress=_quiet_progress)
+    px, py, _, picture, text, status = uncertainty.plot_click_ui(
+        f"[{x}, {y}]", "blobs", 0, 60, "logistic", "gmm", progress=_quiet_progress
+    )
     assert (px, py) == (round(x, 2), round(y, 2)) and "Training point 7" in text and status.startswith("✅")
-    assert "could not read" in uncertainty.plot_click_ui("[oops", "blobs", 0, 60, "logistic", "gmm",
-                                                         progress=_quiet_progress)[-1]
+    assert (
+        "could not read"
+        in uncertainty.plot_click_ui("[oops", "blobs", 0, 60, "logistic", "gmm", progress=_quiet_progress)[-1]
+    )
     point, text, _ = uncertainty.data_point_ui("blobs", 0, 60, 2, progress=_quiet_progress)
     assert point.shape == (256, 256, 3) and "Training point 2" in text
 
 
 def test_missing_data_view_compares_marginalising_with_imputing(small_studies):
-    figure, text, status = uncertainty.missing_ui("blobs", 0, 60, "x seen, y hidden", "mlp", "kde",
-                                                  progress=_quiet_progress)
+    figure, text, status = uncertainty.missing_ui(
+        "blobs", 0, 60, "x seen, y hidden", "mlp", "kde", progress=_quiet_progress
+    )
     assert status.startswith("✅") and "kde (generative)" in text and "→" in text
     assert any("marginalised" in (t.name or "") for t in figure.data)
 
 
-@pytest.mark.parametrize("args, message", [
-    (("spirals", 0, 60, "mlp", "flow", 0, 0), "unknown layout"),
-    (("blobs", 0, 10**6, "mlp", "flow", 0, 0), "training points: must be between"),
-    (("blobs", 0, 60, "mlp", "flow", 99, 0), "probe x: must be between"),
-    (("blobs", 0, 60, "forest", "flow", 0, 0), "unknown model 'forest'"),
-    (("blobs", -1, 60, "mlp", "flow", 0, 0), "seed: must be between"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("spirals", 0, 60, "mlp", "flow", 0, 0), "unknown layout"),
+        (("blobs", 0, 10**6, "mlp", "flow", 0, 0), "training points: must be between"),
+        (("blobs", 0, 60, "mlp", "flow", 99, 0), "probe x: must be between"),
+        (("blobs", 0, 60, "forest", "flow", 0, 0), "unknown model 'forest'"),
+        (("blobs", -1, 60, "mlp", "flow", 0, 0), "seed: must be between"),
+    ],
+)
 def test_uncertainty_tab_reports_bad_input(args, message, small_studies):
     out = uncertainty.uncertainty_ui(*args, progress=_quiet_progress)
     assert message in out[-1] and all(_is_skip(o) for o in out[:-1])
@@ -351,17 +390,22 @@ def test_adversarial_view_flips_a_label_and_checks_the_likelihood():
     original, noise, attacked, figure, text, status = uncertainty.attack_ui(5, 8, "pgd", 10, 0)
     assert status.startswith("✅") and original.shape == noise.shape == attacked.shape == (256, 256, 3)
     assert not np.array_equal(original, attacked)
-    assert np.abs(original.astype(int) - attacked.astype(int)).max() <= 8      # within ε, upscaled or not
+    assert np.abs(original.astype(int) - attacked.astype(int)).max() <= 8  # within ε, upscaled or not
     assert [t.type for t in figure.data] == ["bar", "bar"]
     assert "flipped" in text and "∞ (impossible)" in text
     clean = uncertainty.attack_ui(5, 0, "fgsm", 10, 0)
     assert np.array_equal(clean[0], clean[2]) and "not flipped" in clean[4] and "∞" not in clean[4]
 
 
-@pytest.mark.parametrize("args, message", [
-    ((5, 99, "fgsm", 10, 0), "ε: must be between"), ((10**4, 4, "fgsm", 10, 0), "scene must be"),
-    ((5, 4, "carlini", 10, 0), "unknown attack"), ((5, 4, "pgd", 10**4, 0), "PGD steps"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((5, 99, "fgsm", 10, 0), "ε: must be between"),
+        ((10**4, 4, "fgsm", 10, 0), "scene must be"),
+        ((5, 4, "carlini", 10, 0), "unknown attack"),
+        ((5, 4, "pgd", 10**4, 0), "PGD steps"),
+    ],
+)
 def test_adversarial_view_reports_bad_input(args, message):
     out = uncertainty.attack_ui(*args)
     assert message in out[-1] and all(_is_skip(o) for o in out[:-1])

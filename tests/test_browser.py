@@ -10,6 +10,7 @@ the test is skipped, unless TOYWORLD_REQUIRE_BROWSER=1 (.ci/run sets it) turns t
 Refresh the README's pictures with
     TOYWORLD_SCREENSHOTS=docs/screenshots python -m pytest tests/test_browser.py
 """
+
 from __future__ import annotations
 
 import io
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("one_thread", "small_studies")
 
 CHROMIUM = os.environ.get("TOYWORLD_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(os.environ.get("TOYWORLD_SCREENSHOTS", Path(__file__).parents[1] / "build" / "screenshots"))
-WAIT_MS = 120_000                # the slowest action here (fitting the uncertainty study) takes ~10 s alone
+WAIT_MS = 120_000  # the slowest action here (fitting the uncertainty study) takes ~10 s alone
 
 
 def _browser_or_skip():
@@ -47,8 +48,9 @@ def _browser_or_skip():
 def page(served_app):
     sync_playwright = _browser_or_skip()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+        )
         page = browser.new_page(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
         page.set_default_timeout(WAIT_MS)
         page.offsite, page.failures = [], []
@@ -86,17 +88,19 @@ def _shows_image(page, element_id: str) -> None:
     image = page.locator(f"#{element_id} img").first
     expect(image).to_be_visible(timeout=WAIT_MS)
     # visible before its bytes arrive: wait until the picture has loaded and decoded
-    page.wait_for_function("sel => { const img = document.querySelector(sel); "
-                           "return !!img && img.complete && img.naturalWidth > 0; }", arg=f"#{element_id} img",
-                           timeout=WAIT_MS)
+    page.wait_for_function(
+        "sel => { const img = document.querySelector(sel); return !!img && img.complete && img.naturalWidth > 0; }",
+        arg=f"#{element_id} img",
+        timeout=WAIT_MS,
+    )
 
 
 def _shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    for close in page.get_by_test_id("toast-close").all():    # warnings of earlier steps
+    for close in page.get_by_test_id("toast-close").all():  # warnings of earlier steps
         if close.is_visible():
             close.click()
-    page.wait_for_timeout(500)                        # let the last paint land
+    page.wait_for_timeout(500)  # let the last paint land
     from PIL import Image
 
     shot = Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("RGB")
@@ -151,17 +155,17 @@ def _set_number(page, element_id: str, value, was=None) -> None:
 def test_generate_tab(page):
     _tab(page, "Generate")
     _example(page, "a caption it never saw: 'a large red cylinder'")
-    page.get_by_text("caption-conditional · exact-holdout").first.wait_for()      # the example has arrived
-    _set_number(page, "gen-n", 4, was=16)                          # 4 samples, not the example's 16: quicker
+    page.get_by_text("caption-conditional · exact-holdout").first.wait_for()  # the example has arrived
+    _set_number(page, "gen-n", 4, was=16)  # 4 samples, not the example's 16: quicker
     page.locator("#gen-generate").click()
-    assert "step 100 of 100" in _done(page, "gen-status")          # diffusion streams its steps
+    assert "step 100 of 100" in _done(page, "gen-status")  # diffusion streams its steps
     _shows_image(page, "gen-grid")
     _shot(page, "generate")
 
 
 def test_train_tab(page):
     _tab(page, "Train")
-    _example(page, "a GAN in 30 seconds")            # a GAN: the default VAE also fits its prior, ~20 s more
+    _example(page, "a GAN in 30 seconds")  # a GAN: the default VAE also fits its prior, ~20 s more
     _set_number(page, "tr-minutes", 0.1, was=0.5)
     page.locator("#tr-train").click()
     assert "done" in _done(page, "tr-status")
@@ -195,7 +199,7 @@ def test_uncertainty_tab(page):
     panel = generative.bounding_box()
     x, y = panel["x"] + panel["width"] * 0.25, panel["y"] + panel["height"] * 0.75
     page.mouse.move(x, y)
-    page.wait_for_timeout(300)                                 # plotly finds the hovered cell first
+    page.wait_for_timeout(300)  # plotly finds the hovered cell first
     page.mouse.click(x, y)
     page.wait_for_function("() => !document.querySelector('#un-probe').innerText.includes('Probe (4.50, 4.50)')")
     assert "p(x)" in probe.inner_text()

@@ -1,10 +1,12 @@
 """Captions and relation facts follow the viewer's left/right and front/behind."""
+
 from worlds import Cube, Cylinder, Scene, Sphere, caption, captions, relations, sample_scenes
 
 
 def test_two_objects_read_left_to_right():
-    scene = Scene([Cylinder(color="blue", position=(1, 0), size="small"), Cube(color="red", position=(-1, 0))],
-                  view="2d")
+    scene = Scene(
+        [Cylinder(color="blue", position=(1, 0), size="small"), Cube(color="red", position=(-1, 0))], view="2d"
+    )
     assert caption(scene) == "a large red cube to the left of a small blue cylinder"
     facts = relations(scene)
     assert {"subject": 1, "relation": "left", "object": 0} in facts
@@ -24,10 +26,17 @@ def test_2d_behind_is_up_and_3d_follows_the_camera():
 
 
 def test_metal_is_named_matte_is_not_and_counts_are_listed():
-    scene = Scene([Sphere(color="cyan", material="metal", position=(-2, 0), size="small"),
-                   Cube(color="gray", position=(0, 0)), Cylinder(color="yellow", position=(2, 0))], view="2d")
-    assert caption(scene) == ("from left to right: a small cyan metal sphere, a large gray cube "
-                              "and a large yellow cylinder")
+    scene = Scene(
+        [
+            Sphere(color="cyan", material="metal", position=(-2, 0), size="small"),
+            Cube(color="gray", position=(0, 0)),
+            Cylinder(color="yellow", position=(2, 0)),
+        ],
+        view="2d",
+    )
+    assert caption(scene) == (
+        "from left to right: a small cyan metal sphere, a large gray cube and a large yellow cylinder"
+    )
     assert caption(Scene([])) == "an empty scene"
 
 

@@ -3,6 +3,7 @@
 Most commands run in this process through `worlds.__main__.main`, the function `python -m worlds`
 exits with: a fresh interpreter costs ~1-3 s (torch's import, for generate) per call. The entry
 point itself is run as a process by the tests of `list`, of an error, and of `show --json | render -`."""
+
 import io
 import json
 import subprocess
@@ -23,8 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def process(*args, stdin=None):
     """`python -m worlds ARGS` in a fresh interpreter: the real entry point, its exit status and streams."""
-    return subprocess.run([sys.executable, "-m", "worlds", *map(str, args)], cwd=ROOT, input=stdin,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "worlds", *map(str, args)],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def cli(*args, stdin=None):
@@ -68,10 +75,10 @@ def test_generate_writes_and_resumes(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["created_by"].startswith("python -m worlds generate --world shapes2d --n 20 --seed 3")
 
-    assert cli(*args).returncode == 0                           # the same command again: nothing to do
+    assert cli(*args).returncode == 0  # the same command again: nothing to do
     assert_clear_error(cli(*common, "--seed", 4, "--out", out), "different export")
     assert cli(*common, "--seed", 4, "--out", out, "--overwrite").returncode == 0
-    assert load_export(out).scene(0) == sample_scene("shapes2d", 4, 0)       # at the world's own 64 px
+    assert load_export(out).scene(0) == sample_scene("shapes2d", 4, 0)  # at the world's own 64 px
 
     shard = cli(*args[:-4], "--out", tmp_path / "shards", "--size", 32, "--shard", 1, "--num-shards", 2)
     assert shard.returncode == 0, shard.stderr
@@ -100,26 +107,47 @@ def test_render_a_scene_file_and_a_show_record(tmp_path):
     assert result.returncode == 0, result.stderr
     assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), render([scene])[0])
 
-    record = process("show", "--world", "shapes2d", "--seed", 2, "--index", 7, "--json").stdout   # as piped:
-    assert process("render", "-", "--out", tmp_path / "b.png", stdin=record).returncode == 0    # show | render -
+    record = process("show", "--world", "shapes2d", "--seed", 2, "--index", 7, "--json").stdout  # as piped:
+    assert process("render", "-", "--out", tmp_path / "b.png", stdin=record).returncode == 0  # show | render -
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
 
 
-@pytest.mark.parametrize("args, words", [
-    (["show", "--world", "nope", "--seed", 0, "--index", 0], "unknown world 'nope'"),
-    (["show", "--world", "shapes2d", "--seed", 0, "--index", -1], "non-negative"),
-    (["show", "--world", "shapes2d", "--seed", "x", "--index", 0], "invalid int value"),
-    (["show", "--world", "shapes2d", "--seed", 0, "--index", 0, "--size", 4], "image_size"),
-    (["generate", "--world", "shapes2d", "--n", -5, "--seed", 0, "--out", "OUT", "--format", "npz"], "n must be"),
-    (["generate", "--world", "shapes2d", "--n", 5, "--seed", 0, "--out", "OUT", "--format", "tfrecord"],
-     "invalid choice"),
-    (["generate", "--world", "shapes2d", "--n", 5, "--seed", 0, "--out", "OUT", "--format", "npz",
-      "--split", "test"], "held_out"),
-    (["generate", "--world", "shapes2d", "--n", 5, "--seed", 0], "required"),
-    (["render", "MISSING.json", "--out", "x.png"], "No such file"),
-    (["frobnicate"], "invalid choice"),
-    ([], "required"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["show", "--world", "nope", "--seed", 0, "--index", 0], "unknown world 'nope'"),
+        (["show", "--world", "shapes2d", "--seed", 0, "--index", -1], "non-negative"),
+        (["show", "--world", "shapes2d", "--seed", "x", "--index", 0], "invalid int value"),
+        (["show", "--world", "shapes2d", "--seed", 0, "--index", 0, "--size", 4], "image_size"),
+        (["generate", "--world", "shapes2d", "--n", -5, "--seed", 0, "--out", "OUT", "--format", "npz"], "n must be"),
+        (
+            ["generate", "--world", "shapes2d", "--n", 5, "--seed", 0, "--out", "OUT", "--format", "tfrecord"],
+            "invalid choice",
+        ),
+        (
+            [
+                "generate",
+                "--world",
+                "shapes2d",
+                "--n",
+                5,
+                "--seed",
+                0,
+                "--out",
+                "OUT",
+                "--format",
+                "npz",
+                "--split",
+                "test",
+            ],
+            "held_out",
+        ),
+        (["generate", "--world", "shapes2d", "--n", 5, "--seed", 0], "required"),
+        (["render", "MISSING.json", "--out", "x.png"], "No such file"),
+        (["frobnicate"], "invalid choice"),
+        ([], "required"),
+    ],
+)
 def test_errors_are_one_clear_line(tmp_path, args, words):
     args = [str(tmp_path / "out") if a == "OUT" else str(tmp_path / a) if a == "MISSING.json" else a for a in args]
     assert_clear_error(cli(*args), words)
@@ -136,8 +164,10 @@ def test_refused_directory_and_bad_scene_files(tmp_path):
     assert_clear_error(result, "holds no toy-world export")
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
-    for text, words in [('{"objects": [', "malformed JSON at line 1"),
-                        ('{"objects": [{"shape": "cube", "size": -1}]}', "objects[0].size: must be > 0"),
-                        ('{"objects": [{"shape": "pyramid"}]}', "unknown value 'pyramid'")]:
+    for text, words in [
+        ('{"objects": [', "malformed JSON at line 1"),
+        ('{"objects": [{"shape": "cube", "size": -1}]}', "objects[0].size: must be > 0"),
+        ('{"objects": [{"shape": "pyramid"}]}', "unknown value 'pyramid'"),
+    ]:
         (tmp_path / "bad.json").write_text(text)
         assert_clear_error(cli("render", tmp_path / "bad.json", "--out", tmp_path / "x.png"), words)

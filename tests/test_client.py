@@ -3,6 +3,7 @@
 Each test drives one tab's endpoints over HTTP (the queue, the per-session state, the
 components' own pre- and post-processing), where tests/test_app.py calls the handlers directly.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,7 +57,7 @@ def _plotly(value) -> dict:
 def test_the_api_is_exactly_these_endpoints(client):
     api = client.view_api(return_format="dict", print_info=False)
     assert set(api["named_endpoints"]) == set().union(*TESTED.values())
-    assert not api["unnamed_endpoints"]          # UI-only events are private
+    assert not api["unnamed_endpoints"]  # UI-only events are private
 
 
 def test_world_endpoints(client):
@@ -70,9 +71,9 @@ def test_world_endpoints(client):
 
     index, *scene = client.predict("shapes2d", 3, 64, False, False, False, api_name="/random_scene")
     again = client.predict("shapes2d", 3, index, 64, False, False, False, api_name="/load_scene")
-    assert again[0] == index and again[1 + JSON] == scene[JSON]          # the index reproduces the scene
+    assert again[0] == index and again[1 + JSON] == scene[JSON]  # the index reproduces the scene
     assert np.array_equal(_image(again[1 + R2D]), _image(scene[R2D]))
-    with pytest.raises(AppError, match="less than minimum value 0"):               # the field's own check
+    with pytest.raises(AppError, match="less than minimum value 0"):  # the field's own check
         client.predict("shapes2d", -5, 0, 64, False, False, False, api_name="/load_scene")
     with pytest.raises(AppError, match="not in the list of choices"):
         client.predict("nope", 0, 0, 64, False, False, False, api_name="/load_scene")
@@ -99,12 +100,13 @@ def test_generate_endpoints(client):
     assert status.startswith("✅") and _image(picture).std() > 0
     _, status = client.predict("vae-class", 4, 0, "cube", "red", "", 100, 1.0, api_name="/generate")
     assert status.startswith("✅")
-    _, status = client.predict("diffusion-caption", 2, 0, "cube", "red", "a large red cylinder", 10, 2.0,
-                               api_name="/generate")
+    _, status = client.predict(
+        "diffusion-caption", 2, 0, "cube", "red", "a large red cylinder", 10, 2.0, api_name="/generate"
+    )
     assert status.startswith("✅")
     strip, status = client.predict("vae", 0, 4, api_name="/interpolate")
     assert status.startswith("✅") and _image(strip).shape[1] > 4 * _image(strip).shape[0] // 2
-    with pytest.raises(AppError, match="maximum value 64"):                      # the slider's own check
+    with pytest.raises(AppError, match="maximum value 64"):  # the slider's own check
         client.predict("gan", 65, 0, "cube", "red", "", 100, 1.0, api_name="/generate")
 
 
@@ -115,7 +117,7 @@ def test_train_endpoints_keep_each_session_apart(served_app, client):
     assert status.startswith("✅") and frame["columns"] == ["step", "loss"] and len(frame["data"]) >= 1
     picture, status = client.predict(4, 0, "cube", "red", "", api_name="/sample_trained")
     assert status.startswith("✅") and _image(picture).std() > 0
-    stranger = Client(served_app, verbose=False)                # another user has no model of ours
+    stranger = Client(served_app, verbose=False)  # another user has no model of ours
     _, status = stranger.predict(4, 0, "cube", "red", "", api_name="/sample_trained")
     assert "train a model first" in status
     _, status = client.predict("rbm", "exact", "class", 0.1, 0, api_name="/train")
@@ -147,14 +149,16 @@ def test_a_huge_upload_is_refused_before_it_is_stored(client, tmp_path):
 
 
 def test_uncertainty_endpoints(client):
-    figure, scores, probe, probe_text, status = client.predict("blobs", 0, 400, "logistic", "gmm", 5.5, -5.5,
-                                                               api_name="/uncertainty")
+    figure, scores, probe, probe_text, status = client.predict(
+        "blobs", 0, 400, "logistic", "gmm", 5.5, -5.5, api_name="/uncertainty"
+    )
     assert status.startswith("✅") and len(_plotly(figure)["data"]) > 3
     assert "AUROC" in scores and _image(probe).ndim == 3 and "p(x)" in probe_text
     picture, text, status = client.predict("blobs", 0, 400, 3, api_name="/uncertainty_point")
     assert "Training point 3" in text and _image(picture).ndim == 3
-    figure, text, status = client.predict("blobs", 0, 400, "x seen, y hidden", "logistic", "gmm",
-                                          api_name="/missing_data")
+    figure, text, status = client.predict(
+        "blobs", 0, 400, "x seen, y hidden", "logistic", "gmm", api_name="/missing_data"
+    )
     assert status.startswith("✅") and _plotly(figure)["data"]
     *pictures, plot, text, status = client.predict(5, 8, "pgd", 10, 0, api_name="/attack")
     assert status.startswith("✅") and "flipped" in text and len(pictures) == 3

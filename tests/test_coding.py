@@ -1,5 +1,6 @@
 """Lossless coding: quantization invariants, rANS round trips and lengths, PixelCNN images coded bit-exactly
 (tiny models, conditional ones, the shipped model), many images in one stream, damaged codes, clear errors."""
+
 import math
 
 import numpy as np
@@ -7,11 +8,11 @@ import pytest
 import torch
 
 from playground.evaluation import coding
-from playground.models import pretrained
 from playground.evaluation.coding import BATCH, M
+from playground.evaluation.scores import exact_world, world_tensor
+from playground.models import pretrained
 from playground.models.data import load_world
 from playground.models.pixelcnn import PixelCNN, PixelCNNConfig
-from playground.evaluation.scores import exact_world, world_tensor
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -51,6 +52,7 @@ def data():
 
 # --- quantization
 
+
 @pytest.mark.parametrize("kind", ["flat", "peaked", "near-deterministic"])
 @pytest.mark.parametrize("k", [1, 2, 256])
 def test_quantize_gives_every_symbol_a_slot_and_sums_to_m(kind, k):
@@ -58,7 +60,7 @@ def test_quantize_gives_every_symbol_a_slot_and_sums_to_m(kind, k):
     f = coding.quantize(p)
     assert f.dtype == np.int64 and f.shape == p.shape
     assert (f >= 1).all() and (f.sum(axis=1) == M).all()
-    assert np.array_equal(f, coding.quantize(p.copy()))                    # deterministic
+    assert np.array_equal(f, coding.quantize(p.copy()))  # deterministic
     # never below p (M - K): each symbol costs at most -log2(1 - K / M) bits more than under p
     assert (f > p / p.sum(1, keepdims=True) * (M - k)).all()
 
@@ -68,14 +70,16 @@ def test_quantize_normalises_and_handles_zeros():
     assert f.tolist() == [[1, (M - 1) // 2 + (M - 1) % 2, (M - 1) // 2], [M - 2, 1, 1]]
 
 
-@pytest.mark.parametrize("bad", [np.ones(4), np.array([[0.5, -0.1]]), np.array([[np.nan, 1.0]]),
-                                 np.zeros((2, 3)), np.ones((2, 3, 4))])
+@pytest.mark.parametrize(
+    "bad", [np.ones(4), np.array([[0.5, -0.1]]), np.array([[np.nan, 1.0]]), np.zeros((2, 3)), np.ones((2, 3, 4))]
+)
 def test_quantize_refuses_what_is_not_a_distribution(bad):
     with pytest.raises(ValueError):
         coding.quantize(bad)
 
 
 # --- rANS
+
 
 @pytest.mark.parametrize("kind", ["flat", "peaked", "near-deterministic"])
 @pytest.mark.parametrize("k", [2, 256])
@@ -87,11 +91,11 @@ def test_rans_round_trips_exactly_close_to_the_ideal_length(kind, k):
         symbols = draw(f, rng)
         code = coding.encode(symbols, f)
         assert np.array_equal(coding.decode(code, f, n), symbols)
-        assert np.array_equal(coding.decode(code, lambda before: f[len(before)], n), symbols)   # adaptive form
+        assert np.array_equal(coding.decode(code, lambda before: f[len(before)], n), symbols)  # adaptive form
         bits, ideal = int.from_bytes(code, "big").bit_length(), coding.ideal_bits(symbols, f)
         assert bits < ideal + START_UP_BITS
         excess.append(bits - ideal)
-    assert np.mean(excess) > 0        # one short message can be shorter than its ideal length, not all of them
+    assert np.mean(excess) > 0  # one short message can be shorter than its ideal length, not all of them
 
 
 def test_rans_empty_message_and_long_message():
@@ -103,7 +107,7 @@ def test_rans_empty_message_and_long_message():
     code = coding.encode(symbols, f)
     ideal = coding.ideal_bits(symbols, f)
     assert np.array_equal(coding.decode(code, f, 3000), symbols)
-    assert ideal - 8 < 8 * len(code) < ideal + START_UP_BITS + 8             # within 0.2% of ~20000 bits
+    assert ideal - 8 < 8 * len(code) < ideal + START_UP_BITS + 8  # within 0.2% of ~20000 bits
 
 
 def test_rans_damaged_codes_raise_or_decode_to_other_symbols():
@@ -112,14 +116,14 @@ def test_rans_damaged_codes_raise_or_decode_to_other_symbols():
     symbols = draw(f, rng)
     code = coding.encode(symbols, f)
     damaged = [code[:-1], code[1:], code + b"\x07", bytes([code[0] ^ 1]) + code[1:]]
-    damaged += [code[:k] + bytes([code[k] ^ (1 << int(rng.integers(8)))]) + code[k + 1:] for k in range(len(code))]
+    damaged += [code[:k] + bytes([code[k] ^ (1 << int(rng.integers(8)))]) + code[k + 1 :] for k in range(len(code))]
     raised = 0
     for bad in damaged:
         try:
             assert not np.array_equal(coding.decode(bad, f, 200), symbols)
         except ValueError:
             raised += 1
-    assert raised >= len(damaged) // 2                                       # most damage is detected
+    assert raised >= len(damaged) // 2  # most damage is detected
     for bad in (b"", b"\x00" + code, b"\x01" * (3 * 200 + 10)):
         with pytest.raises(ValueError, match="corrupt"):
             coding.decode(bad, f, 200)
@@ -140,6 +144,7 @@ def test_rans_refuses_bad_frequencies_and_symbols():
 
 
 # --- PixelCNN images
+
 
 def test_pixelcnn_codes_round_trip_bit_exactly(data):
     model = tiny()
@@ -173,7 +178,7 @@ def test_class_conditional_codes_need_the_same_condition(data):
     images, labels = data.images[:3], data.condition("class")[:3]
     codes = coding.encode_images(model, images, labels)
     assert torch.equal(coding.decode_images(model, codes, labels), images)
-    same = coding.encode_images(model, images[:2], labels[:1])                 # one row: every image's condition
+    same = coding.encode_images(model, images[:2], labels[:1])  # one row: every image's condition
     assert torch.equal(coding.decode_images(model, same, labels[:1]), images[:2])
     other = labels.roll(1, 0)
     try:
@@ -215,8 +220,9 @@ def test_image_coding_refuses_bad_input():
 
 # --- one stream for many images
 
+
 def test_a_stream_round_trips_bit_exactly_across_batches(data, monkeypatch):
-    monkeypatch.setattr(coding, "BATCH", 2)                   # 3 and 5 images span 2 and 3 batches
+    monkeypatch.setattr(coding, "BATCH", 2)  # 3 and 5 images span 2 and 3 batches
     model = tiny()
     noise = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
     images = torch.cat([data.images[:3], noise])
@@ -239,7 +245,7 @@ def test_a_stream_pays_the_start_up_cost_once(data):
     ideal = coding.ideal_lengths_bits(model, images)
     stream = coding.encode_stream(model, images)
     per_image = coding.stream_bits_per_image(stream, len(images))
-    assert per_image - ideal.mean() < (START_UP_BITS + 0.01) / len(images) + 1e-4 * ideal.mean()   # ~3 bits
+    assert per_image - ideal.mean() < (START_UP_BITS + 0.01) / len(images) + 1e-4 * ideal.mean()  # ~3 bits
     codes_overhead = (coding.code_lengths_bits(coding.encode_images(model, images)) - ideal).mean()
     assert per_image - ideal.mean() < codes_overhead / 2
 
@@ -248,12 +254,12 @@ def test_a_damaged_stream_raises():
     model = tiny(image_size=4)
     images = torch.randint(0, 256, (3, 3, 4, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(5))
     stream = coding.encode_stream(model, images)
-    flipped = [stream[:k] + bytes([stream[k] ^ 4]) + stream[k + 1:] for k in (0, len(stream) // 2, len(stream) - 1)]
+    flipped = [stream[:k] + bytes([stream[k] ^ 4]) + stream[k + 1 :] for k in (0, len(stream) // 2, len(stream) - 1)]
     for bad in [stream[:-1], stream[1:], stream + b"\x01", *flipped]:
         with pytest.raises(ValueError, match="corrupt"):
             coding.decode_stream(model, bad, 3)
     with pytest.raises(ValueError, match="corrupt"):
-        coding.decode_stream(model, stream, 2)                # a stream decodes only as the images it holds
+        coding.decode_stream(model, stream, 2)  # a stream decodes only as the images it holds
 
 
 def test_stream_coding_refuses_bad_input():
@@ -275,5 +281,8 @@ def test_the_shipped_pixelcnn_codes_near_its_likelihood():
     """Encoding only (~4 s); benchmarks/coding.py also decodes, 32 images of the shipped model."""
     model = pretrained.load("pixelcnn")
     images = world_tensor(exact_world())[[0, 500]]
-    bits, ideal = coding.code_lengths_bits(coding.encode_images(model, images)), coding.ideal_lengths_bits(model, images)
+    bits, ideal = (
+        coding.code_lengths_bits(coding.encode_images(model, images)),
+        coding.ideal_lengths_bits(model, images),
+    )
     assert (ideal - 2 < bits).all() and (bits < ideal * (1 + 1e-4) + START_UP_BITS + 0.1).all()

@@ -1,6 +1,7 @@
 """Datasets: every format gives back the exact pixels and scenes; shards are slices of one
 run; interrupted runs resume; foreign or different directories are refused; Hugging Face
 `datasets` and torch's DataLoader read what we write."""
+
 import hashlib
 import json
 import os
@@ -27,16 +28,18 @@ def truth():
 
 def make(out, fmt, **options):
     options = {"workers": 1, "part_size": PART, **options}
-    return generate("shapes2d", options.pop("n", N), options.pop("seed", SEED), out, fmt, image_size=SIZE,
-                    **options)
+    return generate("shapes2d", options.pop("n", N), options.pop("seed", SEED), out, fmt, image_size=SIZE, **options)
 
 
 def read(path):
     """(images NHWC, scene JSON strings, indices) of an export, checked against its SHA-256s."""
     ds = load_export(path, verify="sha256")
     items = [ds[i] for i in range(len(ds))]
-    return (np.stack([item["image"].permute(1, 2, 0).numpy() for item in items]),
-            [item["scene"] for item in items], [item["index"] for item in items])
+    return (
+        np.stack([item["image"].permute(1, 2, 0).numpy() for item in items]),
+        [item["scene"] for item in items],
+        [item["index"] for item in items],
+    )
 
 
 def sha256(path):
@@ -59,7 +62,7 @@ def test_each_format_reads_back_exact_pixels_and_scenes(tmp_path, fmt, truth):
     assert torch.equal(item["vector"], torch.from_numpy(scenes[3].to_vector()))
     assert item["caption"] == caption(scenes[3])
     assert ds.scene(-1) == scenes[-1]
-    batch = next(iter(DataLoader(ds, batch_size=10)))       # torch's default collate batches items
+    batch = next(iter(DataLoader(ds, batch_size=10)))  # torch's default collate batches items
     assert batch["image"].shape == (10, 3, SIZE, SIZE) and len(batch["scene"]) == 10
 
     manifest = json.loads((out / "manifest.json").read_text())
@@ -83,7 +86,7 @@ def test_file_layouts(tmp_path, truth):
     assert rows[7]["num_objects"] == len(rows[7]["colors"]) == len(scenes[7].objects)
 
     parquet = make(tmp_path / "parquet", "parquet")
-    table = pq.read_table(parquet / "data" / "train-00000-of-00001-part-00001.parquet")   # plain pyarrow
+    table = pq.read_table(parquet / "data" / "train-00000-of-00001-part-00001.parquet")  # plain pyarrow
     assert table["index"].to_pylist() == list(range(PART, 2 * PART))
     assert table["image"][0]["path"].as_py() == f"{PART:08d}.png"
     assert b'"Image"' in table.schema.metadata[b"huggingface"]
@@ -117,11 +120,14 @@ def test_hugging_face_datasets_loads_runs_and_shards(tmp_path, fmt, truth, monke
 def test_two_shards_are_the_single_run(tmp_path, fmt, truth):
     single = read(make(tmp_path / "one", fmt))
     dirs = [make(tmp_path / "two", fmt, shard=shard, num_shards=2) for shard in range(2)]
-    assert [d.name for d in dirs] == sorted(os.listdir(tmp_path / "two")) == ["shard-00000-of-00002",
-                                                                              "shard-00001-of-00002"]
+    assert (
+        [d.name for d in dirs]
+        == sorted(os.listdir(tmp_path / "two"))
+        == ["shard-00000-of-00002", "shard-00001-of-00002"]
+    )
     sharded = read(tmp_path / "two")
     assert np.array_equal(single[0], sharded[0]) and single[1:] == sharded[1:]
-    assert read(dirs[1])[2] == list(range(N // 2, N))          # a shard alone is its slice
+    assert read(dirs[1])[2] == list(range(N // 2, N))  # a shard alone is its slice
     for path in dirs[1].rglob("*"):
         if path.is_file():
             path.unlink()
@@ -153,12 +159,15 @@ def test_an_interrupted_run_resumes(tmp_path, fmt, truth):
     with pytest.raises(DatasetError, match="no finished export"):
         load_export(out)
     # the debris of a kill: a half-written temporary beside the finished parts
-    debris = (out / ".parts" / ".part-00002.jsonl.1234.tmp" if fmt == "imagefolder"
-              else out / "data" / f".train-00000-of-00001-part-00002.{fmt}.1234.tmp")
+    debris = (
+        out / ".parts" / ".part-00002.jsonl.1234.tmp"
+        if fmt == "imagefolder"
+        else out / "data" / f".train-00000-of-00001-part-00002.{fmt}.1234.tmp"
+    )
     debris.write_bytes(b"half a part")
     calls = []
     make(out, fmt, progress=lambda done, total: calls.append((done, total)))
-    assert calls[0] == (2 * PART, N) and calls[-1] == (N, N)     # the finished parts were skipped
+    assert calls[0] == (2 * PART, N) and calls[-1] == (N, N)  # the finished parts were skipped
     assert not debris.exists()
     pixels, texts, _ = read(out)
     assert np.array_equal(pixels, truth[1]) and [Scene.from_json(t) for t in texts] == truth[0]
@@ -182,7 +191,7 @@ def test_a_damaged_file_is_reported_and_repaired(tmp_path, truth):
     part.write_bytes(part.read_bytes()[:-10])
     with pytest.raises(DatasetError, match="part-00000.parquet has .* bytes.*--overwrite"):
         load_export(out)
-    make(out, "parquet")                                        # the same command repairs it
+    make(out, "parquet")  # the same command repairs it
     assert np.array_equal(read(out)[0], truth[1])
 
 
@@ -204,7 +213,7 @@ def test_foreign_and_different_directories_are_refused_unless_overwritten(tmp_pa
         make(out, "parquet")
     with pytest.raises(DatasetError, match="config_hash"):
         generate("shapes2d", N, SEED, out, "npz", image_size=48)
-    assert np.array_equal(read(out)[0], truth[1])               # nothing was lost
+    assert np.array_equal(read(out)[0], truth[1])  # nothing was lost
 
     make(out, "npz", seed=SEED + 1, overwrite=True)
     assert read(out)[1] == [s.to_json() for s in sample_scenes(WORLD, SEED + 1, N)]
@@ -224,12 +233,23 @@ def test_overwrite_never_clears_the_working_or_home_directory(tmp_path, monkeypa
     assert (tmp_path / "precious.txt").exists()
 
 
-@pytest.mark.parametrize("options, words", [
-    ({"format": "tfrecord"}, "unknown format"), ({"n": -1}, "n must be"), ({"n": 0}, "n must be"),
-    ({"n": wd.MAX_SCENES + 1}, "n must be"), ({"seed": -2}, "seed must be"), ({"shard": 2, "num_shards": 2}, "shard"),
-    ({"shard": -1, "num_shards": 2}, "shard"), ({"num_shards": 0}, "num_shards"), ({"image_size": 4}, "image_size"),
-    ({"world": "nope"}, "unknown world"), ({"split": "test"}, "held_out"), ({"workers": 0}, "workers"),
-])
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        ({"format": "tfrecord"}, "unknown format"),
+        ({"n": -1}, "n must be"),
+        ({"n": 0}, "n must be"),
+        ({"n": wd.MAX_SCENES + 1}, "n must be"),
+        ({"seed": -2}, "seed must be"),
+        ({"shard": 2, "num_shards": 2}, "shard"),
+        ({"shard": -1, "num_shards": 2}, "shard"),
+        ({"num_shards": 0}, "num_shards"),
+        ({"image_size": 4}, "image_size"),
+        ({"world": "nope"}, "unknown world"),
+        ({"split": "test"}, "held_out"),
+        ({"workers": 0}, "workers"),
+    ],
+)
 def test_bad_arguments_are_refused_clearly(tmp_path, options, words):
     args = {"world": "shapes2d", "n": 10, "seed": 0, "out": tmp_path / "x", "format": "npz", **options}
     with pytest.raises(ValueError, match=words):
@@ -249,7 +269,7 @@ def test_rendered_dataset_is_the_world(truth, monkeypatch):
     calls = []
     monkeypatch.setattr(wd, "render", lambda batch: calls.append(len(batch)) or render(batch))
     batches = list(DataLoader(ds, batch_size=8))
-    assert calls == [8, 8, 8, 6]                                 # one render call per batch
+    assert calls == [8, 8, 8, 6]  # one render call per batch
     assert torch.equal(torch.cat([b["image"] for b in batches]), torch.stack([i["image"] for i in serial]))
 
 
@@ -257,8 +277,14 @@ def test_rendered_dataset_in_worker_processes_equals_serial():
     ds = RenderedDataset("shapes2d", SEED, N, image_size=SIZE)
     serial = next(iter(DataLoader(ds, batch_size=N)))
     # forkserver, not fork: this process has rendered, and numba's OpenMP aborts forked children.
-    loader = DataLoader(ds, batch_size=4, shuffle=True, num_workers=2, multiprocessing_context="forkserver",
-                        generator=torch.Generator().manual_seed(1))
+    loader = DataLoader(
+        ds,
+        batch_size=4,
+        shuffle=True,
+        num_workers=2,
+        multiprocessing_context="forkserver",
+        generator=torch.Generator().manual_seed(1),
+    )
     seen = {}
     for batch in loader:
         for k, index in enumerate(batch["index"].tolist()):

@@ -1,4 +1,5 @@
 """DDPM: training, the forward process, the variational bound, sampling, guidance, checkpoints."""
+
 import math
 
 import pytest
@@ -6,8 +7,14 @@ import torch
 
 from playground.models.checkpoint import load, save
 from playground.models.data import load_world
-from playground.models.diffusion import (Diffusion, DiffusionConfig, SCHEDULES, discretized_gaussian_log_likelihood,
-                                  cosine_schedule, linear_schedule)
+from playground.models.diffusion import (
+    SCHEDULES,
+    Diffusion,
+    DiffusionConfig,
+    cosine_schedule,
+    discretized_gaussian_log_likelihood,
+    linear_schedule,
+)
 from playground.models.registry import build
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -85,7 +92,7 @@ def test_schedules_are_monotone(name, timesteps):
     abar = torch.cumprod(1 - betas, 0)
     assert betas.shape == (timesteps,) and ((betas > 0) & (betas < 1)).all()
     assert ((abar > 0) & (abar <= 1)).all() and (abar[1:] < abar[:-1]).all()
-    assert abar[-1] < 0.05                               # x_T is close to pure noise
+    assert abar[-1] < 0.05  # x_T is close to pure noise
 
 
 def test_schedule_values_follow_the_papers():
@@ -99,9 +106,11 @@ def test_schedule_values_follow_the_papers():
 def test_forward_marginals_match_the_schedule():
     model = Diffusion(DiffusionConfig(**{**TINY, "schedule": "linear"}))
     abar = torch.cumprod(1 - linear_schedule(10), 0)
-    x0 = torch.full((4000, 3, 4, 4), 0.6)                # a constant image, many noise draws
+    x0 = torch.full((4000, 3, 4, 4), 0.6)  # a constant image, many noise draws
     for t in [0, 4, 9]:
-        x_t = model.q_sample(x0, torch.full((4000,), t), torch.randn(x0.shape, generator=torch.Generator().manual_seed(t)))
+        x_t = model.q_sample(
+            x0, torch.full((4000,), t), torch.randn(x0.shape, generator=torch.Generator().manual_seed(t))
+        )
         assert abs(float(x_t.mean()) - 0.6 * math.sqrt(abar[t])) < 0.01
         assert abs(float(x_t.var()) - (1 - float(abar[t]))) < 0.02 * (1 - float(abar[t])) + 1e-4
 
@@ -122,19 +131,19 @@ def test_bound_terms_are_nonnegative_and_make_up_log_prob(data):
         assert (value >= 0).all() and torch.isfinite(value).all()
     total = -(parts["prior"] + parts["decoder"] + parts["diffusion"].sum(1))
     assert torch.allclose(model.log_prob(x, generator=torch.Generator().manual_seed(0)), total)
-    assert (model.bits_per_dim(x) > 0).all()             # the protocol's score, via the exact bound
+    assert (model.bits_per_dim(x) > 0).all()  # the protocol's score, via the exact bound
 
 
 def test_stratified_estimate_is_unbiased(data):
     model = tiny(schedule="linear")
     x = data.images[:4]
     g = torch.Generator().manual_seed(0)
-    full = model.log_prob(x.repeat(8, 1, 1, 1), generator=g).mean()   # 8 draws of x_t per image
+    full = model.log_prob(x.repeat(8, 1, 1, 1), generator=g).mean()  # 8 draws of x_t per image
     strata = torch.stack([model.log_prob(x, terms=3, generator=g) for _ in range(40)]).mean()
     assert abs(float(strata - full)) < 0.03 * abs(float(full))
     with pytest.raises(ValueError, match="terms must be in 1..9"):
         model.log_prob(x, terms=10)
-    assert torch.equal(model.log_prob(x, terms=3), model.log_prob(x, terms=3))   # no generator: seeded with 0
+    assert torch.equal(model.log_prob(x, terms=3), model.log_prob(x, terms=3))  # no generator: seeded with 0
 
 
 def test_samples_are_uint8_and_seeded():
@@ -171,20 +180,25 @@ def test_conditions_and_guidance_change_samples(kind, data):
     model = tiny(condition=kind)
     c = data.condition(kind)
     assert torch.isfinite(model.loss(data.images[:4], c[:4]))
-    first, other = c[:1], next(c[i:i + 1] for i in range(len(c)) if not torch.equal(c[i], c[0]))
+    first, other = c[:1], next(c[i : i + 1] for i in range(len(c)) if not torch.equal(c[i], c[0]))
     draw = lambda cond, w: model.sample(2, cond, generator=torch.Generator().manual_seed(0), steps=5, guidance=w)
     assert not torch.equal(draw(first, 1.0), draw(other, 1.0))
     assert not torch.equal(draw(first, 1.0), draw(first, 0.0))
-    assert torch.equal(draw(first, 0.0), draw(other, 0.0))   # guidance 0 ignores the condition
+    assert torch.equal(draw(first, 0.0), draw(other, 0.0))  # guidance 0 ignores the condition
     with pytest.raises(ValueError, match="pass a condition"):
         model.sample(2)
 
 
 def test_invalid_settings_are_refused():
-    for bad, match in [(dict(condition="music"), "condition must be"), (dict(schedule="sqrt"), "schedule must be"),
-                       (dict(image_size=9), "multiple of 2 .2 resolution levels"), (dict(widths=(8, 12)), "multiples of 8"),
-                       (dict(timesteps=1), "timesteps"), (dict(prediction="x0"), "prediction must be"),
-                       (dict(min_snr=-1.0), "min_snr")]:
+    for bad, match in [
+        (dict(condition="music"), "condition must be"),
+        (dict(schedule="sqrt"), "schedule must be"),
+        (dict(image_size=9), "multiple of 2 .2 resolution levels"),
+        (dict(widths=(8, 12)), "multiples of 8"),
+        (dict(timesteps=1), "timesteps"),
+        (dict(prediction="x0"), "prediction must be"),
+        (dict(min_snr=-1.0), "min_snr"),
+    ]:
         with pytest.raises(ValueError, match=match):
             Diffusion(DiffusionConfig(**{**TINY, **bad}))
     model = tiny()
@@ -205,14 +219,14 @@ def test_weight_average_follows_training_and_is_what_samples(data, tmp_path):
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     model.train_step(data.images[:8], None, optimizer)
     buffers = dict(model.named_buffers())
-    for name, p in model.named_parameters():      # average = 0.5 old + 0.5 new after one step
+    for name, p in model.named_parameters():  # average = 0.5 old + 0.5 new after one step
         assert torch.allclose(buffers["average__" + name.replace(".", "__")], 0.5 * before[name] + 0.5 * p.detach())
     model.eval()
     trained = {n: p.detach().clone() for n, p in model.named_parameters()}
     draw = lambda m: m.sample(2, generator=torch.Generator().manual_seed(0), steps=5)
     last = Diffusion(DiffusionConfig(**TINY)).eval()
     last.load_state_dict({n: p for n, p in model.state_dict().items() if not n.startswith("average__")})
-    assert not torch.equal(draw(model), draw(last))          # sampling used the average, not the last weights
-    assert all(torch.equal(trained[n], p) for n, p in model.named_parameters())   # restored after sampling
+    assert not torch.equal(draw(model), draw(last))  # sampling used the average, not the last weights
+    assert all(torch.equal(trained[n], p) for n, p in model.named_parameters())  # restored after sampling
     loaded = load(save(model, tmp_path / "ema.safetensors"))
     assert torch.equal(draw(model), draw(loaded))

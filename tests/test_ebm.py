@@ -1,4 +1,5 @@
 """The EBM family: Langevin lowers energy, the replay buffer is seeded, training and checkpoints work."""
+
 import math
 
 import pytest
@@ -11,8 +12,16 @@ from playground.models.protocol import to_unit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-SMALL = dict(image_size=8, width=4, feature_dim=16, langevin_steps=5, sampling_steps=10, buffer_size=40,
-             step_size=1.0, noise_scale=0.01)
+SMALL = dict(
+    image_size=8,
+    width=4,
+    feature_dim=16,
+    langevin_steps=5,
+    sampling_steps=10,
+    buffer_size=40,
+    step_size=1.0,
+    noise_scale=0.01,
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +57,10 @@ def test_replay_buffer_is_seeded_and_fills(data):
         records = [model.train_step(data.images[:16], None, optimizer) for _ in range(4)]
         runs.append((model.replay.clone(), records))
     assert torch.equal(runs[0][0], runs[1][0]) and runs[0][1] == runs[1][1]
-    assert runs[0][0].shape == (40, 3, 8, 8)                              # 4 x 16 negatives, capped at 40
+    assert runs[0][0].shape == (40, 3, 8, 8)  # 4 x 16 negatives, capped at 40
     starts, idx = model._replay_starts(200)
     reused = (starts.unsqueeze(1) == model.replay[idx].unsqueeze(1)).flatten(2).all(2).squeeze(1)
-    assert 0.85 < reused.float().mean() < 1.0                            # ~95% from the buffer, ~5% fresh
+    assert 0.85 < reused.float().mean() < 1.0  # ~95% from the buffer, ~5% fresh
 
 
 def test_training_separates_data_from_samples(data):
@@ -63,7 +72,7 @@ def test_training_separates_data_from_samples(data):
     # E(data) - E(samples) starts near 0 and goes negative as data energy drops below the samples'
     assert sum(losses[-10:]) / 10 < losses[0] - 0.01
     noise = (torch.rand(32, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
-    assert model.log_prob(data.images).mean() > model.log_prob(noise).mean() + 0.3   # unnormalized: -E(x)
+    assert model.log_prob(data.images).mean() > model.log_prob(noise).mean() + 0.3  # unnormalized: -E(x)
 
 
 def test_samples_shape_range_seed_and_stream():

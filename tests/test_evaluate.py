@@ -1,4 +1,5 @@
 """The evaluation's metrics on hand-made cases with known answers, and a tiny end-to-end run."""
+
 import json
 import math
 
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_a_perfect_sampler_is_valid_faithful_and_covers_the_world():
-    scores = ev.sample_scores(world_tensor(exact_world()))       # every world image once: the true distribution
+    scores = ev.sample_scores(world_tensor(exact_world()))  # every world image once: the true distribution
     assert scores["validity"] == 1.0 and scores["coverage"] == 1.0
     assert scores["attribute_tv"] == pytest.approx(0.0, abs=1e-12)
 
@@ -27,7 +28,7 @@ def test_a_constant_sampler_covers_one_scene_and_is_far_from_the_prior():
 
 
 def test_the_encoder_parses_world_images_and_refuses_noise():
-    world = world_tensor(exact_world())[::8]                    # 96 of the world's images
+    world = world_tensor(exact_world())[::8]  # 96 of the world's images
     assert ev.encoder_validity(world) >= 0.95
     noise = torch.randint(0, 256, (16, 3, 32, 32), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
     assert ev.encoder_validity(noise) == 0.0
@@ -50,8 +51,15 @@ def test_linear_probe_reads_factors_from_a_code_that_holds_them():
     scenes = exact_world().scenes
     objects = [s.objects[0] for s in scenes]
     onehot = lambda values: np.eye(len(set(values)))[[sorted(set(values)).index(v) for v in values]]
-    code = np.concatenate([onehot([o.shape for o in objects]), onehot([o.color_name for o in objects]),
-                           onehot([o.size_name for o in objects]), [[*o.position] for o in objects]], 1)
+    code = np.concatenate(
+        [
+            onehot([o.shape for o in objects]),
+            onehot([o.color_name for o in objects]),
+            onehot([o.size_name for o in objects]),
+            [[*o.position] for o in objects],
+        ],
+        1,
+    )
     probe = ev.linear_probe(code, scenes)
     assert probe["probe_accuracy"] == 1.0 and probe["x_r2"] > 0.99 and probe["y_r2"] > 0.99
     noise = np.random.default_rng(0).normal(size=(len(scenes), 4))
@@ -66,7 +74,7 @@ def test_png_and_zlib_sizes_are_real_byte_counts():
 
 def test_a_tiny_evaluation_runs_end_to_end_and_writes_every_format(tmp_path):
     budget = ev.Budget(minutes=0.01, seeds=2, samples=16, likelihood_every=64, diffusion_steps=2)
-    result = ev.evaluate(("gan", "vae"), budget, n=64, conditional=False)   # the VAE's prior: EM on 64 x 32 codes
+    result = ev.evaluate(("gan", "vae"), budget, n=64, conditional=False)  # the VAE's prior: EM on 64 x 32 codes
     assert set(result) == {"gan", "vae"}
     for row in result.values():
         assert len(row["runs"]) == 2 and row["diverged"] == 0 and row["sample_ms_per_image"] > 0
@@ -90,7 +98,18 @@ def test_the_cli_refuses_bad_budgets(capsys):
 
 def test_the_shipped_evaluation_has_every_key():
     result = json.loads(ev.RESULTS.read_text())
-    keys = {"likelihood_kind", "bits_per_dim", "gap_bits_per_image", "seed_spread", "sample_ms_per_image",
-            "code_bits_per_image", "png_bits_per_image", "probe_accuracy", "validity", "attribute_tv", "coverage"}
+    keys = {
+        "likelihood_kind",
+        "bits_per_dim",
+        "gap_bits_per_image",
+        "seed_spread",
+        "sample_ms_per_image",
+        "code_bits_per_image",
+        "png_bits_per_image",
+        "probe_accuracy",
+        "validity",
+        "attribute_tv",
+        "coverage",
+    }
     families = [k for k in result if k not in ("conditional", "meta")]
     assert len(families) == 7 and all(keys <= set(result[f]) for f in families)

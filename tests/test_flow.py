@@ -1,5 +1,6 @@
 """Glow-style image flow and the RealNVP vector flow: invertibility, log-determinants against brute-force
 Jacobians, normalisation, actnorm initialisation, training, sampling, checkpoints, conditioning."""
+
 import math
 
 import pytest
@@ -8,8 +9,21 @@ from sklearn.datasets import make_moons
 
 from playground.models.checkpoint import load, save
 from playground.models.data import load_world
-from playground.models.flow import (LOG_STD_MAX, MIN_SCALE, ActNorm, AffineCoupling, Dequantizer, Flow, FlowConfig,
-                             FlowStep, InvertibleConv1x1, VectorFlow, VectorFlowConfig, squeeze, unsqueeze)
+from playground.models.flow import (
+    LOG_STD_MAX,
+    MIN_SCALE,
+    ActNorm,
+    AffineCoupling,
+    Dequantizer,
+    Flow,
+    FlowConfig,
+    FlowStep,
+    InvertibleConv1x1,
+    VectorFlow,
+    VectorFlowConfig,
+    squeeze,
+    unsqueeze,
+)
 from playground.models.registry import build
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -41,8 +55,12 @@ def layer_cases(dtype):
     torch.manual_seed(0)
     x = torch.randn(2, 4, 2, 2, dtype=dtype)
     cond = torch.randn(2, 5, dtype=dtype)
-    return [("actnorm", ActNorm(4), x, None), ("conv1x1", InvertibleConv1x1(4), x, None),
-            ("coupling", AffineCoupling(4, 8, 5), x, cond), ("step", FlowStep(4, 8, 5), x, cond)]
+    return [
+        ("actnorm", ActNorm(4), x, None),
+        ("conv1x1", InvertibleConv1x1(4), x, None),
+        ("coupling", AffineCoupling(4, 8, 5), x, cond),
+        ("step", FlowStep(4, 8, 5), x, cond),
+    ]
 
 
 def test_actnorm_initialises_to_whitened_channels_once():
@@ -69,10 +87,11 @@ def test_each_layer_log_det_matches_the_jacobian(index):
     name, layer, x, cond = layer_cases(torch.float64)[index]
     nudge(layer.double(), 0.3)
     for b in range(2):
-        c = None if cond is None else cond[b:b + 1]
-        jacobian = torch.autograd.functional.jacobian(lambda v: layer(v.view(1, 4, 2, 2), c)[0].flatten(),
-                                                      x[b].flatten())
-        assert abs(float(layer(x[b:b + 1], c)[1].detach()) - float(torch.linalg.slogdet(jacobian)[1])) < 1e-8, name
+        c = None if cond is None else cond[b : b + 1]
+        jacobian = torch.autograd.functional.jacobian(
+            lambda v: layer(v.view(1, 4, 2, 2), c)[0].flatten(), x[b].flatten()
+        )
+        assert abs(float(layer(x[b : b + 1], c)[1].detach()) - float(torch.linalg.slogdet(jacobian)[1])) < 1e-8, name
 
 
 def test_whole_flow_log_density_is_the_change_of_variables():
@@ -82,10 +101,11 @@ def test_whole_flow_log_density_is_the_change_of_variables():
     model = model.double().eval()
     y = 0.05 + 0.9 * torch.rand(1, 1, 4, 4, dtype=torch.float64)
     cond = model._condition(torch.tensor([[1, 2]]), 1)
-    jacobian = torch.autograd.functional.jacobian(lambda v: model._to_noise(v.view(1, 1, 4, 4), cond)[0][0],
-                                                  y.flatten())
+    jacobian = torch.autograd.functional.jacobian(
+        lambda v: model._to_noise(v.view(1, 1, 4, 4), cond)[0][0], y.flatten()
+    )
     eps = model._to_noise(y, cond)[0]
-    expected = -0.5 * (eps ** 2 + math.log(2 * math.pi)).sum() + torch.linalg.slogdet(jacobian)[1]
+    expected = -0.5 * (eps**2 + math.log(2 * math.pi)).sum() + torch.linalg.slogdet(jacobian)[1]
     assert abs(float(model._log_density(y, cond).detach()) - float(expected.detach())) < 1e-8
 
 
@@ -96,7 +116,7 @@ def test_log_prob_by_hand_for_a_one_step_flow():
     torch.manual_seed(0)
     model = Flow(FlowConfig(image_size=2, channels=1, levels=1, steps=1, hidden=4, dequantization="uniform")).eval()
     x = torch.tensor([[[[0, 100], [200, 255]]]], dtype=torch.uint8)
-    u = torch.rand(x.shape, generator=torch.Generator().manual_seed(0))   # log_prob's default noise
+    u = torch.rand(x.shape, generator=torch.Generator().manual_seed(0))  # log_prob's default noise
     y = 0.05 + 0.9 * (x.double() + u).flatten() / 256
     v = torch.log(y / (1 - y))
     weight = model.levels[0][0].layers[1].weight().detach().double()
@@ -105,9 +125,13 @@ def test_log_prob_by_hand_for_a_one_step_flow():
     z = weight @ v
     z[2:] = z[2:] * scale
     eps = z / math.exp(log_std)
-    log_det = (math.log(0.9) - torch.log(y * (1 - y))).sum() + torch.linalg.slogdet(weight)[1] \
-        + 2 * math.log(scale) - 4 * log_std
-    expected = -0.5 * (eps ** 2 + math.log(2 * math.pi)).sum() + log_det - 4 * math.log(256)
+    log_det = (
+        (math.log(0.9) - torch.log(y * (1 - y))).sum()
+        + torch.linalg.slogdet(weight)[1]
+        + 2 * math.log(scale)
+        - 4 * log_std
+    )
+    expected = -0.5 * (eps**2 + math.log(2 * math.pi)).sum() + log_det - 4 * math.log(256)
     assert abs(float(model.log_prob(x)) - float(expected)) < 1e-4
 
 
@@ -117,12 +141,16 @@ def test_density_integrates_to_one():
     torch.manual_seed(0)
     model = nudge(Flow(FlowConfig(image_size=2, channels=1, levels=1, steps=2, hidden=8)), 0.1).double().eval()
     a, s = model.config.logit_alpha, 2.0
-    u = torch.quasirandom.SobolEngine(4, scramble=True, seed=0).draw(2 ** 14, dtype=torch.float64)
-    v = s * math.sqrt(2) * torch.erfinv(2 * u - 1)          # (N, 4) normal quantiles
+    u = torch.quasirandom.SobolEngine(4, scramble=True, seed=0).draw(2**14, dtype=torch.float64)
+    v = s * math.sqrt(2) * torch.erfinv(2 * u - 1)  # (N, 4) normal quantiles
     squashed = torch.sigmoid(v)
     y = (squashed - a) / (1 - 2 * a)
-    log_q = (-0.5 * (v / s) ** 2 - math.log(s * math.sqrt(2 * math.pi))
-             + math.log(1 - 2 * a) - torch.log(squashed * (1 - squashed))).sum(1)
+    log_q = (
+        -0.5 * (v / s) ** 2
+        - math.log(s * math.sqrt(2 * math.pi))
+        + math.log(1 - 2 * a)
+        - torch.log(squashed * (1 - squashed))
+    ).sum(1)
     with torch.no_grad():
         weights = (model._log_density(y.view(-1, 1, 2, 2), None) - log_q).exp()
     assert abs(float(weights.mean()) - 1) < 0.005
@@ -132,11 +160,12 @@ def test_fewer_bits_model_the_coarse_image():
     """With bits = 1 a 1x2x2 flow scores the one-bit image k = x >> 7: log_prob(x) = log p((k + u) / 2) - 4 log 2
     with u the same uniform draw (the bound on log P(k)), and 8-bit images in the same bins score the same."""
     torch.manual_seed(0)
-    model = nudge(Flow(FlowConfig(image_size=2, channels=1, levels=1, steps=2, hidden=8, bits=1,
-                                  dequantization="uniform")), 0.1).eval()
+    model = nudge(
+        Flow(FlowConfig(image_size=2, channels=1, levels=1, steps=2, hidden=8, bits=1, dequantization="uniform")), 0.1
+    ).eval()
     levels = torch.tensor([[(k >> i) & 1 for i in range(4)] for k in range(16)], dtype=torch.uint8).view(16, 1, 2, 2)
     x = levels * 128 + torch.randint(0, 128, (16, 1, 2, 2), generator=torch.Generator().manual_seed(1)).to(torch.uint8)
-    u = torch.rand(x.shape, generator=torch.Generator().manual_seed(0))    # log_prob's default noise
+    u = torch.rand(x.shape, generator=torch.Generator().manual_seed(0))  # log_prob's default noise
     expected = model._log_density((levels + u) / 2, None) - 4 * math.log(2)
     assert torch.allclose(model.log_prob(x), expected, atol=1e-5)
     assert torch.equal(model.log_prob(x), model.log_prob(levels * 128))
@@ -158,9 +187,10 @@ def test_variational_dequantizer_density_is_the_change_of_variables():
     x = torch.randint(0, 256, (1, 2, 3, 3), dtype=torch.uint8)
     e = 2 * torch.randn(1, 2, 3, 3)
     u, log_q = dequantizer(x, e)
-    jacobian = torch.autograd.functional.jacobian(lambda v: dequantizer(x, v.view(1, 2, 3, 3))[0].flatten(),
-                                                  e.flatten())
-    expected = -0.5 * (e ** 2 + math.log(2 * math.pi)).sum() - torch.linalg.slogdet(jacobian)[1]
+    jacobian = torch.autograd.functional.jacobian(
+        lambda v: dequantizer(x, v.view(1, 2, 3, 3))[0].flatten(), e.flatten()
+    )
+    expected = -0.5 * (e**2 + math.log(2 * math.pi)).sum() - torch.linalg.slogdet(jacobian)[1]
     assert abs(float(log_q.detach()) - float(expected)) < 1e-4
     assert ((u > 0) & (u < 1)).all()
 
@@ -189,7 +219,7 @@ def test_actnorm_init_is_deterministic_and_survives_save_load(tmp_path, data):
     save(a, tmp_path / "flow.safetensors")
     loaded = load(tmp_path / "flow.safetensors").train()
     before = {k: v.clone() for k, v in loaded.state_dict().items()}
-    loaded.loss(data.images[:4] // 2)                         # another batch must not re-initialise
+    loaded.loss(data.images[:4] // 2)  # another batch must not re-initialise
     assert all(torch.equal(before[k], v) for k, v in loaded.state_dict().items())
 
 
@@ -199,12 +229,12 @@ def test_loss_is_finite_and_decreases(dequantization, data):
     model = build("flow", **TINY, dequantization=dequantization)
     optimizer = model.configure_optimizer(3e-3)
     x = data.images[:8]
-    model.train_step(x, None, optimizer)                      # the first step initialises actnorm
+    model.train_step(x, None, optimizer)  # the first step initialises actnorm
     before = float(model.log_prob(x).mean())
     for _ in range(25):
         assert math.isfinite(model.train_step(x, None, optimizer)["loss"])
     after = float(model.log_prob(x).mean())
-    assert after > before + 0.5 * 3 * 64                      # at least half a nat per subpixel better
+    assert after > before + 0.5 * 3 * 64  # at least half a nat per subpixel better
 
 
 def test_samples_are_uint8_seeded_and_tempered():
@@ -214,7 +244,7 @@ def test_samples_are_uint8_seeded_and_tempered():
     assert torch.equal(a, model.sample(3, generator=torch.Generator().manual_seed(5)))
     assert not torch.equal(a, model.sample(3, generator=torch.Generator().manual_seed(6)))
     cold = model.sample(2, generator=torch.Generator().manual_seed(5), temperature=0.0)
-    assert torch.equal(cold[0], cold[1])                      # T = 0 decodes eps = 0, the mode of the base
+    assert torch.equal(cold[0], cold[1])  # T = 0 decodes eps = 0, the mode of the base
     with pytest.raises(ValueError, match="n must be in"):
         model.sample(1025)
 
@@ -235,8 +265,10 @@ def test_save_load_gives_identical_log_prob_and_samples(tmp_path, data):
     loaded = load(tmp_path / "flow.safetensors")
     assert torch.equal(model.log_prob(data.images, data.labels), loaded.log_prob(data.images, data.labels))
     label = data.labels[:1]
-    assert torch.equal(model.sample(4, label, generator=torch.Generator().manual_seed(0)),
-                       loaded.sample(4, label, generator=torch.Generator().manual_seed(0)))
+    assert torch.equal(
+        model.sample(4, label, generator=torch.Generator().manual_seed(0)),
+        loaded.sample(4, label, generator=torch.Generator().manual_seed(0)),
+    )
 
 
 @pytest.mark.parametrize("kind", ["class", "caption"])
@@ -268,6 +300,7 @@ def test_config_is_validated():
 
 # --- VectorFlow
 
+
 def moons(n=512, seed=0):
     return torch.tensor(make_moons(n, noise=0.05, random_state=seed)[0], dtype=torch.float32)
 
@@ -281,7 +314,7 @@ def test_vector_flow_inverts_and_its_log_det_matches_the_jacobian():
     flow = flow.double()
     for b in range(2):
         jacobian = torch.autograd.functional.jacobian(lambda v: flow(v[None])[0][0], x[b].double())
-        assert abs(float(flow(x[b:b + 1].double())[1].detach()) - float(torch.linalg.slogdet(jacobian)[1])) < 1e-8
+        assert abs(float(flow(x[b : b + 1].double())[1].detach()) - float(torch.linalg.slogdet(jacobian)[1])) < 1e-8
 
 
 def test_vector_flow_learns_two_moons():
@@ -295,7 +328,7 @@ def test_vector_flow_learns_two_moons():
         flow.loss(train).backward()
         optimizer.step()
     after = float(flow.loss(test).detach())
-    assert after < before - 1.0                               # held-out NLL in nats
+    assert after < before - 1.0  # held-out NLL in nats
     samples = flow.sample(256, generator=torch.Generator().manual_seed(0))
     assert samples.shape == (256, 2)
     assert torch.equal(samples, flow.sample(256, generator=torch.Generator().manual_seed(0)))
@@ -314,16 +347,18 @@ def test_weight_average_is_what_scores_codes_and_samples(tmp_path, data):
     trained = {n: p.detach().clone() for n, p in model.named_parameters()}
     buffers = dict(model.named_buffers())
     as_average = Flow(FlowConfig(**TINY))
-    as_average.load_state_dict({n: buffers["average__" + n.replace(".", "__")] for n in trained} | {
-        n: b for n, b in model.state_dict().items() if n not in trained and not n.startswith("average__")})
+    as_average.load_state_dict(
+        {n: buffers["average__" + n.replace(".", "__")] for n in trained}
+        | {n: b for n, b in model.state_dict().items() if n not in trained and not n.startswith("average__")}
+    )
     as_average.eval()
-    actnorm = "levels.0.0.layers.0.bias"                     # the first step's actnorm
-    assert actnorm in trained and buffers["average__" + actnorm.replace(".", "__")].abs().sum() > 0   # init reached it
+    actnorm = "levels.0.0.layers.0.bias"  # the first step's actnorm
+    assert actnorm in trained and buffers["average__" + actnorm.replace(".", "__")].abs().sum() > 0  # init reached it
     torch.testing.assert_close(model.log_prob(data.images), as_average.log_prob(data.images))
     torch.testing.assert_close(model.encode(data.images), as_average.encode(data.images))
     draw = lambda m: m.sample(3, generator=torch.Generator().manual_seed(0))
     assert torch.equal(draw(model), draw(as_average))
-    assert all(torch.equal(trained[n], p) for n, p in model.named_parameters())   # restored after each use
+    assert all(torch.equal(trained[n], p) for n, p in model.named_parameters())  # restored after each use
     assert not torch.equal(model.log_prob(data.images), Flow(FlowConfig(**TINY)).eval().log_prob(data.images))
     assert torch.equal(draw(load(save(model, tmp_path / "ema.safetensors"))), draw(model))
     with pytest.raises(ValueError, match="ema_decay"):
@@ -334,7 +369,7 @@ def test_max_grad_norm_clips_the_step(data):
     """With max_grad_norm c, one plain gradient step (SGD, rate 1) moves the weights by exactly c in L2."""
     torch.manual_seed(0)
     model = Flow(FlowConfig(**TINY, max_grad_norm=0.01))
-    model.train_step(data.images, None, torch.optim.SGD(model.parameters(), lr=0.0))   # actnorm's first-batch init
+    model.train_step(data.images, None, torch.optim.SGD(model.parameters(), lr=0.0))  # actnorm's first-batch init
     before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
     model.train_step(data.images, None, torch.optim.SGD(model.parameters(), lr=1.0))
     after = torch.cat([p.detach().flatten() for p in model.parameters()])

@@ -1,4 +1,5 @@
 """GAN: the hinge game trains, no likelihood or encoder, tanh range, seeded samples, averaging, checkpoints."""
+
 import math
 
 import pytest
@@ -30,7 +31,7 @@ def fixed_d_loss(model, x, condition=None):
     """D's hinge loss on a fixed real batch and fixed fakes (same noise before and after training)."""
     with torch.random.fork_rng(), torch.no_grad():
         torch.manual_seed(1)
-        model.eval()                                  # batch norm on running statistics: no side effects
+        model.eval()  # batch norm on running statistics: no side effects
         loss = float(model.loss(x, condition))
         model.train()
     return loss
@@ -53,7 +54,7 @@ def test_discriminator_alone_learns_to_separate(data):
     model = tiny()
     optimizer = model.configure_optimizer(5e-3)
     before = fixed_d_loss(model, data.images)
-    for _ in range(15):                               # D steps only: G and its fakes stay fixed
+    for _ in range(15):  # D steps only: G and its fakes stay fixed
         optimizer.discriminator.zero_grad()
         model.loss(data.images).backward()
         optimizer.discriminator.step()
@@ -73,30 +74,32 @@ def test_only_the_discriminator_moves_in_its_step(data):
 def test_r1_adds_half_gamma_times_the_squared_gradient_at_real_images(data):
     from playground.models.protocol import to_unit
 
-    plain, penalised = tiny(), tiny(r1=2.0)           # the same weights: r1 only changes the loss
+    plain, penalised = tiny(), tiny(r1=2.0)  # the same weights: r1 only changes the loss
     x = data.images[:8]
     scores = {}
     for name, model in (("plain", plain), ("penalised", penalised)):
         with torch.random.fork_rng(), torch.no_grad():
-            torch.manual_seed(1)                      # the same fakes for both
+            torch.manual_seed(1)  # the same fakes for both
             model.eval()
             scores[name] = float(model.loss(x))
     real = to_unit(x).requires_grad_(True)
-    grad, = torch.autograd.grad(plain.discriminator(real, None).sum(), real)
+    (grad,) = torch.autograd.grad(plain.discriminator(real, None).sum(), real)
     expected = 0.5 * 2.0 * float(grad.pow(2).flatten(1).sum(1).mean())
     assert expected > 0 and scores["penalised"] - scores["plain"] == pytest.approx(expected, rel=1e-4)
     penalised.train()
     optimizer = penalised.configure_optimizer(1e-3)
-    for _ in range(3):                                # the penalty trains through its double backward
+    for _ in range(3):  # the penalty trains through its double backward
         assert all(math.isfinite(v) for v in penalised.train_step(data.images, None, optimizer).values())
 
 
 def test_the_critic_is_spectrally_normalised_unless_told_not_to():
     from torch.nn.utils import parametrize
 
-    def normalised(model):                            # D's own layers: phi's convolutions, psi, the projection
+    def normalised(model):  # D's own layers: phi's convolutions, psi, the projection
         d = model.discriminator
-        return [parametrize.is_parametrized(m) for m in [*d.phi, d.psi, d.embed] if isinstance(m, (nn.Conv2d, nn.Linear))]
+        return [
+            parametrize.is_parametrized(m) for m in [*d.phi, d.psi, d.embed] if isinstance(m, (nn.Conv2d, nn.Linear))
+        ]
 
     assert all(normalised(tiny(condition="class")))
     assert not any(normalised(tiny(condition="class", spectral_norm=False)))
@@ -117,11 +120,11 @@ def test_generator_output_is_in_the_unit_range_before_quantisation():
     model = tiny()
     with torch.no_grad():
         for p in model.generator_ema.parameters():
-            p.mul_(4.0)                               # large weights would push an unbounded output far out
+            p.mul_(4.0)  # large weights would push an unbounded output far out
     images = model.generate(10 * torch.randn(64, TINY["latent_dim"]))
     assert images.dtype == torch.float32 and images.shape == (64, 3, 8, 8)
     assert images.min() >= -1 and images.max() <= 1
-    assert (images.abs() > 0.99).any()                # it does reach the ends: the bound is tanh, not luck
+    assert (images.abs() > 0.99).any()  # it does reach the ends: the bound is tanh, not luck
 
 
 def test_samples_are_uint8_and_seeded():
@@ -148,15 +151,17 @@ def test_average_follows_the_generator(data):
 def test_checkpoint_round_trip(tmp_path, data):
     model = tiny(condition="class")
     optimizer = model.configure_optimizer(1e-3)
-    model.train_step(data.images, data.labels, optimizer)   # moves weights, averages and batch-norm statistics
+    model.train_step(data.images, data.labels, optimizer)  # moves weights, averages and batch-norm statistics
     model.eval()
     loaded = load(save(model, tmp_path / "gan.safetensors"))
     c = data.labels[:4]
     draw = lambda m: m.sample(4, c, generator=torch.Generator().manual_seed(0))
     assert torch.equal(draw(model), draw(loaded))
     with torch.no_grad():
-        assert torch.equal(model.discriminator(data.images[:4].float() / 127.5 - 1, c),
-                           loaded.discriminator(data.images[:4].float() / 127.5 - 1, c))
+        assert torch.equal(
+            model.discriminator(data.images[:4].float() / 127.5 - 1, c),
+            loaded.discriminator(data.images[:4].float() / 127.5 - 1, c),
+        )
 
 
 @pytest.mark.parametrize("kind", ["class", "caption"])
@@ -166,28 +171,36 @@ def test_conditions_change_samples_and_scores(kind, data):
     optimizer = model.configure_optimizer(1e-3)
     assert math.isfinite(model.train_step(data.images[:8], c[:8], optimizer)["loss"])
     model.eval()
-    first, other = c[:1], next(c[i:i + 1] for i in range(len(c)) if not torch.equal(c[i], c[0]))
+    first, other = c[:1], next(c[i : i + 1] for i in range(len(c)) if not torch.equal(c[i], c[0]))
     draw = lambda cond: model.sample(2, cond, generator=torch.Generator().manual_seed(0))
     assert not torch.equal(draw(first), draw(other))
     x = data.images[:1].float() / 127.5 - 1
-    with torch.no_grad():                             # the projection term makes D's score depend on c
+    with torch.no_grad():  # the projection term makes D's score depend on c
         assert model.discriminator(x, first) != model.discriminator(x, other)
     with pytest.raises(ValueError, match="pass a condition"):
         model.sample(2)
 
 
 def test_invalid_settings_are_refused():
-    for bad, match in [(dict(condition="music"), "condition must be"), (dict(image_size=12), "multiple of 8"),
-                       (dict(n_critic=0), "must be positive"), (dict(ema_decay=1.0), "ema_decay"),
-                       (dict(augment="translation,flip"), "augment must be a comma-separated list"),
-                       (dict(r1=-1.0), "r1 must be in"), (dict(lipschitz=0.0), "lipschitz must be in"),
-                       (dict(critic_depth=5), "critic_depth must be in"),
-                       (dict(generator_depth=-1), "generator_depth must be in"),
-                       (dict(generator="stylegan"), "generator must be one of"),
-                       (dict(pack=0), "pack must be in"), (dict(pack=2, condition="class"), "unconditional"),
-                       (dict(diversity=-1.0), "diversity must be in"), (dict(critic_lr=0.0), "critic_lr in"),
-                       (dict(clusters=300), "clusters must be in"), (dict(recluster_every=0), "recluster_every"),
-                       (dict(clusters=4, condition="class"), "unconditional GANs with pack=1")]:
+    for bad, match in [
+        (dict(condition="music"), "condition must be"),
+        (dict(image_size=12), "multiple of 8"),
+        (dict(n_critic=0), "must be positive"),
+        (dict(ema_decay=1.0), "ema_decay"),
+        (dict(augment="translation,flip"), "augment must be a comma-separated list"),
+        (dict(r1=-1.0), "r1 must be in"),
+        (dict(lipschitz=0.0), "lipschitz must be in"),
+        (dict(critic_depth=5), "critic_depth must be in"),
+        (dict(generator_depth=-1), "generator_depth must be in"),
+        (dict(generator="stylegan"), "generator must be one of"),
+        (dict(pack=0), "pack must be in"),
+        (dict(pack=2, condition="class"), "unconditional"),
+        (dict(diversity=-1.0), "diversity must be in"),
+        (dict(critic_lr=0.0), "critic_lr in"),
+        (dict(clusters=300), "clusters must be in"),
+        (dict(recluster_every=0), "recluster_every"),
+        (dict(clusters=4, condition="class"), "unconditional GANs with pack=1"),
+    ]:
         with pytest.raises(ValueError, match=match):
             GAN(GANConfig(**{**TINY, **bad}))
     with pytest.raises(ValueError, match="z must have shape"):
@@ -197,13 +210,13 @@ def test_invalid_settings_are_refused():
 def test_translation_shifts_each_image_whole_and_passes_gradients():
     torch.manual_seed(0)
     x = torch.randn(8, 3, 16, 16, requires_grad=True)
-    y = translate(x)                                  # shifts of up to 2 pixels, the border 0
+    y = translate(x)  # shifts of up to 2 pixels, the border 0
     for b in range(8):
         shifts = []
         for dy in range(-2, 3):
             for dx in range(-2, 3):
                 shifted = torch.zeros(3, 20, 20)
-                shifted[:, 2 - dy:18 - dy, 2 - dx:18 - dx] = x[b].detach()   # output (i, j) = input (i + dy, j + dx)
+                shifted[:, 2 - dy : 18 - dy, 2 - dx : 18 - dx] = x[b].detach()  # output (i, j) = input (i + dy, j + dx)
                 if torch.equal(shifted[:, 2:18, 2:18], y[b].detach()):
                     shifts.append((dy, dx))
         assert len(shifts) == 1
@@ -214,12 +227,12 @@ def test_translation_shifts_each_image_whole_and_passes_gradients():
 def test_cutout_blanks_one_half_side_square():
     torch.manual_seed(0)
     out = cutout(torch.ones(64, 3, 16, 16))
-    blank = out[:, 0] == 0                            # (B, H, W)
-    assert torch.equal(blank, (out == 0).all(1))      # the same square in every channel
+    blank = out[:, 0] == 0  # (B, H, W)
+    assert torch.equal(blank, (out == 0).all(1))  # the same square in every channel
     counts = blank.flatten(1).sum(1)
     assert counts.max() == 64 and counts.min() >= 16  # 8 x 8, or clipped by a border to at least 4 x 4
     rows, cols = blank.any(2), blank.any(1)
-    assert torch.equal(counts, rows.sum(1) * cols.sum(1))   # a rectangle
+    assert torch.equal(counts, rows.sum(1) * cols.sum(1))  # a rectangle
 
 
 def test_augmented_training_is_seeded_and_changes_the_game(data):
@@ -236,11 +249,11 @@ def test_minibatch_std_is_the_spread_of_each_group_of_four():
     h = torch.randn(8, 5, 3, 3)
     out = minibatch_std(h)
     assert out.shape == (8, 6, 3, 3) and torch.equal(out[:, :5], h)
-    for j in range(2):                                # group j holds images j, j + 2, j + 4, j + 6
+    for j in range(2):  # group j holds images j, j + 2, j + 4, j + 6
         group = h[j::2]
         expected = group.std(0, unbiased=False).mean()
         assert torch.allclose(out[j::2, 5], expected.expand(4, 3, 3), atol=1e-6)
-    assert minibatch_std(torch.ones(6, 2, 1, 1))[:, 2].max() < 1e-3   # alike images: no spread (groups of 3)
+    assert minibatch_std(torch.ones(6, 2, 1, 1))[:, 2].max() < 1e-3  # alike images: no spread (groups of 3)
     assert minibatch_std(torch.randn(5, 2, 1, 1))[:, 2].max() < 1e-3  # a batch of 5: groups of one, no spread
 
 
@@ -248,7 +261,7 @@ def test_batch_std_lets_the_critic_see_a_collapsed_batch():
     model = tiny(batch_std=True).eval()
     x = torch.rand(4, 3, 8, 8) * 2 - 1
     same = x[:1].expand(4, -1, -1, -1)
-    with torch.no_grad():                             # x[0] scores differently beside copies of itself
+    with torch.no_grad():  # x[0] scores differently beside copies of itself
         assert model.discriminator(x, None)[0] != model.discriminator(same, None)[0]
         plain = tiny().eval()
         assert plain.discriminator(x, None)[0] == plain.discriminator(same, None)[0]
@@ -294,7 +307,7 @@ def test_decoder_generator_has_no_batch_norm_draws_at_full_size_and_trains(data,
     *_, full, last = [layer for layer in model.generator.body if isinstance(layer, nn.Conv2d)]
     assert full.out_channels == 2 * TINY["width"] and (last.kernel_size, last.out_channels) == ((1, 1), 3)
     z, c = torch.randn(6, TINY["latent_dim"]), data.labels[:6]
-    alone = torch.cat([model.generate(z[i:i + 1], c[i:i + 1]) for i in range(6)])
+    alone = torch.cat([model.generate(z[i : i + 1], c[i : i + 1]) for i in range(6)])
     assert torch.allclose(model.generate(z, c), alone, atol=1e-6)
     optimizer = model.configure_optimizer(2e-4)
     records = [model.train_step(data.images[:8], data.labels[:8], optimizer) for _ in range(3)]
@@ -346,12 +359,12 @@ def test_self_conditioning_clusters_the_critics_features_and_draws_clusters_as_o
     model = tiny(clusters=3, recluster_every=2, generator="decoder")
     optimizer = model.configure_optimizer(2e-4)
     model.train_step(data.images[:8], None, optimizer)
-    assert int(model.cluster_counts.sum()) == 8             # clustered at the first step, on its 8 images
+    assert int(model.cluster_counts.sum()) == 8  # clustered at the first step, on its 8 images
     for step in range(1, 4):
-        model.train_step(data.images[8 * step:8 * (step + 1)], None, optimizer)
-    assert model.bank.shape[0] == 32 and int(model.cluster_counts.sum()) == 24   # again at the third, on 24
+        model.train_step(data.images[8 * step : 8 * (step + 1)], None, optimizer)
+    assert model.bank.shape[0] == 32 and int(model.cluster_counts.sum()) == 24  # again at the third, on 24
     model._recluster()
-    with torch.no_grad():                                   # a Lloyd fixed point (up to the last iteration)
+    with torch.no_grad():  # a Lloyd fixed point (up to the last iteration)
         h = model.discriminator.features(model.bank.float() / 127.5 - 1)
     nearest = torch.cdist(h, model.centroids).argmin(1)
     assert torch.equal(torch.bincount(nearest, minlength=3).float(), model.cluster_counts)
@@ -364,8 +377,8 @@ def test_self_conditioning_clusters_the_critics_features_and_draws_clusters_as_o
     assert torch.equal(again.sample(4, generator=torch.Generator().manual_seed(0)), samples)
     z = torch.randn(2, TINY["latent_dim"])
     first, second = model.generate(z, cluster=torch.tensor([0, 0])), model.generate(z, cluster=torch.tensor([1, 1]))
-    assert not torch.allclose(first, second)                # the cluster is an input of G
-    for bad in (None, torch.tensor([0, 3]), torch.tensor([0])):          # missing, out of range, one short
+    assert not torch.allclose(first, second)  # the cluster is an input of G
+    for bad in (None, torch.tensor([0, 3]), torch.tensor([0])):  # missing, out of range, one short
         with pytest.raises(ValueError, match="self-conditioned"):
             model.generate(z, cluster=bad)
     with pytest.raises(ValueError, match="only for a self-conditioned GAN"):
@@ -379,11 +392,11 @@ def test_the_layered_generator_paints_colour_over_its_background_by_coverage():
     g, z = model.generator, torch.randn(3, TINY["latent_dim"])
     with torch.no_grad():
         g.background.normal_()
-        last = g.body[-1]                                   # the 1x1 conv to colour and coverage logit
+        last = g.body[-1]  # the 1x1 conv to colour and coverage logit
         assert last.out_channels == 4
-        last.bias[-1] = -1e4                                # alpha = 0 everywhere
+        last.bias[-1] = -1e4  # alpha = 0 everywhere
         assert torch.allclose(g(z, None), torch.tanh(g.background).expand(3, -1, -1, -1))
-        last.bias[-1] = 1e4                                 # alpha = 1: the colour alone
+        last.bias[-1] = 1e4  # alpha = 1: the colour alone
         colour = g.body(g.project(z).view(3, -1, 1, 1))[:, :3]
         assert torch.allclose(g(z, None), torch.tanh(colour))
     out = tiny(generator="layered").sample(4, generator=torch.Generator().manual_seed(0))

@@ -1,4 +1,5 @@
 """benchmarks/generator_fit.py: a GAN generator layout fitted to world images by latent optimisation."""
+
 import json
 import sys
 from pathlib import Path

@@ -4,6 +4,7 @@ The PNGs in tests/golden/ were rendered once by this project. If a deliberate ch
 renderer alters them, look at the new images and rewrite them with
 `UPDATE_GOLDEN=1 python -m pytest tests/test_golden.py`.
 """
+
 import os
 from pathlib import Path
 

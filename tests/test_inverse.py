@@ -1,4 +1,5 @@
 """Inverse graphics: set matching, AP on hand-made cases, the encoder's answers, refinement, checkpoints."""
+
 import dataclasses
 import math
 
@@ -6,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from playground.models.checkpoint import load, save
-from playground.models.data import load_world
-from playground.inverse.encoder import SceneEncoder, EncoderConfig, confident_objects
+from playground.inverse.encoder import EncoderConfig, SceneEncoder, confident_objects
 from playground.inverse.metrics import average_precision, match_scenes
 from playground.inverse.refine import _tensors, image_error, refine, soft_render_2d
+from playground.models.checkpoint import load, save
+from playground.models.data import load_world
 from playground.models.train import fit
 from worlds import Cube, Cylinder, Scene, Sphere, render, sample_scenes
 from worlds.scene import SLOT_DIM
@@ -19,8 +20,13 @@ RANGE = (-3.0, 3.0)
 
 
 def two_objects():
-    return Scene([Cube(color="red", position=(-1.0, 0.5), size="large", rotation=20),
-                  Sphere(color="blue", position=(1.5, -1.0), size="small", material="metal")], view="2d")
+    return Scene(
+        [
+            Cube(color="red", position=(-1.0, 0.5), size="large", rotation=20),
+            Sphere(color="blue", position=(1.5, -1.0), size="small", material="metal"),
+        ],
+        view="2d",
+    )
 
 
 def test_match_scenes_pairs_objects_by_position_whatever_the_order():
@@ -56,7 +62,7 @@ def test_average_precision_duplicate_wrong_attribute_and_missing_object():
 def test_average_precision_position_threshold_is_in_normalised_units():
     truth = two_objects()
     a, b = truth.objects
-    shifted = dataclasses.replace(a, position=(a.position[0] + 0.06 * 6.0, a.position[1]))   # 0.06 of the range
+    shifted = dataclasses.replace(a, position=(a.position[0] + 0.06 * 6.0, a.position[1]))  # 0.06 of the range
     predictions = [[(0.9, shifted), (0.8, b)]]
     assert average_precision(predictions, [truth], 0.1, RANGE) == pytest.approx(1.0)
     # at 0.05 the shifted one (ranked first) is a false positive: precision 1/2 at recall 1/2
@@ -95,7 +101,7 @@ def test_encoder_rejects_bad_input_and_settings():
     with pytest.raises(ValueError, match="vectors"):
         model.loss(torch.zeros(1, 3, 32, 32, dtype=torch.uint8))
     with pytest.raises(ValueError, match="slots"):
-        tiny(slots=2)                                   # shapes2d scenes hold up to 4 objects
+        tiny(slots=2)  # shapes2d scenes hold up to 4 objects
 
 
 def test_encoder_set_loss_falls_on_a_fixed_batch(data, one_thread):
@@ -125,15 +131,23 @@ def test_soft_renderer_matches_the_renderer():
     for scene, image in zip(scenes, render(scenes)):
         t = _tensors(scene)
         soft = soft_render_2d(scene, t["shapes"], t["metal"], t["position"], t["size"], t["rotation"], t["rgb"])
-        assert np.abs(soft.numpy() - image.astype(np.float64)).max() <= 1.5   # rounding of each layer to bytes
+        assert np.abs(soft.numpy() - image.astype(np.float64)).max() <= 1.5  # rounding of each layer to bytes
 
 
 def perturbed(scene, shift=0.15, seed=0):
     rng = np.random.default_rng(seed)
-    return dataclasses.replace(scene, objects=tuple(
-        dataclasses.replace(o, position=tuple(float(v) for v in np.add(o.position, rng.normal(0, shift, 2))),
-                            size=o.size * float(rng.uniform(0.9, 1.1)), rotation=(o.rotation + 5.0) % 360)
-        for o in scene.objects))
+    return dataclasses.replace(
+        scene,
+        objects=tuple(
+            dataclasses.replace(
+                o,
+                position=tuple(float(v) for v in np.add(o.position, rng.normal(0, shift, 2))),
+                size=o.size * float(rng.uniform(0.9, 1.1)),
+                rotation=(o.rotation + 5.0) % 360,
+            )
+            for o in scene.objects
+        ),
+    )
 
 
 def position_error(a: Scene, b: Scene) -> float:
@@ -151,8 +165,14 @@ def test_refinement_recovers_a_2d_scene_from_a_perturbed_start(one_thread):
 
 
 def test_refinement_lowers_the_3d_image_error(one_thread):
-    truth = Scene([Cube(color="red", position=(-1.0, 0.5), size="large", rotation=20),
-                   Cylinder(color="cyan", position=(1.5, -1.0), size="small")], image_size=32, view="3d")
+    truth = Scene(
+        [
+            Cube(color="red", position=(-1.0, 0.5), size="large", rotation=20),
+            Cylinder(color="cyan", position=(1.5, -1.0), size="small"),
+        ],
+        image_size=32,
+        view="3d",
+    )
     image = render([truth])[0]
     start = perturbed(truth, shift=0.2)
     refined, history = refine(start, image, steps=6)
@@ -174,8 +194,13 @@ def test_discrete_sweep_fixes_a_wrong_shape_and_material():
     from playground.inverse.refine import discrete_sweep
 
     truth = two_objects()
-    wrong = dataclasses.replace(truth, objects=(dataclasses.replace(truth.objects[0], shape="cylinder"),
-                                                dataclasses.replace(truth.objects[1], material="matte")))
+    wrong = dataclasses.replace(
+        truth,
+        objects=(
+            dataclasses.replace(truth.objects[0], shape="cylinder"),
+            dataclasses.replace(truth.objects[1], material="matte"),
+        ),
+    )
     fixed, rmse = discrete_sweep(wrong, render([truth])[0])
     assert fixed == truth and rmse == 0.0
 
@@ -190,8 +215,8 @@ def test_an_object_must_explain_enough_of_the_picture_to_stay():
     faint = Sphere(color=(130, 128, 128), position=(0.0, 2.0), size=0.1)
     crowded = dataclasses.replace(truth, objects=truth.objects + (hidden, faint))
     assert prune(crowded, image) == truth
-    assert prune(truth, image) == truth                    # each true object explains far more than the price
-    sse = lambda scene: float(((render([scene])[0].astype(float) - image) ** 2).sum())   # noqa: E731
+    assert prune(truth, image) == truth  # each true object explains far more than the price
+    sse = lambda scene: float(((render([scene])[0].astype(float) - image) ** 2).sum())  # noqa: E731
     without_sphere = dataclasses.replace(truth, objects=truth.objects[:1])
     assert sse(without_sphere) - sse(truth) > 10 * MIN_EXPLAINED
     # a candidate is added only when it pays for itself
@@ -203,13 +228,19 @@ def test_an_object_must_explain_enough_of_the_picture_to_stay():
 def test_a_3d_object_the_scene_leaves_out_is_proposed_where_the_picture_shows_it():
     from playground.inverse.refine import _residual_proposals, discrete_sweep
 
-    truth = Scene([Cube(color="red", position=(-1.0, 0.5), size="large", rotation=0),
-                   Sphere(color="gray", position=(1.5, -1.0), size="small")], image_size=64, view="3d")
+    truth = Scene(
+        [
+            Cube(color="red", position=(-1.0, 0.5), size="large", rotation=0),
+            Sphere(color="gray", position=(1.5, -1.0), size="small"),
+        ],
+        image_size=64,
+        view="3d",
+    )
     image = render([truth])[0]
     missing = dataclasses.replace(truth, objects=truth.objects[:1])
     (proposal,) = _residual_proposals(missing, image)
     assert (proposal.shape, proposal.color, proposal.size, proposal.material) == ("sphere", "gray", 0.35, "matte")
-    assert math.dist(proposal.position, (1.5, -1.0)) < 0.3          # the blob's centre, back on the ground
+    assert math.dist(proposal.position, (1.5, -1.0)) < 0.3  # the blob's centre, back on the ground
     found, _ = discrete_sweep(missing, image, propose=True)
     assert len(found.objects) == 2
-    assert _residual_proposals(truth, image) == []                  # nothing left to explain
+    assert _residual_proposals(truth, image) == []  # nothing left to explain

@@ -5,26 +5,34 @@
 Checked on the source (every import statement, also those inside functions), so a lazy import cannot
 hide a circle or a wrong-way dependency.
 """
+
 from __future__ import annotations
 
 import ast
 import re
-import tomllib
 from collections import defaultdict
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # Which part may import which (besides itself). A part is `worlds` or a sub-package of `playground`.
 ALLOWED = {
     "worlds": set(),
-    "playground": {"playground.models"},                      # the package's short-cuts: build, fit, load, save
+    "playground": {"playground.models"},  # the package's short-cuts: build, fit, load, save
     "playground.models": {"worlds"},
     "playground.inverse": {"worlds", "playground.models"},
     "playground.uncertainty": {"worlds", "playground.models"},
     "playground.evaluation": {"worlds", "playground.models"},
-    "playground.app": {"worlds", "playground", "playground.models", "playground.inverse", "playground.uncertainty",
-                       "playground.evaluation"},
+    "playground.app": {
+        "worlds",
+        "playground",
+        "playground.models",
+        "playground.inverse",
+        "playground.uncertainty",
+        "playground.evaluation",
+    },
 }
 
 
@@ -82,9 +90,9 @@ def test_no_module_imports_in_a_circle():
     graph = defaultdict(set)
     for name, path in modules.items():
         for target in imports(path):
-            while target and target not in modules:         # `from a.b import f` -> module a.b
+            while target and target not in modules:  # `from a.b import f` -> module a.b
                 target = target.rpartition(".")[0]
-            if target and target != name and not name.startswith(target + "."):   # a package's own __init__
+            if target and target != name and not name.startswith(target + "."):  # a package's own __init__
                 graph[name].add(target)
     state, cycle = {}, []
 
@@ -92,7 +100,7 @@ def test_no_module_imports_in_a_circle():
         state[node] = "open"
         for nxt in sorted(graph[node]):
             if state.get(nxt) == "open":
-                cycle.append(" -> ".join(trail[trail.index(nxt):] + [nxt]) if nxt in trail else f"{node} -> {nxt}")
+                cycle.append(" -> ".join(trail[trail.index(nxt) :] + [nxt]) if nxt in trail else f"{node} -> {nxt}")
             elif nxt not in state:
                 visit(nxt, trail + [nxt])
         state[node] = "done"
@@ -127,7 +135,7 @@ def readme_layout() -> set[str]:
         for name in names:
             path = "".join(parents) + name
             named.add(path)
-            named.update(path[: i + 1] for i, c in enumerate(path) if c == "/")   # results/x.json names results/
+            named.update(path[: i + 1] for i, c in enumerate(path) if c == "/")  # results/x.json names results/
         if names[-1].endswith("/"):
             parents.append(names[-1])
     return named
@@ -137,9 +145,16 @@ def test_the_readme_layout_map_matches_the_tree():
     named = readme_layout()
     missing = sorted(path for path in named if not (ROOT / path).exists())
     assert not missing, f"the README's layout names paths that do not exist: {missing}"
-    folders = {f"{p.relative_to(ROOT)}/" for root in ("worlds", "playground") for p in [ROOT / root, *(ROOT / root).rglob("*")]
-               if p.is_dir() and p.name != "__pycache__"}
-    modules = {str(p.relative_to(ROOT)) for p in [*ROOT.glob("worlds/*.py"), *ROOT.glob("playground/*/*.py")]
-               if p.name != "__init__.py"}
+    folders = {
+        f"{p.relative_to(ROOT)}/"
+        for root in ("worlds", "playground")
+        for p in [ROOT / root, *(ROOT / root).rglob("*")]
+        if p.is_dir() and p.name != "__pycache__"
+    }
+    modules = {
+        str(p.relative_to(ROOT))
+        for p in [*ROOT.glob("worlds/*.py"), *ROOT.glob("playground/*/*.py")]
+        if p.name != "__init__.py"
+    }
     unnamed = sorted((folders | modules) - named)
     assert not unnamed, f"the README's layout map does not name: {unnamed}"

@@ -1,4 +1,5 @@
 """Gated PixelCNN: training, causality, the exact likelihood, the fast sampler, conditions, checkpoints."""
+
 import math
 
 import pytest
@@ -39,7 +40,7 @@ def naive_sample(model, n, condition=None, *, generator):
         for i in range(size):
             for j in range(size):
                 for channel in range(c):
-                    logits = model.logits(image, condition)[:, :, channel, i, j]   # (n, 256)
+                    logits = model.logits(image, condition)[:, :, channel, i, j]  # (n, 256)
                     image[:, channel, i, j] = model.pick(logits, uniforms[:, channel, i, j]).to(torch.uint8)
     return image
 
@@ -55,7 +56,7 @@ def test_loss_is_finite_and_decreases(data):
     optimizer = model.configure_optimizer(1e-2)
     with torch.no_grad():
         before = float(model.loss(data.images))
-    assert before == pytest.approx(math.log(256), rel=0.05)   # a fresh model is near uniform
+    assert before == pytest.approx(math.log(256), rel=0.05)  # a fresh model is near uniform
     for _ in range(30):
         record = model.train_step(data.images, None, optimizer)
         assert math.isfinite(record["loss"])
@@ -63,7 +64,9 @@ def test_loss_is_finite_and_decreases(data):
         assert float(model.loss(data.images)) < 0.5 * before
 
 
-@pytest.mark.parametrize("settings", [{}, {"context": True}, {"output": "logistic"}, {"output": "nibbles"}, {"seen": 4}])
+@pytest.mark.parametrize(
+    "settings", [{}, {"context": True}, {"output": "logistic"}, {"output": "nibbles"}, {"seen": 4}]
+)
 def test_changing_a_subpixel_leaves_every_earlier_distribution_alone(settings):
     model, c, size = tiny(**settings), 3, TINY["image_size"]
     x = torch.randint(0, 256, (1, c, size, size), dtype=torch.uint8)
@@ -72,11 +75,11 @@ def test_changing_a_subpixel_leaves_every_earlier_distribution_alone(settings):
         for i in range(size):
             for j in range(size):
                 y = x.clone()
-                y[0, channel, i, j] += 101                    # wraps around in uint8
+                y[0, channel, i, j] += 101  # wraps around in uint8
                 edits.append((raster(channel, i, j, c, size), y))
     with torch.no_grad():
-        base = model.logits(x)                                # (1, 256, C, H, W)
-        moved = (model.logits(torch.cat([y for _, y in edits])) - base).abs().amax(1)   # (N, C, H, W)
+        base = model.logits(x)  # (1, 256, C, H, W)
+        moved = (model.logits(torch.cat([y for _, y in edits])) - base).abs().amax(1)  # (N, C, H, W)
     order = torch.tensor([[[raster(ch, i, j, c, size) for j in range(size)] for i in range(size)] for ch in range(c)])
     for (d, _), change in zip(edits, moved):
         assert change[order <= d].max() < 1e-5, f"editing subpixel {d} moved a distribution at or before it"
@@ -96,7 +99,7 @@ def test_the_global_context_sees_past_the_stacks_window():
     for settings, sees in [({}, False), ({"context": True}, True), ({"seen": 4}, True)]:
         model = tiny(image_size=size, layers=2, first_kernel=3, **settings)
         with torch.no_grad():
-            change = (model.logits(edits) - model.logits(x)).abs().amax(1)[:, :, -1]   # (2, C, W): last row
+            change = (model.logits(edits) - model.logits(x)).abs().amax(1)[:, :, -1]  # (2, C, W): last row
         assert bool(change.max() > 1e-4) == sees, settings
 
 
@@ -104,15 +107,15 @@ def test_first_subpixel_does_not_depend_on_the_image():
     model = tiny()
     images = torch.randint(0, 256, (16, 3, 6, 6), dtype=torch.uint8)
     with torch.no_grad():
-        first = model.logits(images)[:, :, 0, 0, 0]          # (16, 256)
+        first = model.logits(images)[:, :, 0, 0, 0]  # (16, 256)
     assert torch.allclose(first, first[:1].expand_as(first), atol=1e-5)
-    assert first.std() > 0.1                                  # a real distribution, not a constant
+    assert first.std() > 0.1  # a real distribution, not a constant
 
 
 def test_log_prob_is_the_sum_of_per_subpixel_log_probs(data):
     model = tiny(image_size=8)
     with torch.no_grad():
-        logits = model.logits(data.images)                   # (B, 256, C, H, W)
+        logits = model.logits(data.images)  # (B, 256, C, H, W)
         log_prob = model.log_prob(data.images)
     by_hand = torch.zeros(len(data.images), dtype=torch.float64)
     for b in range(len(data.images)):
@@ -135,11 +138,11 @@ def test_the_logistic_mixture_is_a_normalised_distribution_over_the_256_levels()
     levels = torch.arange(256)
     for log_scale in (3.0, 0.0, -4.0, -7.0, -30.0):
         params = torch.cat([torch.randn(6, 4), torch.rand(6, 4) * 2.6 - 1.3, torch.full((6, 4), log_scale)], -1)
-        log_p = logistic_log_probs(params[:, None], levels)                     # (6, 256)
+        log_p = logistic_log_probs(params[:, None], levels)  # (6, 256)
         assert torch.isfinite(log_p).all()
         assert torch.allclose(log_p.double().exp().sum(1), torch.ones(6, dtype=torch.float64), atol=1e-5)
-    mean = 173 / 127.5 - 1                                                      # one component at level 173
-    p = logistic_log_probs(torch.tensor([0.0, mean, -5.0]), levels).exp()       # s = e^-5: under one level
+    mean = 173 / 127.5 - 1  # one component at level 173
+    p = logistic_log_probs(torch.tensor([0.0, mean, -5.0]), levels).exp()  # s = e^-5: under one level
     assert int(p.argmax()) == 173 and p[173] > 0.2
     assert p[165:182].sum() > 0.99 and p[:150].sum() < 1e-3
 
@@ -165,10 +168,19 @@ def test_probabilities_of_all_images_sum_to_one(output):
     assert float(total) == pytest.approx(1.0, abs=1e-4)
 
 
-@pytest.mark.parametrize("condition, settings", [("none", {}), ("class", {}), ("none", {"context": True}),
-                                                 ("class", {"context": True}), ("none", {"context": True, "output": "logistic"}),
-                                                 ("none", {"seen": 4}), ("class", {"seen": 4, "context": True}),
-                                                 ("class", {"seen": 4, "output": "nibbles"})])
+@pytest.mark.parametrize(
+    "condition, settings",
+    [
+        ("none", {}),
+        ("class", {}),
+        ("none", {"context": True}),
+        ("class", {"context": True}),
+        ("none", {"context": True, "output": "logistic"}),
+        ("none", {"seen": 4}),
+        ("class", {"seen": 4, "context": True}),
+        ("class", {"seen": 4, "output": "nibbles"}),
+    ],
+)
 def test_cached_sampler_matches_the_naive_sampler(condition, settings):
     model = tiny(condition=condition, **settings)
     labels = torch.tensor([[0, 1], [2, 5], [1, 7]]) if condition == "class" else None
@@ -189,7 +201,7 @@ def test_samples_are_uint8_and_deterministic():
 def test_sample_steps_fill_rows_and_end_with_the_sample():
     model = tiny()
     steps = list(model.sample_steps(2, generator=torch.Generator().manual_seed(3), every=2))
-    assert len(steps) == 3                                    # after rows 2, 4 and 6
+    assert len(steps) == 3  # after rows 2, 4 and 6
     assert all(s.shape == (2, 3, 6, 6) and s.dtype == torch.uint8 for s in steps)
     assert (steps[0][:, :, 2:] == 0).all() and torch.equal(steps[0][:, :, :2], steps[-1][:, :, :2])
     assert torch.equal(steps[-1], model.sample(2, generator=torch.Generator().manual_seed(3)))
@@ -204,8 +216,10 @@ def test_checkpoint_round_trip(tmp_path, data, condition):
     assert isinstance(loaded, PixelCNN) and loaded.config == model.config
     assert torch.equal(loaded.log_prob(data.images, cond), model.log_prob(data.images, cond))
     first = None if cond is None else cond[:2]
-    assert torch.equal(loaded.sample(2, first, generator=torch.Generator().manual_seed(0)),
-                       model.sample(2, first, generator=torch.Generator().manual_seed(0)))
+    assert torch.equal(
+        loaded.sample(2, first, generator=torch.Generator().manual_seed(0)),
+        model.sample(2, first, generator=torch.Generator().manual_seed(0)),
+    )
 
 
 @pytest.mark.parametrize("condition", ["class", "caption"])
@@ -220,16 +234,19 @@ def test_the_condition_changes_samples_and_likelihood(data, condition):
         model.sample(1, generator=torch.Generator().manual_seed(0))
 
 
-@pytest.mark.parametrize("bad, message", [
-    (dict(condition="text"), "condition must be one of"),
-    (dict(hidden=10), "multiple of channels"),
-    (dict(kernel=4), "kernel must be odd"),
-    (dict(first_kernel=1), "first_kernel must be odd"),
-    (dict(image_size=0), "image_size"),
-    (dict(output="gaussian"), "output must be one of"),
-    (dict(output="logistic", mixtures=0), "mixtures must be in"),
-    (dict(seen=-1), "seen must be in"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(condition="text"), "condition must be one of"),
+        (dict(hidden=10), "multiple of channels"),
+        (dict(kernel=4), "kernel must be odd"),
+        (dict(first_kernel=1), "first_kernel must be odd"),
+        (dict(image_size=0), "image_size"),
+        (dict(output="gaussian"), "output must be one of"),
+        (dict(output="logistic", mixtures=0), "mixtures must be in"),
+        (dict(seen=-1), "seen must be in"),
+    ],
+)
 def test_bad_configs_are_refused(bad, message):
     with pytest.raises(ValueError, match=message):
         PixelCNN(PixelCNNConfig(**{**TINY, **bad}))
@@ -254,26 +271,30 @@ def test_weight_average_warms_up_and_is_what_scores_samples_and_codes(data, tmp_
     model = build("pixelcnn", image_size=8, hidden=12, layers=2, ema_decay=0.9)
     optimizer = model.configure_optimizer(1e-2)
     start = {n: p.detach().clone() for n, p in model.named_parameters()}
-    model.train_step(data.images, None, optimizer)                 # t = 1: d = 2/11
+    model.train_step(data.images, None, optimizer)  # t = 1: d = 2/11
     buffers = dict(model.named_buffers())
     for name, p in model.named_parameters():
         d = 2 / 11
-        torch.testing.assert_close(buffers["average__" + name.replace(".", "__")], d * start[name] + (1 - d) * p.detach())
+        torch.testing.assert_close(
+            buffers["average__" + name.replace(".", "__")], d * start[name] + (1 - d) * p.detach()
+        )
     for _ in range(5):
         model.train_step(data.images, None, optimizer)
     trained = {n: p.detach().clone() for n, p in model.named_parameters()}
-    last = build("pixelcnn", image_size=8, hidden=12, layers=2)    # the last weights, no average
+    last = build("pixelcnn", image_size=8, hidden=12, layers=2)  # the last weights, no average
     last.load_state_dict({n: p for n, p in model.state_dict().items() if not n.startswith("average__")})
-    as_average = build("pixelcnn", image_size=8, hidden=12, layers=2)   # the average as plain weights
-    as_average.load_state_dict({n: buffers["average__" + n.replace(".", "__")] for n in trained} | {
-        n: b for n, b in last.state_dict().items() if n not in trained})
+    as_average = build("pixelcnn", image_size=8, hidden=12, layers=2)  # the average as plain weights
+    as_average.load_state_dict(
+        {n: buffers["average__" + n.replace(".", "__")] for n in trained}
+        | {n: b for n, b in last.state_dict().items() if n not in trained}
+    )
     x = data.images[:4]
     torch.testing.assert_close(model.log_prob(x), as_average.log_prob(x))
     torch.testing.assert_close(model.logits(x), as_average.logits(x))
     assert not torch.allclose(model.log_prob(x), last.log_prob(x))
     draw = lambda m: m.sample(3, generator=torch.Generator().manual_seed(0))
     assert torch.equal(draw(model), draw(as_average))
-    assert all(torch.equal(trained[n], p) for n, p in model.named_parameters())   # restored after each use
+    assert all(torch.equal(trained[n], p) for n, p in model.named_parameters())  # restored after each use
     assert torch.equal(draw(load(save(model, tmp_path / "ema.safetensors"))), draw(model))
     with pytest.raises(ValueError, match="ema_decay"):
         build("pixelcnn", image_size=8, ema_decay=1.0)

@@ -1,4 +1,5 @@
 """The shared pieces of playground: data, text conditions, the training loop, checkpoints."""
+
 from dataclasses import dataclass
 
 import pytest
@@ -22,6 +23,7 @@ class TinyConfig:
 
 class Tiny(Model):
     """A per-subpixel Gaussian: just enough model to drive the loop and the checkpoint code."""
+
     Config = TinyConfig
     family = "tiny"
 
@@ -117,8 +119,8 @@ def test_the_cosine_schedule_warms_up_peaks_and_ends_at_zero():
     assert learning_rate_factor(1.0) == pytest.approx(0.0, abs=1e-12)
     factors = [learning_rate_factor(k / 100) for k in range(101)]
     peak = factors.index(max(factors))
-    assert all(a <= b for a, b in zip(factors[:peak], factors[1:peak + 1]))     # rises, then
-    assert all(a >= b for a, b in zip(factors[peak:], factors[peak + 1:]))      # only falls
+    assert all(a <= b for a, b in zip(factors[:peak], factors[1 : peak + 1]))  # rises, then
+    assert all(a >= b for a, b in zip(factors[peak:], factors[peak + 1 :]))  # only falls
     assert {learning_rate_factor(p, "constant") for p in (0.0, 0.5, 1.0)} == {1.0}
 
 
@@ -134,7 +136,11 @@ class TwoOptimizers(Tiny):
         loss = self.loss(x)
         loss.backward()
         first.step()
-        return {"loss": float(loss.detach()), "first": first.param_groups[0]["lr"], "second": second.param_groups[0]["lr"]}
+        return {
+            "loss": float(loss.detach()),
+            "first": first.param_groups[0]["lr"],
+            "second": second.param_groups[0]["lr"],
+        }
 
 
 def test_fit_follows_the_schedule_in_every_optimizer(tiny_family):
@@ -144,7 +150,7 @@ def test_fit_follows_the_schedule_in_every_optimizer(tiny_family):
     assert rates[0] < rates[1] and max(rates) == pytest.approx(0.1, rel=0.01) and rates[-1] < 1e-3
     assert [r["first"] for r in history] == pytest.approx(rates)
     assert [r["second"] for r in history] == pytest.approx([r / 10 for r in rates])
-    flat = fit(TwoOptimizers(TinyConfig()), data, steps=5, batch_size=4, lr=0.1)      # the default: constant
+    flat = fit(TwoOptimizers(TinyConfig()), data, steps=5, batch_size=4, lr=0.1)  # the default: constant
     assert {r["first"] for r in flat} == {0.1} and [r["second"] for r in flat] == pytest.approx([0.01] * 5)
     with pytest.raises(ValueError, match="schedule must be one of constant, cosine"):
         fit(Tiny(TinyConfig()), data, steps=5, schedule="linear")
@@ -155,7 +161,7 @@ class Linear(Tiny):
 
     def __init__(self, config):
         super().__init__(config)
-        self.map = nn.Linear(3 * config.image_size ** 2, 3 * config.image_size ** 2)
+        self.map = nn.Linear(3 * config.image_size**2, 3 * config.image_size**2)
 
     def loss(self, x, condition=None):
         out = self.map(to_unit(x).flatten(1))
@@ -176,20 +182,26 @@ def test_bfloat16_steps_run_their_products_in_bfloat16_and_keep_float32_weights(
         runs[precision] = [r["loss"] for r in history]
         assert {r["bf16"] for r in history} == {precision == "bfloat16"}
         assert {p.dtype for p in model.parameters()} == {torch.float32}
-        assert model.loss(data.images).dtype == torch.float32         # after training: float32 again
-    assert runs["bfloat16"] != runs["float32"]                          # coarser arithmetic, another run
+        assert model.loss(data.images).dtype == torch.float32  # after training: float32 again
+    assert runs["bfloat16"] != runs["float32"]  # coarser arithmetic, another run
     late = {k: sum(v[-5:]) for k, v in runs.items()}
-    assert late["bfloat16"] < 0.8 * sum(runs["bfloat16"][:5])           # that still learns,
-    assert late["bfloat16"] == pytest.approx(late["float32"], rel=0.1)   # as far as float32 did
+    assert late["bfloat16"] < 0.8 * sum(runs["bfloat16"][:5])  # that still learns,
+    assert late["bfloat16"] == pytest.approx(late["float32"], rel=0.1)  # as far as float32 did
     with pytest.raises(ValueError, match="precision must be one of float32, bfloat16"):
         fit(Tiny(TinyConfig()), data, steps=1, precision="float16")
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(), "give a budget"), (dict(steps=0), "steps must be"), (dict(minutes=-1), "minutes must be"),
-    (dict(steps=1, batch_size=0), "batch_size must be"), (dict(steps=1, lr=0.0), "lr must be"),
-    (dict(steps=1, lr=float("nan")), "lr must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(), "give a budget"),
+        (dict(steps=0), "steps must be"),
+        (dict(minutes=-1), "minutes must be"),
+        (dict(steps=1, batch_size=0), "batch_size must be"),
+        (dict(steps=1, lr=0.0), "lr must be"),
+        (dict(steps=1, lr=float("nan")), "lr must be"),
+    ],
+)
 def test_fit_rejects_bad_budgets(tiny_family, kwargs, message):
     with pytest.raises(ValueError, match=message):
         fit(Tiny(TinyConfig()), load_world("exact", 4, 0, image_size=8), **kwargs)
@@ -203,12 +215,26 @@ def test_a_diverged_run_stops_with_a_clear_error_and_saves_nothing(tiny_family, 
     data = load_world("exact", 8, 0, image_size=8)
     with pytest.raises(train.TrainingDiverged, match="diverged at step 2: the loss is (inf|nan)"):
         fit(Blowup(TinyConfig()), data, steps=5, lr=0.1)
-    registry.FAMILIES["tiny"] = f"{__name__}:Blowup"             # the CLI builds the diverging family
+    registry.FAMILIES["tiny"] = f"{__name__}:Blowup"  # the CLI builds the diverging family
     out = tmp_path / "run"
     out.mkdir()
     (out / "model.safetensors").write_bytes(b"an earlier model")
-    argv = ["--model", "tiny", "--world", "exact", "--size", "8", "--n", "8", "--steps", "5", "--lr", "0.1",
-            "--out", str(out)]
+    argv = [
+        "--model",
+        "tiny",
+        "--world",
+        "exact",
+        "--size",
+        "8",
+        "--n",
+        "8",
+        "--steps",
+        "5",
+        "--lr",
+        "0.1",
+        "--out",
+        str(out),
+    ]
     assert train.main(argv) == 2
     assert "error: training diverged at step 2" in capsys.readouterr().err
     assert (out / "model.safetensors").read_bytes() == b"an earlier model"
@@ -220,8 +246,9 @@ def test_a_recipe_with_a_step_budget_stops_there_on_any_machine(tmp_path):
     from playground.models import train
     from playground.models.pretrained import Recipe
 
-    recipe = Recipe("rbm", "exact", 5, steps=3, n=32, batch_size=8, schedule="cosine", config={"hidden": 8},
-                    precision="bfloat16")
+    recipe = Recipe(
+        "rbm", "exact", 5, steps=3, n=32, batch_size=8, schedule="cosine", config={"hidden": 8}, precision="bfloat16"
+    )
     assert train.main(recipe.argv("tiny-rbm", tmp_path) + ["--size", "8"]) == 0
     extra = load(tmp_path / "tiny-rbm" / "model.safetensors").checkpoint_extra
     assert extra["steps"] == 3 and extra["schedule"] == "cosine" and extra["precision"] == "bfloat16"
@@ -244,11 +271,12 @@ def test_denormals_are_flushed_inside_training_only():
     from playground.models.train import flushed_denormals
 
     def tiny_product():
-        return float(torch.tensor([1e-30]) * torch.tensor([1e-10]))   # 1e-40: a denormal
+        return float(torch.tensor([1e-30]) * torch.tensor([1e-10]))  # 1e-40: a denormal
+
     assert tiny_product() > 0
     with flushed_denormals():
         assert tiny_product() == 0.0
-    assert tiny_product() > 0                         # the thread's flag is set back
+    assert tiny_product() > 0  # the thread's flag is set back
 
 
 def test_checkpoint_round_trip_and_refusals(tiny_family, tmp_path):
@@ -278,16 +306,17 @@ def test_registry_names_unknown_families_and_settings():
         registry.build("gan", depth=3)
 
 
-
-
-@pytest.mark.parametrize("family, settings, message", [
-    ("gan", {"width": "x"}, "'width' must be an integer .* got 'x'"),
-    ("vae", {"latent_dim": 1.5}, "'latent_dim' must be an integer"),
-    ("pixelcnn", {"context": 1}, "'context' must be true or false"),
-    ("pixelcnn", {"hidden": True}, "'hidden' must be an integer"),
-    ("diffusion", {"widths": [8, "a"]}, "'widths' must be a list of integers"),
-    ("gan", {"condition": 3}, "'condition' must be a string"),
-])
+@pytest.mark.parametrize(
+    "family, settings, message",
+    [
+        ("gan", {"width": "x"}, "'width' must be an integer .* got 'x'"),
+        ("vae", {"latent_dim": 1.5}, "'latent_dim' must be an integer"),
+        ("pixelcnn", {"context": 1}, "'context' must be true or false"),
+        ("pixelcnn", {"hidden": True}, "'hidden' must be an integer"),
+        ("diffusion", {"widths": [8, "a"]}, "'widths' must be a list of integers"),
+        ("gan", {"condition": 3}, "'condition' must be a string"),
+    ],
+)
 def test_registry_refuses_settings_of_the_wrong_type(family, settings, message):
     """`--set KEY=VALUE` parses JSON, so a typo could reach the model as the wrong type."""
     with pytest.raises(ValueError, match=message):

@@ -1,4 +1,5 @@
 """The RBM family: exact checks of the free energy and of AIS on an enumerable RBM, PCD, sklearn import."""
+
 import itertools
 import math
 
@@ -42,9 +43,9 @@ def exact_log_z(model: RBM) -> float:
 
 def test_free_energy_is_the_marginal_over_hiddens():
     model = random_tiny_rbm()
-    v, h = all_bits(12), all_bits(4)                                     # (4096, 12), (16, 4)
+    v, h = all_bits(12), all_bits(4)  # (4096, 12), (16, 4)
     with torch.no_grad():
-        energy = -(v @ model.W @ h.T) - (v @ model.b)[:, None] - (h @ model.c)[None, :]   # (4096, 16)
+        energy = -(v @ model.W @ h.T) - (v @ model.b)[:, None] - (h @ model.c)[None, :]  # (4096, 16)
         brute = -torch.logsumexp(-energy, 1)
         assert torch.allclose(model.free_energy(v), brute, atol=1e-4)
         # and Z over the joint (v, h) states is Z over v of exp(-F)
@@ -71,7 +72,7 @@ def test_pcd_raises_the_exact_likelihood():
     torch.manual_seed(0)
     model = RBM(RBMConfig(image_size=2, hidden=8, chains=50, gibbs_steps=5, ais_betas=100))
     prototypes = torch.tensor([[1.0] * 6 + [0.0] * 6, [0.0] * 6 + [1.0] * 6, [1.0, 0.0] * 6])
-    data = prototypes[torch.arange(48) % 3]                               # (48, 12)
+    data = prototypes[torch.arange(48) % 3]  # (48, 12)
     flips = torch.rand(data.shape) < 0.05
     images = bits_to_images(torch.where(flips, 1 - data, data))
 
@@ -83,11 +84,11 @@ def test_pcd_raises_the_exact_likelihood():
     optimizer = model.configure_optimizer(0.03)
     records = [model.train_step(images, None, optimizer) for _ in range(100)]
     assert all(math.isfinite(r["loss"]) for r in records)
-    errors = [r.get("reconstruction_error") for r in records]             # every 10th update: the logged rows
+    errors = [r.get("reconstruction_error") for r in records]  # every 10th update: the logged rows
     assert [i + 1 for i, e in enumerate(errors) if e is not None] == list(range(10, 101, 10))
-    assert 0 < errors[-1] < errors[9]                                     # it learns to reconstruct
-    assert exact_nll() < before - 2.0                                     # nats per image
-    assert torch.isnan(model.log_z)                                       # training made the cache stale
+    assert 0 < errors[-1] < errors[9]  # it learns to reconstruct
+    assert exact_nll() < before - 2.0  # nats per image
+    assert torch.isnan(model.log_z)  # training made the cache stale
 
 
 def test_pcd_lowers_free_energy_of_data_against_noise():
@@ -116,16 +117,16 @@ def test_written_out_gradient_is_the_surrogates_autograd_gradient():
     with torch.no_grad():
         model.W.normal_(0, 0.3)
         model.c.normal_(0, 0.3)
-    model.observe(binarize(data.images))                       # seen: train_step keeps b as it is
+    model.observe(binarize(data.images))  # seen: train_step keeps b as it is
     start = torch.bernoulli(torch.full((10, 192), 0.4))
     model.fantasy = start.clone()
-    frozen = torch.optim.SGD(model.parameters(), lr=0.0)        # keeps the weights, leaves the gradients
+    frozen = torch.optim.SGD(model.parameters(), lr=0.0)  # keeps the weights, leaves the gradients
     record = model.train_step(data.images, None, frozen)
     written = [p.grad.clone() for p in (model.W, model.b, model.c)]
-    assert not torch.equal(model.fantasy, start)                # the chains moved on
+    assert not torch.equal(model.fantasy, start)  # the chains moved on
     assert set(model.fantasy.unique().tolist()) <= {0.0, 1.0}
     frozen.zero_grad()
-    surrogate = model.loss(data.images)                         # at the particles the update used
+    surrogate = model.loss(data.images)  # at the particles the update used
     surrogate.backward()
     for p, g in zip((model.W, model.b, model.c), written):
         torch.testing.assert_close(g, p.grad, rtol=1e-5, atol=1e-6)
@@ -143,25 +144,25 @@ def test_centred_update_is_a_step_in_the_centred_parameters():
         model.c.normal_(0, 0.3)
         model.hidden_offset.uniform_(0.2, 0.8)
     v = binarize(data.images)
-    model.observe(v)                                              # seen: train_step keeps b as it is
+    model.observe(v)  # seen: train_step keeps b as it is
     model.fantasy = torch.bernoulli(torch.full((10, 192), 0.4))
     lam, (W0, b0, c0) = model.hidden_offset.clone(), (p.detach().clone() for p in (model.W, model.b, model.c))
     sgd = torch.optim.SGD(model.parameters(), lr=0.1)
-    model.train_step(data.images, None, sgd)                      # moves the particles, then the weights
-    mu = torch.sigmoid(model.base_rate_logits())                  # the bit means the step used (batch included)
+    model.train_step(data.images, None, sgd)  # moves the particles, then the weights
+    mu = torch.sigmoid(model.base_rate_logits())  # the bit means the step used (batch included)
     W = W0.requires_grad_(True)
-    b_c = (b0 + W0 @ lam).detach().requires_grad_(True)           # b'
-    c_c = (c0 + W0.T @ mu).detach().requires_grad_(True)          # c'
+    b_c = (b0 + W0 @ lam).detach().requires_grad_(True)  # b'
+    c_c = (c0 + W0.T @ mu).detach().requires_grad_(True)  # c'
 
-    def free_energy(bits):                                        # F of the centred energy, h summed out
+    def free_energy(bits):  # F of the centred energy, h summed out
         a = c_c + (bits - mu) @ W
         return -(bits - mu) @ b_c - (F.softplus(a) - a * lam).sum(1)
 
-    (free_energy(v).mean() - free_energy(model.fantasy).mean()).backward()   # at the particles it used
+    (free_energy(v).mean() - free_energy(model.fantasy).mean()).backward()  # at the particles it used
     with torch.no_grad():
         W_new, b_new, c_new = W - 0.1 * W.grad, b_c - 0.1 * b_c.grad, c_c - 0.1 * c_c.grad
         torch.testing.assert_close(model.W, W_new, rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(model.b, b_new - W_new @ lam, rtol=1e-5, atol=1e-5)   # b = b' - W λ
+        torch.testing.assert_close(model.b, b_new - W_new @ lam, rtol=1e-5, atol=1e-5)  # b = b' - W λ
         torch.testing.assert_close(model.c, c_new - W_new.T @ mu, rtol=1e-5, atol=1e-5)  # c = c' - W^T μ
         # the offset slid a quarter of the way to the batch's mean p(h | v), taken at the update's weights
         target = torch.sigmoid(c_c - W.T @ mu + v @ W).mean(0)
@@ -175,8 +176,8 @@ def test_the_training_images_floor_log_z_where_ais_falls_short(tmp_path):
     finish_training sets it from the training images and log_prob uses the larger of it and AIS's
     estimate; it is saved, and a checkpoint written before it existed still loads."""
     model = random_tiny_rbm(seed=4, scale=2.0)
-    states = all_bits(12)[::37]                                   # 111 of the 4,096 states
-    seen = torch.cat([states, states[:5]])                        # with repeats, counted once
+    states = all_bits(12)[::37]  # 111 of the 4,096 states
+    seen = torch.cat([states, states[:5]])  # with repeats, counted once
     floor = model.partition_floor(seen)
     with torch.no_grad():
         assert floor == pytest.approx(float(torch.logsumexp(-model.free_energy(states), 0)), abs=1e-4)
@@ -186,17 +187,17 @@ def test_the_training_images_floor_log_z_where_ais_falls_short(tmp_path):
     x = bits_to_images(states[:3])
     with torch.no_grad():
         minus_f = -model.free_energy(states[:3])
-    model.log_z.fill_(floor - 50.0)                               # an AIS run that missed the deep basins
+    model.log_z.fill_(floor - 50.0)  # an AIS run that missed the deep basins
     torch.testing.assert_close(model.log_prob(x), minus_f - floor)
-    model.log_z.fill_(floor + 2.0)                                # above the floor: AIS's estimate stands
+    model.log_z.fill_(floor + 2.0)  # above the floor: AIS's estimate stands
     torch.testing.assert_close(model.log_prob(x), minus_f - (floor + 2.0))
     loaded = load(save(model, tmp_path / "rbm.safetensors"))
     assert float(loaded.log_z_floor) == pytest.approx(floor, abs=1e-4)
-    old = {k: v for k, v in model.state_dict().items() if k != "log_z_floor"}   # written before the floor
+    old = {k: v for k, v in model.state_dict().items() if k != "log_z_floor"}  # written before the floor
     again = RBM(RBMConfig(**TINY))
     again.load_state_dict(old)
     assert float(again.log_z_floor) == -math.inf
-    model.observe(torch.ones(1, 12))                              # new data: the floor is stale
+    model.observe(torch.ones(1, 12))  # new data: the floor is stale
     assert float(model.log_z_floor) == -math.inf
 
 
@@ -218,7 +219,7 @@ def test_checkpoint_round_trip_keeps_weights_and_log_z(tmp_path):
     expected = model.log_prob(images)
     save(model, tmp_path / "rbm.safetensors")
     loaded = load(tmp_path / "rbm.safetensors")
-    assert torch.equal(loaded.log_z, model.log_z)                          # the AIS estimate travels with it
+    assert torch.equal(loaded.log_z, model.log_z)  # the AIS estimate travels with it
     assert torch.equal(loaded.log_prob(images), expected)
     g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     assert torch.equal(loaded.sample(4, generator=g(), sweeps=10), model.sample(4, generator=g(), sweeps=10))
@@ -240,11 +241,13 @@ def test_sklearn_weights_give_sklearn_free_energies():
     theirs = BernoulliRBM(n_components=4, n_iter=3, random_state=0).fit(bits.astype(float))
     ours = from_sklearn(theirs, RBMConfig(**TINY), torch.as_tensor(bits, dtype=torch.float32))
     v = all_bits(12)
-    np.testing.assert_allclose(ours.free_energy(v).detach().numpy(), theirs._free_energy(v.double().numpy()),
-                               rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        ours.free_energy(v).detach().numpy(), theirs._free_energy(v.double().numpy()), rtol=1e-5, atol=1e-4
+    )
     back = to_sklearn(ours)
-    np.testing.assert_allclose(back._free_energy(v.double().numpy()), theirs._free_energy(v.double().numpy()),
-                               rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        back._free_energy(v.double().numpy()), theirs._free_energy(v.double().numpy()), rtol=1e-5, atol=1e-4
+    )
 
 
 def test_compare_with_sklearn_reports_both_models():
@@ -264,7 +267,7 @@ def test_encode_is_the_exact_hidden_posterior():
     code = model.encode(images)
     assert code.shape == (len(images), 4) and ((code > 0) & (code < 1)).all()
     v = binarize(images)
-    energy = lambda h: -(v @ model.b) - (h * model.c).sum() - ((v @ model.W) * h).sum(1)   # E(v, h)
+    energy = lambda h: -(v @ model.b) - (h * model.c).sum() - ((v @ model.W) * h).sum(1)  # E(v, h)
     on, off = torch.tensor([1.0, 0, 0, 0]), torch.zeros(4)
     # with the other units off, p(h_0 = 1 | v, h_rest = 0) = sigmoid(E(v, off) - E(v, on)) = sigmoid(c_0 + (vW)_0)
     torch.testing.assert_close(code[:, 0], torch.sigmoid(energy(off) - energy(on)).detach())

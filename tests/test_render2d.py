@@ -1,4 +1,5 @@
 """The 2D renderer: exact colours, anti-aliasing, draw order, masks, boxes, counts, purity."""
+
 import numpy as np
 import pytest
 
@@ -42,8 +43,8 @@ def test_edges_are_anti_aliased():
 
 def test_taller_objects_are_drawn_on_top():
     # A flat-ish big cube (height sqrt2*1.5) and a tall narrow... sphere of the same footprint is taller.
-    low = Cube(color="red", size=1.5)        # height 2.12
-    high = Sphere(color="blue", size=1.2)    # height 2.4, drawn last whatever the list order
+    low = Cube(color="red", size=1.5)  # height 2.12
+    high = Sphere(color="blue", size=1.2)  # height 2.4, drawn last whatever the list order
     for objects in ([low, high], [high, low]):
         layers = render_layers([Scene(objects, **TOP)])
         blue = objects.index(high)
@@ -80,12 +81,15 @@ def test_objects_outside_the_view_are_clipped_not_crashing():
     assert image.shape == (64, 64, 3)
 
 
-@pytest.mark.parametrize("scenes, error, message", [
-    ([], ValueError, "at least one scene"),
-    (Scene([]), TypeError, "wrap a single scene"),
-    ([Scene([], image_size=32), Scene([], image_size=64)], ValueError, "share one image_size"),
-    (["scene"], TypeError, r"scenes\[0\] is a str"),
-])
+@pytest.mark.parametrize(
+    "scenes, error, message",
+    [
+        ([], ValueError, "at least one scene"),
+        (Scene([]), TypeError, "wrap a single scene"),
+        ([Scene([], image_size=32), Scene([], image_size=64)], ValueError, "share one image_size"),
+        (["scene"], TypeError, r"scenes\[0\] is a str"),
+    ],
+)
 def test_bad_batches_are_refused(scenes, error, message):
     with pytest.raises(error, match=message):
         render(scenes)

@@ -1,4 +1,5 @@
 """The 3D renderer: determinism, layers (mask, depth), visibility, shadows, anti-aliasing."""
+
 import math
 
 import numpy as np
@@ -18,8 +19,16 @@ def random_scenes(n: int, size: int = 64, seed: int = 0) -> list[Scene]:
             s = float(rng.choice([0.35, 0.7]))
             x, y = (float(v) for v in rng.uniform(-3, 3, 2))
             if all(math.hypot(x - o.position[0], y - o.position[1]) > s + o.size + 0.1 for o in objects):
-                objects.append(Object(str(rng.choice(SHAPES)), color=str(rng.choice(CLEVR_COLORS)), position=(x, y),
-                                      size=s, rotation=float(rng.uniform(0, 360)), material=str(rng.choice(MATERIALS))))
+                objects.append(
+                    Object(
+                        str(rng.choice(SHAPES)),
+                        color=str(rng.choice(CLEVR_COLORS)),
+                        position=(x, y),
+                        size=s,
+                        rotation=float(rng.uniform(0, 360)),
+                        material=str(rng.choice(MATERIALS)),
+                    )
+                )
         scenes.append(Scene(objects, image_size=(size, size)))
     return scenes
 
@@ -66,8 +75,8 @@ def test_mixed_image_sizes_are_refused():
 def test_empty_scene_is_ground_and_sky():
     images, masks, depth = render_3d([Scene([])])
     assert (masks == -1).all()
-    assert np.isfinite(depth).all() and (depth > 0).all()         # the default camera sees only ground
-    assert (images[..., 0] == images[..., 1]).all()                # a grey ground stays grey
+    assert np.isfinite(depth).all() and (depth > 0).all()  # the default camera sees only ground
+    assert (images[..., 0] == images[..., 1]).all()  # a grey ground stays grey
     # Looking at the horizon: sky (depth +inf) above, ground below, depth growing towards it.
     level = Scene([], image_size=32, camera=Camera(position=(0.0, -10.0, 1.0), look_at=(0.0, 0.0, 1.0)))
     _, masks, depth = render_3d([level])
@@ -79,8 +88,8 @@ def test_empty_scene_is_ground_and_sky():
 def test_red_sphere_in_the_centre():
     scene = Scene([Sphere(color="red", size=0.7)], image_size=64)
     images, masks, depth = render_3d([scene])
-    row, col = project(scene, (0.0, 0.0, 0.7))                          # the sphere's centre
-    assert (masks[0, row - 2:row + 3, col - 2:col + 3] == 0).all()
+    row, col = project(scene, (0.0, 0.0, 0.7))  # the sphere's centre
+    assert (masks[0, row - 2 : row + 3, col - 2 : col + 3] == 0).all()
     assert abs(row - 32) < 8 and abs(col - 32) < 8
     r, g, b = images[0][masks[0] == 0].astype(float).mean(axis=0)
     assert r > g + 40 and r > b + 40
@@ -91,7 +100,7 @@ def test_red_sphere_in_the_centre():
 
 def test_front_object_hides_the_one_behind():
     eye = np.array(Camera().position[:2])
-    behind = tuple(float(v) for v in -eye / np.linalg.norm(eye) * 1.2)   # 1.2 behind the origin
+    behind = tuple(float(v) for v in -eye / np.linalg.norm(eye) * 1.2)  # 1.2 behind the origin
     back = Sphere(color="yellow", size=0.35, position=behind)
     _, alone, _ = render_3d([Scene([back], image_size=64)])
     _, masks, _ = render_3d([Scene([Cylinder(color="blue", size=0.7), back], image_size=64)])
@@ -133,19 +142,20 @@ def test_edges_are_anti_aliased():
     scene = Scene([Sphere(color="blue", size=0.7)], image_size=64)
     images, masks, _ = render_3d([scene])
     image, mask = images[0].astype(float), masks[0]
-    blueness = image[..., 2] - (image[..., 0] + image[..., 1]) / 2   # (H, W)
+    blueness = image[..., 2] - (image[..., 0] + image[..., 1]) / 2  # (H, W)
     inside = np.median(blueness[mask == 0])
     padded = np.pad(mask, 1, mode="edge")
     edge = np.zeros_like(mask, bool)
     for di in (0, 1, 2):
         for dj in (0, 1, 2):
-            edge |= padded[di:di + 64, dj:dj + 64] != mask
+            edge |= padded[di : di + 64, dj : dj + 64] != mask
     between = edge & (blueness > 0.15 * inside) & (blueness < 0.85 * inside)
     assert between.sum() >= 6
 
 
 def test_pixel_ray_goes_through_the_look_at_point_at_the_image_centre_and_finds_an_object():
     import numpy as np
+
     from worlds import Scene, Sphere, render_layers
     from worlds.render3d import pixel_ray
 
@@ -153,8 +163,8 @@ def test_pixel_ray_goes_through_the_look_at_point_at_the_image_centre_and_finds_
     eye, ray = pixel_ray(scene, 32, 32)
     towards = np.asarray(scene.camera.look_at) - eye
     assert np.linalg.norm(np.cross(ray, towards)) < 1e-9 * np.linalg.norm(ray) * np.linalg.norm(towards)
-    mask = render_layers([scene]).masks[0] == 0             # pixels where object 0 is seen
+    mask = render_layers([scene]).masks[0] == 0  # pixels where object 0 is seen
     rows, cols = np.nonzero(mask)
     eye, ray = pixel_ray(scene, rows.mean() + 0.5, cols.mean() + 0.5)
-    centre = eye + (0.7 - eye[2]) / ray[2] * ray                # where it meets the sphere's centre plane
+    centre = eye + (0.7 - eye[2]) / ray[2] * ray  # where it meets the sphere's centre plane
     assert np.hypot(centre[0] - 1.0, centre[1] + 0.5) < 0.15

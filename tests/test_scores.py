@@ -1,14 +1,21 @@
 """Scores on the exact world: known answers for a perfect model, a blind model and hand-made samples."""
+
 import math
 
 import torch
 
-from playground.evaluation.scores import (binarized_entropy_bits, exact_world, likelihood_scores, parse_samples,
-                               world_tensor)
+from playground.evaluation.scores import (
+    binarized_entropy_bits,
+    exact_world,
+    likelihood_scores,
+    parse_samples,
+    world_tensor,
+)
 
 
 class Uniform:
     """A stand-in model that knows the world: log q(x) = -log N for each of its N images."""
+
     family, likelihood = "fake", "exact"
 
     def __init__(self, n, extra_nats=0.0):
@@ -27,7 +34,7 @@ def test_a_perfect_model_has_zero_gap_and_the_world_entropy():
     assert abs(scores["gap_bits_per_image"]) < 1e-9
     assert math.isclose(scores["bits_per_dim"], math.log2(768) / (3 * 32 * 32))
     worse = likelihood_scores(Uniform(world.num_scenes, extra_nats=math.log(2)), every=16)
-    assert math.isclose(worse["gap_bits_per_image"], 1.0)          # half the mass: one bit of KL
+    assert math.isclose(worse["gap_bits_per_image"], 1.0)  # half the mass: one bit of KL
 
 
 def test_no_likelihood_and_unnormalized_give_no_bits():
@@ -48,17 +55,17 @@ def test_binarized_world_is_a_distribution_with_less_entropy():
 
 def test_world_images_parse_as_themselves_and_noise_does_not():
     world = exact_world()
-    images = world_tensor(world)[::97]                              # 8 scenes across the world
+    images = world_tensor(world)[::97]  # 8 scenes across the world
     parse = parse_samples(images)
     assert parse.index.tolist() == list(range(0, 768, 97))
     assert parse.valid.all() and (parse.rmse == 0).all()
     assert parse.shape[0] == world.scenes[0].objects[0].shape
     noise = torch.randint(0, 256, (2, 3, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
     assert not parse_samples(noise).valid.any()
-    blank = torch.full((1, 3, 32, 32), 128, dtype=torch.uint8)       # the ground alone: no world image
+    blank = torch.full((1, 3, 32, 32), 128, dtype=torch.uint8)  # the ground alone: no world image
     assert not parse_samples(blank).valid.any() and parse_samples(blank).empty.all()
     assert not parse.empty.any() and not parse_samples(noise).empty.any()
-    shifted = torch.roll(images, shifts=2, dims=3)                  # the object moved by 2 pixels: not a world image
+    shifted = torch.roll(images, shifts=2, dims=3)  # the object moved by 2 pixels: not a world image
     assert not parse_samples(shifted).valid.any()
     bits = parse_samples((images > 127).to(torch.uint8) * 255, binarized=True)
     assert bits.valid.all()
@@ -66,6 +73,7 @@ def test_world_images_parse_as_themselves_and_noise_does_not():
 
 class Oracle:
     """A class-conditional stand-in that draws, for each asked (shape, colour), a world image of it."""
+
     family = "fake"
 
     def __init__(self):
@@ -79,8 +87,11 @@ class Oracle:
 
         out = []
         for shape, colour in condition.tolist():
-            index = next(i for i, s in enumerate(self.scenes) if s.objects[0].shape == SHAPES[shape]
-                         and nearest_color_name(s.objects[0].color) == COLOR_NAMES[colour])
+            index = next(
+                i
+                for i, s in enumerate(self.scenes)
+                if s.objects[0].shape == SHAPES[shape] and nearest_color_name(s.objects[0].color) == COLOR_NAMES[colour]
+            )
             out.append(self.images[index])
         return torch.stack(out)
 
@@ -91,12 +102,19 @@ def test_a_faithful_model_scores_one_on_every_class_the_world_draws():
     from playground.evaluation.scores import conditional_faithfulness
 
     scores = conditional_faithfulness(Oracle())
-    assert scores == {"seen_match": 1.0, "seen_colour_match": 1.0, "seen_valid": 1.0,
-                      "held_out_match": 1.0, "held_out_colour_match": 1.0, "held_out_valid": 1.0}
+    assert scores == {
+        "seen_match": 1.0,
+        "seen_colour_match": 1.0,
+        "seen_valid": 1.0,
+        "held_out_match": 1.0,
+        "held_out_colour_match": 1.0,
+        "held_out_valid": 1.0,
+    }
 
 
 class PrefersGrey:
     """A stand-in unnormalized model: -E(x) = -sum |x - 128|, so the flat grey ground is its favourite."""
+
     family, likelihood = "fake", "unnormalized"
 
     def log_prob(self, x, condition=None):
@@ -105,12 +123,13 @@ class PrefersGrey:
 
 def test_samples_above_world_counts_the_samples_ranked_over_the_median_world_image():
     from playground.evaluation.scores import samples_above_world
+
     model, world = PrefersGrey(), world_tensor(exact_world())
-    grey = torch.full((4, 3, 32, 32), 128, dtype=torch.uint8)       # above every scene: all count
+    grey = torch.full((4, 3, 32, 32), 128, dtype=torch.uint8)  # above every scene: all count
     assert samples_above_world(model, grey) == 1.0
     noise = torch.randint(0, 256, (4, 3, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
-    assert samples_above_world(model, noise) == 0.0                  # far below every scene
+    assert samples_above_world(model, noise) == 0.0  # far below every scene
     scores = -(world.double() - 128).abs().flatten(1).sum(1)
-    ranked = world[scores.argsort()]                                 # the world from least to most liked
+    ranked = world[scores.argsort()]  # the world from least to most liked
     assert samples_above_world(model, ranked[:16], every=1) == 0.0
     assert samples_above_world(model, ranked[-16:], every=1) == 1.0

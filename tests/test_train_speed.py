@@ -1,4 +1,5 @@
 """benchmarks/train_speed.py: training steps timed in float32 and bfloat16, and PixelCNN's head layouts."""
+
 import sys
 from pathlib import Path
 
@@ -33,8 +34,9 @@ def test_the_channels_last_head_computes_what_the_conv2d_head_did(settings):
 def test_the_benchmark_prints_a_table_and_its_json(capsys):
     threads = torch.get_num_threads()
     try:
-        result = train_speed.main(["--only", "rbm", "--steps", "1", "--rounds", "1", "--threads", "1",
-                                   "--no-head", "--json"])
+        result = train_speed.main(
+            ["--only", "rbm", "--steps", "1", "--rounds", "1", "--threads", "1", "--no-head", "--json"]
+        )
     finally:
         torch.set_num_threads(threads)
     row = result["steps_ms"]["rbm"]

@@ -1,16 +1,29 @@
 """Discriminative vs generative (playground.uncertainty.study, playground.app.plots): Bayes' rule,
 marginalisation, the layouts' data, the measured study and its figures."""
+
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from playground.models.flow import VectorFlow, VectorFlowConfig
 from playground.app.plots import decision_figure, missing_figure
-from playground.uncertainty.study import (FAR_DISTANCE, LAYOUTS, WORLD_RANGE, FlowDensity, GaussianMixtureDensity,
-                                    GenerativeClassifier, KernelDensity, far_points, fit_generative, grid,
-                                    point_scene, run_study, sample_points)
+from playground.models.flow import VectorFlow, VectorFlowConfig
+from playground.uncertainty.study import (
+    FAR_DISTANCE,
+    LAYOUTS,
+    WORLD_RANGE,
+    FlowDensity,
+    GaussianMixtureDensity,
+    GenerativeClassifier,
+    KernelDensity,
+    far_points,
+    fit_generative,
+    grid,
+    point_scene,
+    run_study,
+    sample_points,
+)
 from worlds import render
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -25,6 +38,7 @@ def sigmoid(t):
 
 
 # --- Bayes' rule and marginalisation -------------------------------------------------------------
+
 
 @pytest.mark.parametrize("priors", [(0.5, 0.5), (0.25, 0.75)])
 def test_posterior_matches_hand_computed_gaussians(priors):
@@ -60,15 +74,23 @@ def nudged_flow(seed=0):
     return FlowDensity(flow.eval(), np.array([0.5, -0.2]), np.array([1.3, 0.7]))
 
 
-@pytest.mark.parametrize("make", [
-    lambda: GaussianMixtureDensity([0.3, 0.7], [[0, 1], [2, -1]], [[[1, 0.5], [0.5, 2]], [[0.5, -0.2], [-0.2, 0.3]]]),
-    lambda: KernelDensity(np.random.default_rng(1).normal(0, 1, (40, 2)), bandwidth=0.4),
-    nudged_flow])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: GaussianMixtureDensity(
+            [0.3, 0.7], [[0, 1], [2, -1]], [[[1, 0.5], [0.5, 2]], [[0.5, -0.2], [-0.2, 0.3]]]
+        ),
+        lambda: KernelDensity(np.random.default_rng(1).normal(0, 1, (40, 2)), bandwidth=0.4),
+        nudged_flow,
+    ],
+)
 @pytest.mark.parametrize("dim", [0, 1])
 def test_marginal_sums_the_hidden_coordinate_out(make, dim):
     density = make()
     values = np.linspace(-2, 2, 9)
-    np.testing.assert_allclose(density.marginal_log_prob(values, dim), numeric_marginal(density, values, dim), atol=2e-3)
+    np.testing.assert_allclose(
+        density.marginal_log_prob(values, dim), numeric_marginal(density, values, dim), atol=2e-3
+    )
 
 
 def test_flow_density_integrates_to_one():
@@ -86,6 +108,7 @@ def test_known_probability_falls_far_from_data():
 
 
 # --- the data ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 def test_layouts_are_scenes_seeded_and_balanced(layout):
@@ -125,13 +148,21 @@ def test_bad_input_is_named():
 
 # --- the study and its figures -------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def study():
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)          # as the one_thread fixture (function-scoped) does for the tests
+    torch.set_num_threads(1)  # as the one_thread fixture (function-scoped) does for the tests
     try:
-        return run_study("blobs", n_train=150, n_test=150, n_far=150, discriminative=("logistic", "mlp"),
-                         generative=("gmm", "flow"), flow_steps=40)
+        return run_study(
+            "blobs",
+            n_train=150,
+            n_test=150,
+            n_far=150,
+            discriminative=("logistic", "mlp"),
+            generative=("gmm", "flow"),
+            flow_steps=40,
+        )
     finally:
         torch.set_num_threads(threads)
 
@@ -153,7 +184,7 @@ def test_decision_figure_has_the_three_panels(study):
     assert sum(t.type == "scatter" and t.name.endswith("(training data)") for t in fig.data) == 3 * 3
     assert sum(t.name == "probe point" for t in fig.data) == 3
     assert fig.layout.title.text and fig.layout.xaxis.title.text and fig.layout.coloraxis1.colorbar.title.text
-    heat = np.array(fig.data[3].z, dtype=float)         # the generative map of class 0: never above 1
+    heat = np.array(fig.data[3].z, dtype=float)  # the generative map of class 0: never above 1
     assert np.nanmax(heat) <= 1.0
     with pytest.raises(ValueError, match="no discriminative model"):
         decision_figure(study, "svm", "gmm")

@@ -1,4 +1,5 @@
 """VAE: a normalised pixel likelihood, ELBO <= IWAE bound, training, codes, interpolation, checkpoints."""
+
 import math
 
 import pytest
@@ -40,10 +41,10 @@ def test_the_pixel_likelihood_is_normalised_over_the_256_levels():
     # and the probabilities of the 256 images, divided by that of the rest, sum to one
     x = torch.full((256, 3, 8, 8), 128, dtype=torch.uint8)
     x[:, 1, 2, 3] = torch.arange(256, dtype=torch.uint8)
-    log_p = torch.stack([model._log_likelihood(x, z[i:i + 1].expand(256, -1), None) for i in range(2)])   # (2, 256)
-    nibble_log_p = model._logits(z, None).log_softmax(3)                # (2, C, 2, 16, H, W)
-    rest = log_p[:, 128] - nibble_log_p[:, 1, 0, 8, 2, 3] - nibble_log_p[:, 1, 1, 0, 2, 3]   # 128 = 16 * 8 + 0
-    assert torch.allclose(torch.logsumexp(log_p - rest[:, None], dim=1), torch.zeros(2), atol=1e-3)   # float32 sums
+    log_p = torch.stack([model._log_likelihood(x, z[i : i + 1].expand(256, -1), None) for i in range(2)])  # (2, 256)
+    nibble_log_p = model._logits(z, None).log_softmax(3)  # (2, C, 2, 16, H, W)
+    rest = log_p[:, 128] - nibble_log_p[:, 1, 0, 8, 2, 3] - nibble_log_p[:, 1, 1, 0, 2, 3]  # 128 = 16 * 8 + 0
+    assert torch.allclose(torch.logsumexp(log_p - rest[:, None], dim=1), torch.zeros(2), atol=1e-3)  # float32 sums
 
 
 def test_loss_is_finite_and_decreases_on_a_fixed_batch(data):
@@ -69,13 +70,13 @@ def test_importance_weighting_tightens_the_bound(data):
     elbo = torch.stack([model.elbo(x, generator=torch.Generator().manual_seed(s)) for s in range(20)]).mean(0)
     l_1 = model.log_prob(x, k=1, generator=g())
     l_64 = model.log_prob(x, k=64, generator=g())
-    assert torch.isfinite(l_64).all() and (l_64 < 0).all()           # log-probabilities of discrete images
-    assert (l_64 >= elbo - 1.0).all()                                # L_64 >= E[L_1] (up to the estimate's noise)
+    assert torch.isfinite(l_64).all() and (l_64 < 0).all()  # log-probabilities of discrete images
+    assert (l_64 >= elbo - 1.0).all()  # L_64 >= E[L_1] (up to the estimate's noise)
     assert l_64.mean() > l_1.mean()
     assert model.likelihood == "bound"
     bpd = model.bits_per_dim(x)
     assert bpd.shape == (6,) and (bpd > 0).all()
-    assert torch.equal(model.log_prob(x), model.log_prob(x))         # without a generator: seeded with 0
+    assert torch.equal(model.log_prob(x), model.log_prob(x))  # without a generator: seeded with 0
     assert torch.equal(bpd, model.bits_per_dim(x))
 
 
@@ -94,7 +95,7 @@ def test_decode_picks_each_subpixels_most_likely_byte():
     z = torch.randn(3, TINY["latent_dim"], generator=torch.Generator().manual_seed(0))
     best = model.decode(z)
     log_p = lambda img: model._log_likelihood(img, z, None)
-    for delta in (-1, 1, 100):                         # no change of any one subpixel does better
+    for delta in (-1, 1, 100):  # no change of any one subpixel does better
         moved = best.clone().long()
         moved[:, 0, 1, 1] = (moved[:, 0, 1, 1] + delta) % 256
         assert (log_p(moved.to(torch.uint8)) <= log_p(best)).all()
@@ -106,7 +107,7 @@ def test_encode_and_interpolate(data):
     assert codes.shape == (3, TINY["latent_dim"])
     path = model.interpolate(data.images[0], data.images[1], steps=5)
     assert path.shape == (5, 3, 8, 8) and path.dtype == torch.uint8
-    assert torch.equal(path[0], model.decode(codes[:1])[0])          # the ends decode the two posterior means
+    assert torch.equal(path[0], model.decode(codes[:1])[0])  # the ends decode the two posterior means
     assert torch.equal(path[-1], model.decode(codes[1:2])[0])
     with pytest.raises(ValueError, match="steps must be in"):
         model.interpolate(data.images[0], data.images[1], steps=1)
@@ -122,15 +123,17 @@ def test_checkpoint_round_trip(kind, tmp_path, data):
     cond = None if c is None else c[:4]
     g = lambda: torch.Generator().manual_seed(0)
     assert torch.equal(model.sample(4, cond, generator=g()), loaded.sample(4, cond, generator=g()))
-    assert torch.equal(model.log_prob(data.images[:4], cond, k=4, generator=g()),
-                       loaded.log_prob(data.images[:4], cond, k=4, generator=g()))
+    assert torch.equal(
+        model.log_prob(data.images[:4], cond, k=4, generator=g()),
+        loaded.log_prob(data.images[:4], cond, k=4, generator=g()),
+    )
 
 
 @pytest.mark.parametrize("kind", ["class", "caption"])
 def test_the_condition_changes_samples_and_likelihood(kind, data):
     model = lively(tiny(condition=kind)).eval()
     c = data.condition(kind)
-    first, other = c[:1], next(c[i:i + 1] for i in range(len(c)) if not torch.equal(c[i], c[0]))
+    first, other = c[:1], next(c[i : i + 1] for i in range(len(c)) if not torch.equal(c[i], c[0]))
     draw = lambda cond: model.sample(2, cond, generator=torch.Generator().manual_seed(0))
     assert not torch.equal(draw(first), draw(other))
     g = lambda: torch.Generator().manual_seed(0)
@@ -141,10 +144,15 @@ def test_the_condition_changes_samples_and_likelihood(kind, data):
 
 
 def test_invalid_settings_are_refused():
-    for bad, match in [(dict(condition="music"), "condition must be"), (dict(image_size=12), "multiple of 8"),
-                       (dict(latent_dim=0), "must be positive"), (dict(free_bits=-1.0), "free_bits"),
-                       (dict(prior_components=-1), "prior_components"), (dict(prior_components=10**6), "prior_components"),
-                       (dict(prior_draws=0), "prior_draws")]:
+    for bad, match in [
+        (dict(condition="music"), "condition must be"),
+        (dict(image_size=12), "multiple of 8"),
+        (dict(latent_dim=0), "must be positive"),
+        (dict(free_bits=-1.0), "free_bits"),
+        (dict(prior_components=-1), "prior_components"),
+        (dict(prior_components=10**6), "prior_components"),
+        (dict(prior_draws=0), "prior_draws"),
+    ]:
         with pytest.raises(ValueError, match=match):
             VAE(VAEConfig(**{**TINY, **bad}))
     with pytest.raises(ValueError, match="z must have shape"):
@@ -155,9 +163,13 @@ def test_invalid_settings_are_refused():
 
 def test_the_mixture_density_is_the_sum_over_its_components():
     g = torch.Generator().manual_seed(0)
-    logits, means, log_vars = torch.randn(5, generator=g), torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g)
+    logits, means, log_vars = (
+        torch.randn(5, generator=g),
+        torch.randn(5, 3, generator=g),
+        torch.randn(5, 3, generator=g),
+    )
     z = torch.randn(2, 7, 3, generator=g)
-    each = torch.stack([gaussian_log_density(z, means[k], log_vars[k]) for k in range(5)], -1)   # (2, 7, 5)
+    each = torch.stack([gaussian_log_density(z, means[k], log_vars[k]) for k in range(5)], -1)  # (2, 7, 5)
     brute = torch.logsumexp(each + logits.log_softmax(0), -1)
     assert torch.allclose(mixture_log_density(z, logits, means, log_vars), brute, atol=1e-4)
 
@@ -165,7 +177,7 @@ def test_the_mixture_density_is_the_sum_over_its_components():
 def test_em_recovers_a_known_mixture_and_never_lowers_the_likelihood():
     g = torch.Generator().manual_seed(0)
     centres, sds = torch.tensor([[-4.0, 0.0], [4.0, 1.0]]), torch.tensor([[0.5, 0.3], [1.0, 0.2]])
-    label = (torch.rand(3000, generator=g) < 0.25).long()            # a quarter from the second component
+    label = (torch.rand(3000, generator=g) < 0.25).long()  # a quarter from the second component
     z = centres[label] + sds[label] * torch.randn(3000, 2, generator=g)
     logits, means, log_vars = fit_gaussian_mixture(z, 2, iterations=30, generator=torch.Generator().manual_seed(1))
     order = means[:, 0].argsort()
@@ -179,7 +191,7 @@ def test_em_recovers_a_known_mixture_and_never_lowers_the_likelihood():
     weights = 1.0 + 2.0 * label.float()
     weighted = fit_gaussian_mixture(z, 2, weights=weights, iterations=30, generator=torch.Generator().manual_seed(1))
     again = fit_gaussian_mixture(z, 2, weights=weights, iterations=30, generator=torch.Generator().manual_seed(1))
-    assert all(torch.equal(a, b) for a, b in zip(weighted, again))                  # same generator, same bytes
+    assert all(torch.equal(a, b) for a, b in zip(weighted, again))  # same generator, same bytes
     assert torch.allclose(weighted[0].softmax(0), torch.tensor([0.5, 0.5]), atol=0.03)
     assert torch.allclose(weighted[1][weighted[1][:, 0].argsort()], centres, atol=0.1)
     with pytest.raises(ValueError, match="components"):
@@ -188,7 +200,7 @@ def test_em_recovers_a_known_mixture_and_never_lowers_the_likelihood():
 
 def test_a_fitted_mixture_prior_puts_the_prior_on_the_codes(data):
     model = lively(tiny(prior_components=8, prior_draws=4)).eval()
-    standard = lively(tiny()).eval()                                    # the same weights, prior N(0, I)
+    standard = lively(tiny()).eval()  # the same weights, prior N(0, I)
     g = lambda: torch.Generator().manual_seed(0)
     x = data.images
     # until it is fitted the mixture is N(0, I): the same bound, the same samples, the same loss
@@ -197,7 +209,9 @@ def test_a_fitted_mixture_prior_puts_the_prior_on_the_codes(data):
     model.fit_prior(x, generator=g())
     assert model.mixture_prior and not standard.mixture_prior
     # the prior now sits where the codes are: a tighter bound on the training images, and draws near codes
-    assert float(model.log_prob(x, k=16, generator=g()).mean()) > float(standard.log_prob(x, k=16, generator=g()).mean())
+    assert float(model.log_prob(x, k=16, generator=g()).mean()) > float(
+        standard.log_prob(x, k=16, generator=g()).mean()
+    )
     codes = model.encode(x)
     to_code = torch.cdist(model._prior_sample(256, g()), codes).min(1).values.median()
     to_code_standard = torch.cdist(standard._prior_sample(256, g()), codes).min(1).values.median()
@@ -221,5 +235,6 @@ def test_training_fits_the_mixture_prior_and_the_checkpoint_keeps_it(tmp_path, d
     c = data.condition("class")[:4]
     g = lambda: torch.Generator().manual_seed(0)
     assert torch.equal(model.sample(4, c, generator=g()), loaded.sample(4, c, generator=g()))
-    assert torch.equal(model.log_prob(data.images[:4], c, k=4, generator=g()),
-                       loaded.log_prob(data.images[:4], c, k=4, generator=g()))
+    assert torch.equal(
+        model.log_prob(data.images[:4], c, k=4, generator=g()), loaded.log_prob(data.images[:4], c, k=4, generator=g())
+    )

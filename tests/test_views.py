@@ -1,12 +1,13 @@
 """The Generate and Train tabs' plain functions: grids, streams, conditions, training in a session."""
+
 import dataclasses
 
 import numpy as np
 import pytest
 import torch
 
-from playground.models import pretrained
 from playground.app import views
+from playground.models import pretrained
 from playground.models.data import class_condition
 from playground.models.protocol import channels_last
 from playground.models.registry import build
@@ -20,23 +21,27 @@ def test_image_grid_upscales_and_separates():
     images[1] = 100
     grid = image_grid(channels_last(images), columns=2, scale=2, pad=1)
     assert grid.shape == (2 * 4 + 1, 2 * 4 + 1, 3) and grid.dtype == np.uint8
-    assert (grid[:4, 5:9] == 100).all() and (grid[:4, 4] == 255).all()    # image 1, then the white gap
-    assert (grid[5:, 5:] == 255).all()                                     # the empty fourth cell
+    assert (grid[:4, 5:9] == 100).all() and (grid[:4, 4] == 255).all()  # image 1, then the white gap
+    assert (grid[5:, 5:] == 255).all()  # the empty fourth cell
     with pytest.raises(ValueError, match="uint8"):
         channels_last(torch.zeros(1, 3, 2, 2))
 
 
 @pytest.mark.parametrize("family, frames", [("gan", 1), ("pixelcnn", 8), ("ebm", 5), ("diffusion", 5)])
 def test_sample_stream_shows_progress_then_the_sample(family, frames):
-    config = {"pixelcnn": dict(hidden=6, layers=2), "ebm": dict(width=8, feature_dim=16, sampling_steps=5),
-              "diffusion": dict(widths=(8, 16), timesteps=10), "gan": dict(width=8, latent_dim=8)}[family]
+    config = {
+        "pixelcnn": dict(hidden=6, layers=2),
+        "ebm": dict(width=8, feature_dim=16, sampling_steps=5),
+        "diffusion": dict(widths=(8, 16), timesteps=10),
+        "gan": dict(width=8, latent_dim=8),
+    }[family]
     model = build(family, image_size=8, **config).eval()
     out = list(views.sample_stream(model, 3, 0, steps=5))
     assert len(out) == frames
     grid, label = out[-1]
     assert grid.shape == (8 * views.DISPLAY, 3 * 8 * views.DISPLAY + 2 * 2, 3)
     again = list(views.sample_stream(model, 3, 0, steps=5))[-1][0]
-    assert np.array_equal(grid, again)                                    # same seed, same picture
+    assert np.array_equal(grid, again)  # same seed, same picture
 
 
 @pytest.mark.parametrize("family", ["gan", "diffusion"])
@@ -52,7 +57,7 @@ def test_sample_stream_leaves_every_threads_grad_mode_alone(family):
         next(stream, None)
         modes[name] = torch.is_grad_enabled()
 
-    for name in ("first", "second", "third"):        # each frame in a fresh thread, as a worker pool may
+    for name in ("first", "second", "third"):  # each frame in a fresh thread, as a worker pool may
         worker = threading.Thread(target=step, args=(name,))
         worker.start()
         worker.join()
@@ -96,9 +101,13 @@ def test_train_stream_trains_reports_and_can_be_stopped():
     assert not model.training
     stream = views.train_stream("vae", "exact", 1.0, 0, every_s=0.2)
     next(stream)
-    stream.close()                                                        # the Stop button: no hang, no error
-    for bad, match in [(dict(family="nope"), "unknown family"), (dict(world="clevr3d"), "the app trains on"),
-                       (dict(minutes=99), "minutes must be"), (dict(family="rbm", condition="class"), "unconditional")]:
+    stream.close()  # the Stop button: no hang, no error
+    for bad, match in [
+        (dict(family="nope"), "unknown family"),
+        (dict(world="clevr3d"), "the app trains on"),
+        (dict(minutes=99), "minutes must be"),
+        (dict(family="rbm", condition="class"), "unconditional"),
+    ]:
         with pytest.raises(ValueError, match=match):
             next(views.train_stream(**{"family": "gan", **bad}))
 
@@ -122,21 +131,26 @@ def test_the_apps_streamed_reading_ends_with_the_answer_refine_gives(one_thread)
 @pytest.mark.skipif(not pretrained.path("gan-class").is_file(), reason="gan-class weights not trained")
 def test_the_readmes_sample_grids_are_drawn_by_one_seeded_function(tmp_path, capsys):
     grid = pretrained.sample_grid("gan-class")
-    assert grid.shape == (96, 8 * 96 + 7 * 2, 3) and grid.dtype == np.uint8     # eight samples at 3x
+    assert grid.shape == (96, 8 * 96 + 7 * 2, 3) and grid.dtype == np.uint8  # eight samples at 3x
     assert np.array_equal(grid, pretrained.sample_grid("gan-class"))
     assert not np.array_equal(grid, pretrained.sample_grid("gan-class", seed=1))
     assert pretrained.main(["gan-class", "--grids", str(tmp_path)]) == 0
     from PIL import Image
+
     assert np.array_equal(np.asarray(Image.open(tmp_path / "samples_gan-class.png").convert("RGB")), grid)
     assert pretrained.main(["encoder-clevr3d", "--grids", str(tmp_path)]) == 2
     assert "not a generative model" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["vae", "vae-class"])   # arg-max decoders: no rounding to differ across CPUs
+@pytest.mark.parametrize("name", ["vae", "vae-class"])  # arg-max decoders: no rounding to differ across CPUs
 def test_the_readmes_sample_grids_are_what_the_shipped_weights_draw(name):
-    from PIL import Image
     from pathlib import Path
+
+    from PIL import Image
+
     if not pretrained.path(name).is_file():
         pytest.skip(f"{name} weights not trained")
     shown = np.asarray(Image.open(Path(__file__).resolve().parents[1] / "docs" / f"samples_{name}.png").convert("RGB"))
-    assert np.array_equal(pretrained.sample_grid(name), shown), "python -m playground.models.pretrained --grids docs redraws it"
+    assert np.array_equal(pretrained.sample_grid(name), shown), (
+        "python -m playground.models.pretrained --grids docs redraws it"
+    )

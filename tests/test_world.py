@@ -1,9 +1,11 @@
 """World priors: counter-based sampling, constraints, held-out splits, the exact world."""
+
 import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from worlds import WORLDS, ExactWorld, World, WorldError, get_world, render, render_layers, sample_scene, sample_scenes
 
@@ -41,12 +43,12 @@ def test_prior_is_respected():
         for i, a in enumerate(scene.objects):
             assert a.shape in world.shapes and a.color in world.colors and a.size in world.sizes
             assert world.position_range[0] <= a.position[0] <= world.position_range[1]
-            for b in scene.objects[i + 1:]:
+            for b in scene.objects[i + 1 :]:
                 gap = math.dist(a.position, b.position) - a.size - b.size
                 assert gap >= world.min_distance - 1e-9
     visible = render_layers(scenes).visible
     for scene, counts in zip(scenes, visible):
-        assert (counts[:len(scene.objects)] >= world.min_visible_pixels).all()
+        assert (counts[: len(scene.objects)] >= world.min_visible_pixels).all()
     assert {len(s.objects) for s in scenes} == {1, 2, 3, 4}
 
 
@@ -62,19 +64,30 @@ def test_held_out_combinations_split_train_and_test():
 
 
 def test_unsatisfiable_prior_fails_with_a_clear_error():
-    crowded = World("crowded", view="2d", image_size=32, num_objects=(10, 10), sizes=("large",),
-                    position_range=(-1, 1), min_distance=0.5, max_attempts=3)
+    crowded = World(
+        "crowded",
+        view="2d",
+        image_size=32,
+        num_objects=(10, 10),
+        sizes=("large",),
+        position_range=(-1, 1),
+        min_distance=0.5,
+        max_attempts=3,
+    )
     with pytest.raises(WorldError, match="did not satisfy the prior in 3 attempts"):
         sample_scene(crowded, 0, 0)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(num_objects=(3, 1)), "num_objects"),
-    (dict(colors=("chartreuse",)), "unknown colour name"),
-    (dict(held_out=({"texture": "wood"},)), "unknown attribute 'texture'"),
-    (dict(split="test"), "split 'test' needs held_out"),
-    (dict(image_size=2000), "image_size"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(num_objects=(3, 1)), "num_objects"),
+        (dict(colors=("chartreuse",)), "unknown colour name"),
+        (dict(held_out=({"texture": "wood"},)), "unknown attribute 'texture'"),
+        (dict(split="test"), "split 'test' needs held_out"),
+        (dict(image_size=2000), "image_size"),
+    ],
+)
 def test_bad_world_configs_are_named(kwargs, message):
     with pytest.raises(WorldError, match=message):
         World("bad", **kwargs)
@@ -103,6 +116,7 @@ def test_replace_image_size_rescales_visibility_and_keeps_the_scenes():
 
 
 # --- the exact world ----------------------------------------------------------------------
+
 
 def test_exact_world_enumerates_distinct_images():
     exact = ExactWorld("exact")

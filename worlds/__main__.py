@@ -11,6 +11,7 @@ record whose "scene" `render` accepts, so `show ... --json | render - --out x.pn
 Every error (an unknown world, a bad number, a directory that holds something else,
 malformed scene JSON) prints one line `error: ...` on stderr and exits with status 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,9 +24,9 @@ from PIL import Image
 from .captions import caption, captions, relations
 from .render import render
 from .scene import Scene, SceneError
-from .world import WORLDS, SPLITS, WorldError, get_world, sample_scene
+from .world import SPLITS, WORLDS, WorldError, get_world, sample_scene
 
-FORMATS = ("imagefolder", "parquet", "npz")   # as worlds.datasets, which is imported only to generate
+FORMATS = ("imagefolder", "parquet", "npz")  # as worlds.datasets, which is imported only to generate
 
 
 class CommandError(Exception):
@@ -50,8 +51,10 @@ def _world(args):
 
 
 def cmd_list(args) -> None:
-    rows = [(w.name, w.view, str(w.image_size), "-".join(map(str, sorted(set(w.num_objects)))), w.description)
-            for w in WORLDS.values()]
+    rows = [
+        (w.name, w.view, str(w.image_size), "-".join(map(str, sorted(set(w.num_objects)))), w.description)
+        for w in WORLDS.values()
+    ]
     header = ("world", "view", "size", "objects", "description")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
@@ -61,20 +64,39 @@ def cmd_list(args) -> None:
 def cmd_generate(args) -> None:
     from tqdm import tqdm
 
-    from .datasets import DatasetError, generate   # imports torch: only this command pays for it
+    from .datasets import DatasetError, generate  # imports torch: only this command pays for it
 
-    bars = []   # the progress bar, made when generate says how many scenes this run has
+    bars = []  # the progress bar, made when generate says how many scenes this run has
 
     def progress(done: int, total: int) -> None:
         if not bars:
-            bars.append(tqdm(total=total, initial=done, unit="scene", file=sys.stderr, dynamic_ncols=True,
-                             desc=f"{args.world} -> {args.format}"))
+            bars.append(
+                tqdm(
+                    total=total,
+                    initial=done,
+                    unit="scene",
+                    file=sys.stderr,
+                    dynamic_ncols=True,
+                    desc=f"{args.world} -> {args.format}",
+                )
+            )
         bars[0].update(done - bars[0].n)
 
     try:
-        out = generate(args.world, args.n, args.seed, args.out, args.format, shard=args.shard,
-                       num_shards=args.num_shards, overwrite=args.overwrite, image_size=args.size,
-                       split=args.split, progress=progress, workers=args.workers)
+        out = generate(
+            args.world,
+            args.n,
+            args.seed,
+            args.out,
+            args.format,
+            shard=args.shard,
+            num_shards=args.num_shards,
+            overwrite=args.overwrite,
+            image_size=args.size,
+            split=args.split,
+            progress=progress,
+            workers=args.workers,
+        )
     except DatasetError as err:
         raise CommandError(str(err)) from None
     finally:
@@ -86,8 +108,19 @@ def cmd_generate(args) -> None:
 def cmd_show(args) -> None:
     scene = sample_scene(_world(args), args.seed, args.index)
     if args.json:
-        print(json.dumps({"world": args.world, "seed": args.seed, "index": args.index, "caption": caption(scene),
-                          "captions": captions(scene), "relations": relations(scene), "scene": scene.to_dict()}))
+        print(
+            json.dumps(
+                {
+                    "world": args.world,
+                    "seed": args.seed,
+                    "index": args.index,
+                    "caption": caption(scene),
+                    "captions": captions(scene),
+                    "relations": relations(scene),
+                    "scene": scene.to_dict(),
+                }
+            )
+        )
     else:
         print(f"caption: {caption(scene)}")
         print(scene.to_json(indent=2))

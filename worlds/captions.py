@@ -6,6 +6,7 @@ from the camera; in the 2D view "right" is +x and "behind" is +y (up in the imag
 Object i is left of object j when (p_i - p_j) . right < -margin. These captions are the
 text conditions of the conditional generative models.
 """
+
 from __future__ import annotations
 
 import math
@@ -59,8 +60,10 @@ def relations(scene: Scene, margin: float = 0.0) -> list[dict]:
 
 def _left_to_right(scene: Scene) -> list[int]:
     right, _ = ground_axes(scene)
-    return sorted(range(len(scene.objects)),
-                  key=lambda k: (scene.objects[k].position[0] * right[0] + scene.objects[k].position[1] * right[1], k))
+    return sorted(
+        range(len(scene.objects)),
+        key=lambda k: (scene.objects[k].position[0] * right[0] + scene.objects[k].position[1] * right[1], k),
+    )
 
 
 def _and_list(items: list[str]) -> str:

@@ -33,6 +33,7 @@ renders scenes on the fly instead. Both are torch map-style datasets whose items
 which torch's default collate batches as is (it could not batch `Scene` objects; use
 `dataset.scene(i)` for those).
 """
+
 from __future__ import annotations
 
 import functools
@@ -75,19 +76,41 @@ MIN_PARTS_PER_WORKER = 8
 # and takes 3x as long.
 PNG_LEVEL = 6
 STAMP, MANIFEST, PARTS = ".toyworld-run.json", "manifest.json", ".parts"
-STAMP_KEYS = ("toyworld_run", "version", "world", "config_hash", "seed", "n", "format", "num_shards", "shard",
-              "part_size")
+STAMP_KEYS = (
+    "toyworld_run",
+    "version",
+    "world",
+    "config_hash",
+    "seed",
+    "n",
+    "format",
+    "num_shards",
+    "shard",
+    "part_size",
+)
 SHARD_DIR = re.compile(r"shard-\d{5}-of-\d{5}")
 VERSION = getattr(importlib.import_module(__package__), "__version__", "0.1.0")
 
 # One Arrow schema for the records of every format (imagefolder's JSON lines infer the same).
-RECORD_SCHEMA = pa.schema([
-    ("index", pa.int64()), ("scene", pa.string()), ("caption", pa.string()), ("captions", pa.list_(pa.string())),
-    ("relations", pa.list_(pa.struct([("subject", pa.int64()), ("relation", pa.string()), ("object", pa.int64())]))),
-    ("num_objects", pa.int64()), ("shapes", pa.list_(pa.string())), ("colors", pa.list_(pa.string())),
-    ("sizes", pa.list_(pa.float64())), ("materials", pa.list_(pa.string())),
-    ("positions", pa.list_(pa.list_(pa.float64()))), ("rotations", pa.list_(pa.float64())),
-])
+RECORD_SCHEMA = pa.schema(
+    [
+        ("index", pa.int64()),
+        ("scene", pa.string()),
+        ("caption", pa.string()),
+        ("captions", pa.list_(pa.string())),
+        (
+            "relations",
+            pa.list_(pa.struct([("subject", pa.int64()), ("relation", pa.string()), ("object", pa.int64())])),
+        ),
+        ("num_objects", pa.int64()),
+        ("shapes", pa.list_(pa.string())),
+        ("colors", pa.list_(pa.string())),
+        ("sizes", pa.list_(pa.float64())),
+        ("materials", pa.list_(pa.string())),
+        ("positions", pa.list_(pa.list_(pa.float64()))),
+        ("rotations", pa.list_(pa.float64())),
+    ]
+)
 # Hugging Face's Image feature is stored as this struct; the schema metadata says to decode it.
 IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 
@@ -108,15 +131,18 @@ def _hf_feature(field_type: pa.DataType) -> dict:
 
 
 PARQUET_SCHEMA = pa.schema([("image", IMAGE_TYPE), *RECORD_SCHEMA])
-PARQUET_SCHEMA = PARQUET_SCHEMA.with_metadata({"huggingface": json.dumps(
-    {"info": {"features": {f.name: _hf_feature(f.type) for f in PARQUET_SCHEMA}}})})
+PARQUET_SCHEMA = PARQUET_SCHEMA.with_metadata(
+    {"huggingface": json.dumps({"info": {"features": {f.name: _hf_feature(f.type) for f in PARQUET_SCHEMA}}})}
+)
 
 
 # --- one run --------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Run:
     """Everything that decides a run's bytes, and where it writes them."""
+
     world: World
     seed: int
     n: int
@@ -133,9 +159,18 @@ class _Run:
     @property
     def stamp(self) -> dict:
         """The settings two runs must share to write into one directory (STAMP_KEYS)."""
-        return {"toyworld_run": 1, "version": VERSION, "world": self.world.name,
-                "config_hash": self.world.config_hash, "seed": self.seed, "n": self.n, "format": self.format,
-                "num_shards": self.num_shards, "shard": self.shard, "part_size": self.part_size}
+        return {
+            "toyworld_run": 1,
+            "version": VERSION,
+            "world": self.world.name,
+            "config_hash": self.world.config_hash,
+            "seed": self.seed,
+            "n": self.n,
+            "format": self.format,
+            "num_shards": self.num_shards,
+            "shard": self.shard,
+            "part_size": self.part_size,
+        }
 
     def parts(self) -> list[tuple[int, int, int]]:
         """(part number, first scene, end scene) of each part of this shard."""
@@ -162,7 +197,7 @@ def _resolve_world(world: World | str, image_size: int | None, split: str | None
     if image_size is not None and image_size != world.image_size:
         if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)):
             raise DatasetError(f"image_size must be an integer, got {image_size!r}")
-        world = world.replace(image_size=int(image_size))   # which checks it as Scene checks image sizes
+        world = world.replace(image_size=int(image_size))  # which checks it as Scene checks image sizes
     if split is not None and split != world.split:
         world = world.replace(split=split)
     return world
@@ -174,10 +209,22 @@ def _count(name: str, value, lo: int, hi: int) -> int:
     return int(value)
 
 
-def generate(world: World | str, n: int, seed: int, out: str | os.PathLike, format: str, *, shard: int = 0,
-             num_shards: int = 1, overwrite: bool = False, image_size: int | None = None, split: str | None = None,
-             progress: Callable[[int, int], object] | None = None, part_size: int = PART_SIZE,
-             workers: int | None = None) -> Path:
+def generate(
+    world: World | str,
+    n: int,
+    seed: int,
+    out: str | os.PathLike,
+    format: str,
+    *,
+    shard: int = 0,
+    num_shards: int = 1,
+    overwrite: bool = False,
+    image_size: int | None = None,
+    split: str | None = None,
+    progress: Callable[[int, int], object] | None = None,
+    part_size: int = PART_SIZE,
+    workers: int | None = None,
+) -> Path:
     """Write scenes [shard*n//num_shards, (shard+1)*n//num_shards) of `world` to `out`; return
     the export's directory (`out`, or `out/shard-0000i-of-0000k` for one of several shards).
 
@@ -214,13 +261,14 @@ def generate(world: World | str, n: int, seed: int, out: str | os.PathLike, form
         return run.dir
     _remove_temporaries(run.dir)
     pending = [p for p in run.parts() if not run.part_file(p[0]).exists()]
-    advance(total - sum(hi - lo for _, lo, hi in pending))   # parts finished by an earlier run
+    advance(total - sum(hi - lo for _, lo, hi in pending))  # parts finished by an earlier run
     _make_parts(run, pending, workers, advance)
     _finish(run)
     return run.dir
 
 
 # --- who owns a directory -----------------------------------------------------------------
+
 
 def _read_stamp(directory: Path) -> dict | None:
     try:
@@ -244,7 +292,7 @@ def _clear(directory: Path, entries: list[Path] | None = None) -> None:
         raise DatasetError(f"refusing to delete the contents of {directory}; write the export to a new directory")
     for entry in resolved.iterdir() if entries is None else entries:
         if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)   # a concurrent shard may be removing it too
+            shutil.rmtree(entry, ignore_errors=True)  # a concurrent shard may be removing it too
         else:
             entry.unlink(missing_ok=True)
 
@@ -257,14 +305,15 @@ def _claim(run: _Run, out: Path, overwrite: bool) -> None:
     if run.num_shards > 1 and out.is_dir():
         # `out` holds the shard directories of one run and nothing else.
         ours = f"of-{run.num_shards:05d}"
-        strangers = [e for e in out.iterdir() if not (e.is_dir() and SHARD_DIR.fullmatch(e.name)
-                                                      and e.name.endswith(ours))]
+        strangers = [
+            e for e in out.iterdir() if not (e.is_dir() and SHARD_DIR.fullmatch(e.name) and e.name.endswith(ours))
+        ]
         if strangers and not overwrite:
             raise DatasetError(f"{out} holds {strangers[0].name!r}, which is not a shard of this run; {hint}")
         for sibling in (e for e in out.iterdir() if e not in strangers and e != run.dir):
             theirs = _read_stamp(sibling)
             diff = theirs and _differences(theirs, run.stamp, ignore=("shard",))
-            if diff and not overwrite:   # with overwrite, re-running that shard replaces it
+            if diff and not overwrite:  # with overwrite, re-running that shard replaces it
                 raise DatasetError(f"{sibling} belongs to a different run ({diff}); {hint}")
         if strangers:
             _clear(out, strangers)
@@ -278,7 +327,7 @@ def _claim(run: _Run, out: Path, overwrite: bool) -> None:
             diff = _differences(theirs, run.stamp)
             if diff:
                 raise DatasetError(f"{run.dir} holds a different export ({diff}); {hint}")
-            return   # our own run: resume it
+            return  # our own run: resume it
         _clear(run.dir)
     run.dir.mkdir(parents=True, exist_ok=True)
     _atomic_write(run.dir / STAMP, json.dumps(run.stamp, indent=2).encode())
@@ -292,7 +341,7 @@ def _is_complete(run: _Run) -> bool:
         return False
     damaged = _check_files(run.dir, manifest, "size")
     if not damaged:
-        shutil.rmtree(run.dir / PARTS, ignore_errors=True)   # left if a run was killed just after its manifest
+        shutil.rmtree(run.dir / PARTS, ignore_errors=True)  # left if a run was killed just after its manifest
         return True
     (run.dir / MANIFEST).unlink()
     for path, _ in damaged:
@@ -319,6 +368,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 # --- making parts ---------------------------------------------------------------------------
 
+
 def _color_text(color) -> str:
     return color if isinstance(color, str) else "#{:02x}{:02x}{:02x}".format(*color)
 
@@ -326,11 +376,20 @@ def _color_text(color) -> str:
 def _record(index: int, scene: Scene) -> dict:
     """The metadata of one scene: everything but its pixels."""
     texts, objects = captions(scene), scene.objects
-    return {"index": index, "scene": scene.to_json(), "caption": texts[0], "captions": texts,
-            "relations": relations(scene), "num_objects": len(objects),
-            "shapes": [o.shape for o in objects], "colors": [_color_text(o.color) for o in objects],
-            "sizes": [o.size for o in objects], "materials": [o.material for o in objects],
-            "positions": [list(o.position) for o in objects], "rotations": [o.rotation for o in objects]}
+    return {
+        "index": index,
+        "scene": scene.to_json(),
+        "caption": texts[0],
+        "captions": texts,
+        "relations": relations(scene),
+        "num_objects": len(objects),
+        "shapes": [o.shape for o in objects],
+        "colors": [_color_text(o.color) for o in objects],
+        "sizes": [o.size for o in objects],
+        "materials": [o.material for o in objects],
+        "positions": [list(o.position) for o in objects],
+        "rotations": [o.rotation for o in objects],
+    }
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -363,16 +422,22 @@ def _write_part(run: _Run, j: int, lo: int, hi: int) -> int:
     final.parent.mkdir(parents=True, exist_ok=True)
     temp = _temporary(final)
     if run.format == "npz":
-        with open(temp, "wb") as f:   # a file object: given a name, numpy would append ".npz"
-            np.savez_compressed(f, images=images, vectors=np.stack([s.to_vector() for s in scenes]),
-                                indices=np.arange(lo, hi, dtype=np.int64),
-                                scenes=np.array([s.to_json() for s in scenes]),
-                                captions=np.array([caption(s) for s in scenes]))
+        with open(temp, "wb") as f:  # a file object: given a name, numpy would append ".npz"
+            np.savez_compressed(
+                f,
+                images=images,
+                vectors=np.stack([s.to_vector() for s in scenes]),
+                indices=np.arange(lo, hi, dtype=np.int64),
+                scenes=np.array([s.to_json() for s in scenes]),
+                captions=np.array([caption(s) for s in scenes]),
+            )
     elif run.format == "parquet":
-        rows = [{"image": {"bytes": png, "path": f"{i:08d}.png"}, **_record(i, s)}
-                for i, s, png in zip(range(lo, hi), scenes, _pngs(images))]
+        rows = [
+            {"image": {"bytes": png, "path": f"{i:08d}.png"}, **_record(i, s)}
+            for i, s, png in zip(range(lo, hi), scenes, _pngs(images))
+        ]
         pq.write_table(pa.Table.from_pylist(rows, schema=PARQUET_SCHEMA), temp, compression="zstd")
-    else:   # imagefolder: the PNGs, then the part's records, whose arrival marks the part done
+    else:  # imagefolder: the PNGs, then the part's records, whose arrival marks the part done
         (run.dir / "images").mkdir(exist_ok=True)
         lines = []
         for i, s, png in zip(range(lo, hi), scenes, _pngs(images)):
@@ -387,19 +452,21 @@ def _start_worker() -> None:
     """Set up a pool worker: one numba thread (the workers share the CPUs already), and a
     watcher that ends it with its parent, which a killed run would leave waiting forever."""
     import numba
+
     numba.set_num_threads(1)
     threading.Thread(target=_exit_with_parent, daemon=True).start()
 
 
 def _exit_with_parent() -> None:
-    multiprocessing.parent_process().join()   # returns when the parent process has gone
+    multiprocessing.parent_process().join()  # returns when the parent process has gone
     os._exit(1)
 
 
-def _make_parts(run: _Run, pending: list[tuple[int, int, int]], workers: int | None,
-                finished: Callable[[int], None]) -> None:
+def _make_parts(
+    run: _Run, pending: list[tuple[int, int, int]], workers: int | None, finished: Callable[[int], None]
+) -> None:
     """Make the pending parts, serially or in a process pool; `finished(count)` follows each."""
-    if workers is None:   # a pool takes ~2 s to start, the time of a few parts: use one for long runs
+    if workers is None:  # a pool takes ~2 s to start, the time of a few parts: use one for long runs
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         workers = cpus if len(pending) >= MIN_PARTS_PER_WORKER * cpus else 1
     workers = min(workers, len(pending))
@@ -412,13 +479,13 @@ def _make_parts(run: _Run, pending: list[tuple[int, int, int]], workers: int | N
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])
-    else:   # Windows
+    else:  # Windows
         context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker)
     try:
         for future in as_completed([pool.submit(_write_part, run, *part) for part in pending]):
             finished(future.result())
-    finally:   # on an error or Ctrl-C, do not wait for parts nobody will collect
+    finally:  # on an error or Ctrl-C, do not wait for parts nobody will collect
         pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -435,9 +502,26 @@ def _command(run: _Run) -> str | None:
     preset = WORLDS.get(run.world.name)
     if preset is None or _resolve_world(preset, run.world.image_size, run.world.split) != run.world:
         return None
-    args = ["python", "-m", "worlds", "generate", "--world", run.world.name, "--n", str(run.n), "--seed",
-            str(run.seed), "--out", str(run.dir if run.num_shards == 1 else run.dir.parent), "--format", run.format,
-            "--size", str(run.world.image_size), "--split", run.world.split]
+    args = [
+        "python",
+        "-m",
+        "worlds",
+        "generate",
+        "--world",
+        run.world.name,
+        "--n",
+        str(run.n),
+        "--seed",
+        str(run.seed),
+        "--out",
+        str(run.dir if run.num_shards == 1 else run.dir.parent),
+        "--format",
+        run.format,
+        "--size",
+        str(run.world.image_size),
+        "--split",
+        run.world.split,
+    ]
     if run.num_shards > 1:
         args += ["--shard", str(run.shard), "--num-shards", str(run.num_shards)]
     return shlex.join(args)
@@ -450,12 +534,19 @@ def _finish(run: _Run) -> None:
         _atomic_write(run.dir / "metadata.jsonl", lines)
     lo, hi = run.span
     manifest = {
-        **run.stamp, "world_config": run.world.to_dict(), "span": [lo, hi], "count": hi - lo,
-        "image_size": [run.world.image_size] * 2, "created_by": _command(run),
+        **run.stamp,
+        "world_config": run.world.to_dict(),
+        "span": [lo, hi],
+        "count": hi - lo,
+        "image_size": [run.world.image_size] * 2,
+        "created_by": _command(run),
         "parts": [[str(run.part_file(j).relative_to(run.dir)), a, b] for j, a, b in run.parts()]
-        if run.format != "imagefolder" else [["metadata.jsonl", lo, hi]],
-        "files": [{"path": str(p.relative_to(run.dir)), "bytes": p.stat().st_size, "sha256": _sha256(p)}
-                  for p in run.data_files()],
+        if run.format != "imagefolder"
+        else [["metadata.jsonl", lo, hi]],
+        "files": [
+            {"path": str(p.relative_to(run.dir)), "bytes": p.stat().st_size, "sha256": _sha256(p)}
+            for p in run.data_files()
+        ],
     }
     _atomic_write(run.dir / MANIFEST, json.dumps(manifest, indent=1).encode())
     shutil.rmtree(run.dir / PARTS, ignore_errors=True)
@@ -463,10 +554,11 @@ def _finish(run: _Run) -> None:
 
 # --- reading exports back -------------------------------------------------------------------
 
+
 def _read_manifest(directory: Path) -> dict | None:
     try:
         return json.loads((directory / MANIFEST).read_text())
-    except (OSError, ValueError):   # absent, or not ours to read
+    except (OSError, ValueError):  # absent, or not ours to read
         return None
 
 
@@ -493,8 +585,10 @@ def _find_exports(path: Path) -> list[tuple[Path, dict]]:
         return [(path, manifest)]
     shards = sorted(e for e in path.iterdir() if SHARD_DIR.fullmatch(e.name))
     if not shards:
-        raise DatasetError(f"{path} holds no finished export (no {MANIFEST}); if a run was interrupted, "
-                           "re-run the same command to finish it")
+        raise DatasetError(
+            f"{path} holds no finished export (no {MANIFEST}); if a run was interrupted, "
+            "re-run the same command to finish it"
+        )
     found = []
     for directory in shards:
         manifest = _read_manifest(directory)
@@ -508,8 +602,10 @@ def _find_exports(path: Path) -> list[tuple[Path, dict]]:
             raise DatasetError(f"{directory} belongs to a different run than {found[0][0].name} ({diff})")
     missing = sorted(set(range(first["num_shards"])) - {m["shard"] for _, m in found})
     if missing:
-        raise DatasetError(f"{path} lacks shard(s) {', '.join(map(str, missing))} of {first['num_shards']}; "
-                           "generate them with --shard i --num-shards k")
+        raise DatasetError(
+            f"{path} lacks shard(s) {', '.join(map(str, missing))} of {first['num_shards']}; "
+            "generate them with --shard i --num-shards k"
+        )
     return found
 
 
@@ -518,23 +614,37 @@ def _load_part(path: str, format: str, mtime_ns: int) -> dict:
     """The columns an item needs from one part file (cached; `mtime_ns` notices a rewrite)."""
     if format == "parquet":
         table = pq.read_table(path, columns=["image", "index", "scene", "caption"])
-        return {"png": table["image"].combine_chunks().field("bytes").to_pylist(),
-                **{k: table[k].to_pylist() for k in ("index", "scene", "caption")}}
+        return {
+            "png": table["image"].combine_chunks().field("bytes").to_pylist(),
+            **{k: table[k].to_pylist() for k in ("index", "scene", "caption")},
+        }
     if format == "npz":
         with np.load(path) as z:
-            return {"images": z["images"], "vectors": z["vectors"], "index": z["indices"].tolist(),
-                    "scene": z["scenes"].tolist(), "caption": z["captions"].tolist()}
+            return {
+                "images": z["images"],
+                "vectors": z["vectors"],
+                "index": z["indices"].tolist(),
+                "scene": z["scenes"].tolist(),
+                "caption": z["captions"].tolist(),
+            }
     with open(path) as f:
         rows = [json.loads(line) for line in f]
-    return {"file": [str(Path(path).parent / r["file_name"]) for r in rows],
-            **{k: [r[k] for r in rows] for k in ("index", "scene", "caption")}}
+    return {
+        "file": [str(Path(path).parent / r["file_name"]) for r in rows],
+        **{k: [r[k] for r in rows] for k in ("index", "scene", "caption")},
+    }
 
 
 def _item(index: int, image: np.ndarray, vector: np.ndarray, scene: str, text: str) -> dict:
     """One item in the form both datasets share (see the module docstring); its tensors are
     copies, so changing them in place cannot change a cached part."""
-    return {"index": index, "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
-            "vector": torch.from_numpy(np.array(vector, np.float32)), "scene": scene, "caption": text}
+    return {
+        "index": index,
+        "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+        "vector": torch.from_numpy(np.array(vector, np.float32)),
+        "scene": scene,
+        "caption": text,
+    }
 
 
 class ExportDataset(torch.utils.data.Dataset):
@@ -555,8 +665,10 @@ class ExportDataset(torch.utils.data.Dataset):
             if problems:
                 (path, problem), more = problems[0], len(problems) - 1
                 command = f"{manifest['created_by']} --overwrite" if manifest["created_by"] else "its manifest says how"
-                raise DatasetError(f"{directory} is damaged: {path.relative_to(directory)} {problem}"
-                                   f"{f' (and {more} more)' if more else ''}; make it again: {command}")
+                raise DatasetError(
+                    f"{directory} is damaged: {path.relative_to(directory)} {problem}"
+                    f"{f' (and {more} more)' if more else ''}; make it again: {command}"
+                )
         self.manifests = [manifest for _, manifest in exports]
         self.format = self.manifests[0]["format"]
         self._parts = [(str(d / name), lo, hi) for d, m in exports for name, lo, hi in m["parts"]]
@@ -566,7 +678,7 @@ class ExportDataset(torch.utils.data.Dataset):
         return self._starts[-1]
 
     def _row(self, position: int) -> tuple[dict, int]:
-        position = range(len(self))[position]   # negative positions count from the end; IndexError past it
+        position = range(len(self))[position]  # negative positions count from the end; IndexError past it
         k = bisect_right(self._starts, position) - 1
         path = self._parts[k][0]
         return _load_part(path, self.format, os.stat(path).st_mtime_ns), position - self._starts[k]
@@ -604,8 +716,9 @@ class RenderedDataset(torch.utils.data.Dataset):
     children forked after it has run.
     """
 
-    def __init__(self, world: World | str, seed: int, n: int, *, image_size: int | None = None,
-                 split: str | None = None):
+    def __init__(
+        self, world: World | str, seed: int, n: int, *, image_size: int | None = None, split: str | None = None
+    ):
         self.world = _resolve_world(world, image_size, split)
         self.seed = _count("seed", seed, 0, 2**63 - 1)
         self.n = _count("n", n, 1, 2**63 - 1)
@@ -619,5 +732,7 @@ class RenderedDataset(torch.utils.data.Dataset):
     def __getitems__(self, positions: list[int]) -> list[dict]:
         indices = [range(self.n)[p] for p in positions]
         scenes = sample_scenes(self.world, self.seed, indices)
-        return [_item(i, image, s.to_vector(), s.to_json(), caption(s))
-                for i, s, image in zip(indices, scenes, render(scenes))]
+        return [
+            _item(i, image, s.to_vector(), s.to_json(), caption(s))
+            for i, s, image in zip(indices, scenes, render(scenes))
+        ]

@@ -5,6 +5,7 @@ Pure numpy; every function returns a new uint8 array.
     panel = render_panels(scene, masks=True, depth=True)   # {"image": ..., "masks": ..., "depth": ...}
     grid = image_grid(images, columns=8, scale=3)           # (N, H, W, 3) -> one picture
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,25 +14,49 @@ from .render import render_layers
 from .scene import Scene
 
 # Instance colours: Tableau 10, distinct and readable on the dark ground.
-INSTANCE_COLORS = np.array([(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-                            (140, 86, 75), (227, 119, 194), (188, 189, 34), (23, 190, 207), (250, 250, 250)],
-                           np.uint8)
-GROUND_COLOR = np.array((24, 24, 28), np.uint8)       # masks: pixels that show no object
-FLAT_DEPTH_COLOR = np.array((40, 44, 64), np.uint8)   # depth: sky, or no depth at all (2D view)
+INSTANCE_COLORS = np.array(
+    [
+        (31, 119, 180),
+        (255, 127, 14),
+        (44, 160, 44),
+        (214, 39, 40),
+        (148, 103, 189),
+        (140, 86, 75),
+        (227, 119, 194),
+        (188, 189, 34),
+        (23, 190, 207),
+        (250, 250, 250),
+    ],
+    np.uint8,
+)
+GROUND_COLOR = np.array((24, 24, 28), np.uint8)  # masks: pixels that show no object
+FLAT_DEPTH_COLOR = np.array((40, 44, 64), np.uint8)  # depth: sky, or no depth at all (2D view)
 
 
 def colorize_masks(masks: np.ndarray) -> np.ndarray:
     """Instance masks (..., H, W) int (-1 = no object) -> uint8 RGB (..., H, W, 3):
     object k gets `INSTANCE_COLORS[k]`, pixels with no object the dark `GROUND_COLOR`."""
     masks = np.asarray(masks)
-    palette = np.concatenate([INSTANCE_COLORS, GROUND_COLOR[None]])    # index -1 -> ground
+    palette = np.concatenate([INSTANCE_COLORS, GROUND_COLOR[None]])  # index -1 -> ground
     index = np.where(masks < 0, len(palette) - 1, masks % len(INSTANCE_COLORS))
     return palette[index]
 
 
 # A perceptually ordered colour ramp (sampled from matplotlib's "magma"): far/dark -> near/bright.
-_DEPTH_RAMP = np.array([(0, 0, 4), (28, 16, 68), (79, 18, 123), (129, 37, 129), (181, 54, 122),
-                        (229, 80, 100), (251, 135, 97), (254, 194, 135), (252, 253, 191)], np.float64)
+_DEPTH_RAMP = np.array(
+    [
+        (0, 0, 4),
+        (28, 16, 68),
+        (79, 18, 123),
+        (129, 37, 129),
+        (181, 54, 122),
+        (229, 80, 100),
+        (251, 135, 97),
+        (254, 194, 135),
+        (252, 253, 191),
+    ],
+    np.float64,
+)
 
 
 def depth_to_image(depth: np.ndarray) -> np.ndarray:
@@ -42,8 +67,11 @@ def depth_to_image(depth: np.ndarray) -> np.ndarray:
     (inf) and no depth (NaN, the 2D view) are shown in the flat `FLAT_DEPTH_COLOR`."""
     depth = np.asarray(depth, np.float64)
     if depth.ndim == 3:
-        return (np.stack([depth_to_image(d) for d in depth]) if len(depth)
-                else np.zeros((0,) + depth.shape[1:] + (3,), np.uint8))
+        return (
+            np.stack([depth_to_image(d) for d in depth])
+            if len(depth)
+            else np.zeros((0,) + depth.shape[1:] + (3,), np.uint8)
+        )
     if depth.ndim != 2:
         raise ValueError(f"depth must be (H, W) or (B, H, W), got shape {depth.shape}")
     valid = np.isfinite(depth) & (depth > 0)
@@ -53,7 +81,7 @@ def depth_to_image(depth: np.ndarray) -> np.ndarray:
         disparity = 1.0 / depth[valid]
         lo, hi = float(disparity.min()), float(disparity.max())
         t = (disparity - lo) / (hi - lo) if hi > lo else np.ones_like(disparity)
-        x = 0.15 + 0.85 * t                    # keep the far end off black
+        x = 0.15 + 0.85 * t  # keep the far end off black
         pos = x * (len(_DEPTH_RAMP) - 1)
         i = np.minimum(pos.astype(int), len(_DEPTH_RAMP) - 2)
         f = (pos - i)[:, None]
@@ -79,8 +107,13 @@ def display_factor(side: int, target: int = 256) -> int:
     return max(1, -(-int(target) // max(1, int(side))))
 
 
-def overlay_boxes(image: np.ndarray, boxes: np.ndarray, scale: int = 1, thickness: int | None = None,
-                  colors: np.ndarray = INSTANCE_COLORS) -> np.ndarray:
+def overlay_boxes(
+    image: np.ndarray,
+    boxes: np.ndarray,
+    scale: int = 1,
+    thickness: int | None = None,
+    colors: np.ndarray = INSTANCE_COLORS,
+) -> np.ndarray:
     """A copy of `image` (H, W, 3) with rectangles drawn around `boxes` (K, 4) of
     (row0, col0, row1, col1), end-exclusive, in the coordinates of an image `scale` times
     smaller (so boxes of a 64 px render can be drawn on its upscaled copy). Boxes of -1
@@ -96,10 +129,10 @@ def overlay_boxes(image: np.ndarray, boxes: np.ndarray, scale: int = 1, thicknes
         if r1 <= r0 or c1 <= c0:
             continue
         color = colors[k % len(colors)]
-        out[r0:min(r0 + t, r1), c0:c1] = color
-        out[max(r1 - t, r0):r1, c0:c1] = color
-        out[r0:r1, c0:min(c0 + t, c1)] = color
-        out[r0:r1, max(c1 - t, c0):c1] = color
+        out[r0 : min(r0 + t, r1), c0:c1] = color
+        out[max(r1 - t, r0) : r1, c0:c1] = color
+        out[r0:r1, c0 : min(c0 + t, c1)] = color
+        out[r0:r1, max(c1 - t, c0) : c1] = color
     return out
 
 
@@ -117,16 +150,16 @@ def image_grid(images, columns: int, pad: int = 2, pad_value: int = 255, scale: 
     rows = -(-len(images) // columns)
     h, w = images[0].shape[:2]
     rest = images[0].shape[2:]
-    out = np.full((rows * h + (rows - 1) * pad, columns * w + (columns - 1) * pad) + rest, pad_value,
-                  images[0].dtype)
+    out = np.full((rows * h + (rows - 1) * pad, columns * w + (columns - 1) * pad) + rest, pad_value, images[0].dtype)
     for n, im in enumerate(images):
         r, c = divmod(n, columns)
-        out[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = im
+        out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = im
     return out
 
 
-def render_panels(scene: Scene, *, masks: bool = False, depth: bool = False, boxes: bool = False,
-                  target: int = 256) -> dict[str, np.ndarray]:
+def render_panels(
+    scene: Scene, *, masks: bool = False, depth: bool = False, boxes: bool = False, target: int = 256
+) -> dict[str, np.ndarray]:
     """Render one scene for display: {"image": ...} and, when asked, {"masks": ..., "depth": ...},
     each uint8 RGB upscaled (nearest neighbour) to at least `target` pixels a side. With
     `boxes`, each object's bounding box is drawn on the image in its mask colour."""

@@ -8,6 +8,7 @@ image size, since the result is one array.
 `render_layers(scenes)` also returns what the renderer knows besides colour: instance
 masks, depth (3D), each object's 2D bounding box and its count of visible pixels.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,12 +24,13 @@ from .scene import MAX_OBJECTS, Scene
 @dataclass(frozen=True)
 class Rendering:
     """Everything one call of the renderer produces, batched over B scenes."""
-    images: np.ndarray    # uint8 (B, H, W, 3)
-    masks: np.ndarray     # int16 (B, H, W): index of the object seen at each pixel, -1 for none
-    depth: np.ndarray     # float32 (B, H, W): distance along the camera axis (3D); NaN in 2D
-    boxes: np.ndarray     # int32 (B, MAX_OBJECTS, 4): (row0, col0, row1, col1) of visible pixels,
-                          # end-exclusive; all -1 for an object that is absent or hidden
-    visible: np.ndarray   # int32 (B, MAX_OBJECTS): number of pixels each object owns in the mask
+
+    images: np.ndarray  # uint8 (B, H, W, 3)
+    masks: np.ndarray  # int16 (B, H, W): index of the object seen at each pixel, -1 for none
+    depth: np.ndarray  # float32 (B, H, W): distance along the camera axis (3D); NaN in 2D
+    boxes: np.ndarray  # int32 (B, MAX_OBJECTS, 4): (row0, col0, row1, col1) of visible pixels,
+    # end-exclusive; all -1 for an object that is absent or hidden
+    visible: np.ndarray  # int32 (B, MAX_OBJECTS): number of pixels each object owns in the mask
 
 
 def _check_batch(scenes) -> list[Scene]:

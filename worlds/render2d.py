@@ -14,6 +14,7 @@ The kernel is compiled with numba and runs in parallel over the batch; each obje
 visits the pixels of its own bounding box, so a scene costs little more than its
 background fill.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,11 @@ COLUMNS = ("shape", "x", "y", "size", "rotation", "r", "g", "b", "metal", "heigh
 
 def pack_objects(scenes: list[Scene]) -> tuple[np.ndarray, np.ndarray]:
     """All objects of all scenes as one float64 table (N, len(COLUMNS)) and scene offsets (B+1,)."""
-    rows = [(SHAPES.index(o.shape), *o.position, o.size, o.rotation, *o.rgb, o.material == "metal", o.height)
-            for s in scenes for o in s.objects]
+    rows = [
+        (SHAPES.index(o.shape), *o.position, o.size, o.rotation, *o.rgb, o.material == "metal", o.height)
+        for s in scenes
+        for o in s.objects
+    ]
     table = np.array(rows, np.float64).reshape(len(rows), len(COLUMNS))
     offsets = np.zeros(len(scenes) + 1, np.int64)
     np.cumsum([len(s.objects) for s in scenes], out=offsets[1:])
@@ -55,18 +59,36 @@ def render_2d(scenes: list[Scene], *, with_masks: bool = True) -> tuple[np.ndarr
     B = len(scenes)
     table, offsets = pack_objects(scenes)
     # Per-scene settings: background, pixel scale, light.
-    settings = np.array([(*color_rgb(s.background), min(H, W) / (2.0 * s.camera.extent),
-                          *_light_direction(s), s.light.ambient, s.light.intensity) for s in scenes],
-                        np.float64).reshape(B, 9)
+    settings = np.array(
+        [
+            (
+                *color_rgb(s.background),
+                min(H, W) / (2.0 * s.camera.extent),
+                *_light_direction(s),
+                s.light.ambient,
+                s.light.intensity,
+            )
+            for s in scenes
+        ],
+        np.float64,
+    ).reshape(B, 9)
     # Per-object geometry in pixels, computed once in numpy (float64, IEEE ops only).
-    scale = np.repeat(settings[:, 3], np.diff(offsets))                      # (N,)
+    scale = np.repeat(settings[:, 3], np.diff(offsets))  # (N,)
     theta = np.radians(table[:, 4])
-    geometry = np.stack([
-        W / 2.0 + table[:, 1] * scale,                                      # centre column
-        H / 2.0 - table[:, 2] * scale,                                      # centre row (world y is up)
-        table[:, 3] * scale,                                                # bounding radius in px
-        np.cos(theta), np.sin(theta),
-    ], axis=1) if len(table) else np.zeros((0, 5))
+    geometry = (
+        np.stack(
+            [
+                W / 2.0 + table[:, 1] * scale,  # centre column
+                H / 2.0 - table[:, 2] * scale,  # centre row (world y is up)
+                table[:, 3] * scale,  # bounding radius in px
+                np.cos(theta),
+                np.sin(theta),
+            ],
+            axis=1,
+        )
+        if len(table)
+        else np.zeros((0, 5))
+    )
     images = np.empty((B, H, W, 3), np.uint8)
     masks = np.empty((B, H, W) if with_masks else (0, 0, 0), np.int16)
     _render_kernel(table, geometry, offsets, settings, images, masks)
@@ -74,6 +96,7 @@ def render_2d(scenes: list[Scene], *, with_masks: bool = True) -> tuple[np.ndarr
 
 
 # --- the kernel ---------------------------------------------------------------------------
+
 
 @numba.njit(cache=True, inline="always")
 def _signed_distance(shape, dx, dy, radius, c, s):
@@ -130,7 +153,7 @@ def _render_kernel(table, geometry, offsets, settings, images, masks):
             for ch in range(3):
                 flat[3 * j + ch] = np.uint8(settings[b, ch])
         for i in range(1, H):
-            flat[i * 3 * W:(i + 1) * 3 * W] = flat[:3 * W]
+            flat[i * 3 * W : (i + 1) * 3 * W] = flat[: 3 * W]
         if with_masks:
             masks[b] = -1
         start, stop = offsets[b], offsets[b + 1]

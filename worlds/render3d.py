@@ -35,6 +35,7 @@ Determinism: no fast-math, no randomness, no transcendental functions in the ker
 + - * / and sqrt, which IEEE 754 rounds exactly); trigonometry is done in Python float64.
 Every scene is rendered by itself, so a batch gives the bytes of its scenes rendered alone.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,7 +46,7 @@ import numpy as np
 from .scene import PALETTE, SHAPES, Scene, color_rgb
 
 CUBE, CYLINDER, SPHERE = (SHAPES.index(s) for s in ("cube", "cylinder", "sphere"))
-SUPERSAMPLE = 3          # edge pixels average SUPERSAMPLE x SUPERSAMPLE sub-samples
+SUPERSAMPLE = 3  # edge pixels average SUPERSAMPLE x SUPERSAMPLE sub-samples
 GAIN, DIRECT = 1.25, 0.5  # exposure, and the lamp's share of the light next to the ambient
 SKY = (0.80, 0.82, 0.86)  # what a ray that misses everything sees
 # Packed object record: one row of float64 per object, in this column order (rgb in 0..1).
@@ -60,11 +61,11 @@ _COLOR_01 = {name: tuple(c / 255.0 for c in rgb) for name, rgb in PALETTE.items(
 
 # --- packing: scenes -> flat arrays (the only per-object Python work) --------------------
 
+
 def _object_row(o) -> tuple:
     angle = math.radians(o.rotation)
     rgb = _COLOR_01[o.color] if isinstance(o.color, str) else tuple(c / 255.0 for c in o.color)
-    return (_SHAPE_INDEX[o.shape], *o.position, o.size, math.cos(angle), math.sin(angle), *rgb,
-            o.material == "metal")
+    return (_SHAPE_INDEX[o.shape], *o.position, o.size, math.cos(angle), math.sin(angle), *rgb, o.material == "metal")
 
 
 def _camera_rays(scene: Scene) -> tuple[float, ...]:
@@ -75,13 +76,13 @@ def _camera_rays(scene: Scene) -> tuple[float, ...]:
     f = [a - b for a, b in zip(cam.look_at, e)]
     norm = math.sqrt(f[0] * f[0] + f[1] * f[1] + f[2] * f[2])
     f = [v / norm for v in f]
-    r = [f[1], -f[0], 0.0]                      # f x (0, 0, 1): right, horizontal
+    r = [f[1], -f[0], 0.0]  # f x (0, 0, 1): right, horizontal
     norm = math.sqrt(r[0] * r[0] + r[1] * r[1])
     r = [v / norm for v in r]
-    u = [r[1] * f[2], -r[0] * f[2], r[0] * f[1] - r[1] * f[0]]   # r x f: up
+    u = [r[1] * f[2], -r[0] * f[2], r[0] * f[1] - r[1] * f[0]]  # r x f: up
     tx = math.tan(math.radians(cam.fov) / 2.0)
     ty = tx * H / W
-    ray0 = [f[k] - tx * r[k] + ty * u[k] for k in range(3)]   # d at (sx, sy) = (0, 0)
+    ray0 = [f[k] - tx * r[k] + ty * u[k] for k in range(3)]  # d at (sx, sy) = (0, 0)
     step_col = [2.0 * tx / W * v for v in r]
     step_row = [-2.0 * ty / H * v for v in u]
     # A point at offset v from the eye lands at sx = W/2 + proj_r . v / depth, sy = H/2 - proj_u . v / depth.
@@ -100,16 +101,27 @@ def pixel_ray(scene: Scene, row: float, col: float) -> tuple[np.ndarray, np.ndar
 def pack_scenes(scenes: list[Scene]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Objects (N, 10) float64, scene offsets (B+1,) int64, per-scene settings (B, 30) float64."""
     rows = [_object_row(o) for s in scenes for o in s.objects]
-    objects = np.array(rows, np.float64).reshape(len(rows), len(OBJECT_COLUMNS))   # (N, 10)
+    objects = np.array(rows, np.float64).reshape(len(rows), len(OBJECT_COLUMNS))  # (N, 10)
     offsets = np.zeros(len(scenes) + 1, np.int64)
     np.cumsum([len(s.objects) for s in scenes], out=offsets[1:])
-    cameras: dict = {}   # scenes usually share a camera: compute its rays once
+    cameras: dict = {}  # scenes usually share a camera: compute its rays once
     for s in scenes:
         if s.camera not in cameras:
             cameras[s.camera] = _camera_rays(s)
-    settings = np.array([(*cameras[s.camera], *s.light.position, s.light.radius, s.light.ambient,
-                          s.light.intensity, *(c / 255.0 for c in color_rgb(s.background)))
-                         for s in scenes], np.float64)                   # (B, 30)
+    settings = np.array(
+        [
+            (
+                *cameras[s.camera],
+                *s.light.position,
+                s.light.radius,
+                s.light.ambient,
+                s.light.intensity,
+                *(c / 255.0 for c in color_rgb(s.background)),
+            )
+            for s in scenes
+        ],
+        np.float64,
+    )  # (B, 30)
     return objects, offsets, settings
 
 
@@ -134,7 +146,7 @@ def render_3d(scenes: list[Scene]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 # --- intersections ------------------------------------------------------------------------
 
-_JIT = dict(cache=True, error_model="numpy")   # numpy's error model: x / 0 is inf, no check
+_JIT = dict(cache=True, error_model="numpy")  # numpy's error model: x / 0 is inf, no check
 
 
 @numba.njit(**_JIT)
@@ -163,7 +175,7 @@ def _intersect(obj, ox, oy, oz, dx, dy, dz):
         root = math.sqrt(disc)
         t0, t1 = ((-b - root) / a, (-b + root) / a) if a > 0.0 else (-np.inf, np.inf)
         nx, ny, nz = (px + t0 * dx) / size, (py + t0 * dy) / size, 0.0
-        z0, z1 = -oz / dz, (2.0 * size - oz) / dz     # the ray crosses z = 0 and z = height
+        z0, z1 = -oz / dz, (2.0 * size - oz) / dz  # the ray crosses z = 0 and z = height
         if dz == 0.0:
             z0, z1 = (-np.inf, np.inf) if 0.0 <= oz <= 2.0 * size else (np.inf, -np.inf)
         elif z0 > z1:
@@ -195,6 +207,7 @@ def _intersect(obj, ox, oy, oz, dx, dy, dz):
 
 # --- shading ------------------------------------------------------------------------------
 
+
 @numba.njit(**_JIT)
 def _power(x, squarings):
     """x ** (2 ** squarings) by repeated squaring (exact and portable, unlike pow)."""
@@ -203,7 +216,7 @@ def _power(x, squarings):
     return x
 
 
-@numba.njit(inline="always", **_JIT)   # inlined into both passes: as a call it cost ~25% of the time
+@numba.njit(inline="always", **_JIT)  # inlined into both passes: as a call it cost ~25% of the time
 def _sample(objects, boxes, ground_shadows, spheres, st, i, j, sx, sy, lamp_x, lamp_y, probe):
     """Trace the ray through image point (sx, sy) of pixel (i, j), with a shadow ray to the lamp
     point (lamp_x, lamp_y, lamp z). Returns (r, g, b, id, depth, shadow state): the state is
@@ -235,7 +248,7 @@ def _sample(objects, boxes, ground_shadows, spheres, st, i, j, sx, sy, lamp_x, l
     blocked, all_blocked = 0, (1 << points) - 1
     for k in range(objects.shape[0]):
         if k == hit:
-            continue   # a convex object shades itself through n . l alone
+            continue  # a convex object shades itself through n . l alone
         if hit == -1:
             g = ground_shadows[k]
             if not (g[0] <= px <= g[1] and g[2] <= py <= g[3]):
@@ -281,7 +294,7 @@ def _sample(objects, boxes, ground_shadows, spheres, st, i, j, sx, sy, lamp_x, l
     cos_h = max(nx * hx + ny * hy + nz * hz, 0.0) / (math.sqrt(hx * hx + hy * hy + hz * hz) + 1e-12)
     obj = objects[hit]
     if obj[9] < 0.5:
-        spec = 0.12 * direct * _power(cos_h, 4)                          # matte: a faint (n . h)^16
+        spec = 0.12 * direct * _power(cos_h, 4)  # matte: a faint (n . h)^16
         return obj[6] * diffuse + spec, obj[7] * diffuse + spec, obj[8] * diffuse + spec, hit, best, state
     # Metal: mirror the view ray, r = 2 (n . v) n - v, into a fake environment: the ground
     # below the horizon (dark straight down, in the object's own shadow), a sky brightening
@@ -300,11 +313,18 @@ def _sample(objects, boxes, ground_shadows, spheres, st, i, j, sx, sy, lamp_x, l
     env_r, env_g, env_b = (st[27] * below, st[28] * below, st[29] * below) if rz < 0.0 else (sky, sky, sky)
     tint = 0.25 * diffuse + glossy + glow
     white = 0.5 * (glossy + glow) + sharp
-    return (obj[6] * (tint + 0.85 * env_r) + white, obj[7] * (tint + 0.85 * env_g) + white,
-            obj[8] * (tint + 0.85 * env_b) + white, hit, best, state)
+    return (
+        obj[6] * (tint + 0.85 * env_r) + white,
+        obj[7] * (tint + 0.85 * env_g) + white,
+        obj[8] * (tint + 0.85 * env_b) + white,
+        hit,
+        best,
+        state,
+    )
 
 
 # --- the kernel ---------------------------------------------------------------------------
+
 
 @numba.njit(**_JIT)
 def _to_byte(v):
@@ -318,9 +338,9 @@ def _render_scene(objects, st, n, image, mask, depth):
     H, W = mask.shape
     K = objects.shape[0]
     lamp_x, lamp_y, lamp_z, lamp_r = st[21], st[22], st[23], st[24]
-    boxes = np.empty((K, 4), np.int64)            # (K, 4) pixel rows [i0, i1), columns [j0, j1)
-    ground_shadows = np.empty((K, 4))             # (K, 4) x0, x1, y0, y1 of the shadow on z = 0
-    spheres = np.empty((K, 4))                    # (K, 4) bounding sphere centre and radius
+    boxes = np.empty((K, 4), np.int64)  # (K, 4) pixel rows [i0, i1), columns [j0, j1)
+    ground_shadows = np.empty((K, 4))  # (K, 4) x0, x1, y0, y1 of the shadow on z = 0
+    spheres = np.empty((K, 4))  # (K, 4) bounding sphere centre and radius
     for k in range(K):
         x, y, size, shape = objects[k, 1], objects[k, 2], objects[k, 3], int(objects[k, 0])
         height = size * 1.4142135623730951 if shape == CUBE else 2.0 * size
@@ -336,7 +356,7 @@ def _render_scene(objects, st, n, image, mask, depth):
             qz = height if corner & 4 else 0.0
             vx, vy, vz = qx - st[0], qy - st[1], qz - st[2]
             dist = vx * st[12] + vy * st[13] + vz * st[14]
-            if dist <= 1e-6:   # behind the camera: the box may cover any pixel
+            if dist <= 1e-6:  # behind the camera: the box may cover any pixel
                 s0, s1, c0, c1 = -np.inf, np.inf, -np.inf, np.inf
             else:
                 col = 0.5 * W + (vx * st[15] + vy * st[16] + vz * st[17]) / dist
@@ -344,7 +364,7 @@ def _render_scene(objects, st, n, image, mask, depth):
                 s0, s1, c0, c1 = min(s0, row), max(s1, row), min(c0, col), max(c1, col)
             # Project q from each corner of the lamp's square onto z = 0: p = L + (q - L) Lz / (Lz - qz).
             # (The projection maps convex sets to convex sets, so these 32 points bound the shadow.)
-            if qz >= lamp_z:   # an object above the lamp may shade anything
+            if qz >= lamp_z:  # an object above the lamp may shade anything
                 g[0], g[1], g[2], g[3] = -np.inf, np.inf, -np.inf, np.inf
                 continue
             scale = lamp_z / (lamp_z - qz)
@@ -365,14 +385,15 @@ def _render_scene(objects, st, n, image, mask, depth):
     edge = np.zeros((H, W), np.bool_)
     for i in range(H):
         for j in range(W):
-            r, g_, b, hit, t, state = _sample(objects, boxes, ground_shadows, spheres, st, i, j,
-                                              j + 0.5, i + 0.5, lamp_x, lamp_y, True)
+            r, g_, b, hit, t, state = _sample(
+                objects, boxes, ground_shadows, spheres, st, i, j, j + 0.5, i + 0.5, lamp_x, lamp_y, True
+            )
             image[i, j, 0], image[i, j, 1], image[i, j, 2] = _to_byte(r), _to_byte(g_), _to_byte(b)
             mask[i, j] = max(hit, -1)
             depth[i, j] = t
             here = 3 * (hit + 2) + state
             key[i, j] = here
-            edge[i, j] |= state == 2     # a penumbra: the lamp is partly hidden
+            edge[i, j] |= state == 2  # a penumbra: the lamp is partly hidden
             if j > 0 and key[i, j - 1] != here:
                 edge[i, j] = edge[i, j - 1] = True
             if i > 0:
@@ -395,8 +416,20 @@ def _render_scene(objects, st, n, image, mask, depth):
                 for c in range(n):
                     lamp_u = lamp_x - lamp_r + spacing * ((a + c + i) % n + 0.5)
                     lamp_v = lamp_y - lamp_r + spacing * ((a + 2 * c + j) % n + 0.5)
-                    r, g_, b, _, _, _ = _sample(objects, boxes, ground_shadows, spheres, st, i, j,
-                                                j + (c + 0.5) / n, i + (a + 0.5) / n, lamp_u, lamp_v, False)
+                    r, g_, b, _, _, _ = _sample(
+                        objects,
+                        boxes,
+                        ground_shadows,
+                        spheres,
+                        st,
+                        i,
+                        j,
+                        j + (c + 0.5) / n,
+                        i + (a + 0.5) / n,
+                        lamp_u,
+                        lamp_v,
+                        False,
+                    )
                     acc_r, acc_g, acc_b = acc_r + r, acc_g + g_, acc_b + b
             image[i, j, 0] = _to_byte(acc_r * weight)
             image[i, j, 1] = _to_byte(acc_g * weight)
@@ -406,4 +439,4 @@ def _render_scene(objects, st, n, image, mask, depth):
 @numba.njit(parallel=True, **_JIT)
 def _render_kernel(objects, offsets, settings, n, images, masks, depth):
     for b in numba.prange(images.shape[0]):
-        _render_scene(objects[offsets[b]:offsets[b + 1]], settings[b], n, images[b], masks[b], depth[b])
+        _render_scene(objects[offsets[b] : offsets[b + 1]], settings[b], n, images[b], masks[b], depth[b])

@@ -17,6 +17,7 @@ circle that holds the object's footprint on the ground. A sphere has radius `siz
 cylinder radius `size` and height `2 * size`, and a cube half-side `size / sqrt(2)`, so
 that its corners, like the cylinder's rim, lie `size` from its centre.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -59,9 +60,9 @@ _RGB_TO_NAME = {rgb: name for name, rgb in PALETTE.items()}
 # Named sizes, CLEVR's values (bounding radius in world units).
 SIZES: dict[str, float] = {"small": 0.35, "large": 0.7}
 
-MAX_OBJECTS = 10            # CLEVR's maximum; also the number of slots in the vector form
-POSITION_LIMIT = 8.0        # |x|, |y| of an object must not exceed this
-MAX_SIZE = 3.0              # bounding radius
+MAX_OBJECTS = 10  # CLEVR's maximum; also the number of slots in the vector form
+POSITION_LIMIT = 8.0  # |x|, |y| of an object must not exceed this
+MAX_SIZE = 3.0  # bounding radius
 MIN_IMAGE_SIDE, MAX_IMAGE_SIDE = 8, 512
 
 
@@ -80,8 +81,8 @@ class SceneError(ValueError):
 
 # --- validation helpers: each names the field and the problem ----------------------------
 
-def _number(path: str, value: Any, *, lo: float | None = None, hi: float | None = None,
-            lo_open: bool = False) -> float:
+
+def _number(path: str, value: Any, *, lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> float:
     if type(value) is not float:  # the common case skips the slower checks
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise SceneError(path, f"must be a number, got {type(value).__name__} {value!r}")
@@ -124,18 +125,22 @@ def parse_color(value: Any, path: str = "color") -> str | tuple[int, int, int]:
         if text.startswith("#"):
             if len(text) != 7 or any(c not in "0123456789abcdef" for c in text[1:]):
                 raise SceneError(path, f"hex colours look like '#1f77b4', got {value!r}")
-            rgb = tuple(int(text[i:i + 2], 16) for i in (1, 3, 5))
+            rgb = tuple(int(text[i : i + 2], 16) for i in (1, 3, 5))
             return _RGB_TO_NAME.get(rgb, rgb)
         if text not in PALETTE:
-            raise SceneError(path, f"unknown colour name {value!r}; expected one of {', '.join(COLOR_NAMES)}, "
-                                   "'#rrggbb' or [r, g, b]")
+            raise SceneError(
+                path, f"unknown colour name {value!r}; expected one of {', '.join(COLOR_NAMES)}, '#rrggbb' or [r, g, b]"
+            )
         return text
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 3:
         raise SceneError(path, f"must be a colour name, '#rrggbb' or [r, g, b], got {value!r}")
     rgb = []
     for i, v in enumerate(value):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) and not (
-                isinstance(v, (float, np.floating)) and float(v).is_integer()):
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, np.integer))
+            and not (isinstance(v, (float, np.floating)) and float(v).is_integer())
+        ):
             raise SceneError(f"{path}[{i}]", f"must be an integer 0..255, got {v!r}")
         if not 0 <= int(v) <= 255:
             raise SceneError(f"{path}[{i}]", f"must be in 0..255, got {int(v)}")
@@ -166,15 +171,17 @@ def parse_size(value: Any, path: str = "size") -> float:
 
 # --- objects -----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Object:
     """One solid standing on the ground plane. Build it with `Cube`, `Cylinder`, `Sphere`."""
-    shape: str                                   # one of SHAPES
-    color: str | tuple[int, int, int] = "gray"   # palette name, or RGB when not in the palette
-    position: tuple[float, float] = (0.0, 0.0)   # (x, y) of its centre on the ground
-    size: float = SIZES["large"]                 # bounding radius of its footprint
-    rotation: float = 0.0                        # degrees about +z, in [0, 360)
-    material: str = "matte"                      # one of MATERIALS
+
+    shape: str  # one of SHAPES
+    color: str | tuple[int, int, int] = "gray"  # palette name, or RGB when not in the palette
+    position: tuple[float, float] = (0.0, 0.0)  # (x, y) of its centre on the ground
+    size: float = SIZES["large"]  # bounding radius of its footprint
+    rotation: float = 0.0  # degrees about +z, in [0, 360)
+    material: str = "matte"  # one of MATERIALS
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -206,9 +213,14 @@ class Object:
         return self.size * (math.sqrt(2.0) if self.shape == "cube" else 2.0)
 
     def to_dict(self) -> dict:
-        return {"shape": self.shape, "color": self.color if isinstance(self.color, str) else list(self.color),
-                "position": list(self.position), "size": self.size, "rotation": self.rotation,
-                "material": self.material}
+        return {
+            "shape": self.shape,
+            "color": self.color if isinstance(self.color, str) else list(self.color),
+            "position": list(self.position),
+            "size": self.size,
+            "rotation": self.rotation,
+            "material": self.material,
+        }
 
     @classmethod
     def from_dict(cls, data: Any) -> "Object":
@@ -216,7 +228,9 @@ class Object:
             raise SceneError("", f"an object must be a JSON object, got {type(data).__name__}")
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise SceneError(sorted(unknown)[0], f"unknown field; expected {', '.join(f.name for f in dataclasses.fields(cls))}")
+            raise SceneError(
+                sorted(unknown)[0], f"unknown field; expected {', '.join(f.name for f in dataclasses.fields(cls))}"
+            )
         if "shape" not in data:
             raise SceneError("shape", "missing")
         return cls(**data)
@@ -239,6 +253,7 @@ def Sphere(**kwargs) -> Object:
 
 # --- camera, light, scene ----------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Camera:
     """A pinhole camera for the 3D view; the 2D view looks straight down instead.
@@ -246,10 +261,11 @@ class Camera:
     The defaults are CLEVR's camera: its Blender location, pointed at the origin, with
     the horizontal field of view of a 35 mm lens on a 32 mm sensor.
     """
+
     position: tuple[float, float, float] = (7.4811, -6.5076, 5.3437)
     look_at: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    fov: float = 49.1      # horizontal field of view in degrees (3D view)
-    extent: float = 4.0    # the 2D view shows the ground square [-extent, extent]^2
+    fov: float = 49.1  # horizontal field of view in degrees (3D view)
+    extent: float = 4.0  # the 2D view shows the ground square [-extent, extent]^2
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -269,10 +285,11 @@ class Camera:
 @dataclass(frozen=True)
 class Light:
     """A lamp above the scene (a small area light in 3D; it gives shading in 2D too)."""
+
     position: tuple[float, float, float] = (-4.0, -3.0, 9.0)
-    intensity: float = 1.0     # strength of the lamp's direct light
-    ambient: float = 0.35      # light that reaches everything, shadows included
-    radius: float = 0.6        # lamp radius: 0 gives hard shadows, larger gives softer ones
+    intensity: float = 1.0  # strength of the lamp's direct light
+    ambient: float = 0.35  # light that reaches everything, shadows included
+    radius: float = 0.6  # lamp radius: 0 gives hard shadows, larger gives softer ones
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -322,12 +339,13 @@ class Scene:
     `Scene([Cube(color="blue", position=(1.0, -0.5), size="large"),
             Cylinder(color="red", position=(-1, 1), size=0.3)])`
     """
+
     objects: tuple[Object, ...] = ()
-    image_size: tuple[int, int] = (64, 64)     # (height, width) in pixels
-    view: str = "3d"                          # "2d" (top-down) or "3d" (perspective)
+    image_size: tuple[int, int] = (64, 64)  # (height, width) in pixels
+    view: str = "3d"  # "2d" (top-down) or "3d" (perspective)
     camera: Camera = field(default_factory=Camera)
     light: Light = field(default_factory=Light)
-    background: str | tuple[int, int, int] = (128, 128, 128)   # ground colour
+    background: str | tuple[int, int, int] = (128, 128, 128)  # ground colour
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -452,11 +470,16 @@ class Scene:
             k = ROTATION_SYMMETRY[shape]
             c, sn = (float(v) for v in s[SLOT_LAYOUT["rotation"]])
             rotation = math.degrees(math.atan2(sn, c)) / k % (360.0 / k) if k else 0.0
-            objects.append(Object(shape=shape, color=color,
-                                  position=tuple(float(v) for v in s[SLOT_LAYOUT["position"]]),
-                                  size=max(float(s[SLOT_LAYOUT["size"]]), 1e-3),
-                                  rotation=rotation,
-                                  material=MATERIALS[int(np.argmax(s[SLOT_LAYOUT["material"]]))]))
+            objects.append(
+                Object(
+                    shape=shape,
+                    color=color,
+                    position=tuple(float(v) for v in s[SLOT_LAYOUT["position"]]),
+                    size=max(float(s[SLOT_LAYOUT["size"]]), 1e-3),
+                    rotation=rotation,
+                    material=MATERIALS[int(np.argmax(s[SLOT_LAYOUT["material"]]))],
+                )
+            )
         return cls(objects, **settings)
 
 
@@ -473,6 +496,14 @@ def _layout(*widths: tuple[str, int]) -> dict[str, slice | int]:
 
 
 # Where each factor lives in a slot of the vector form. Width 0 marks a scalar.
-SLOT_LAYOUT = _layout(("present", 0), ("shape", len(SHAPES)), ("color", len(COLOR_NAMES)), ("rgb", 3),
-                      ("material", len(MATERIALS)), ("position", 2), ("size", 0), ("rotation", 2))
+SLOT_LAYOUT = _layout(
+    ("present", 0),
+    ("shape", len(SHAPES)),
+    ("color", len(COLOR_NAMES)),
+    ("rgb", 3),
+    ("material", len(MATERIALS)),
+    ("position", 2),
+    ("size", 0),
+    ("rotation", 2),
+)
 SLOT_DIM = 1 + len(SHAPES) + len(COLOR_NAMES) + 3 + len(MATERIALS) + 2 + 1 + 2

@@ -14,6 +14,7 @@ exact log-probability of any image under the world. That entropy is the floor ev
 likelihood model is measured against: the expected negative log-likelihood of a model
 q on the world's images is H(p) + KL(p || q) >= H(p).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,8 +27,20 @@ from functools import cached_property
 
 import numpy as np
 
-from .scene import (CLEVR_COLORS, MATERIALS, MAX_OBJECTS, SHAPES, SIZES, Camera, Light, Object, Scene,
-                    SceneError, parse_color, parse_size, _choice)
+from .scene import (
+    CLEVR_COLORS,
+    MATERIALS,
+    MAX_OBJECTS,
+    SHAPES,
+    Camera,
+    Light,
+    Object,
+    Scene,
+    SceneError,
+    _choice,
+    parse_color,
+    parse_size,
+)
 
 ATTRIBUTES = ("shape", "color", "size", "material")
 SPLITS = ("all", "train", "test")
@@ -40,27 +53,28 @@ class WorldError(ValueError):
 @dataclass(frozen=True)
 class World:
     """A prior over scenes. Every field has a meaning in the sampler below."""
+
     name: str
     description: str = ""
-    view: str = "3d"                                    # "2d" or "3d"
-    image_size: int = 64                                # square images of this side
-    num_objects: tuple[int, int] = (3, 6)               # inclusive range, uniform
+    view: str = "3d"  # "2d" or "3d"
+    image_size: int = 64  # square images of this side
+    num_objects: tuple[int, int] = (3, 6)  # inclusive range, uniform
     shapes: tuple[str, ...] = SHAPES
     colors: tuple[str, ...] = CLEVR_COLORS
     sizes: tuple[str | float, ...] = ("small", "large")  # discrete choices ...
-    size_range: tuple[float, float] | None = None      # ... or uniform in [lo, hi] when set
+    size_range: tuple[float, float] | None = None  # ... or uniform in [lo, hi] when set
     materials: tuple[str, ...] = MATERIALS
-    position_range: tuple[float, float] = (-3.0, 3.0)   # x and y uniform in this range ...
-    position_grid: int = 0                              # ... or on a grid of G x G points when G > 0
-    rotation: str = "uniform"                           # "uniform" in [0, 360) or "fixed" at 0
-    min_distance: float = 0.25                          # min gap between footprints (CLEVR's min_dist)
-    min_visible_pixels: int = 0                         # each object must own this many pixels
+    position_range: tuple[float, float] = (-3.0, 3.0)  # x and y uniform in this range ...
+    position_grid: int = 0  # ... or on a grid of G x G points when G > 0
+    rotation: str = "uniform"  # "uniform" in [0, 360) or "fixed" at 0
+    min_distance: float = 0.25  # min gap between footprints (CLEVR's min_dist)
+    min_visible_pixels: int = 0  # each object must own this many pixels
     held_out: tuple[tuple[tuple[str, str], ...], ...] = ()  # attribute combinations, e.g. red cylinder
-    split: str = "all"                                  # "train": none held out; "test": >= 1 held out
+    split: str = "all"  # "train": none held out; "test": >= 1 held out
     camera: Camera = field(default_factory=Camera)
     light: Light = field(default_factory=Light)
     background: tuple[int, int, int] = (128, 128, 128)
-    max_attempts: int = 200                             # scene re-draws before giving up
+    max_attempts: int = 200  # scene re-draws before giving up
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -69,8 +83,11 @@ class World:
             set_(self, "shapes", tuple(_choice("shapes", s, SHAPES) for s in self.shapes))
             set_(self, "colors", tuple(parse_color(c, "colors") for c in self.colors))
             set_(self, "sizes", tuple(parse_size(s, "sizes") for s in self.sizes))
-            set_(self, "materials", tuple(_choice("materials", m, MATERIALS, {"rubber": "matte"})
-                                          for m in self.materials))
+            set_(
+                self,
+                "materials",
+                tuple(_choice("materials", m, MATERIALS, {"rubber": "matte"}) for m in self.materials),
+            )
             set_(self, "held_out", tuple(self._parse_combo(c) for c in self.held_out))
             set_(self, "split", _choice("split", self.split, SPLITS))
             set_(self, "rotation", _choice("rotation", self.rotation, ("uniform", "fixed")))
@@ -80,8 +97,9 @@ class World:
             raise WorldError(f"world {self.name!r}: {err}") from None
         lo, hi = self.num_objects
         if not 0 <= lo <= hi <= MAX_OBJECTS:
-            raise WorldError(f"world {self.name!r}: num_objects must satisfy 0 <= lo <= hi <= {MAX_OBJECTS}, "
-                             f"got {self.num_objects}")
+            raise WorldError(
+                f"world {self.name!r}: num_objects must satisfy 0 <= lo <= hi <= {MAX_OBJECTS}, got {self.num_objects}"
+            )
         if not (self.shapes and self.colors and self.materials and (self.sizes or self.size_range)):
             raise WorldError(f"world {self.name!r}: shapes, colors, sizes and materials must not be empty")
         if self.split == "test" and not self.held_out:
@@ -98,9 +116,12 @@ class World:
         for key, value in items:
             if key not in ATTRIBUTES:
                 raise SceneError("held_out", f"unknown attribute {key!r}; expected one of {', '.join(ATTRIBUTES)}")
-            value = {"shape": lambda v: _choice("held_out", v, SHAPES), "color": lambda v: parse_color(v, "held_out"),
-                     "size": lambda v: parse_size(v, "held_out"),
-                     "material": lambda v: _choice("held_out", v, MATERIALS)}[key](value)
+            value = {
+                "shape": lambda v: _choice("held_out", v, SHAPES),
+                "color": lambda v: parse_color(v, "held_out"),
+                "size": lambda v: parse_size(v, "held_out"),
+                "material": lambda v: _choice("held_out", v, MATERIALS),
+            }[key](value)
             out.append((key, value))
         return tuple(sorted(out))
 
@@ -108,8 +129,9 @@ class World:
 
     def scene_settings(self) -> dict:
         """The non-object fields every scene of this world shares."""
-        return dict(image_size=self.image_size, view=self.view, camera=self.camera, light=self.light,
-                    background=self.background)
+        return dict(
+            image_size=self.image_size, view=self.view, camera=self.camera, light=self.light, background=self.background
+        )
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -141,29 +163,81 @@ class World:
 # --- presets ------------------------------------------------------------------------------
 
 _2D_CAMERA = Camera(extent=3.5)
-WORLDS: dict[str, World] = {w.name: w for w in [
-    World("exact", "One 2D object on a 4x4 grid: 3 shapes x 8 colours x 2 sizes x 16 places = 768 "
-                   "equally likely scenes at 32 px; its entropy is exactly log2(768) bits.",
-          view="2d", image_size=32, num_objects=(1, 1), materials=("matte",), position_range=(-1.5, 1.5),
-          position_grid=4, rotation="fixed", min_distance=0.0, camera=Camera(extent=2.5)),
-    World("exact-holdout", "The exact world with red cylinders held out: 736 scenes in 'train', the 32 red-cylinder "
-                           "scenes in 'test'; conditional models are asked for what they never saw.",
-          view="2d", image_size=32, num_objects=(1, 1), materials=("matte",), position_range=(-1.5, 1.5),
-          position_grid=4, rotation="fixed", min_distance=0.0, camera=Camera(extent=2.5),
-          held_out=((("color", "red"), ("shape", "cylinder")),), split="train"),
-    World("shapes2d", "Top-down 2D scenes of 1-4 objects; 64 px (or 32).",
-          view="2d", image_size=64, num_objects=(1, 4), camera=_2D_CAMERA, min_visible_pixels=12),
-    World("shapes2d-holdout", "shapes2d with red cylinders held out: never in 'train', in every 'test' scene.",
-          view="2d", image_size=64, num_objects=(1, 4), camera=_2D_CAMERA, min_visible_pixels=12,
-          held_out=((("color", "red"), ("shape", "cylinder")),), split="train"),
-    World("clevr3d", "CLEVR-like 3D scenes of 3-6 objects with CLEVR's camera, palette and sizes; 64 px (or 128).",
-          view="3d", image_size=64, num_objects=(3, 6), min_visible_pixels=10),
-    World("clevr3d-cogent", "CLEVR CoGenT: 'train' is condition A (cubes gray/blue/brown/yellow, cylinders "
-                            "red/green/purple/cyan); 'test' scenes hold at least one condition-B object.",
-          view="3d", image_size=64, num_objects=(3, 6), min_visible_pixels=10, split="train",
-          held_out=tuple((("color", c), ("shape", "cube")) for c in ("red", "green", "purple", "cyan"))
-          + tuple((("color", c), ("shape", "cylinder")) for c in ("gray", "blue", "brown", "yellow"))),
-]}
+WORLDS: dict[str, World] = {
+    w.name: w
+    for w in [
+        World(
+            "exact",
+            "One 2D object on a 4x4 grid: 3 shapes x 8 colours x 2 sizes x 16 places = 768 "
+            "equally likely scenes at 32 px; its entropy is exactly log2(768) bits.",
+            view="2d",
+            image_size=32,
+            num_objects=(1, 1),
+            materials=("matte",),
+            position_range=(-1.5, 1.5),
+            position_grid=4,
+            rotation="fixed",
+            min_distance=0.0,
+            camera=Camera(extent=2.5),
+        ),
+        World(
+            "exact-holdout",
+            "The exact world with red cylinders held out: 736 scenes in 'train', the 32 red-cylinder "
+            "scenes in 'test'; conditional models are asked for what they never saw.",
+            view="2d",
+            image_size=32,
+            num_objects=(1, 1),
+            materials=("matte",),
+            position_range=(-1.5, 1.5),
+            position_grid=4,
+            rotation="fixed",
+            min_distance=0.0,
+            camera=Camera(extent=2.5),
+            held_out=((("color", "red"), ("shape", "cylinder")),),
+            split="train",
+        ),
+        World(
+            "shapes2d",
+            "Top-down 2D scenes of 1-4 objects; 64 px (or 32).",
+            view="2d",
+            image_size=64,
+            num_objects=(1, 4),
+            camera=_2D_CAMERA,
+            min_visible_pixels=12,
+        ),
+        World(
+            "shapes2d-holdout",
+            "shapes2d with red cylinders held out: never in 'train', in every 'test' scene.",
+            view="2d",
+            image_size=64,
+            num_objects=(1, 4),
+            camera=_2D_CAMERA,
+            min_visible_pixels=12,
+            held_out=((("color", "red"), ("shape", "cylinder")),),
+            split="train",
+        ),
+        World(
+            "clevr3d",
+            "CLEVR-like 3D scenes of 3-6 objects with CLEVR's camera, palette and sizes; 64 px (or 128).",
+            view="3d",
+            image_size=64,
+            num_objects=(3, 6),
+            min_visible_pixels=10,
+        ),
+        World(
+            "clevr3d-cogent",
+            "CLEVR CoGenT: 'train' is condition A (cubes gray/blue/brown/yellow, cylinders "
+            "red/green/purple/cyan); 'test' scenes hold at least one condition-B object.",
+            view="3d",
+            image_size=64,
+            num_objects=(3, 6),
+            min_visible_pixels=10,
+            split="train",
+            held_out=tuple((("color", c), ("shape", "cube")) for c in ("red", "green", "purple", "cyan"))
+            + tuple((("color", c), ("shape", "cylinder")) for c in ("gray", "blue", "brown", "yellow")),
+        ),
+    ]
+}
 
 
 def get_world(name: str | World) -> World:
@@ -176,6 +250,7 @@ def get_world(name: str | World) -> World:
 
 
 # --- sampling -----------------------------------------------------------------------------
+
 
 def _stream(world: World, seed: int, index: int, attempt: int) -> np.random.Generator:
     """The random stream of one attempt at one scene: a pure function of its arguments.
@@ -190,11 +265,16 @@ def _stream(world: World, seed: int, index: int, attempt: int) -> np.random.Gene
 def _draw_attributes(world: World, rng: np.random.Generator, must_hold_out: bool) -> dict | None:
     """Shape, colour, size, material (and rotation) of one object, respecting the split."""
     for _ in range(100):
-        attrs = dict(shape=world.shapes[rng.integers(len(world.shapes))],
-                     color=world.colors[rng.integers(len(world.colors))],
-                     size=(float(rng.uniform(*world.size_range)) if world.size_range
-                           else world.sizes[rng.integers(len(world.sizes))]),
-                     material=world.materials[rng.integers(len(world.materials))])
+        attrs = dict(
+            shape=world.shapes[rng.integers(len(world.shapes))],
+            color=world.colors[rng.integers(len(world.colors))],
+            size=(
+                float(rng.uniform(*world.size_range))
+                if world.size_range
+                else world.sizes[rng.integers(len(world.sizes))]
+            ),
+            material=world.materials[rng.integers(len(world.materials))],
+        )
         held = any(all(attrs[k] == v for k, v in combo) for combo in world.held_out)
         if (world.split == "train" and held) or (must_hold_out and not held):
             continue
@@ -259,7 +339,7 @@ def sample_scenes(world: World | str, seed: int, indices) -> list[Scene]:
         if world.min_visible_pixels and drawn:
             visible = render_layers([s for _, s in drawn]).visible
             for (p, s), counts in zip(drawn, visible):
-                if counts[:len(s.objects)].min(initial=world.min_visible_pixels) >= world.min_visible_pixels:
+                if counts[: len(s.objects)].min(initial=world.min_visible_pixels) >= world.min_visible_pixels:
                     scenes[p] = s
                 else:
                     pending.append(p)
@@ -269,10 +349,12 @@ def sample_scenes(world: World | str, seed: int, indices) -> list[Scene]:
         if not pending:
             return scenes
         pending.sort()
-    raise WorldError(f"world {world.name!r}: scene {indices[pending[0]]} (seed {seed}) did not satisfy the prior "
-                     f"in {world.max_attempts} attempts (min_distance={world.min_distance}, "
-                     f"min_visible_pixels={world.min_visible_pixels}, num_objects={world.num_objects}); "
-                     "relax it: fewer objects, a wider position_range or a smaller minimum")
+    raise WorldError(
+        f"world {world.name!r}: scene {indices[pending[0]]} (seed {seed}) did not satisfy the prior "
+        f"in {world.max_attempts} attempts (min_distance={world.min_distance}, "
+        f"min_visible_pixels={world.min_visible_pixels}, num_objects={world.num_objects}); "
+        "relax it: fewer objects, a wider position_range or a smaller minimum"
+    )
 
 
 def sample_scene(world: World | str, seed: int, index: int) -> Scene:
@@ -281,6 +363,7 @@ def sample_scene(world: World | str, seed: int, index: int) -> Scene:
 
 
 # --- the exact world ----------------------------------------------------------------------
+
 
 class ExactWorld:
     """Every scene of a finite world, and the exact probability of any image under it.
@@ -292,13 +375,17 @@ class ExactWorld:
 
     def __init__(self, world: World | str = "exact"):
         world = get_world(world)
-        problems = [why for bad, why in [
-            (world.num_objects != (1, 1), "it must have exactly one object"),
-            (world.position_grid == 0, "positions must lie on a grid (position_grid > 0)"),
-            (world.size_range is not None, "sizes must be discrete"),
-            (world.rotation != "fixed", "rotation must be 'fixed'"),
-            (world.min_visible_pixels > 0, "min_visible_pixels must be 0"),
-        ] if bad]
+        problems = [
+            why
+            for bad, why in [
+                (world.num_objects != (1, 1), "it must have exactly one object"),
+                (world.position_grid == 0, "positions must lie on a grid (position_grid > 0)"),
+                (world.size_range is not None, "sizes must be discrete"),
+                (world.rotation != "fixed", "rotation must be 'fixed'"),
+                (world.min_visible_pixels > 0, "min_visible_pixels must be 0"),
+            ]
+            if bad
+        ]
         if problems:
             raise WorldError(f"world {world.name!r} is not enumerable: {'; '.join(problems)}")
         self.world = world
@@ -309,8 +396,9 @@ class ExactWorld:
         w = self.world
         grid = [float(v) for v in np.linspace(*w.position_range, w.position_grid)]
         out = []
-        for shape, color, size, material, x, y in itertools.product(w.shapes, w.colors, w.sizes, w.materials,
-                                                                    grid, grid):
+        for shape, color, size, material, x, y in itertools.product(
+            w.shapes, w.colors, w.sizes, w.materials, grid, grid
+        ):
             obj = Object(shape, color, (x, y), size, 0.0, material)
             held = w.holds_out(obj)
             if (w.split == "train" and held) or (w.split == "test" and not held):
@@ -322,6 +410,7 @@ class ExactWorld:
     def images(self) -> np.ndarray:
         """uint8 (N, H, W, 3): every scene, rendered."""
         from .render import render
+
         return render(self.scenes)
 
     @cached_property
@@ -346,8 +435,11 @@ class ExactWorld:
         """Exact log2 p(image) under the world for uint8 images (B, H, W, 3); -inf if impossible."""
         images = np.asarray(images)
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != self.images.shape[1:]:
-            raise WorldError(f"images must be uint8 of shape (B, {', '.join(map(str, self.images.shape[1:]))}), "
-                             f"got {images.dtype} {images.shape}")
+            raise WorldError(
+                f"images must be uint8 of shape (B, {', '.join(map(str, self.images.shape[1:]))}), "
+                f"got {images.dtype} {images.shape}"
+            )
         n = self.num_scenes
-        return np.array([math.log2(self._counts[im.tobytes()] / n) if im.tobytes() in self._counts else -math.inf
-                         for im in images])
+        return np.array(
+            [math.log2(self._counts[im.tobytes()] / n) if im.tobytes() in self._counts else -math.inf for im in images]
+        )

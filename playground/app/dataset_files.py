@@ -4,6 +4,7 @@ a generated dataset zipped there, and the preview of its first scenes.
     for done, total, archive in write_dataset("shapes2d", 256, 0, 64, "npz"):
         ...                                     # archive is None until the last item
 """
+
 from __future__ import annotations
 
 import shutil
@@ -19,9 +20,9 @@ from worlds.images import display_factor, upscale
 
 from .tasks import stoppable
 
-WORK_ROOT = Path(tempfile.gettempdir()) / "toyworld-app"   # one fresh sub-directory per request
-WORK_TTL_S = 3600                 # request directories older than this are removed
-PREVIEW_COUNT = 16                # scenes shown in the dataset preview gallery
+WORK_ROOT = Path(tempfile.gettempdir()) / "toyworld-app"  # one fresh sub-directory per request
+WORK_TTL_S = 3600  # request directories older than this are removed
+PREVIEW_COUNT = 16  # scenes shown in the dataset preview gallery
 
 
 def new_workdir() -> Path:
@@ -49,8 +50,13 @@ def write_dataset(world: str, n: int, seed: int, size: int, fmt: str, part_size:
 
     work, name = new_workdir(), dataset_name(world, n, seed, size, fmt)
     # one process per request: the queue already runs requests side by side
-    with closing(stoppable(lambda report: generate(world, n, seed, work / name, fmt, image_size=size,
-                                                    part_size=part_size, progress=report, workers=1))) as task:
+    with closing(
+        stoppable(
+            lambda report: generate(
+                world, n, seed, work / name, fmt, image_size=size, part_size=part_size, progress=report, workers=1
+            )
+        )
+    ) as task:
         while True:
             try:
                 done, total = next(task)

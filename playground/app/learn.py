@@ -3,6 +3,7 @@
 The texts are plain Markdown; the live elements are ordinary library calls (the app wires a button
 to each), so every lesson shows the idea happening on this world rather than a picture of it.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -43,15 +44,15 @@ Press the button for the shipped evaluation beside the lecture's words (the **Co
 plots, and runs a small evaluation live).""",
 }
 
-TAXONOMY_SAMPLES = ("gan", "vae", "flow")      # families that sample in about a millisecond an image
+TAXONOMY_SAMPLES = ("gan", "vae", "flow")  # families that sample in about a millisecond an image
 
 
 def read_back(world: str = "shapes2d", seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
     """Lesson 1: a random scene's picture, the encoder's one-pass reading of it re-rendered, and a caption."""
+    from playground.inverse.encoder import read_scene
     from worlds import caption, render, sample_scene
     from worlds.images import display_factor, upscale
 
-    from playground.inverse.encoder import read_scene
     from .views import encoder_for
 
     encoder = encoder_for(world)
@@ -60,9 +61,12 @@ def read_back(world: str = "shapes2d", seed: int = 0) -> tuple[np.ndarray, np.nd
     reading = read_scene(encoder, picture)
     factor = display_factor(picture.shape[0])
     found = caption(reading.scene) if reading.scene.objects else "nothing"
-    return (upscale(picture, factor), upscale(reading.rendered, factor),
-            f"**Drawn:** {caption(scene)}  \n**Read back:** {found}  \n"
-            f"re-render RMSE {reading.error['rmse']:.1f} levels of 255")
+    return (
+        upscale(picture, factor),
+        upscale(reading.rendered, factor),
+        f"**Drawn:** {caption(scene)}  \n**Read back:** {found}  \n"
+        f"re-render RMSE {reading.error['rmse']:.1f} levels of 255",
+    )
 
 
 def taxonomy_samples(seed: int = 0, n: int = 8) -> list[tuple[np.ndarray, str]]:

@@ -2,15 +2,15 @@
 
 Every figure has a title, labelled axes, a colour bar or legend, and the data overlaid.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from worlds.scene import color_rgb
-
 from playground.uncertainty.study import DISCRIMINATIVE, GENERATIVE, PLOT_EXTENT, WORLD_RANGE, Study, grid
+from worlds.scene import color_rgb
 
 
 def _css(color: str, alpha: float = 1.0) -> str:
@@ -26,18 +26,32 @@ def _class_heatmaps(axis: np.ndarray, proba: np.ndarray, confidence: np.ndarray,
     traces = []
     for k, color in enumerate(colors):
         z = np.where(winner == k, confidence, np.nan).reshape(side, side)
-        traces.append(go.Heatmap(x=axis, y=axis, z=z, coloraxis=f"coloraxis{k + 1}", name=f"{name}: {color}",
-                                 hovertemplate=f"x=%{{x:.2f}}, y=%{{y:.2f}}<br>{color}: %{{z:.3f}}<extra>{name}</extra>"))
+        traces.append(
+            go.Heatmap(
+                x=axis,
+                y=axis,
+                z=z,
+                coloraxis=f"coloraxis{k + 1}",
+                name=f"{name}: {color}",
+                hovertemplate=f"x=%{{x:.2f}}, y=%{{y:.2f}}<br>{color}: %{{z:.3f}}<extra>{name}</extra>",
+            )
+        )
     return [(t, *row_col) for t in traces]
 
 
-def decision_figure(study: Study, discriminative: str = "mlp", generative: str = "flow", side: int = 121,
-                    probe: tuple[float, float] | None = None) -> go.Figure:
+def decision_figure(
+    study: Study,
+    discriminative: str = "mlp",
+    generative: str = "flow",
+    side: int = 121,
+    probe: tuple[float, float] | None = None,
+) -> go.Figure:
     """The lecture's three panels: the data; a discriminative model's p(y | x), confident
     everywhere; a generative model's p(y | x) p(known | x), confident only where p(x) is high."""
     if discriminative not in study.discriminative:
-        raise ValueError(f"no discriminative model {discriminative!r} in this study; it has "
-                         f"{', '.join(study.discriminative)}")
+        raise ValueError(
+            f"no discriminative model {discriminative!r} in this study; it has {', '.join(study.discriminative)}"
+        )
     if generative not in study.generative:
         raise ValueError(f"no generative model {generative!r} in this study; it has {', '.join(study.generative)}")
     axis, points = grid(side)
@@ -46,54 +60,127 @@ def decision_figure(study: Study, discriminative: str = "mlp", generative: str =
     gen = study.generative[generative]
     gen_proba = gen.predict_proba(points)
     known = gen.known_probability(points)
-    fig = make_subplots(1, 3, horizontal_spacing=0.06, subplot_titles=(
-        f"Data: {study.layout.name}<br><sup>{study.layout.description}</sup>",
-        f"Discriminative: p(y|x)<br><sup>{DISCRIMINATIVE[discriminative]}</sup>",
-        f"Generative: p(y|x)·p(known|x)<br><sup>{GENERATIVE[generative]}</sup>"))
-    traces = (_class_heatmaps(axis, disc_proba, disc_proba.max(1), colors, (1, 2), discriminative)
-              + _class_heatmaps(axis, gen_proba, gen_proba.max(1) * known, colors, (1, 3), generative))
+    fig = make_subplots(
+        1,
+        3,
+        horizontal_spacing=0.06,
+        subplot_titles=(
+            f"Data: {study.layout.name}<br><sup>{study.layout.description}</sup>",
+            f"Discriminative: p(y|x)<br><sup>{DISCRIMINATIVE[discriminative]}</sup>",
+            f"Generative: p(y|x)·p(known|x)<br><sup>{GENERATIVE[generative]}</sup>",
+        ),
+    )
+    traces = _class_heatmaps(axis, disc_proba, disc_proba.max(1), colors, (1, 2), discriminative) + _class_heatmaps(
+        axis, gen_proba, gen_proba.max(1) * known, colors, (1, 3), generative
+    )
     for trace, row, col in traces:
         fig.add_trace(trace, row, col)
     # where p(known | x) = 1/2, i.e. p(x) equals the flat background density
-    fig.add_trace(go.Contour(x=axis, y=axis, z=known.reshape(side, side), contours=dict(start=0.5, end=0.5, coloring="none"),
-                             line=dict(color="black", dash="dash", width=1.5), showscale=False, hoverinfo="skip",
-                             name="p(known|x) = ½", showlegend=True), 1, 3)
+    fig.add_trace(
+        go.Contour(
+            x=axis,
+            y=axis,
+            z=known.reshape(side, side),
+            contours=dict(start=0.5, end=0.5, coloring="none"),
+            line=dict(color="black", dash="dash", width=1.5),
+            showscale=False,
+            hoverinfo="skip",
+            name="p(known|x) = ½",
+            showlegend=True,
+        ),
+        1,
+        3,
+    )
     # the data, on every panel, with both models' probabilities on hover
     x, labels = study.train.features, study.train.labels
     d_train = study.discriminative[discriminative].predict_proba(x)
     g_train = gen.predict_proba(x)
-    hover = "<br>".join(["x=%{x:.2f}, y=%{y:.2f}", "p(y|x) discriminative: %{customdata[1]}",
-                         "p(y|x) generative: %{customdata[2]}", "log p(x): %{customdata[3]:.2f}<extra></extra>"])
+    hover = "<br>".join(
+        [
+            "x=%{x:.2f}, y=%{y:.2f}",
+            "p(y|x) discriminative: %{customdata[1]}",
+            "p(y|x) generative: %{customdata[2]}",
+            "log p(x): %{customdata[3]:.2f}<extra></extra>",
+        ]
+    )
     log_px = gen.log_px(x)
     for k, color in enumerate(colors):
         idx = np.flatnonzero(labels == k)
         custom = [[int(i), _probs(d_train[i], colors), _probs(g_train[i], colors), float(log_px[i])] for i in idx]
         for col in (1, 2, 3):
-            fig.add_trace(go.Scatter(x=x[idx, 0], y=x[idx, 1], mode="markers", name=f"{color} (training data)",
-                                     legendgroup=color, showlegend=col == 1, customdata=custom,
-                                     hovertemplate=f"point %{{customdata[0]}}: {color}<br>" + hover,
-                                     marker=dict(color=_css(color), size=5 if col == 1 else 4,
-                                                 line=dict(color="white", width=0.5))), 1, col)
+            fig.add_trace(
+                go.Scatter(
+                    x=x[idx, 0],
+                    y=x[idx, 1],
+                    mode="markers",
+                    name=f"{color} (training data)",
+                    legendgroup=color,
+                    showlegend=col == 1,
+                    customdata=custom,
+                    hovertemplate=f"point %{{customdata[0]}}: {color}<br>" + hover,
+                    marker=dict(color=_css(color), size=5 if col == 1 else 4, line=dict(color="white", width=0.5)),
+                ),
+                1,
+                col,
+            )
     for col in (1, 2, 3):
-        fig.add_shape(type="rect", x0=-WORLD_RANGE, x1=WORLD_RANGE, y0=-WORLD_RANGE, y1=WORLD_RANGE,
-                      line=dict(color="gray", width=1, dash="dot"), row=1, col=col)
+        fig.add_shape(
+            type="rect",
+            x0=-WORLD_RANGE,
+            x1=WORLD_RANGE,
+            y0=-WORLD_RANGE,
+            y1=WORLD_RANGE,
+            line=dict(color="gray", width=1, dash="dot"),
+            row=1,
+            col=col,
+        )
         if probe is not None:
-            fig.add_trace(go.Scatter(x=[probe[0]], y=[probe[1]], mode="markers", name="probe point",
-                                     legendgroup="probe", showlegend=col == 1,
-                                     marker=dict(symbol="star", size=14, color="gold", line=dict(color="black", width=1))),
-                          1, col)
+            fig.add_trace(
+                go.Scatter(
+                    x=[probe[0]],
+                    y=[probe[1]],
+                    mode="markers",
+                    name="probe point",
+                    legendgroup="probe",
+                    showlegend=col == 1,
+                    marker=dict(symbol="star", size=14, color="gold", line=dict(color="black", width=1)),
+                ),
+                1,
+                col,
+            )
         fig.update_xaxes(title_text="object x (world units)", range=[-PLOT_EXTENT, PLOT_EXTENT], row=1, col=col)
-        fig.update_yaxes(title_text="object y" if col == 1 else None, range=[-PLOT_EXTENT, PLOT_EXTENT],
-                         scaleanchor=f"x{col if col > 1 else ''}", row=1, col=col)
+        fig.update_yaxes(
+            title_text="object y" if col == 1 else None,
+            range=[-PLOT_EXTENT, PLOT_EXTENT],
+            scaleanchor=f"x{col if col > 1 else ''}",
+            row=1,
+            col=col,
+        )
     k = len(colors)
     for i, color in enumerate(colors):
-        fig.update_layout({f"coloraxis{i + 1}": dict(
-            colorscale=[[0, "rgba(255,255,255,1)"], [1, _css(color)]], cmin=0, cmax=1,
-            colorbar=dict(title=dict(text=f"p({color})", side="right"), len=0.9 / k, y=1 - (i + 0.5) / k,
-                          x=1.01, thickness=12))})
-    fig.update_layout(title="Who knows where it has seen no data? (dotted square: where the world puts objects)",
-                      height=460, margin=dict(l=40, r=60, t=80, b=40),
-                      legend=dict(orientation="h", y=-0.18), plot_bgcolor="white")
+        fig.update_layout(
+            {
+                f"coloraxis{i + 1}": dict(
+                    colorscale=[[0, "rgba(255,255,255,1)"], [1, _css(color)]],
+                    cmin=0,
+                    cmax=1,
+                    colorbar=dict(
+                        title=dict(text=f"p({color})", side="right"),
+                        len=0.9 / k,
+                        y=1 - (i + 0.5) / k,
+                        x=1.01,
+                        thickness=12,
+                    ),
+                )
+            }
+        )
+    fig.update_layout(
+        title="Who knows where it has seen no data? (dotted square: where the world puts objects)",
+        height=460,
+        margin=dict(l=40, r=60, t=80, b=40),
+        legend=dict(orientation="h", y=-0.18),
+        plot_bgcolor="white",
+    )
     return fig
 
 
@@ -119,16 +206,37 @@ def missing_figure(study: Study, observed: int = 0, models=("mlp", "flow"), side
         proba = study.observed_proba(name, values, observed)
         how = "marginalised" if name in study.generative else "mean-imputed"
         for k, color in enumerate(colors):
-            fig.add_trace(go.Scatter(x=values, y=proba[:, k], mode="lines", name=f"{name} ({how}): p({color})",
-                                     line=dict(color=_css(color), dash=dashes[m % len(dashes)], width=2)), 1, 1)
+            fig.add_trace(
+                go.Scatter(
+                    x=values,
+                    y=proba[:, k],
+                    mode="lines",
+                    name=f"{name} ({how}): p({color})",
+                    line=dict(color=_css(color), dash=dashes[m % len(dashes)], width=2),
+                ),
+                1,
+                1,
+            )
     x, labels = study.train.features, study.train.labels
     for k, color in enumerate(colors):
-        fig.add_trace(go.Histogram(x=x[labels == k, observed], name=f"{color} training points", opacity=0.6,
-                                   marker_color=_css(color), xbins=dict(start=-PLOT_EXTENT, end=PLOT_EXTENT, size=0.25)),
-                      2, 1)
-    fig.update_layout(barmode="overlay", height=480, title=(f"Missing data: only {names[observed]} is seen, "
-                                                            f"{names[1 - observed]} is hidden"),
-                      legend=dict(orientation="h", y=-0.2), margin=dict(l=50, r=20, t=60, b=40))
+        fig.add_trace(
+            go.Histogram(
+                x=x[labels == k, observed],
+                name=f"{color} training points",
+                opacity=0.6,
+                marker_color=_css(color),
+                xbins=dict(start=-PLOT_EXTENT, end=PLOT_EXTENT, size=0.25),
+            ),
+            2,
+            1,
+        )
+    fig.update_layout(
+        barmode="overlay",
+        height=480,
+        title=(f"Missing data: only {names[observed]} is seen, {names[1 - observed]} is hidden"),
+        legend=dict(orientation="h", y=-0.2),
+        margin=dict(l=50, r=20, t=60, b=40),
+    )
     fig.update_yaxes(title_text=f"p(y | {names[observed]})", range=[-0.02, 1.02], row=1, col=1)
     fig.update_yaxes(title_text="count", row=2, col=1)
     fig.update_xaxes(title_text=f"object {names[observed]} (world units)", row=2, col=1)
@@ -137,23 +245,44 @@ def missing_figure(study: Study, observed: int = 0, models=("mlp", "flow"), side
 
 # --- adversarial noise
 
+
 def attack_figure(report) -> go.Figure:
     """p(shape | image) before and after the attack, side by side (an `adversarial.AttackReport`)."""
     shapes = list(report.probabilities_before)
-    fig = go.Figure([
-        go.Bar(x=shapes, y=[report.probabilities_before[s] for s in shapes], name="clean image",
-               marker_color="rgba(70,110,200,0.9)", text=[f"{report.probabilities_before[s]:.3f}" for s in shapes],
-               textposition="outside"),
-        go.Bar(x=shapes, y=[report.probabilities_after[s] for s in shapes], name=f"{report.method.upper()}, ε = {report.eps:g}",
-               marker_color="rgba(200,60,60,0.9)", text=[f"{report.probabilities_after[s]:.3f}" for s in shapes],
-               textposition="outside")])
-    fig.update_layout(barmode="group", height=340, title="The classifier's p(shape | image) before and after",
-                      xaxis_title="shape", yaxis=dict(title="probability", range=[0, 1.15]),
-                      legend=dict(orientation="h", y=-0.25), margin=dict(l=50, r=20, t=50, b=40))
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=shapes,
+                y=[report.probabilities_before[s] for s in shapes],
+                name="clean image",
+                marker_color="rgba(70,110,200,0.9)",
+                text=[f"{report.probabilities_before[s]:.3f}" for s in shapes],
+                textposition="outside",
+            ),
+            go.Bar(
+                x=shapes,
+                y=[report.probabilities_after[s] for s in shapes],
+                name=f"{report.method.upper()}, ε = {report.eps:g}",
+                marker_color="rgba(200,60,60,0.9)",
+                text=[f"{report.probabilities_after[s]:.3f}" for s in shapes],
+                textposition="outside",
+            ),
+        ]
+    )
+    fig.update_layout(
+        barmode="group",
+        height=340,
+        title="The classifier's p(shape | image) before and after",
+        xaxis_title="shape",
+        yaxis=dict(title="probability", range=[0, 1.15]),
+        legend=dict(orientation="h", y=-0.25),
+        margin=dict(l=50, r=20, t=50, b=40),
+    )
     return fig
 
 
 # --- the measured Table 1.1
+
 
 def comparison_figure(result: dict) -> go.Figure:
     """Three panels of an evaluation (`playground.evaluation.compare`): sampling speed of every family; bits/dim
@@ -162,16 +291,43 @@ def comparison_figure(result: dict) -> go.Figure:
 
     rows = family_rows(result)
     names = list(rows)
-    fig = make_subplots(1, 3, horizontal_spacing=0.08, subplot_titles=(
-        "Sampling: ms per image (batch 64)", "Likelihood vs sampling speed", "Samples: valid and coverage"))
-    fig.add_trace(go.Bar(x=names, y=[rows[n]["sample_ms_per_image"] for n in names], name="ms / image",
-                         marker_color="rgba(90,110,190,0.85)", showlegend=False), 1, 1)
+    fig = make_subplots(
+        1,
+        3,
+        horizontal_spacing=0.08,
+        subplot_titles=(
+            "Sampling: ms per image (batch 64)",
+            "Likelihood vs sampling speed",
+            "Samples: valid and coverage",
+        ),
+    )
+    fig.add_trace(
+        go.Bar(
+            x=names,
+            y=[rows[n]["sample_ms_per_image"] for n in names],
+            name="ms / image",
+            marker_color="rgba(90,110,190,0.85)",
+            showlegend=False,
+        ),
+        1,
+        1,
+    )
     scored = [n for n in names if rows[n].get("bits_per_dim") is not None]
-    fig.add_trace(go.Scatter(x=[rows[n]["sample_ms_per_image"] for n in scored],
-                             y=[rows[n]["bits_per_dim"] for n in scored], mode="markers+text", text=scored,
-                             textposition="top center", name="bits/dim", marker=dict(size=11, color="rgb(200,90,60)"),
-                             hovertemplate="%{text}: %{y:.4f} bits/dim, %{x:.2f} ms/image<extra></extra>",
-                             showlegend=False), 1, 2)
+    fig.add_trace(
+        go.Scatter(
+            x=[rows[n]["sample_ms_per_image"] for n in scored],
+            y=[rows[n]["bits_per_dim"] for n in scored],
+            mode="markers+text",
+            text=scored,
+            textposition="top center",
+            name="bits/dim",
+            marker=dict(size=11, color="rgb(200,90,60)"),
+            hovertemplate="%{text}: %{y:.4f} bits/dim, %{x:.2f} ms/image<extra></extra>",
+            showlegend=False,
+        ),
+        1,
+        2,
+    )
     for key, color in (("validity", "rgba(60,150,90,0.85)"), ("coverage", "rgba(220,160,40,0.85)")):
         fig.add_trace(go.Bar(x=names, y=[rows[n].get(key) or 0.0 for n in names], name=key, marker_color=color), 1, 3)
     fig.update_yaxes(type="log", title_text="ms per image (log)", row=1, col=1)
@@ -180,6 +336,11 @@ def comparison_figure(result: dict) -> go.Figure:
     fig.update_yaxes(title_text="fraction of samples / of the world's scenes", range=[0, 1], row=1, col=3)
     fig.update_xaxes(title_text="family", row=1, col=1)
     fig.update_xaxes(title_text="family", row=1, col=3)
-    fig.update_layout(barmode="group", height=420, title="Every family, the same world, the same budget",
-                      legend=dict(orientation="h", y=-0.3), margin=dict(l=50, r=20, t=70, b=60))
+    fig.update_layout(
+        barmode="group",
+        height=420,
+        title="Every family, the same world, the same budget",
+        legend=dict(orientation="h", y=-0.3),
+        margin=dict(l=50, r=20, t=70, b=60),
+    )
     return fig

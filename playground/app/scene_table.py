@@ -7,6 +7,7 @@ relations as Markdown.
     scene = rows_to_scene(rows, base=scene)     # SceneError("row 1, color", ...) on bad input
     outputs = scene_view(scene)                 # all the World tab shows: JSON, rows, renders, caption, ...
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,15 +23,24 @@ from worlds.scene import MAX_OBJECTS, Object, Scene, SceneError
 
 TABLE_COLUMNS = ("shape", "color", "x", "y", "size", "rotation", "material")
 NUMBER_COLUMNS = ("x", "y", "size", "rotation")
-TABLE_DECIMALS = 3                      # numbers shown in the table are rounded to this many places
-DISPLAY_SIZES = (32, 64, 128, 256)      # image sizes offered by the app
+TABLE_DECIMALS = 3  # numbers shown in the table are rounded to this many places
+DISPLAY_SIZES = (32, 64, 128, 256)  # image sizes offered by the app
 
 # Where Object reports a problem -> the table column it came from.
-_FIELD_TO_COLUMN = {"shape": "shape", "color": "color", "position[0]": "x", "position[1]": "y",
-                    "position": "x", "size": "size", "rotation": "rotation", "material": "material"}
+_FIELD_TO_COLUMN = {
+    "shape": "shape",
+    "color": "color",
+    "position[0]": "x",
+    "position[1]": "y",
+    "position": "x",
+    "size": "size",
+    "rotation": "rotation",
+    "material": "material",
+}
 
 
 # --- scene <-> table ---------------------------------------------------------------------
+
 
 def color_to_text(color: str | tuple[int, int, int]) -> str:
     """A palette name as it is, an RGB colour as '#rrggbb'."""
@@ -41,13 +51,20 @@ def color_to_text(color: str | tuple[int, int, int]) -> str:
 
 def _round(value: float) -> float:
     value = round(float(value), TABLE_DECIMALS)
-    return 0.0 if value == 0 else value      # no "-0.0" in the table
+    return 0.0 if value == 0 else value  # no "-0.0" in the table
 
 
 def object_to_row(obj: Object) -> list:
     """One table row: [shape, color, x, y, size, rotation, material], numbers rounded for display."""
-    return [obj.shape, color_to_text(obj.color), _round(obj.position[0]), _round(obj.position[1]),
-            _round(obj.size), _round(obj.rotation), obj.material]
+    return [
+        obj.shape,
+        color_to_text(obj.color),
+        _round(obj.position[0]),
+        _round(obj.position[1]),
+        _round(obj.size),
+        _round(obj.rotation),
+        obj.material,
+    ]
 
 
 def scene_to_rows(scene: Scene) -> list[list]:
@@ -87,7 +104,7 @@ def row_to_object(row: Any, number: int) -> Object:
     if isinstance(row, (str, bytes)) or not hasattr(row, "__len__"):
         raise SceneError(prefix, f"must be a list of {len(TABLE_COLUMNS)} cells ({', '.join(TABLE_COLUMNS)})")
     row = list(row)
-    if len(row) > len(TABLE_COLUMNS) and not all(_is_blank(c) for c in row[len(TABLE_COLUMNS):]):
+    if len(row) > len(TABLE_COLUMNS) and not all(_is_blank(c) for c in row[len(TABLE_COLUMNS) :]):
         raise SceneError(prefix, f"has {len(row)} cells; expected {len(TABLE_COLUMNS)} ({', '.join(TABLE_COLUMNS)})")
     cells = dict(zip(TABLE_COLUMNS, row + [None] * (len(TABLE_COLUMNS) - len(row))))
     if _is_blank(cells["shape"]):
@@ -122,11 +139,10 @@ def rows_to_objects(rows: Any) -> list[Object]:
     """Parse table rows into objects; rows whose cells are all blank are skipped."""
     if rows is None:
         return []
-    if hasattr(rows, "values") and hasattr(rows, "columns"):    # a pandas DataFrame
+    if hasattr(rows, "values") and hasattr(rows, "columns"):  # a pandas DataFrame
         rows = rows.values.tolist()
     rows = [list(r) if not isinstance(r, dict) else r for r in rows]
-    filled = [(i, r) for i, r in enumerate(rows, 1)
-              if not (isinstance(r, list) and all(_is_blank(c) for c in r))]
+    filled = [(i, r) for i, r in enumerate(rows, 1) if not (isinstance(r, list) and all(_is_blank(c) for c in r))]
     if len(filled) > MAX_OBJECTS:
         raise SceneError("table", f"at most {MAX_OBJECTS} objects, got {len(filled)} rows; delete some")
     return [row_to_object(r, i) for i, r in filled]
@@ -157,7 +173,7 @@ def parse_scene_json(text: Any) -> Scene:
         return Scene.from_json(text)
     except SceneError:
         raise
-    except (TypeError, ValueError) as err:       # defensive: a field of the wrong kind
+    except (TypeError, ValueError) as err:  # defensive: a field of the wrong kind
         raise SceneError("", str(err)) from None
 
 
@@ -181,6 +197,7 @@ def resize_scene(scene: Scene, size: int) -> Scene:
 
 
 # --- text ---------------------------------------------------------------------------------
+
 
 def caption_markdown(scene: Scene) -> str:
     """The scene's caption, for display."""
@@ -209,8 +226,20 @@ def facts_markdown(scene: Scene, max_facts: int = 60) -> str:
 
 # --- the World tab's view of a scene ----------------------------------------------------------
 
-SCENE_OUTPUTS = ("json", "table", "size", "2d", "3d", "masks 2d", "masks 3d", "depth 2d", "depth 3d",
-                 "caption", "relations", "status")
+SCENE_OUTPUTS = (
+    "json",
+    "table",
+    "size",
+    "2d",
+    "3d",
+    "masks 2d",
+    "masks 3d",
+    "depth 2d",
+    "depth 3d",
+    "caption",
+    "relations",
+    "status",
+)
 
 
 def scene_view(scene: Scene, masks: bool = False, depth: bool = False, boxes: bool = False, note: str = "") -> tuple:
@@ -219,39 +248,83 @@ def scene_view(scene: Scene, masks: bool = False, depth: bool = False, boxes: bo
     caption, relations, status line. ValueError for a scene with too many objects."""
     if len(scene.objects) > MAX_OBJECTS:
         raise ValueError(f"at most {MAX_OBJECTS} objects, got {len(scene.objects)}")
-    views = {v: render_panels(dataclasses.replace(scene, view=v), masks=masks, depth=depth, boxes=boxes)
-             for v in ("2d", "3d")}
+    views = {
+        v: render_panels(dataclasses.replace(scene, view=v), masks=masks, depth=depth, boxes=boxes)
+        for v in ("2d", "3d")
+    }
     status = f"✅ {len(scene.objects)} object{'s' * (len(scene.objects) != 1)} at {scene.height} px. {note}".strip()
-    return (scene_to_json(scene), scene_to_rows(scene), scene.height,
-            views["2d"]["image"], views["3d"]["image"],
-            views["2d"].get("masks"), views["3d"].get("masks"),
-            views["2d"].get("depth"), views["3d"].get("depth"),
-            caption_markdown(scene), relations_markdown(scene), status)
+    return (
+        scene_to_json(scene),
+        scene_to_rows(scene),
+        scene.height,
+        views["2d"]["image"],
+        views["3d"]["image"],
+        views["2d"].get("masks"),
+        views["3d"].get("masks"),
+        views["2d"].get("depth"),
+        views["3d"].get("depth"),
+        caption_markdown(scene),
+        relations_markdown(scene),
+        status,
+    )
 
 
 def _example(objects: list[dict], **settings) -> str:
     return scene_to_json(Scene(objects, **settings))
 
 
-EXAMPLES = {                         # the World tab's example scenes, as JSON (benchmarks/load.py renders them)
-    "Red cube, blue cylinder": _example([
-        {"shape": "cube", "color": "red", "position": [-1.0, 0.0], "size": "large", "rotation": 30},
-        {"shape": "cylinder", "color": "blue", "position": [1.2, 0.5], "size": "small"}]),
-    "Metal spheres": _example([
-        {"shape": "sphere", "color": c, "position": [x, y], "size": s, "material": "metal"}
-        for c, x, y, s in [("gray", -1.6, 0.8, 0.7), ("yellow", 0.0, -0.6, 0.5), ("cyan", 1.6, 0.9, 0.7),
-                           ("purple", 0.3, 1.9, 0.35)]]),
-    "CLEVR classic": _example([
-        {"shape": "cylinder", "color": "green", "position": [-2.0, 1.5], "size": 0.7, "material": "metal"},
-        {"shape": "cube", "color": "brown", "position": [0.0, 1.0], "size": 0.7, "rotation": 20},
-        {"shape": "sphere", "color": "purple", "position": [1.8, 1.8], "size": 0.35},
-        {"shape": "cube", "color": "gray", "position": [1.5, -1.5], "size": 0.35, "material": "metal", "rotation": 45},
-        {"shape": "sphere", "color": "yellow", "position": [-1.0, -1.5], "size": 0.7}]),
-    "Custom colours (hex)": _example([
-        {"shape": "cube", "color": "#ff7f0e", "position": [-1.2, -0.4], "size": 0.6, "rotation": 10},
-        {"shape": "sphere", "color": "#1f77b4", "position": [0.9, 0.6], "size": 0.6},
-        {"shape": "cylinder", "color": "#2ca02c", "position": [0.2, -1.8], "size": 0.4}]),
-    "A row of ten": _example([
-        {"shape": ("cube", "cylinder", "sphere")[i % 3], "color": c, "position": [-3.0 + i * 2 / 3, 0.0], "size": 0.3}
-        for i, c in enumerate(["red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "white", "black"])]),
+EXAMPLES = {  # the World tab's example scenes, as JSON (benchmarks/load.py renders them)
+    "Red cube, blue cylinder": _example(
+        [
+            {"shape": "cube", "color": "red", "position": [-1.0, 0.0], "size": "large", "rotation": 30},
+            {"shape": "cylinder", "color": "blue", "position": [1.2, 0.5], "size": "small"},
+        ]
+    ),
+    "Metal spheres": _example(
+        [
+            {"shape": "sphere", "color": c, "position": [x, y], "size": s, "material": "metal"}
+            for c, x, y, s in [
+                ("gray", -1.6, 0.8, 0.7),
+                ("yellow", 0.0, -0.6, 0.5),
+                ("cyan", 1.6, 0.9, 0.7),
+                ("purple", 0.3, 1.9, 0.35),
+            ]
+        ]
+    ),
+    "CLEVR classic": _example(
+        [
+            {"shape": "cylinder", "color": "green", "position": [-2.0, 1.5], "size": 0.7, "material": "metal"},
+            {"shape": "cube", "color": "brown", "position": [0.0, 1.0], "size": 0.7, "rotation": 20},
+            {"shape": "sphere", "color": "purple", "position": [1.8, 1.8], "size": 0.35},
+            {
+                "shape": "cube",
+                "color": "gray",
+                "position": [1.5, -1.5],
+                "size": 0.35,
+                "material": "metal",
+                "rotation": 45,
+            },
+            {"shape": "sphere", "color": "yellow", "position": [-1.0, -1.5], "size": 0.7},
+        ]
+    ),
+    "Custom colours (hex)": _example(
+        [
+            {"shape": "cube", "color": "#ff7f0e", "position": [-1.2, -0.4], "size": 0.6, "rotation": 10},
+            {"shape": "sphere", "color": "#1f77b4", "position": [0.9, 0.6], "size": 0.6},
+            {"shape": "cylinder", "color": "#2ca02c", "position": [0.2, -1.8], "size": 0.4},
+        ]
+    ),
+    "A row of ten": _example(
+        [
+            {
+                "shape": ("cube", "cylinder", "sphere")[i % 3],
+                "color": c,
+                "position": [-3.0 + i * 2 / 3, 0.0],
+                "size": 0.3,
+            }
+            for i, c in enumerate(
+                ["red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "white", "black"]
+            )
+        ]
+    ),
 }

@@ -1,5 +1,6 @@
 """Long work the user can stop: `stoppable(task)` runs it in a worker thread and streams its
 progress reports; closing the stream (the app's Stop) ends the task at its next report."""
+
 from __future__ import annotations
 
 import queue
@@ -31,7 +32,7 @@ def stoppable(task: Callable[[Callable[..., None]], Any]):
     def run() -> None:
         try:
             outcome["value"] = task(report)
-        except BaseException as err:       # handed to the consumer below
+        except BaseException as err:  # handed to the consumer below
             outcome["error"] = err
         finally:
             updates.put(None)

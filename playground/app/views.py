@@ -3,57 +3,69 @@
 Every function checks its inputs and raises ValueError with a message meant for the user.
 Streams are generators of (picture, caption) pairs, so the app can show sampling as it happens.
 """
+
 from __future__ import annotations
 
 import math
 import time
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from worlds.scene import COLOR_NAMES, SHAPES
-from worlds.images import image_grid, upscale
-
 from playground.models import pretrained
-from playground.models.protocol import channels_last
 from playground.models.data import class_condition, load_world
+from playground.models.protocol import channels_last
 from playground.models.registry import FAMILIES
 from playground.models.text import encode_captions, unknown_words
+from worlds.images import image_grid, upscale
+from worlds.scene import COLOR_NAMES, SHAPES
 
-MAX_SAMPLES = 64            # images per Generate request
-MAX_INTERPOLATION = 16      # frames of a latent interpolation
-MAX_TRAIN_MINUTES = 5.0     # budget of a Train-tab run
+if TYPE_CHECKING:
+    import PIL.Image
+
+MAX_SAMPLES = 64  # images per Generate request
+MAX_INTERPOLATION = 16  # frames of a latent interpolation
+MAX_TRAIN_MINUTES = 5.0  # budget of a Train-tab run
 MAX_TRAIN_SCENES = 5_000
-FRAMES = 16                 # pictures a streamed sampler shows on its way
+FRAMES = 16  # pictures a streamed sampler shows on its way
 TRAIN_WORLDS = ("exact", "exact-holdout")
-DISPLAY = 4                 # each 32 px sample is shown 4x larger, pixels kept sharp
+DISPLAY = 4  # each 32 px sample is shown 4x larger, pixels kept sharp
 
-FAMILY_NAMES = {"pixelcnn": "PixelCNN (autoregressive)", "flow": "Glow (normalizing flow)",
-                "vae": "VAE (latent variable, prescribed)", "gan": "GAN (latent variable, implicit)",
-                "rbm": "RBM (energy-based, binary)", "ebm": "EBM (energy-based, Langevin)",
-                "diffusion": "Diffusion (DDPM)"}
+FAMILY_NAMES = {
+    "pixelcnn": "PixelCNN (autoregressive)",
+    "flow": "Glow (normalizing flow)",
+    "vae": "VAE (latent variable, prescribed)",
+    "gan": "GAN (latent variable, implicit)",
+    "rbm": "RBM (energy-based, binary)",
+    "ebm": "EBM (energy-based, Langevin)",
+    "diffusion": "Diffusion (DDPM)",
+}
 
 LIKELIHOOD_NOTES = {
     "exact": "**exact** log-likelihood: log p(x) is a sum of the model's log-probabilities of every subpixel given "
-             "the ones before it (chain rule), so bits/dim is the true code length of the image under the model.",
+    "the ones before it (chain rule), so bits/dim is the true code length of the image under the model.",
     "bound": "a **lower bound** on log p(x): {how}. The bits/dim it gives is an upper bound on the code length.",
     "estimate": "a **stochastic estimate**: log p(v) = −F(v) − log Z, with the partition function Z estimated by "
-                "annealed importance sampling (AIS), of the *binarized* image v.",
+    "annealed importance sampling (AIS), of the *binarized* image v.",
     "unnormalized": "an **unnormalized** density: −E(x) is log p(x) up to an unknown constant log Z, so it ranks "
-                    "images but gives no bits/dim.",
+    "images but gives no bits/dim.",
     "none": "**no likelihood**: a GAN defines p(x) only implicitly, as the push-forward of noise through the "
-            "generator; it can sample but not score an image.",
+    "generator; it can sample but not score an image.",
 }
-BOUND_HOW = {"vae": "the importance-weighted ELBO with k = 64 posterior draws, under the model's prior (N(0, I), or for "
-                    "the shipped VAEs a Gaussian mixture fitted to the codes after training)",
-             "flow": "the flow's exact density of the dequantized image, a bound on the discrete image's probability",
-             "diffusion": "the DDPM variational bound, a sum of 1000 KL terms"}
+BOUND_HOW = {
+    "vae": "the importance-weighted ELBO with k = 64 posterior draws, under the model's prior (N(0, I), or for "
+    "the shipped VAEs a Gaussian mixture fitted to the codes after training)",
+    "flow": "the flow's exact density of the dequantized image, a bound on the discrete image's probability",
+    "diffusion": "the DDPM variational bound, a sum of 1000 KL terms",
+}
 
 
 # --- pictures ---------------------------------------------------------------------------------------
 
 # --- shipped models ---------------------------------------------------------------------------------
+
 
 def model_label(name: str) -> str:
     recipe = pretrained.RECIPES[name]
@@ -80,17 +92,26 @@ def likelihood_note(name: str) -> str:
     model = _shipped(name)
     recipe, extra = pretrained.RECIPES[name], model.checkpoint_extra
     note = LIKELIHOOD_NOTES[model.likelihood].format(how=BOUND_HOW.get(model.family, ""))
-    held = " It never saw a **red cylinder**: ask for one to test composition." if recipe.world == "exact-holdout" else ""
-    return (f"**{model_label(name)}** — trained {extra.get('steps', '?')} steps in "
-            f"{extra.get('seconds', 0) / 60:.1f} min on a 2-core CPU.{held}\n\nLikelihood: {note}")
+    held = (
+        " It never saw a **red cylinder**: ask for one to test composition." if recipe.world == "exact-holdout" else ""
+    )
+    return (
+        f"**{model_label(name)}** — trained {extra.get('steps', '?')} steps in "
+        f"{extra.get('seconds', 0) / 60:.1f} min on a 2-core CPU.{held}\n\nLikelihood: {note}"
+    )
 
 
 def model_controls(name: str) -> tuple[bool, bool, bool, bool, bool]:
     """Which sampler controls apply to shipped model `name`: shape, colour, caption, diffusion steps, guidance."""
     recipe = pretrained.RECIPES[name]
     diffusion = recipe.family == "diffusion"
-    return (recipe.condition == "class", recipe.condition == "class", recipe.condition == "caption", diffusion,
-            diffusion and recipe.condition != "none")
+    return (
+        recipe.condition == "class",
+        recipe.condition == "class",
+        recipe.condition == "caption",
+        diffusion,
+        diffusion and recipe.condition != "none",
+    )
 
 
 def interpolates(name) -> bool:
@@ -99,24 +120,29 @@ def interpolates(name) -> bool:
     return recipe is not None and recipe.family in ("vae", "flow") and recipe.condition != "caption"
 
 
-def condition_tensor(model, n: int, shape: str | None = None, color: str | None = None,
-                     text: str | None = None) -> torch.Tensor | None:
+def condition_tensor(
+    model, n: int, shape: str | None = None, color: str | None = None, text: str | None = None
+) -> torch.Tensor | None:
     """The condition a model needs for n samples, from the UI's shape/colour or caption."""
     kind = getattr(model.config, "condition", "none")
     if kind == "none":
         return None
     if kind == "class":
         if shape not in SHAPES or color not in COLOR_NAMES:
-            raise ValueError(f"this model is class-conditional: pick a shape ({', '.join(SHAPES)}) "
-                             f"and a colour ({', '.join(COLOR_NAMES)})")
+            raise ValueError(
+                f"this model is class-conditional: pick a shape ({', '.join(SHAPES)}) "
+                f"and a colour ({', '.join(COLOR_NAMES)})"
+            )
         return class_condition(shape, color).expand(n, 2)
     text = (text or "").strip()
     if not text:
         raise ValueError("this model is caption-conditional: type a caption such as 'a small red cube'")
     unknown = unknown_words(text)
     if unknown:
-        raise ValueError(f"unknown word {unknown[0]!r} in the caption; the world's words are sizes, colours, "
-                         f"shapes and relations, e.g. 'a large blue cylinder'")
+        raise ValueError(
+            f"unknown word {unknown[0]!r} in the caption; the world's words are sizes, colours, "
+            f"shapes and relations, e.g. 'a large blue cylinder'"
+        )
     return encode_captions([text]).expand(n, -1)
 
 
@@ -131,8 +157,16 @@ def _count(value, name: str, lo: int, hi: int) -> int:
     return int(number)
 
 
-def sample_stream(name, n: int = 16, seed: int = 0, shape: str | None = None, color: str | None = None,
-                  text: str | None = None, steps: int | None = None, guidance: float = 1.0):
+def sample_stream(
+    name,
+    n: int = 16,
+    seed: int = 0,
+    shape: str | None = None,
+    color: str | None = None,
+    text: str | None = None,
+    steps: int | None = None,
+    guidance: float = 1.0,
+):
     """Yield (grid picture, caption) while model `name` draws n samples; the last yield is the result.
     PixelCNN shows its rows filling in, diffusion its prediction of x_0, Langevin and Gibbs their chains;
     one-pass families (flow, VAE, GAN) yield once. `name` is a shipped model's name or a model."""
@@ -149,8 +183,10 @@ def sample_stream(name, n: int = 16, seed: int = 0, shape: str | None = None, co
     if family == "pixelcnn":
         size = model.config.image_size
         every = max(1, size // FRAMES)
-        stream = ((images, f"row {min(size, (k + 1) * every)} of {size}")
-                  for k, images in enumerate(model.sample_steps(n, condition, generator=generator, every=every)))
+        stream = (
+            (images, f"row {min(size, (k + 1) * every)} of {size}")
+            for k, images in enumerate(model.sample_steps(n, condition, generator=generator, every=every))
+        )
     elif family == "diffusion":
         steps = _count(steps if steps is not None else 100, "diffusion steps", 1, model.config.timesteps)
         if guidance is None or not math.isfinite(guidance) or not 0 <= guidance <= 10:
@@ -158,15 +194,20 @@ def sample_stream(name, n: int = 16, seed: int = 0, shape: str | None = None, co
         if model.config.condition == "none":
             guidance = 1.0
         every = max(1, steps // FRAMES)
-        stream = ((images, f"step {min(steps, (k + 1) * every)} of {steps}: the current guess of x₀")
-                  for k, images in enumerate(model.sample_steps(n, condition, generator=generator, steps=steps,
-                                                                 guidance=guidance, every=every)))
+        stream = (
+            (images, f"step {min(steps, (k + 1) * every)} of {steps}: the current guess of x₀")
+            for k, images in enumerate(
+                model.sample_steps(n, condition, generator=generator, steps=steps, guidance=guidance, every=every)
+            )
+        )
     elif family in ("ebm", "rbm"):
         total = model.config.sampling_steps if family == "ebm" else model.config.sampling_sweeps
         every = max(1, total // FRAMES)
         what = "Langevin step" if family == "ebm" else "Gibbs sweep"
-        stream = ((images, f"{what} {min(total, (k + 1) * every)} of {total}")
-                  for k, images in enumerate(model.sample_steps(n, condition, generator=generator, every=every)))
+        stream = (
+            (images, f"{what} {min(total, (k + 1) * every)} of {total}")
+            for k, images in enumerate(model.sample_steps(n, condition, generator=generator, every=every))
+        )
     else:
         stream = ((model.sample(n, condition, generator=generator), "one pass") for _ in range(1))
     # Gradio resumes a streaming handler in whichever worker thread is free, and torch's grad mode
@@ -179,8 +220,10 @@ def sample_stream(name, n: int = 16, seed: int = 0, shape: str | None = None, co
         if frame is None:
             return
         images, label = frame
-        yield image_grid(channels_last(images), columns, scale=DISPLAY), f"{label} · {time.perf_counter() - start:.1f} s"
-
+        yield (
+            image_grid(channels_last(images), columns, scale=DISPLAY),
+            f"{label} · {time.perf_counter() - start:.1f} s",
+        )
 
 
 def interpolation(name: str, world_seed: int = 0, frames: int = 8) -> tuple[np.ndarray, str]:
@@ -199,9 +242,13 @@ def interpolation(name: str, world_seed: int = 0, frames: int = 8) -> tuple[np.n
     with torch.no_grad():
         codes = model.encode(data.images, None if condition is None else condition.expand(2, -1))
         t = torch.linspace(0, 1, frames)[:, None]
-        path = model.decode((1 - t) * codes[0] + t * codes[1], None if condition is None else condition.expand(frames, -1))
+        path = model.decode(
+            (1 - t) * codes[0] + t * codes[1], None if condition is None else condition.expand(frames, -1)
+        )
     row = torch.cat([data.images[:1], path, data.images[1:]])
-    return image_grid(channels_last(row), len(row), scale=DISPLAY), "left: scene A · then the decoded path from A's code to B's · right: scene B"
+    return image_grid(
+        channels_last(row), len(row), scale=DISPLAY
+    ), "left: scene A · then the decoded path from A's code to B's · right: scene B"
 
 
 def _first_class(data) -> tuple[str, str]:
@@ -211,14 +258,20 @@ def _first_class(data) -> tuple[str, str]:
 
 # --- training in the app ----------------------------------------------------------------------------
 
-def train_stream(family: str, world: str = "exact", minutes: float = 1.0, seed: int = 0,
-                 condition: str = "none", every_s: float = 1.0):
+
+def train_stream(
+    family: str,
+    world: str = "exact",
+    minutes: float = 1.0,
+    seed: int = 0,
+    condition: str = "none",
+    every_s: float = 1.0,
+):
     """Train a fresh model of `family` (the shipped recipe's settings) with the shared loop `fit`,
     which runs in a worker thread (`playground.app.tasks.stoppable`); yield (model, records, status) about every
     `every_s` seconds and once at the end. Closing the generator (the app's Stop button) stops training
     after the current step. The model lives only in the caller's session."""
     from playground.app.tasks import stoppable
-
     from playground.models.train import fit
 
     if family not in FAMILIES:
@@ -238,27 +291,41 @@ def train_stream(family: str, world: str = "exact", minutes: float = 1.0, seed: 
     model = recipe.build(32, condition=condition)
     records: list[dict] = []
 
-    fitting = []                                          # set when fit starts the model's finishing step
+    fitting = []  # set when fit starts the model's finishing step
 
     def train(report):
-        fit(model, data, minutes=minutes, seed=seed, **recipe.fit_options,
+        fit(
+            model,
+            data,
+            minutes=minutes,
+            seed=seed,
+            **recipe.fit_options,
             callback=lambda step, total, record: (records.append(record), report()),
-            on_finish=lambda: (fitting.append(True), report()))   # e.g. a VAE fitting its prior: tell the user
+            on_finish=lambda: (fitting.append(True), report()),
+        )  # e.g. a VAE fitting its prior: tell the user
 
     budget, shown = 60.0 * minutes, time.perf_counter()
     steps = stoppable(train)
     try:
-        for _ in steps:                                   # one report per training step
+        for _ in steps:  # one report per training step
             last = records[-1]
             if fitting:
-                yield model, list(records), f"step {last['step']} · the steps are done; fitting the prior to the codes (EM)"
+                yield (
+                    model,
+                    list(records),
+                    f"step {last['step']} · the steps are done; fitting the prior to the codes (EM)",
+                )
             elif time.perf_counter() - shown >= every_s:
                 shown = time.perf_counter()
-                yield model, list(records), f"step {last['step']} · {last['seconds']:.0f} of {budget:.0f} s · loss {last['loss']:.4f}"
+                yield (
+                    model,
+                    list(records),
+                    f"step {last['step']} · {last['seconds']:.0f} of {budget:.0f} s · loss {last['loss']:.4f}",
+                )
     except Exception as err:
         raise ValueError(f"training failed: {err}") from err
     finally:
-        steps.close()                                     # on Stop: ends the worker after its current step
+        steps.close()  # on Stop: ends the worker after its current step
         model.eval()
     if not records:
         raise ValueError("training stopped before its first step")
@@ -268,10 +335,10 @@ def train_stream(family: str, world: str = "exact", minutes: float = 1.0, seed: 
 
 # --- inverse graphics: the Inference tab ------------------------------------------------------------
 
-ENCODERS = {"shapes2d": "encoder-shapes2d", "clevr3d": "encoder-clevr3d"}   # world -> shipped encoder
-MAX_UPLOAD_BYTES = 20_000_000   # an uploaded picture may be at most this large on disk
+ENCODERS = {"shapes2d": "encoder-shapes2d", "clevr3d": "encoder-clevr3d"}  # world -> shipped encoder
+MAX_UPLOAD_BYTES = 20_000_000  # an uploaded picture may be at most this large on disk
 MAX_REFINE_STEPS = 200
-PANEL_SIDE = 256                # input, re-render and difference are shown this large
+PANEL_SIDE = 256  # input, re-render and difference are shown this large
 
 
 def encoder_for(world: str):
@@ -284,7 +351,7 @@ def encoder_for(world: str):
         raise ValueError(str(err)) from None
 
 
-def open_picture(path) -> "Image.Image":
+def open_picture(path) -> PIL.Image.Image:
     """An uploaded file as a PIL image, or a ValueError that says what is wrong with it."""
     import os
     import warnings
@@ -305,14 +372,21 @@ def open_picture(path) -> "Image.Image":
             with Image.open(path) as probe:
                 width, height = probe.size
                 if max(width, height) > MAX_INPUT_SIDE:
-                    raise ValueError(f"the picture is {width}x{height} px; the largest side accepted is {MAX_INPUT_SIDE}")
-                probe.verify()                   # checks the file's structure without decoding all of it
+                    raise ValueError(
+                        f"the picture is {width}x{height} px; the largest side accepted is {MAX_INPUT_SIDE}"
+                    )
+                probe.verify()  # checks the file's structure without decoding all of it
             picture = Image.open(path)
-            picture.load()                       # decodes it: truncated data fails here
+            picture.load()  # decodes it: truncated data fails here
     except ValueError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombWarning,
-            Image.DecompressionBombError) as err:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        Image.DecompressionBombWarning,
+        Image.DecompressionBombError,
+    ) as err:
         raise ValueError(f"this file is not a picture that can be read ({type(err).__name__}: {err})") from None
     return picture
 
@@ -332,8 +406,11 @@ def chosen_picture(source: str, random_picture, upload, drawing):
     if source == "drawing":
         layers = drawing if isinstance(drawing, dict) else {"composite": drawing}
         picture = layers.get("composite")
-        if picture is None or np.asarray(picture).ndim != 3 or \
-                (np.asarray(picture).shape[-1] == 4 and not np.asarray(picture)[..., 3].any()):
+        if (
+            picture is None
+            or np.asarray(picture).ndim != 3
+            or (np.asarray(picture).shape[-1] == 4 and not np.asarray(picture)[..., 3].any())
+        ):
             raise ValueError("the drawing is empty: draw some shapes first")
         return np.asarray(picture)
     raise ValueError(f"source must be one of {', '.join(PICTURE_SOURCES)}, got {source!r}")
@@ -341,7 +418,7 @@ def chosen_picture(source: str, random_picture, upload, drawing):
 
 def difference_map(a: np.ndarray, b: np.ndarray, gain: float = 4.0) -> np.ndarray:
     """uint8 (H, W, 3): |a - b|, the largest channel's difference times `gain`, as a black-red-yellow heat map."""
-    d = np.clip(np.abs(a.astype(np.int16) - b.astype(np.int16)).max(-1) * gain, 0, 255) / 255.0   # (H, W) in 0..1
+    d = np.clip(np.abs(a.astype(np.int16) - b.astype(np.int16)).max(-1) * gain, 0, 255) / 255.0  # (H, W) in 0..1
     heat = np.stack([np.clip(2 * d, 0, 1), np.clip(2 * d - 1, 0, 1), np.zeros_like(d)], -1)
     return (heat * 255).round().astype(np.uint8)
 
@@ -349,8 +426,11 @@ def difference_map(a: np.ndarray, b: np.ndarray, gain: float = 4.0) -> np.ndarra
 def reading_panels(reading) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The input as the encoder saw it, the recovered scene re-rendered, and their difference, enlarged."""
     factor = max(1, PANEL_SIDE // reading.image.shape[0])
-    return (upscale(reading.image, factor), upscale(reading.rendered, factor),
-            upscale(difference_map(reading.image, reading.rendered), factor))
+    return (
+        upscale(reading.image, factor),
+        upscale(reading.rendered, factor),
+        upscale(difference_map(reading.image, reading.rendered), factor),
+    )
 
 
 def reading_summary(reading, step: int | None = None, steps: int | None = None) -> str:
@@ -358,11 +438,16 @@ def reading_summary(reading, step: int | None = None, steps: int | None = None) 
     e = reading.error
     n = len(reading.scene.objects)
     where = f"refinement step {step} of {steps} · " if step is not None else ""
-    verdict = ("✅ the scene explains the picture" if reading.explained else
-               "❓ **this picture is not one I can explain**: no scene of this world re-renders to it "
-               "(a photo, a drawing, noise, or a scene beyond what the encoder learned)")
-    return (f"{where}**{n} object{'s' * (n != 1)}** · re-render RMSE **{e['rmse']:.2f}** levels · "
-            f"PSNR {e['psnr']:.1f} dB · object-pixel IoU {e['iou']:.3f}\n\n{verdict}")
+    verdict = (
+        "✅ the scene explains the picture"
+        if reading.explained
+        else "❓ **this picture is not one I can explain**: no scene of this world re-renders to it "
+        "(a photo, a drawing, noise, or a scene beyond what the encoder learned)"
+    )
+    return (
+        f"{where}**{n} object{'s' * (n != 1)}** · re-render RMSE **{e['rmse']:.2f}** levels · "
+        f"PSNR {e['psnr']:.1f} dB · object-pixel IoU {e['iou']:.3f}\n\n{verdict}"
+    )
 
 
 def read_picture(world: str, picture, refine_steps: int = 0, every: int = 5):
@@ -371,7 +456,6 @@ def read_picture(world: str, picture, refine_steps: int = 0, every: int = 5):
     answer `refine` gives. The refinement runs in a worker thread (`playground.app.tasks.stoppable`), so
     closing this generator (the app's Stop) ends it at its next step."""
     from playground.app.tasks import stoppable
-
     from playground.inverse.encoder import Reading, read_scene
     from playground.inverse.refine import refine
 
@@ -382,8 +466,11 @@ def read_picture(world: str, picture, refine_steps: int = 0, every: int = 5):
     if not refine_steps:
         return
     background = encoder.scene_settings()["background"]
-    steps = stoppable(lambda report: refine(first.scene, first.image, steps=refine_steps,
-                                            candidates=first.candidates, callback=report))
+    steps = stoppable(
+        lambda report: refine(
+            first.scene, first.image, steps=refine_steps, candidates=first.candidates, callback=report
+        )
+    )
     try:
         while True:
             step, scene, rmse = next(steps)
@@ -398,9 +485,9 @@ def read_picture(world: str, picture, refine_steps: int = 0, every: int = 5):
 
 # --- Uncertainty tab: discriminative vs generative ---------------------------------------------------
 
-MAX_STUDY_POINTS = 1_000        # training points of a study in the app
-STUDY_CACHE = 8                 # studies kept fitted (each is ~7 small models)
-STUDY_FLOW_STEPS = 400          # training steps of a study's flow density (most of a study's fitting time)
+MAX_STUDY_POINTS = 1_000  # training points of a study in the app
+STUDY_CACHE = 8  # studies kept fitted (each is ~7 small models)
+STUDY_FLOW_STEPS = 400  # training steps of a study's flow density (most of a study's fitting time)
 
 
 def _float(value, name: str, lo: float, hi: float) -> float:
@@ -419,8 +506,12 @@ def study_for(layout: str, seed: int = 0, n: int = 400, flow_steps: int | None =
     from playground.uncertainty.study import get_layout
 
     get_layout(layout)
-    return _study(layout, _count(seed, "seed", 0, 2**31 - 1), _count(n, "training points", 20, MAX_STUDY_POINTS),
-                  STUDY_FLOW_STEPS if flow_steps is None else _count(flow_steps, "flow steps", 1, 100_000))
+    return _study(
+        layout,
+        _count(seed, "seed", 0, 2**31 - 1),
+        _count(n, "training points", 20, MAX_STUDY_POINTS),
+        STUDY_FLOW_STEPS if flow_steps is None else _count(flow_steps, "flow steps", 1, 100_000),
+    )
 
 
 @lru_cache(maxsize=STUDY_CACHE)
@@ -437,47 +528,69 @@ def scores_markdown(study) -> str:
     names = {**DISCRIMINATIVE, **GENERATIVE}
     rows = ["| model | kind | accuracy | AUROC data vs far | only x seen | only y seen |", "|---|---|---|---|---|---|"]
     for name, s in study.scores().items():
-        rows.append(f"| {names[name]} | {s['kind']} | {s['accuracy']:.3f} | {s['auroc']:.3f} | "
-                    f"{s['accuracy_x_only']:.3f} | {s['accuracy_y_only']:.3f} |")
-    return ("\n".join(rows) + "\n\nAUROC: how well a score tells held-out data points from points far from all data "
-            "(1 = perfectly, 0.5 = chance, below 0.5 = more confident far away). The score is max p(y|x) for a "
-            "discriminative model, log p(x) for a generative one. *Only x seen*: the generative models sum y out "
-            "of p(x, y); the discriminative ones get y set to its training mean (imputation).")
+        rows.append(
+            f"| {names[name]} | {s['kind']} | {s['accuracy']:.3f} | {s['auroc']:.3f} | "
+            f"{s['accuracy_x_only']:.3f} | {s['accuracy_y_only']:.3f} |"
+        )
+    return (
+        "\n".join(rows) + "\n\nAUROC: how well a score tells held-out data points from points far from all data "
+        "(1 = perfectly, 0.5 = chance, below 0.5 = more confident far away). The score is max p(y|x) for a "
+        "discriminative model, log p(x) for a generative one. *Only x seen*: the generative models sum y out "
+        "of p(x, y); the discriminative ones get y set to its training mean (imputation)."
+    )
 
 
-ON_POINT = 0.02                 # a probe this close (world units) to a training point is that point
+ON_POINT = 0.02  # a probe this close (world units) to a training point is that point
 
 
 def probe_report(study, x, y, discriminative: str = "mlp", generative: str = "flow") -> tuple[np.ndarray, str]:
     """The scene a probe point stands for (a training point's own scene when the probe is on one, else
     an object coloured by the generative model's best guess) and both models' probabilities there."""
-    from worlds import render
     from playground.uncertainty.study import PLOT_EXTENT, WORLD_RANGE, point_scene
+    from worlds import render
 
-    point = np.array([[_float(x, "probe x", -PLOT_EXTENT, PLOT_EXTENT), _float(y, "probe y", -PLOT_EXTENT, PLOT_EXTENT)]])
+    point = np.array(
+        [[_float(x, "probe x", -PLOT_EXTENT, PLOT_EXTENT), _float(y, "probe y", -PLOT_EXTENT, PLOT_EXTENT)]]
+    )
     for name, fitted in ((discriminative, study.discriminative), (generative, study.generative)):
         if name not in fitted:
             raise ValueError(f"unknown model {name!r}; choose one of {', '.join(fitted)}")
     colors = study.layout.colors
     disc = study.discriminative[discriminative].predict_proba(point)[0]
     gen = study.generative[generative]
-    gen_p, known, log_px = gen.predict_proba(point)[0], float(gen.known_probability(point)[0]), float(gen.log_px(point)[0])
+    gen_p, known, log_px = (
+        gen.predict_proba(point)[0],
+        float(gen.known_probability(point)[0]),
+        float(gen.log_px(point)[0]),
+    )
     distances = np.sqrt(((study.train.features - point) ** 2).sum(1))
     nearest = int(distances.argmin())
-    if distances[nearest] <= ON_POINT:         # on a training point: show that very scene
+    if distances[nearest] <= ON_POINT:  # on a training point: show that very scene
         scene, (_, about) = study.train.scenes[nearest], data_point_report(study, nearest)
     else:
         scene, about = point_scene(point[0], colors[int(gen_p.argmax())]), ""
     inside = bool(np.abs(point).max() <= WORLD_RANGE)
-    table = ["| | " + " | ".join(f"p({c} \\| x)" for c in colors) + " |", "|---" * (len(colors) + 1) + "|",
-             f"| discriminative ({discriminative}) | " + " | ".join(f"{p:.3f}" for p in disc) + " |",
-             f"| generative ({generative}) | " + " | ".join(f"{p:.3f}" for p in gen_p) + " |"]
-    where = ("inside the world's ground" if inside else
-             "**outside the world's ground**: the world never puts an object here (the picture shows nothing)")
-    verdict = ("the generative model has seen data like this" if known >= 0.5 else
-               "the generative model says **it has not seen data here**, whatever p(y|x) says")
-    text = (f"Probe ({point[0, 0]:.2f}, {point[0, 1]:.2f}), {where}. {about}\n\n" + "\n".join(table)
-            + f"\n\nlog p(x) = {log_px:.2f} · p(known | x) = {known:.3f}: {verdict}.")
+    table = [
+        "| | " + " | ".join(f"p({c} \\| x)" for c in colors) + " |",
+        "|---" * (len(colors) + 1) + "|",
+        f"| discriminative ({discriminative}) | " + " | ".join(f"{p:.3f}" for p in disc) + " |",
+        f"| generative ({generative}) | " + " | ".join(f"{p:.3f}" for p in gen_p) + " |",
+    ]
+    where = (
+        "inside the world's ground"
+        if inside
+        else "**outside the world's ground**: the world never puts an object here (the picture shows nothing)"
+    )
+    verdict = (
+        "the generative model has seen data like this"
+        if known >= 0.5
+        else "the generative model says **it has not seen data here**, whatever p(y|x) says"
+    )
+    text = (
+        f"Probe ({point[0, 0]:.2f}, {point[0, 1]:.2f}), {where}. {about}\n\n"
+        + "\n".join(table)
+        + f"\n\nlog p(x) = {log_px:.2f} · p(known | x) = {known:.3f}: {verdict}."
+    )
     return upscale(render([scene])[0], 4), text
 
 
@@ -488,12 +601,14 @@ def data_point_report(study, index) -> tuple[np.ndarray, str]:
     index = _count(index, "point", 0, len(study.train.scenes) - 1)
     scene = study.train.scenes[index]
     obj = scene.objects[0]
-    return upscale(render([scene])[0], 4), (f"Training point {index}: a {obj.size_name} {obj.color} {obj.shape} "
-                                            f"at ({obj.position[0]:.2f}, {obj.position[1]:.2f}), "
-                                            f"labelled **{obj.color}**.")
+    return upscale(render([scene])[0], 4), (
+        f"Training point {index}: a {obj.size_name} {obj.color} {obj.shape} "
+        f"at ({obj.position[0]:.2f}, {obj.position[1]:.2f}), "
+        f"labelled **{obj.color}**."
+    )
 
 
-MISSING_VIEWS = {"x seen, y hidden": 0, "y seen, x hidden": 1}    # what is seen -> the observed coordinate
+MISSING_VIEWS = {"x seen, y hidden": 0, "y seen, x hidden": 1}  # what is seen -> the observed coordinate
 
 
 def seen_coordinate(seen: str) -> int:
@@ -506,16 +621,16 @@ def seen_coordinate(seen: str) -> int:
 def missing_markdown(study, seen: str) -> str:
     """Markdown: every model's test accuracy with both coordinates, then with only the `seen` one."""
     key = ("accuracy_x_only", "accuracy_y_only")[seen_coordinate(seen)]
-    return (f"Test accuracy with both coordinates → with only **{seen}**:\n\n"
-            + "\n".join(f"- {name} ({s['kind']}): {s['accuracy']:.3f} → **{s[key]:.3f}**"
-                         for name, s in study.scores().items()))
+    return f"Test accuracy with both coordinates → with only **{seen}**:\n\n" + "\n".join(
+        f"- {name} ({s['kind']}): {s['accuracy']:.3f} → **{s[key]:.3f}**" for name, s in study.scores().items()
+    )
 
 
 # --- Uncertainty tab: adversarial noise ---------------------------------------------------------------
 
-MAX_ATTACK_EPS = 32             # grey levels of the app's eps slider
-MAX_ATTACK_STEPS = 50           # PGD steps in the app
-ATTACK_DISPLAY = 8              # 32 px images shown 8x larger
+MAX_ATTACK_EPS = 32  # grey levels of the app's eps slider
+MAX_ATTACK_STEPS = 50  # PGD steps in the app
+ATTACK_DISPLAY = 8  # 32 px images shown 8x larger
 
 
 def attack_scenes() -> int:
@@ -529,6 +644,7 @@ def attack_view(index, eps, method: str = "fgsm", steps=10, seed=0):
     """Attack exact-world scene `index` with the shipped shape classifier: (original, amplified noise,
     perturbed) pictures, the probability figure, and a Markdown summary with the likelihood check."""
     from playground.uncertainty.adversarial import METHODS, attack, exact_world
+
     from .plots import attack_figure
 
     world = exact_world()
@@ -538,39 +654,87 @@ def attack_view(index, eps, method: str = "fgsm", steps=10, seed=0):
         raise ValueError(f"unknown attack {method!r}; choose one of {', '.join(METHODS)}")
     steps = _count(steps, "PGD steps", 1, MAX_ATTACK_STEPS)
     seed = _count(seed, "seed", 0, 2**31 - 1)
-    report = attack(pretrained.load("classifier-exact"), world.images[index], eps, method, steps=steps,
-                    seed=seed if method == "pgd" else None, max_eps=MAX_ATTACK_EPS)
+    report = attack(
+        pretrained.load("classifier-exact"),
+        world.images[index],
+        eps,
+        method,
+        steps=steps,
+        seed=seed if method == "pgd" else None,
+        max_eps=MAX_ATTACK_EPS,
+    )
     truth = world.scenes[index].objects[0].shape
-    flip = (f"the smallest ε that flips it is **{report.smallest_flip_eps}**" if report.smallest_flip_eps
-            else f"no ε up to {MAX_ATTACK_EPS} flips it")
-    verdict = (f"🔀 **flipped**: {report.label_before} → **{report.label_after}**" if report.flipped
-               else f"✋ not flipped: still **{report.label_after}**")
+    flip = (
+        f"the smallest ε that flips it is **{report.smallest_flip_eps}**"
+        if report.smallest_flip_eps
+        else f"no ε up to {MAX_ATTACK_EPS} flips it"
+    )
+    verdict = (
+        f"🔀 **flipped**: {report.label_before} → **{report.label_after}**"
+        if report.flipped
+        else f"✋ not flipped: still **{report.label_after}**"
+    )
     rows = ["| likelihood under | kind | clean bits/dim | attacked bits/dim |", "|---|---|---|---|"]
     names = {"world": "the true world (exact)", "pixelcnn": "PixelCNN", "flow": "Glow flow"}
     for name, change in (report.likelihood or {}).items():
         after = "∞ (impossible)" if math.isinf(change.after[0]) else f"{change.after[0]:.3f}"
         rows.append(f"| {names.get(name, name)} | {change.kind} | {change.before[0]:.3f} | {after} |")
-    text = (f"Scene {index}: a **{truth}**. The classifier says **{report.label_before}** "
-            f"(p = {report.probabilities_before[report.label_before]:.3f}). {verdict} at ε = {eps:g} grey levels "
-            f"({method.upper()}{f', {steps} steps' if method == 'pgd' else ''}); {flip}.\n\n" + "\n".join(rows)
-            + ("\n\nThe true world gives the attacked picture probability 0: no scene renders to it. "
-               "Whether a learned likelihood notices is the question: compare its two columns."
-               if report.likelihood and math.isinf(report.likelihood["world"].after[0]) else ""))
+    text = (
+        f"Scene {index}: a **{truth}**. The classifier says **{report.label_before}** "
+        f"(p = {report.probabilities_before[report.label_before]:.3f}). {verdict} at ε = {eps:g} grey levels "
+        f"({method.upper()}{f', {steps} steps' if method == 'pgd' else ''}); {flip}.\n\n"
+        + "\n".join(rows)
+        + (
+            "\n\nThe true world gives the attacked picture probability 0: no scene renders to it. "
+            "Whether a learned likelihood notices is the question: compare its two columns."
+            if report.likelihood and math.isinf(report.likelihood["world"].after[0])
+            else ""
+        )
+    )
     pictures = [upscale(p, ATTACK_DISPLAY) for p in (report.original, report.perturbation, report.perturbed)]
     return (*pictures, attack_figure(report), text)
 
 
 # --- Compare tab: the measured Table 1.1 ----------------------------------------------------------------
 
-MAX_LIVE_MINUTES = 1.0          # training minutes per run of a live evaluation in the app
+MAX_LIVE_MINUTES = 1.0  # training minutes per run of a live evaluation in the app
 MAX_LIVE_SAMPLES = 256
-EVALUATION_HEADERS = ("family", "likelihood", "bits/dim", "gap to H (bits/img)", "seed spread", "diverged",
-                      "roughness", "ms/img (64)", "ms/img (1)", "× fastest", "code bits/img", "PNG bits/img",
-                      "probe acc.", "valid", "attribute TV", "coverage")
-_EVALUATION_KEYS = ("family", "likelihood_kind", "bits_per_dim", "gap_bits_per_image", "seed_spread", "diverged",
-                    "roughness", "sample_ms_per_image", "sample_ms_batch1", "sample_ratio_to_fastest",
-                    "code_bits_per_image", "png_bits_per_image", "probe_accuracy", "validity", "attribute_tv",
-                    "coverage")
+EVALUATION_HEADERS = (
+    "family",
+    "likelihood",
+    "bits/dim",
+    "gap to H (bits/img)",
+    "seed spread",
+    "diverged",
+    "roughness",
+    "ms/img (64)",
+    "ms/img (1)",
+    "× fastest",
+    "code bits/img",
+    "PNG bits/img",
+    "probe acc.",
+    "valid",
+    "attribute TV",
+    "coverage",
+)
+_EVALUATION_KEYS = (
+    "family",
+    "likelihood_kind",
+    "bits_per_dim",
+    "gap_bits_per_image",
+    "seed_spread",
+    "diverged",
+    "roughness",
+    "sample_ms_per_image",
+    "sample_ms_batch1",
+    "sample_ratio_to_fastest",
+    "code_bits_per_image",
+    "png_bits_per_image",
+    "probe_accuracy",
+    "validity",
+    "attribute_tv",
+    "coverage",
+)
 
 
 def shipped_evaluation() -> dict | None:
@@ -586,8 +750,10 @@ def shipped_evaluation_or_error() -> dict:
     """The shipped evaluation, or a ValueError that says how to make it."""
     result = shipped_evaluation()
     if result is None:
-        raise ValueError("no shipped evaluation: run python -m playground.evaluation.compare "
-                         "--json playground/results/evaluation.json")
+        raise ValueError(
+            "no shipped evaluation: run python -m playground.evaluation.compare "
+            "--json playground/results/evaluation.json"
+        )
     return result
 
 
@@ -595,8 +761,10 @@ def shipped_summary(result: dict) -> str:
     """One line: the budget and time of an evaluation."""
     meta = result.get("meta", {})
     budget = meta.get("budget", {})
-    return (f"{budget.get('seeds', '?')} seeds × {budget.get('minutes', '?')} min per family, "
-            f"{budget.get('samples', '?')} samples, {meta.get('seconds', 0) / 60:.1f} min in all")
+    return (
+        f"{budget.get('seeds', '?')} seeds × {budget.get('minutes', '?')} min per family, "
+        f"{budget.get('samples', '?')} samples, {meta.get('seconds', 0) / 60:.1f} min in all"
+    )
 
 
 def _shown(value) -> str:
@@ -620,25 +788,35 @@ def lecture_markdown(result: dict) -> str:
     """The lecture's qualitative Table 1.1 beside what was measured, family by family."""
     from playground.evaluation.compare import family_rows
 
-    lines = ["| family | training (lecture → measured) | likelihood | sampling | compression | representation |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| family | training (lecture → measured) | likelihood | sampling | compression | representation |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, row in family_rows(result).items():
         lecture = row.get("lecture", {})
         stable = "diverged" if row.get("diverged") else f"spread {_shown(row.get('seed_spread'))}"
-        likelihood = (f"{row['likelihood_kind']}, {_shown(row.get('bits_per_dim'))} bits/dim"
-                      if row.get("bits_per_dim") is not None else row["likelihood_kind"])
-        code = (f"{_shown(row.get('code_bits_per_image'))} vs PNG {_shown(row.get('png_bits_per_image'))} bits"
-                if row.get("code_bits_per_image") is not None else "no code length")
+        likelihood = (
+            f"{row['likelihood_kind']}, {_shown(row.get('bits_per_dim'))} bits/dim"
+            if row.get("bits_per_dim") is not None
+            else row["likelihood_kind"]
+        )
+        code = (
+            f"{_shown(row.get('code_bits_per_image'))} vs PNG {_shown(row.get('png_bits_per_image'))} bits"
+            if row.get("code_bits_per_image") is not None
+            else "no code length"
+        )
         probe = f"probe {_shown(row.get('probe_accuracy'))}" if row.get("probe_accuracy") is not None else "none"
-        lines.append(f"| {name} | {lecture.get('training', '?')} → {stable} | {lecture.get('likelihood', '?')} → "
-                     f"{likelihood} | {lecture.get('sampling', '?')} → {_shown(row.get('sample_ms_per_image'))} ms | "
-                     f"{lecture.get('compression', '?')} → {code} | {lecture.get('representation', '?')} → {probe} |")
+        lines.append(
+            f"| {name} | {lecture.get('training', '?')} → {stable} | {lecture.get('likelihood', '?')} → "
+            f"{likelihood} | {lecture.get('sampling', '?')} → {_shown(row.get('sample_ms_per_image'))} ms | "
+            f"{lecture.get('compression', '?')} → {code} | {lecture.get('representation', '?')} → {probe} |"
+        )
     return "\n".join(lines)
 
 
 def evaluation_stream(families, minutes=0.1, seeds=1, samples=64):
     """Yield (result so far, finished families, total) while a small live evaluation runs, one family at a time."""
-    from playground.evaluation.compare import QUICK, Budget, evaluate_family, LECTURE
+    from playground.evaluation.compare import LECTURE, QUICK, Budget, evaluate_family
     from playground.models.registry import FAMILIES
 
     families = list(families or [])
@@ -647,16 +825,22 @@ def evaluation_stream(families, minutes=0.1, seeds=1, samples=64):
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:
         raise ValueError(f"unknown family {unknown[0]!r}; choose from {', '.join(FAMILIES)}")
-    budget = Budget(minutes=_float(minutes, "minutes per run", 0.01, MAX_LIVE_MINUTES),
-                    seeds=_count(seeds, "seeds", 1, 3), samples=_count(samples, "samples", 16, MAX_LIVE_SAMPLES),
-                    likelihood_every=16, code_images=1, diffusion_steps=QUICK.diffusion_steps)
+    budget = Budget(
+        minutes=_float(minutes, "minutes per run", 0.01, MAX_LIVE_MINUTES),
+        seeds=_count(seeds, "seeds", 1, 3),
+        samples=_count(samples, "samples", 16, MAX_LIVE_SAMPLES),
+        likelihood_every=16,
+        code_images=1,
+        diffusion_steps=QUICK.diffusion_steps,
+    )
     data = load_world("exact", 5_000, seed=0)
     result = {}
     for k, family in enumerate(families):
         yield result, k, len(families)
         result[family] = evaluate_family(family, data, budget)
-        result[family]["lecture"] = dict(zip(("training", "likelihood", "sampling", "compression", "representation"),
-                                              LECTURE[family]))
+        result[family]["lecture"] = dict(
+            zip(("training", "likelihood", "sampling", "compression", "representation"), LECTURE[family])
+        )
         fastest = min(r["sample_ms_per_image"] for r in result.values())
         for row in result.values():
             row["sample_ratio_to_fastest"] = row["sample_ms_per_image"] / fastest

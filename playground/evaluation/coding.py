@@ -51,6 +51,7 @@ codes is decoded as it was encoded: the same codes in the same order (coded BATC
 the same model, condition, device and number of threads. A code decoded otherwise almost surely
 misses the start state at the end, so the mistake raises instead of returning a wrong image.
 """
+
 from __future__ import annotations
 
 import math
@@ -61,12 +62,13 @@ import torch
 from playground.models.pixelcnn import PixelCNN
 
 PRECISION_BITS = 24
-M = 1 << PRECISION_BITS       # every quantized distribution sums to M (K / M of probability goes to floors)
-START = 1                     # rANS state before the first push and after the last pop
-BATCH = 64                    # images per pass through the network (a list decodes as it was encoded)
+M = 1 << PRECISION_BITS  # every quantized distribution sums to M (K / M of probability goes to floors)
+START = 1  # rANS state before the first push and after the last pop
+BATCH = 64  # images per pass through the network (a list decodes as it was encoded)
 
 
 # --- quantized distributions
+
 
 def quantize(probabilities: np.ndarray) -> np.ndarray:
     """(N, K) probabilities -> (N, K) int64 frequencies, each >= 1, each row summing to exactly M.
@@ -80,12 +82,12 @@ def quantize(probabilities: np.ndarray) -> np.ndarray:
         raise ValueError(f"probabilities must be (N, K) with 1 <= K <= M = 2^{PRECISION_BITS}, got shape {p.shape}")
     if not np.isfinite(p).all() or (p < 0).any():
         raise ValueError("probabilities must be finite and >= 0")
-    total = p.sum(axis=1, keepdims=True)                   # (N, 1)
+    total = p.sum(axis=1, keepdims=True)  # (N, 1)
     if (total <= 0).any():
         raise ValueError("every row of probabilities needs a positive total")
     p = p / total
     k = p.shape[1]
-    frequencies = np.floor(p * (M - k)).astype(np.int64) + 1   # (N, K), the floors sum to <= M - K
+    frequencies = np.floor(p * (M - k)).astype(np.int64) + 1  # (N, K), the floors sum to <= M - K
     frequencies[np.arange(len(p)), p.argmax(axis=1)] += M - frequencies.sum(axis=1)
     return frequencies
 
@@ -122,6 +124,7 @@ def ideal_bits(symbols, frequencies) -> float:
 
 # --- rANS on one big integer
 
+
 def _push(state: int, start: int, width: int) -> int:
     """x <- (x // f) M + c + (x mod f): up one digit of base M, the new digit one of the symbol's slots."""
     return (state // width) * M + start + state % width
@@ -129,9 +132,9 @@ def _push(state: int, start: int, width: int) -> int:
 
 def _pop(states: list[int], frequencies: np.ndarray) -> tuple[np.ndarray, list[int]]:
     """Pop one symbol from each of n states, symbol b under distribution frequencies[b] (n, K)."""
-    slots = np.array([x & (M - 1) for x in states], dtype=np.int64)   # x mod M
-    ends = np.cumsum(frequencies, axis=1)                               # (n, K): c_s + f_s
-    symbols = (ends <= slots[:, None]).sum(axis=1)                      # the s with c_s <= slot < c_s + f_s
+    slots = np.array([x & (M - 1) for x in states], dtype=np.int64)  # x mod M
+    ends = np.cumsum(frequencies, axis=1)  # (n, K): c_s + f_s
+    symbols = (ends <= slots[:, None]).sum(axis=1)  # the s with c_s <= slot < c_s + f_s
     rows = np.arange(len(states))
     width = frequencies[rows, symbols]
     start = ends[rows, symbols] - width
@@ -153,15 +156,17 @@ def _read_state(data: bytes, n: int) -> int:
         raise ValueError(f"a code must be bytes, got {type(data).__name__}")
     if not data or data[0] == 0:
         raise ValueError("corrupt code: empty, or a leading zero byte")
-    if 8 * (len(data) - 1) >= PRECISION_BITS * (n + 1) + 1:      # bit length <= 24 (n + 1) + 1 (docstring)
+    if 8 * (len(data) - 1) >= PRECISION_BITS * (n + 1) + 1:  # bit length <= 24 (n + 1) + 1 (docstring)
         raise ValueError(f"corrupt code: {len(data)} bytes is too long for {n} symbols")
     return int.from_bytes(data, "big")
 
 
 def _check_end(state: int) -> None:
     if state != START:
-        raise ValueError("corrupt code: decoding did not end at the start state (a damaged code, or codes decoded "
-                         "in another list, order, model, condition, device or thread count than encoded)")
+        raise ValueError(
+            "corrupt code: decoding did not end at the start state (a damaged code, or codes decoded "
+            "in another list, order, model, condition, device or thread count than encoded)"
+        )
 
 
 def encode(symbols, frequencies) -> bytes:
@@ -182,15 +187,16 @@ def decode(data: bytes, frequencies, n: int) -> np.ndarray:
     symbols = np.zeros(n, dtype=np.int64)
     for k in range(n):
         if callable(frequencies):
-            f = _check_frequencies(np.asarray(frequencies(symbols[:k].copy()))[None])   # (1, K)
+            f = _check_frequencies(np.asarray(frequencies(symbols[:k].copy()))[None])  # (1, K)
         else:
-            f = table[k:k + 1]
+            f = table[k : k + 1]
         (symbols[k],), (state,) = _pop([state], f)
     _check_end(state)
     return symbols
 
 
 # --- PixelCNN images
+
 
 def subpixel_frequencies(logits: torch.Tensor) -> np.ndarray:
     """(n, 256) float32 logits -> (n, 256) int64 frequencies: softmax in float64, then quantize."""
@@ -213,10 +219,17 @@ def _batches(b: int, condition: torch.Tensor | None):
 
 def _check_images(model, images) -> None:
     c, size = model.config.channels, model.config.image_size
-    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4 \
-            or images.shape[1:] != (c, size, size) or len(images) == 0:
-        raise ValueError(f"expected uint8 images (B >= 1, {c}, {size}, {size}), got "
-                         f"{tuple(getattr(images, 'shape', ()))} {getattr(images, 'dtype', type(images).__name__)}")
+    if (
+        not isinstance(images, torch.Tensor)
+        or images.dtype != torch.uint8
+        or images.ndim != 4
+        or images.shape[1:] != (c, size, size)
+        or len(images) == 0
+    ):
+        raise ValueError(
+            f"expected uint8 images (B >= 1, {c}, {size}, {size}), got "
+            f"{tuple(getattr(images, 'shape', ()))} {getattr(images, 'dtype', type(images).__name__)}"
+        )
 
 
 def _batch_intervals(model, images: torch.Tensor, condition: torch.Tensor | None):
@@ -227,8 +240,8 @@ def _batch_intervals(model, images: torch.Tensor, condition: torch.Tensor | None
     size = model.config.image_size
     for first, stop, batch_condition in _batches(len(images), condition):
         batch = images[first:stop].to(model.position.device)
-        truth = batch.long().cpu().numpy()                        # (n, C, H, W)
-        starts, widths = [], []                                   # per subpixel, in coding order: (n,) each
+        truth = batch.long().cpu().numpy()  # (n, C, H, W)
+        starts, widths = [], []  # per subpixel, in coding order: (n,) each
 
         def read_truth(logits, channel, i, j):
             """Note where the true subpixel lies in its quantized distribution, and feed it back."""
@@ -239,7 +252,7 @@ def _batch_intervals(model, images: torch.Tensor, condition: torch.Tensor | None
 
         for _ in model._autoregress(stop - first, batch_condition, read_truth, every=size):
             pass
-        yield np.stack(starts), np.stack(widths)                  # (D, n) each
+        yield np.stack(starts), np.stack(widths)  # (D, n) each
 
 
 def encode_images(model, images: torch.Tensor, condition: torch.Tensor | None = None) -> list[bytes]:
@@ -247,7 +260,7 @@ def encode_images(model, images: torch.Tensor, condition: torch.Tensor | None = 
     distribution of every subpixel, quantized, drives rANS. Decode the list whole, in this order."""
     codes = []
     for starts, widths in _batch_intervals(model, images, condition):
-        codes += [_encode_intervals(start, width) for start, width in zip(starts.T, widths.T)]   # (D,) per image
+        codes += [_encode_intervals(start, width) for start, width in zip(starts.T, widths.T)]  # (D,) per image
     return codes
 
 
@@ -279,15 +292,16 @@ def decode_images(model, codes: list[bytes], condition: torch.Tensor | None = No
 
 # --- one stream for many images
 
+
 def _pop_in_turn(state: int, frequencies: np.ndarray) -> tuple[np.ndarray, int]:
     """Pop n symbols (n,) one after another from a single state, symbol b under frequencies[b] (n, K)."""
-    ends = np.cumsum(frequencies, axis=1)                               # (n, K): c_s + f_s
+    ends = np.cumsum(frequencies, axis=1)  # (n, K): c_s + f_s
     symbols = np.zeros(len(frequencies), dtype=np.int64)
     for b, row in enumerate(ends):
-        slot = state & (M - 1)                                          # x mod M
-        s = int(np.searchsorted(row, slot, side="right"))              # the s with c_s <= slot < c_s + f_s
+        slot = state & (M - 1)  # x mod M
+        s = int(np.searchsorted(row, slot, side="right"))  # the s with c_s <= slot < c_s + f_s
         width = int(frequencies[b, s])
-        state = width * (state >> PRECISION_BITS) + slot - (int(row[s]) - width)   # as in _pop
+        state = width * (state >> PRECISION_BITS) + slot - (int(row[s]) - width)  # as in _pop
         symbols[b] = s
     return symbols, state
 
@@ -301,11 +315,11 @@ def encode_stream(model, images: torch.Tensor, condition: torch.Tensor | None = 
     pops the batch's images one after another, first to last. So it pops (batch, subpixel, image) in
     lexicographic order, and the encoder, which knows every frequency before it pushes anything, pushes
     exactly that sequence in reverse: the last batch's last subpixel of its last image first."""
-    starts, widths = [], []                                   # per batch, (D n,) each in the decoder's pop order
+    starts, widths = [], []  # per batch, (D n,) each in the decoder's pop order
     for batch_starts, batch_widths in _batch_intervals(model, images, condition):
-        starts.append(batch_starts.ravel())                   # (D, n) row by row: subpixel-major, image-minor
+        starts.append(batch_starts.ravel())  # (D, n) row by row: subpixel-major, image-minor
         widths.append(batch_widths.ravel())
-    return _encode_intervals(np.concatenate(starts), np.concatenate(widths))    # pushes the last one first
+    return _encode_intervals(np.concatenate(starts), np.concatenate(widths))  # pushes the last one first
 
 
 def decode_stream(model, data: bytes, n_images: int, condition: torch.Tensor | None = None) -> torch.Tensor:

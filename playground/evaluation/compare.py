@@ -36,6 +36,7 @@ Columns (the lecture's five, then what only a known world allows):
   `exact-holdout`, which never shows a red cylinder), asked for every combination and for the held-out
   one (`scores.conditional_faithfulness`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,8 +53,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from playground.models.data import load_world, scene_labels
+from playground.models.data import load_world
 from playground.models.registry import FAMILIES
+
 from .scores import WithOptions, exact_world, likelihood_scores, parse_samples, sample_ms_per_image, world_tensor
 
 RESULTS = Path(__file__).resolve().parent / "results" / "evaluation.json"
@@ -62,12 +64,12 @@ ATTRIBUTES = ("shape", "color", "size", "position")
 
 @dataclass(frozen=True)
 class Budget:
-    minutes: float = 0.25          # training budget per run
-    seeds: int = 3                 # runs per family
-    samples: int = 1000            # samples scored for validity, TV and coverage
-    likelihood_every: int = 4      # score every k-th world scene (the world is uniform: unbiased)
-    code_images: int = 8           # images the real PixelCNN coder round-trips
-    diffusion_steps: int = 50      # respaced sampling steps
+    minutes: float = 0.25  # training budget per run
+    seeds: int = 3  # runs per family
+    samples: int = 1000  # samples scored for validity, TV and coverage
+    likelihood_every: int = 4  # score every k-th world scene (the world is uniform: unbiased)
+    code_images: int = 8  # images the real PixelCNN coder round-trips
+    diffusion_steps: int = 50  # respaced sampling steps
 
 
 QUICK = Budget()
@@ -87,6 +89,7 @@ LECTURE = {  # Table 1.1 of the lecture: training, likelihood, sampling, compres
 
 # --- stability ---------------------------------------------------------------------------------------
 
+
 def roughness(losses, bins: int = 50) -> float:
     """Total variation of the binned loss curve over its net fall: 1 for a curve that only goes down."""
     losses = np.asarray(losses, np.float64)
@@ -100,11 +103,12 @@ def roughness(losses, bins: int = 50) -> float:
 
 def final_loss(history: list[dict]) -> float:
     losses = [r["loss"] for r in history]
-    tail = losses[-max(1, len(losses) // 10):]
+    tail = losses[-max(1, len(losses) // 10) :]
     return float(np.mean(tail))
 
 
 # --- compression -------------------------------------------------------------------------------------
+
 
 def png_bits(image: np.ndarray) -> int:
     """Bits of the image (H, W, 3) uint8 as an optimised PNG."""
@@ -121,16 +125,20 @@ def zlib_bits(image: np.ndarray) -> int:
 
 # --- representation ----------------------------------------------------------------------------------
 
+
 def linear_probe(codes: np.ndarray, scenes, seed: int = 0) -> dict:
     """Linear read-out of the scene factors from codes (N, d): accuracy (discrete), R^2 (x, y)."""
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.preprocessing import StandardScaler
 
     objects = [s.objects[0] for s in scenes]
-    factors = {"shape": [o.shape for o in objects], "color": [o.color_name for o in objects],
-               "size": [o.size_name for o in objects]}
+    factors = {
+        "shape": [o.shape for o in objects],
+        "color": [o.color_name for o in objects],
+        "size": [o.size_name for o in objects],
+    }
     order = np.random.default_rng(seed).permutation(len(scenes))
-    train, test = order[: 2 * len(order) // 3], order[2 * len(order) // 3:]
+    train, test = order[: 2 * len(order) // 3], order[2 * len(order) // 3 :]
     codes = StandardScaler().fit(codes[train]).transform(codes)
     out = {}
     for name, values in factors.items():
@@ -146,6 +154,7 @@ def linear_probe(codes: np.ndarray, scenes, seed: int = 0) -> dict:
 
 # --- samples: validity, attribute fidelity, coverage -------------------------------------------------
 
+
 def sample_scores(samples: torch.Tensor, binarized: bool = False) -> dict:
     """Validity, attribute TV and coverage of uint8 samples (N, 3, 32, 32) against the exact world."""
     world = exact_world()
@@ -158,7 +167,7 @@ def sample_scores(samples: torch.Tensor, binarized: bool = False) -> dict:
     objects = [s.objects[0] for s in world.scenes]
     tvs = []
     for attribute in ATTRIBUTES:
-        keys = [str(getattr(o, attribute)) for o in objects]           # the world's value of each scene
+        keys = [str(getattr(o, attribute)) for o in objects]  # the world's value of each scene
         levels = sorted(set(keys))
         prior = np.array([keys.count(v) for v in levels], np.float64) / len(keys)
         drawn = np.array([sum(keys[int(i)] == v for i in hit) for v in levels], np.float64) / hit.numel()
@@ -179,10 +188,10 @@ def encoder_validity(samples: torch.Tensor, batch: int = 64) -> float:
     98.7% (and all within 1% of pixels): the ceiling a perfect sampler reaches."""
     from PIL import Image
 
+    from playground.models import pretrained
     from worlds import Scene, render
     from worlds.scene import Object
 
-    from playground.models import pretrained
     from .scores import VALID_WRONG, WRONG_LEVELS
 
     world = exact_world().world
@@ -192,20 +201,29 @@ def encoder_validity(samples: torch.Tensor, batch: int = 64) -> float:
     pad = (side - inner) // 2
     grid = np.linspace(*world.position_range, world.position_grid)
     snap = lambda v: float(grid[np.abs(grid - v).argmin()])
-    images = samples.permute(0, 2, 3, 1).numpy()                                   # (N, 32, 32, 3)
+    images = samples.permute(0, 2, 3, 1).numpy()  # (N, 32, 32, 3)
     canvas = np.full((len(images), side, side, 3), world.background, np.uint8)
     for k, image in enumerate(images):
-        canvas[k, pad:pad + inner, pad:pad + inner] = np.asarray(Image.fromarray(image).resize((inner, inner),
-                                                                                              Image.BILINEAR))
+        canvas[k, pad : pad + inner, pad : pad + inner] = np.asarray(
+            Image.fromarray(image).resize((inner, inner), Image.BILINEAR)
+        )
     x = torch.from_numpy(canvas).permute(0, 3, 1, 2).contiguous()
-    scenes = [scene for k in range(0, len(x), batch) for scene in encoder.infer(x[k:k + batch])]
+    scenes = [scene for k in range(0, len(x), batch) for scene in encoder.infer(x[k : k + batch])]
     settings = world.scene_settings()
-    parsed = [Scene([Object(o.shape, o.color_name, (snap(o.position[0]), snap(o.position[1])), o.size_name, 0.0,
-                            "matte") for o in scene.objects], **settings) for scene in scenes]
-    rerendered = render(parsed).astype(np.int16)                                  # (N, 32, 32, 3)
+    parsed = [
+        Scene(
+            [
+                Object(o.shape, o.color_name, (snap(o.position[0]), snap(o.position[1])), o.size_name, 0.0, "matte")
+                for o in scene.objects
+            ],
+            **settings,
+        )
+        for scene in scenes
+    ]
+    rerendered = render(parsed).astype(np.int16)  # (N, 32, 32, 3)
     wrong = (np.abs(rerendered - images.astype(np.int16)).max(-1) > WRONG_LEVELS).reshape(len(images), -1).mean(1)
     lo, hi = world.num_objects
-    counted = np.array([lo <= len(s.objects) <= hi for s in parsed])              # a scene of this world
+    counted = np.array([lo <= len(s.objects) <= hi for s in parsed])  # a scene of this world
     return float(((wrong <= VALID_WRONG) & counted).mean())
 
 
@@ -223,6 +241,7 @@ def sample_ms(model, batch: int, budget: Budget) -> float:
 
 # --- one family --------------------------------------------------------------------------------------
 
+
 def train_runs(family: str, data, budget: Budget, callback=None) -> tuple[list, list[dict]]:
     """`budget.seeds` fresh models of `family` trained on `data` with the family's shipped recipe."""
     from playground.models.pretrained import RECIPES
@@ -236,8 +255,15 @@ def train_runs(family: str, data, budget: Budget, callback=None) -> tuple[list, 
             model = recipe.build(data.images.shape[-1])
         history = fit(model, data, minutes=budget.minutes, seed=seed, **recipe.fit_options)
         losses = [r["loss"] for r in history]
-        runs.append({"seed": seed, "steps": len(history), "final_loss": final_loss(history),
-                     "diverged": not all(math.isfinite(v) for v in losses), "roughness": roughness(losses)})
+        runs.append(
+            {
+                "seed": seed,
+                "steps": len(history),
+                "final_loss": final_loss(history),
+                "diverged": not all(math.isfinite(v) for v in losses),
+                "roughness": roughness(losses),
+            }
+        )
         models.append(model)
         if callback is not None:
             callback(family, seed)
@@ -250,14 +276,26 @@ def evaluate_family(family: str, data, budget: Budget, callback=None) -> dict:
     models, runs = train_runs(family, data, budget, callback)
     model = models[0]
     finals = [r["final_loss"] for r in runs]
-    row = {"family": family, "runs": runs, "train_minutes": budget.minutes, "steps": runs[0]["steps"],
-           "final_loss": float(np.mean(finals)), "seed_spread": float(np.std(finals)),
-           "diverged": sum(r["diverged"] for r in runs), "roughness": float(np.median([r["roughness"] for r in runs]))}
+    row = {
+        "family": family,
+        "runs": runs,
+        "train_minutes": budget.minutes,
+        "steps": runs[0]["steps"],
+        "final_loss": float(np.mean(finals)),
+        "seed_spread": float(np.std(finals)),
+        "diverged": sum(r["diverged"] for r in runs),
+        "roughness": float(np.median([r["roughness"] for r in runs])),
+    }
     with torch.no_grad():
-        scores = likelihood_scores(WithOptions(model, LOG_PROB_OPTIONS.get(family, {})), "exact",
-                                   budget.likelihood_every if family != "rbm" else 1)
-    row |= {k: scores[k] for k in ("likelihood_kind", "bits_per_dim", "bits_per_image", "gap_bits_per_image",
-                                   "entropy_bits")}
+        scores = likelihood_scores(
+            WithOptions(model, LOG_PROB_OPTIONS.get(family, {})),
+            "exact",
+            budget.likelihood_every if family != "rbm" else 1,
+        )
+    row |= {
+        k: scores[k]
+        for k in ("likelihood_kind", "bits_per_dim", "bits_per_image", "gap_bits_per_image", "entropy_bits")
+    }
     row["sample_ms_per_image"] = sample_ms(model, 64, budget)
     row["sample_ms_batch1"] = sample_ms(model, 1, budget)
     world = exact_world()
@@ -268,12 +306,14 @@ def evaluate_family(family: str, data, budget: Budget, callback=None) -> dict:
         from .coding import decode_images, decode_stream, encode_images, encode_stream
 
         images = world_tensor(world)[:: len(world.images) // budget.code_images][: budget.code_images]
-        codes = encode_images(model, images)                # one code per image: ~log2 M bits of start-up each
-        stream = encode_stream(model, images)               # all images in one rANS state: paid once
+        codes = encode_images(model, images)  # one code per image: ~log2 M bits of start-up each
+        stream = encode_stream(model, images)  # all images in one rANS state: paid once
         row["real_code_bits_per_image"] = float(np.mean([8 * len(c) for c in codes]))
         row["stream_code_bits_per_image"] = 8 * len(stream) / len(images)
-        row["real_code_round_trip"] = bool(torch.equal(decode_images(model, codes), images)
-                                           and torch.equal(decode_stream(model, stream, len(images)), images))
+        row["real_code_round_trip"] = bool(
+            torch.equal(decode_images(model, codes), images)
+            and torch.equal(decode_stream(model, stream, len(images)), images)
+        )
     try:
         with torch.no_grad():
             codes = torch.cat([model.encode(x) for x in world_tensor(world).split(256)]).flatten(1).numpy()
@@ -290,14 +330,19 @@ def evaluate_family(family: str, data, budget: Budget, callback=None) -> dict:
 def conditional_rows() -> dict:
     """The shipped conditional models' faithfulness (seen combinations and the held-out red cylinder)."""
     from playground.models import pretrained
+
     from .scores import conditional_faithfulness
 
-    return {name: conditional_faithfulness(pretrained.load(name)) for name in pretrained.available()
-            if pretrained.RECIPES[name].condition != "none"}
+    return {
+        name: conditional_faithfulness(pretrained.load(name))
+        for name in pretrained.available()
+        if pretrained.RECIPES[name].condition != "none"
+    }
 
 
-def evaluate(families=tuple(FAMILIES), budget: Budget = QUICK, n: int = 20_000, callback=None,
-             conditional: bool = True) -> dict:
+def evaluate(
+    families=tuple(FAMILIES), budget: Budget = QUICK, n: int = 20_000, callback=None, conditional: bool = True
+) -> dict:
     """The whole table: {family: row}, plus the fastest-sampler ratios and (optionally) `conditional`."""
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:
@@ -307,8 +352,9 @@ def evaluate(families=tuple(FAMILIES), budget: Budget = QUICK, n: int = 20_000, 
     fastest = min(r["sample_ms_per_image"] for r in result.values())
     for row in result.values():
         row["sample_ratio_to_fastest"] = row["sample_ms_per_image"] / fastest
-        row["lecture"] = dict(zip(("training", "likelihood", "sampling", "compression", "representation"),
-                                  LECTURE[row["family"]]))
+        row["lecture"] = dict(
+            zip(("training", "likelihood", "sampling", "compression", "representation"), LECTURE[row["family"]])
+        )
     if conditional:
         result["conditional"] = conditional_rows()
     return result
@@ -316,10 +362,24 @@ def evaluate(families=tuple(FAMILIES), budget: Budget = QUICK, n: int = 20_000, 
 
 # --- output ------------------------------------------------------------------------------------------
 
-COLUMNS = [("family", "s"), ("likelihood_kind", "s"), ("bits_per_dim", ".4f"), ("gap_bits_per_image", ".1f"),
-           ("seed_spread", ".4f"), ("diverged", "d"), ("roughness", ".2f"), ("sample_ms_per_image", ".2f"),
-           ("sample_ratio_to_fastest", ".1f"), ("code_bits_per_image", ".1f"), ("png_bits_per_image", ".0f"),
-           ("probe_accuracy", ".3f"), ("validity", ".3f"), ("encoder_validity", ".3f"), ("attribute_tv", ".3f"), ("coverage", ".3f")]
+COLUMNS = [
+    ("family", "s"),
+    ("likelihood_kind", "s"),
+    ("bits_per_dim", ".4f"),
+    ("gap_bits_per_image", ".1f"),
+    ("seed_spread", ".4f"),
+    ("diverged", "d"),
+    ("roughness", ".2f"),
+    ("sample_ms_per_image", ".2f"),
+    ("sample_ratio_to_fastest", ".1f"),
+    ("code_bits_per_image", ".1f"),
+    ("png_bits_per_image", ".0f"),
+    ("probe_accuracy", ".3f"),
+    ("validity", ".3f"),
+    ("encoder_validity", ".3f"),
+    ("attribute_tv", ".3f"),
+    ("coverage", ".3f"),
+]
 
 
 def _cell(value, spec: str) -> str:
@@ -359,13 +419,18 @@ def print_table(result: dict) -> None:
     for r in rows:
         print("  ".join(cell.rjust(w) for cell, w in zip(r, widths)))
     for name, row in result.get("conditional", {}).items():
-        print(f"conditional {name}: seen match {row['seen_match']:.2f}, held-out (red cylinder) match "
-              f"{row['held_out_match']:.2f}, held-out colour {row['held_out_colour_match']:.2f}")
+        print(
+            f"conditional {name}: seen match {row['seen_match']:.2f}, held-out (red cylinder) match "
+            f"{row['held_out_match']:.2f}, held-out colour {row['held_out_colour_match']:.2f}"
+        )
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m playground.evaluation.compare", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m playground.evaluation.compare",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
     parser.add_argument("--full", action="store_true", help="longer budgets (3 min per run) and every scene scored")
     parser.add_argument("--minutes", type=float, help="training minutes per run (overrides the budget's)")
@@ -378,8 +443,9 @@ def main(argv=None) -> int:
     parser.add_argument("--markdown", type=Path, help="write the table as Markdown here")
     args = parser.parse_args(argv)
     budget = FULL if args.full else QUICK
-    changes = {k: v for k, v in (("minutes", args.minutes), ("seeds", args.seeds), ("samples", args.samples))
-               if v is not None}
+    changes = {
+        k: v for k, v in (("minutes", args.minutes), ("seeds", args.seeds), ("samples", args.samples)) if v is not None
+    }
     if changes.get("minutes") is not None and not 0 < changes["minutes"] <= 60:
         parser.error("--minutes must be in (0, 60]")
     if changes.get("seeds") is not None and not 1 <= changes["seeds"] <= 10:
@@ -389,10 +455,12 @@ def main(argv=None) -> int:
     budget = Budget(**{**budget.__dict__, **changes})
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    result = evaluate(args.families, budget, callback=lambda f, s: print(f"  trained {f} seed {s} "
-                                                                          f"({time.perf_counter() - start:.0f} s)",
-                                                                          flush=True),
-                      conditional=not args.no_conditional)
+    result = evaluate(
+        args.families,
+        budget,
+        callback=lambda f, s: print(f"  trained {f} seed {s} ({time.perf_counter() - start:.0f} s)", flush=True),
+        conditional=not args.no_conditional,
+    )
     result_meta = {"budget": budget.__dict__, "seconds": time.perf_counter() - start, "threads": args.threads}
     print_table(result)
     print(f"total {result_meta['seconds'] / 60:.1f} min")

@@ -15,6 +15,7 @@ edge pixels: at most 0.2% of its pixels (2 of 1024) may be off by more than 24 l
 The smallest object covers about 15 pixels, so an empty image is not valid. RMSE alone would not do:
 the ground is 97% of the image, so a blurry blob or an empty picture sits close to a sharp object.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,13 +26,12 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from playground.models.data import scene_labels
 from worlds import ExactWorld, get_world
 from worlds.scene import nearest_color_name
 
-from playground.models.data import scene_labels
-
-WRONG_LEVELS = 24       # a pixel is wrong when a channel is further than this from the parsed image's
-VALID_WRONG = 0.002     # a sample is valid (it IS a world image) when at most this fraction of pixels is wrong
+WRONG_LEVELS = 24  # a pixel is wrong when a channel is further than this from the parsed image's
+VALID_WRONG = 0.002  # a sample is valid (it IS a world image) when at most this fraction of pixels is wrong
 
 
 @lru_cache(maxsize=4)
@@ -45,14 +45,15 @@ def world_tensor(world: ExactWorld) -> torch.Tensor:
     return torch.from_numpy(world.images).permute(0, 3, 1, 2).contiguous()
 
 
-def log2_likelihoods(model, images: torch.Tensor, condition: torch.Tensor | None = None,
-                     batch: int = 64) -> torch.Tensor:
+def log2_likelihoods(
+    model, images: torch.Tensor, condition: torch.Tensor | None = None, batch: int = 64
+) -> torch.Tensor:
     """(N,) log2 q(x) (or the family's bound / estimate) of each image, in batches, without gradients."""
     out = []
     with torch.no_grad():
         for k in range(0, len(images), batch):
-            c = None if condition is None else condition[k:k + batch]
-            out.append(model.log_prob(images[k:k + batch], c).double() / math.log(2.0))
+            c = None if condition is None else condition[k : k + batch]
+            out.append(model.log_prob(images[k : k + batch], c).double() / math.log(2.0))
     return torch.cat(out)
 
 
@@ -94,9 +95,14 @@ def likelihood_scores(model, world_name: str = "exact", every: int = 1) -> dict:
     world = exact_world(world_name)
     kind = model.likelihood
     if kind == "none":
-        return {"likelihood_kind": kind, "bits_per_dim": None, "bits_per_image": None,
-                "entropy_bits": world.entropy_bits, "gap_bits_per_image": None}
-    if model.family == "rbm":                     # the RBM's world is the binarized one
+        return {
+            "likelihood_kind": kind,
+            "bits_per_dim": None,
+            "bits_per_image": None,
+            "entropy_bits": world.entropy_bits,
+            "gap_bits_per_image": None,
+        }
+    if model.family == "rbm":  # the RBM's world is the binarized one
         entropy, unique, p = binarized_entropy_bits(world)
         images = (unique.view(-1, 3, *world.images.shape[1:3]) * 255).to(torch.uint8)
         log2_q = log2_likelihoods(model, images)
@@ -104,22 +110,35 @@ def likelihood_scores(model, world_name: str = "exact", every: int = 1) -> dict:
     else:
         entropy = world.entropy_bits
         images = world_tensor(world)[::every]
-        condition = scene_labels(world.scenes)[::every] if getattr(model.config, "condition", "none") == "class" else None
+        condition = (
+            scene_labels(world.scenes)[::every] if getattr(model.config, "condition", "none") == "class" else None
+        )
         cross_entropy = float(-log2_likelihoods(model, images, condition).mean())
     dims = int(np.prod(world.images.shape[1:]))
-    if kind == "unnormalized":                    # -E(x) is log q(x) + log Z for an unknown log Z
-        return {"likelihood_kind": kind, "bits_per_dim": None, "bits_per_image": None,
-                "unnormalized_bits_per_image": cross_entropy, "entropy_bits": entropy, "gap_bits_per_image": None}
-    return {"likelihood_kind": kind, "bits_per_dim": cross_entropy / dims, "bits_per_image": cross_entropy,
-            "entropy_bits": entropy, "gap_bits_per_image": cross_entropy - entropy}
+    if kind == "unnormalized":  # -E(x) is log q(x) + log Z for an unknown log Z
+        return {
+            "likelihood_kind": kind,
+            "bits_per_dim": None,
+            "bits_per_image": None,
+            "unnormalized_bits_per_image": cross_entropy,
+            "entropy_bits": entropy,
+            "gap_bits_per_image": None,
+        }
+    return {
+        "likelihood_kind": kind,
+        "bits_per_dim": cross_entropy / dims,
+        "bits_per_image": cross_entropy,
+        "entropy_bits": entropy,
+        "gap_bits_per_image": cross_entropy - entropy,
+    }
 
 
 @dataclass(frozen=True)
 class Parse:
-    index: torch.Tensor     # (B,) index of the nearest world scene
-    rmse: torch.Tensor      # (B,) its RMS distance in 0..255
-    wrong: torch.Tensor     # (B,) fraction of pixels off by more than WRONG_LEVELS in some channel
-    empty: torch.Tensor     # (B,) bool: no pixel is off the ground colour by more than WRONG_LEVELS (no object)
+    index: torch.Tensor  # (B,) index of the nearest world scene
+    rmse: torch.Tensor  # (B,) its RMS distance in 0..255
+    wrong: torch.Tensor  # (B,) fraction of pixels off by more than WRONG_LEVELS in some channel
+    empty: torch.Tensor  # (B,) bool: no pixel is off the ground colour by more than WRONG_LEVELS (no object)
     shape: list[str]
     color: list[str]
 
@@ -131,7 +150,7 @@ class Parse:
 def wrong_pixels(images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """(B,) the fraction of each image's pixels (B, C, H, W) that are more than WRONG_LEVELS off its
     target in some channel; an image is valid when it is at most VALID_WRONG."""
-    error = (images.double() - targets.double()).abs().amax(1)       # (B, H, W) worst channel
+    error = (images.double() - targets.double()).abs().amax(1)  # (B, H, W) worst channel
     return (error > WRONG_LEVELS).flatten(1).float().mean(1)
 
 
@@ -141,17 +160,17 @@ def parse_samples(samples: torch.Tensor, world: ExactWorld | None = None, binari
     world = world or exact_world()
     # float64: in float32 the expansion below loses ~3 units of d2 to cancellation (sums of ~5e7), so an
     # exact world image would sit 0.05 levels RMS from itself, by an amount that depends on the thread count
-    truth = world_tensor(world).flatten(1).double()                  # (N, D)
+    truth = world_tensor(world).flatten(1).double()  # (N, D)
     if binarized:
         truth = (truth > 127).double() * 255
-    x = samples.flatten(1).double()                                  # (B, D)
+    x = samples.flatten(1).double()  # (B, D)
     if x.shape[1] != truth.shape[1]:
         raise ValueError(f"samples have {x.shape[1]} values per image, the world's images {truth.shape[1]}")
-    d2 = (x ** 2).sum(1, keepdim=True) - 2 * x @ truth.T + (truth ** 2).sum(1)   # (B, N) squared distances
+    d2 = (x**2).sum(1, keepdim=True) - 2 * x @ truth.T + (truth**2).sum(1)  # (B, N) squared distances
     best, index = d2.min(1)
     rmse = best.clamp(min=0).div(x.shape[1]).sqrt().float()
     wrong = wrong_pixels(samples, truth[index].view(samples.shape))
-    ground = truth.view(truth.shape[0], samples.shape[1], -1).mode(2).values.mode(0).values   # (C,) the commonest colour
+    ground = truth.view(truth.shape[0], samples.shape[1], -1).mode(2).values.mode(0).values  # (C,) the commonest colour
     empty = ((samples.float() - ground[:, None, None]).abs() <= WRONG_LEVELS).flatten(1).all(1)
     objects = [world.scenes[int(i)].objects[0] for i in index]
     return Parse(index, rmse, wrong, empty, [o.shape for o in objects], [nearest_color_name(o.color) for o in objects])
@@ -165,20 +184,19 @@ def sample_ms_per_image(model, n: int = 64, condition: torch.Tensor | None = Non
     return 1000.0 * (time.perf_counter() - start) / n
 
 
-HELD_OUT = ("cylinder", "red")    # the combination exact-holdout never shows
+HELD_OUT = ("cylinder", "red")  # the combination exact-holdout never shows
 
 
 def conditional_faithfulness(model, n: int = 64, seed: int = 0) -> dict:
     """Ask a conditional model (class or caption) for every (shape, colour) the world draws (not the
     palette's extra colours, which no training image shows) and for the held-out red cylinder; the fraction of samples whose nearest world scene has the asked shape and
     colour (`*_match`), the asked colour alone (`*_colour_match`), and that are valid world images."""
-    from worlds.scene import COLOR_NAMES, SHAPES
-
     from playground.models.data import class_condition
     from playground.models.text import encode_captions
+    from worlds.scene import COLOR_NAMES, SHAPES
 
     world = {(o.shape, nearest_color_name(o.color)) for scene in exact_world().scenes for o in scene.objects}
-    seen = [(s, c) for s in SHAPES for c in COLOR_NAMES if (s, c) in world and (s, c) != HELD_OUT]   # 23 classes
+    seen = [(s, c) for s in SHAPES for c in COLOR_NAMES if (s, c) in world and (s, c) != HELD_OUT]  # 23 classes
     out = {}
     for label, classes in (("seen", seen), ("held_out", [HELD_OUT])):
         per_class = max(1, n // len(classes))

@@ -1,4 +1,5 @@
 """How well a reading matches the true scene: objects paired by position, and set-prediction AP."""
+
 from __future__ import annotations
 
 import math
@@ -8,7 +9,7 @@ from scipy.optimize import linear_sum_assignment
 
 from worlds import Scene
 
-AP_THRESHOLDS = (math.inf, 0.1, 0.05, 0.02, 0.01)   # position thresholds of the AP, normalised units
+AP_THRESHOLDS = (math.inf, 0.1, 0.05, 0.02, 0.01)  # position thresholds of the AP, normalised units
 
 
 def attributes(obj) -> tuple[str, str, str, str]:
@@ -26,8 +27,12 @@ def match_scenes(predicted: Scene, truth: Scene) -> list[tuple[int, int]]:
     return list(zip(rows.tolist(), cols.tolist()))
 
 
-def average_precision(predictions: list[list[tuple[float, object]]], truths: list[Scene],
-                      threshold: float, position_range: tuple[float, float]) -> float:
+def average_precision(
+    predictions: list[list[tuple[float, object]]],
+    truths: list[Scene],
+    threshold: float,
+    position_range: tuple[float, float],
+) -> float:
     """Set-prediction AP (Locatello et al. 2020, CLEVR property prediction).
 
     `predictions[b]` holds (confidence, Object) pairs for image b, `truths[b]` its true scene. Ranked
@@ -41,8 +46,7 @@ def average_precision(predictions: list[list[tuple[float, object]]], truths: lis
     total = sum(len(t.objects) for t in truths)
     if total == 0:
         raise ValueError("the true scenes hold no objects: AP is undefined")
-    ranked = sorted(((conf, b, obj) for b, preds in enumerate(predictions) for conf, obj in preds),
-                    key=lambda r: -r[0])
+    ranked = sorted(((conf, b, obj) for b, preds in enumerate(predictions) for conf, obj in preds), key=lambda r: -r[0])
     claimed = [np.zeros(len(t.objects), bool) for t in truths]
     hits = np.zeros(len(ranked))
     for r, (_, b, obj) in enumerate(ranked):
@@ -60,6 +64,6 @@ def average_precision(predictions: list[list[tuple[float, object]]], truths: lis
     tp = np.cumsum(hits)
     recall = np.concatenate([[0.0], tp / total, [1.0]])
     precision = np.concatenate([[0.0], tp / np.maximum(np.arange(1, len(ranked) + 1), 1), [0.0]])
-    precision = np.maximum.accumulate(precision[::-1])[::-1]                       # monotone from the right
+    precision = np.maximum.accumulate(precision[::-1])[::-1]  # monotone from the right
     steps = np.flatnonzero(recall[1:] != recall[:-1])
     return float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))

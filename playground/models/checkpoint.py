@@ -5,6 +5,7 @@
 
 Only safetensors is ever read: no pickle, so a checkpoint cannot run code.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,9 +25,12 @@ def save(model, path: str | Path, extra: dict | None = None) -> Path:
     """Write weights and config atomically (temp file, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {"format": FORMAT, "family": model.family,
-                "config": json.dumps(dataclasses.asdict(model.config)),
-                "extra": json.dumps(extra or {})}
+    metadata = {
+        "format": FORMAT,
+        "family": model.family,
+        "config": json.dumps(dataclasses.asdict(model.config)),
+        "extra": json.dumps(extra or {}),
+    }
     tmp = path.with_name(path.name + ".tmp")
     save_model(model, str(tmp), metadata=metadata)
     os.replace(tmp, path)
@@ -54,15 +58,16 @@ def load(path: str | Path):
     cls = family_class(meta["family"])
     try:
         config = cls.Config(**meta["config"])
-    except TypeError as err:        # a setting this version of the family does not have
+    except TypeError as err:  # a setting this version of the family does not have
         raise ValueError(f"{path} was saved with settings this version of {meta['family']} lacks: {err}") from None
     model = cls(config)
     try:
         load_model(model, str(path), strict=True)
-    except RuntimeError as err:     # the weights do not fit the model this code builds from the config
+    except RuntimeError as err:  # the weights do not fit the model this code builds from the config
         first = str(err).split("\n")[0][:300]
-        raise ValueError(f"{path} does not match this version of {meta['family']} "
-                         f"(saved by older code?): {first}") from None
+        raise ValueError(
+            f"{path} does not match this version of {meta['family']} (saved by older code?): {first}"
+        ) from None
     model.eval()
     model.checkpoint_extra = meta["extra"]
     return model

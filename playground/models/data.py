@@ -4,6 +4,7 @@ Class labels are the (shape, colour) indices of a scene's first object — the w
 scene in one-object worlds such as `exact`. Scenes come from `worlds.sample_scenes`, so
 the data of (world, seed, n) is the same on every machine.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,9 +23,9 @@ MAX_TRAIN_SCENES = 200_000
 
 @dataclass(frozen=True)
 class WorldData:
-    images: torch.Tensor     # uint8 (N, 3, H, W)
-    labels: torch.Tensor     # int64 (N, 2): shape index, colour index of the first object
-    captions: torch.Tensor   # int64 (N, T) token ids
+    images: torch.Tensor  # uint8 (N, 3, H, W)
+    labels: torch.Tensor  # int64 (N, 2): shape index, colour index of the first object
+    captions: torch.Tensor  # int64 (N, T) token ids
     scenes: tuple[Scene, ...]
 
     def __len__(self) -> int:
@@ -46,8 +47,12 @@ class WorldData:
 
 def scene_labels(scenes) -> torch.Tensor:
     """(N, 2) int64: shape and colour index of each scene's first object (0, 0 if empty)."""
-    rows = [(SHAPES.index(s.objects[0].shape), COLOR_NAMES.index(nearest_color_name(s.objects[0].color)))
-            if s.objects else (0, 0) for s in scenes]
+    rows = [
+        (SHAPES.index(s.objects[0].shape), COLOR_NAMES.index(nearest_color_name(s.objects[0].color)))
+        if s.objects
+        else (0, 0)
+        for s in scenes
+    ]
     return torch.tensor(rows, dtype=torch.long).reshape(len(rows), 2)
 
 
@@ -60,8 +65,9 @@ def class_condition(shape: str, color: str) -> torch.Tensor:
     return torch.tensor([[SHAPES.index(shape), COLOR_NAMES.index(color)]])
 
 
-def load_world(world, n: int, seed: int, *, image_size: int | None = None, split: str | None = None,
-               batch: int = 4096) -> WorldData:
+def load_world(
+    world, n: int, seed: int, *, image_size: int | None = None, split: str | None = None, batch: int = 4096
+) -> WorldData:
     """`n` scenes of `world` (a name or World) rendered to tensors, in batches."""
     if not 0 < n <= MAX_TRAIN_SCENES:
         raise ValueError(f"n must be in 1..{MAX_TRAIN_SCENES}, got {n}")
@@ -71,8 +77,10 @@ def load_world(world, n: int, seed: int, *, image_size: int | None = None, split
     if split is not None:
         world = world.replace(split=split)
     scenes = sample_scenes(world, seed, n)
-    images = np.concatenate([render(scenes[k:k + batch]) for k in range(0, n, batch)])
-    return WorldData(images=torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
-                     labels=scene_labels(scenes),
-                     captions=encode_captions([caption(s) for s in scenes]),
-                     scenes=tuple(scenes))
+    images = np.concatenate([render(scenes[k : k + batch]) for k in range(0, n, batch)])
+    return WorldData(
+        images=torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
+        labels=scene_labels(scenes),
+        captions=encode_captions([caption(s) for s in scenes]),
+        scenes=tuple(scenes),
+    )

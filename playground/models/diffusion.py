@@ -42,6 +42,7 @@ vector is added to the time embedding and replaced by a learned null vector with
 The network, the diffusion process and the trainer (playground.models.train.fit) are separate, as in
 lucidrains/denoising-diffusion-pytorch.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,15 +52,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .protocol import check_image_size, Model, averaged, from_unit, to_unit, init_average
+from .protocol import Model, averaged, check_image_size, from_unit, init_average, to_unit
 from .text import ConditionEncoder
 
-GROUPS = 8              # GroupNorm groups: every width must be a multiple of this
-MAX_SAMPLES = 1024      # images per sample call
-ROWS_PER_PASS = 256     # network batch when the bound evaluates many timesteps at once
+GROUPS = 8  # GroupNorm groups: every width must be a multiple of this
+MAX_SAMPLES = 1024  # images per sample call
+ROWS_PER_PASS = 256  # network batch when the bound evaluates many timesteps at once
 
 
 # --- noise schedules: betas (T,) in float64
+
 
 def linear_schedule(timesteps: int) -> torch.Tensor:
     """Ho et al. 2020 (sec. 4): beta rises linearly from 1e-4 to 0.02 over T = 1000 steps; for
@@ -90,8 +92,8 @@ def discretized_gaussian_log_likelihood(x, mean, logvar) -> torch.Tensor:
     the bins at -1 and 1 reach out to -inf and +inf (Ho et al. eq. 13)."""
     inv_std = torch.exp(-0.5 * logvar)
     upper, lower = inv_std * (x - mean + 1 / 255), inv_std * (x - mean - 1 / 255)
-    log_below_upper = torch.special.log_ndtr(upper)        # log Phi(upper): the bin at -1
-    log_above_lower = torch.special.log_ndtr(-lower)       # log (1 - Phi(lower)): the bin at +1
+    log_below_upper = torch.special.log_ndtr(upper)  # log Phi(upper): the bin at -1
+    log_above_lower = torch.special.log_ndtr(-lower)  # log (1 - Phi(lower)): the bin at +1
     log_inside = torch.log((torch.special.ndtr(upper) - torch.special.ndtr(lower)).clamp(min=1e-12))
     return torch.where(x < -0.999, log_below_upper, torch.where(x > 0.999, log_above_lower, log_inside))
 
@@ -106,11 +108,12 @@ def posterior(x0, x_t, abar, abar_prev):
 
 # --- the network: eps_theta(x_t, t, condition vector)
 
+
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Transformer sinusoids of the integer timestep (Vaswani et al. 2017): (B,) -> (B, dim)."""
     freqs = torch.exp(-math.log(10_000.0) * torch.arange(dim // 2, device=t.device) / (dim // 2))
-    angles = t.float()[:, None] * freqs[None]               # (B, dim/2)
-    return torch.cat([angles.sin(), angles.cos()], dim=1)   # (B, dim)
+    angles = t.float()[:, None] * freqs[None]  # (B, dim/2)
+    return torch.cat([angles.sin(), angles.cos()], dim=1)  # (B, dim)
 
 
 class ResidualBlock(nn.Module):
@@ -121,12 +124,12 @@ class ResidualBlock(nn.Module):
         self.norm1, self.conv1 = nn.GroupNorm(GROUPS, c_in), nn.Conv2d(c_in, c_out, 3, padding=1)
         self.embed = nn.Linear(embed_dim, c_out)
         self.norm2, self.conv2 = nn.GroupNorm(GROUPS, c_out), nn.Conv2d(c_out, c_out, 3, padding=1)
-        nn.init.zeros_(self.conv2.weight)                    # each block starts as the identity
+        nn.init.zeros_(self.conv2.weight)  # each block starts as the identity
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x, emb):
-        h = self.conv1(F.silu(self.norm1(x)))                # (B, c_out, H, W)
-        h = h + self.embed(F.silu(emb))[:, :, None, None]    # the timestep shifts every channel
+        h = self.conv1(F.silu(self.norm1(x)))  # (B, c_out, H, W)
+        h = h + self.embed(F.silu(emb))[:, :, None, None]  # the timestep shifts every channel
         return self.skip(x) + self.conv2(F.silu(self.norm2(h)))
 
 
@@ -141,7 +144,7 @@ class SelfAttention(nn.Module):
     def forward(self, x):
         b, c, h, w = x.shape
         q, k, v = self.qkv(self.norm(x)).reshape(b, 3, c, h * w).transpose(2, 3).unbind(1)  # 3 x (B, HW, C)
-        a = F.scaled_dot_product_attention(q, k, v)          # (B, HW, C)
+        a = F.scaled_dot_product_attention(q, k, v)  # (B, HW, C)
         return x + self.out(a.transpose(1, 2).reshape(b, c, h, w))
 
 
@@ -152,7 +155,9 @@ class UNet(nn.Module):
     def __init__(self, channels: int, widths: tuple[int, ...], attention: bool):
         super().__init__()
         self.embed_dim = 4 * widths[0]
-        self.time = nn.Sequential(nn.Linear(widths[0], self.embed_dim), nn.SiLU(), nn.Linear(self.embed_dim, self.embed_dim))
+        self.time = nn.Sequential(
+            nn.Linear(widths[0], self.embed_dim), nn.SiLU(), nn.Linear(self.embed_dim, self.embed_dim)
+        )
         self.stem = nn.Conv2d(channels, widths[0], 3, padding=1)
         self.down = nn.ModuleList(ResidualBlock(w, w, self.embed_dim) for w in widths)
         self.shrink = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in zip(widths, widths[1:]))
@@ -161,57 +166,60 @@ class UNet(nn.Module):
         self.bottom2 = ResidualBlock(widths[-1], widths[-1], self.embed_dim)
         self.up = nn.ModuleList(ResidualBlock(2 * w, w, self.embed_dim) for w in widths)
         self.grow = nn.ModuleList(nn.Conv2d(b, a, 3, padding=1) for a, b in zip(widths, widths[1:]))
-        self.head = nn.Sequential(nn.GroupNorm(GROUPS, widths[0]), nn.SiLU(), nn.Conv2d(widths[0], channels, 3, padding=1))
+        self.head = nn.Sequential(
+            nn.GroupNorm(GROUPS, widths[0]), nn.SiLU(), nn.Conv2d(widths[0], channels, 3, padding=1)
+        )
         # GroupNorm removes each group's spatial mean, so the layers above cannot pass on the mean
         # colour of x_t, yet at high noise the mean of eps is the mean of x_t / sqrt(1 - abar_t); an
         # affine skip from x_t with a per-channel, time-dependent scale and shift carries it (as the
         # c_skip of Karras et al. 2022, but learned). Without it the samples' ground drifts in colour.
         self.skip = nn.Linear(self.embed_dim, 2 * channels)
         for layer in (self.head[-1], self.skip):
-            nn.init.zeros_(layer.weight)                     # predict eps = 0 at first
+            nn.init.zeros_(layer.weight)  # predict eps = 0 at first
             nn.init.zeros_(layer.bias)
 
     def forward(self, x, t, context=None):
         emb = self.time(timestep_embedding(t, self.stem.out_channels))  # (B, E)
         if context is not None:
-            emb = emb + context                              # the condition joins the time embedding
-        h, skips = self.stem(x), []                          # (B, w0, H, W)
+            emb = emb + context  # the condition joins the time embedding
+        h, skips = self.stem(x), []  # (B, w0, H, W)
         for level, block in enumerate(self.down):
             h = block(h, emb)
             skips.append(h)
             if level < len(self.shrink):
-                h = self.shrink[level](h)                    # (B, w_{l+1}, H/2^(l+1), W/2^(l+1))
-        h = self.bottom2(self.attention(self.bottom1(h, emb)), emb)   # (B, w_last, H, W) at the lowest H, W
+                h = self.shrink[level](h)  # (B, w_{l+1}, H/2^(l+1), W/2^(l+1))
+        h = self.bottom2(self.attention(self.bottom1(h, emb)), emb)  # (B, w_last, H, W) at the lowest H, W
         for level in reversed(range(len(self.up))):
             h = self.up[level](torch.cat([h, skips[level]], dim=1), emb)
             if level > 0:
                 h = self.grow[level - 1](F.interpolate(h, scale_factor=2.0, mode="nearest"))
-        scale, shift = self.skip(emb)[:, :, None, None].chunk(2, dim=1)   # (B, C, 1, 1) each
-        return self.head(h) + scale * x + shift              # (B, C, H, W): the predicted noise
+        scale, shift = self.skip(emb)[:, :, None, None].chunk(2, dim=1)  # (B, C, 1, 1) each
+        return self.head(h) + scale * x + shift  # (B, C, H, W): the predicted noise
 
 
 # --- the diffusion process around it
 
+
 @dataclass
 class DiffusionConfig:
-    image_size: int = 32                 # square images of this side; divisible by 2^(len(widths) - 1)
-    channels: int = 3                    # colour channels
-    condition: str = "none"              # "none", "class" (shape, colour) or "caption"
-    timesteps: int = 1000                # T, the number of noising steps
-    schedule: str = "cosine"             # "linear" (Ho et al.) or "cosine" (Nichol & Dhariwal)
+    image_size: int = 32  # square images of this side; divisible by 2^(len(widths) - 1)
+    channels: int = 3  # colour channels
+    condition: str = "none"  # "none", "class" (shape, colour) or "caption"
+    timesteps: int = 1000  # T, the number of noising steps
+    schedule: str = "cosine"  # "linear" (Ho et al.) or "cosine" (Nichol & Dhariwal)
     widths: tuple[int, ...] = (16, 32, 64)  # U-Net channels per resolution level, multiples of 8
-    attention: bool = True               # a self-attention block at the lowest resolution
-    guidance_dropout: float = 0.1        # P(condition -> null) in training, for classifier-free guidance
-    ema_decay: float = 0.995             # d of the weight average used to sample and score; 0 = last weights
-    prediction: str = "eps"              # what the network predicts: "eps" (Ho et al.) or "v" (Salimans & Ho)
-    min_snr: float = 0.0                 # gamma of the Min-SNR loss weight min(SNR, gamma) / SNR; 0 = off
+    attention: bool = True  # a self-attention block at the lowest resolution
+    guidance_dropout: float = 0.1  # P(condition -> null) in training, for classifier-free guidance
+    ema_decay: float = 0.995  # d of the weight average used to sample and score; 0 = last weights
+    prediction: str = "eps"  # what the network predicts: "eps" (Ho et al.) or "v" (Salimans & Ho)
+    min_snr: float = 0.0  # gamma of the Min-SNR loss weight min(SNR, gamma) / SNR; 0 = off
 
 
 class Diffusion(Model):
     Config = DiffusionConfig
     family = "diffusion"
     likelihood = "bound"
-    average_warmup = False   # the plain average (Model.train_step moves it), as the shipped recipe was trained
+    average_warmup = False  # the plain average (Model.train_step moves it), as the shipped recipe was trained
 
     def __init__(self, config: DiffusionConfig):
         super().__init__(config)
@@ -234,11 +242,11 @@ class Diffusion(Model):
         self.net = UNet(config.channels, widths, config.attention)
         self.encoder = ConditionEncoder(config.condition, self.net.embed_dim)
         self.null = nn.Parameter(torch.zeros(self.net.embed_dim)) if config.condition != "none" else None
-        abar = torch.cumprod(1 - SCHEDULES[config.schedule](config.timesteps), dim=0)   # (T,) float64
+        abar = torch.cumprod(1 - SCHEDULES[config.schedule](config.timesteps), dim=0)  # (T,) float64
         # the schedule is rebuilt from the config, so these buffers stay out of checkpoints
         self.register_buffer("abar", abar, persistent=False)
         self.register_buffer("abar_prev", torch.cat([abar.new_ones(1), abar[:-1]]), persistent=False)
-        variance = (1 - abar / self.abar_prev) * (1 - self.abar_prev) / (1 - abar)   # beta_tilde_t, 0 at t = 1
+        variance = (1 - abar / self.abar_prev) * (1 - self.abar_prev) / (1 - abar)  # beta_tilde_t, 0 at t = 1
         self.register_buffer("log_variance", torch.cat([variance[1:2], variance[1:]]).log(), persistent=False)
         if config.ema_decay:
             init_average(self)
@@ -248,7 +256,7 @@ class Diffusion(Model):
         condition = self._check_condition(condition, n)
         if condition is None:
             return None
-        context = self.encoder(condition)                    # (n, E)
+        context = self.encoder(condition)  # (n, E)
         if drop > 0:
             dropped = torch.rand(n, 1, device=context.device) < drop
             context = torch.where(dropped, self.null.expand_as(context), context)
@@ -282,13 +290,13 @@ class Diffusion(Model):
         min(SNR_t, gamma) / (SNR_t + 1) for v (Hang et al. 2023, "Efficient Diffusion Training via
         Min-SNR Weighting"): both equal the x0-error weighted by min(SNR, gamma), so the many
         nearly-clean steps stop dominating the gradient, and training converges several times faster."""
-        x0 = self._check_images(x)                           # (B, C, H, W) in [-1, 1]
+        x0 = self._check_images(x)  # (B, C, H, W) in [-1, 1]
         context = self._context(condition, x0.shape[0], drop=self.config.guidance_dropout)
         t = torch.randint(self.config.timesteps, (x0.shape[0],), device=x0.device)
         noise = torch.randn_like(x0)
         abar = self.abar[t].float().view(-1, 1, 1, 1)
         target = noise if self.config.prediction == "eps" else abar.sqrt() * noise - (1 - abar).sqrt() * x0
-        error = (self.net(self.q_sample(x0, t, noise), t, context) - target).pow(2).mean((1, 2, 3))   # (B,)
+        error = (self.net(self.q_sample(x0, t, noise), t, context) - target).pow(2).mean((1, 2, 3))  # (B,)
         if self.config.min_snr:
             snr = abar.flatten() / (1 - abar.flatten())
             error = error * snr.clamp(max=self.config.min_snr) / (snr + (self.config.prediction == "v"))
@@ -297,8 +305,14 @@ class Diffusion(Model):
     # --- the variational bound
 
     @torch.no_grad()
-    def bound_terms(self, x: torch.Tensor, condition: torch.Tensor | None = None, *,
-                    steps: torch.Tensor | None = None, generator: torch.Generator | None = None) -> dict:
+    def bound_terms(
+        self,
+        x: torch.Tensor,
+        condition: torch.Tensor | None = None,
+        *,
+        steps: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> dict:
         """The bound's terms in nats per image: "prior" L_T (B,), "decoder" L_0 (B,) and "diffusion"
         (B, k): L_{t-1} at the 0-based indices `steps` (default all 1..T-1, i.e. t = 2..T).
         Scored with the averaged weights."""
@@ -306,7 +320,7 @@ class Diffusion(Model):
             return self._bound_terms(x, condition, steps=steps, generator=generator)
 
     def _bound_terms(self, x, condition, *, steps, generator) -> dict:
-        x0 = self._check_images(x)                           # (B, C, H, W)
+        x0 = self._check_images(x)  # (B, C, H, W)
         b, T = x0.shape[0], self.config.timesteps
         context = self._context(condition, b)
         steps = torch.arange(1, T) if steps is None else steps.cpu().long()
@@ -314,13 +328,13 @@ class Diffusion(Model):
             raise ValueError(f"steps must be a 1-d tensor of indices in 1..{T - 1}")
         abar_T = self.abar[-1].float()
         zero = x0.new_zeros(())
-        prior = normal_kl(abar_T.sqrt() * x0, (1 - abar_T).log(), zero, zero).sum((1, 2, 3))   # vs N(0, I)
+        prior = normal_kl(abar_T.sqrt() * x0, (1 - abar_T).log(), zero, zero).sum((1, 2, 3))  # vs N(0, I)
         columns = []
-        indices = torch.cat([torch.zeros(1, dtype=torch.long), steps])   # index 0 is the decoder
+        indices = torch.cat([torch.zeros(1, dtype=torch.long), steps])  # index 0 is the decoder
         per_pass = max(1, ROWS_PER_PASS // b)
         for chunk in indices.split(per_pass):
-            t = chunk.to(x0.device).repeat_interleave(b)    # (k B,)
-            x0_rows = x0.repeat(len(chunk), 1, 1, 1)         # (k B, C, H, W)
+            t = chunk.to(x0.device).repeat_interleave(b)  # (k B,)
+            x0_rows = x0.repeat(len(chunk), 1, 1, 1)  # (k B, C, H, W)
             noise = torch.randn(x0_rows.shape, generator=generator).to(x0.device)
             x_t = self.q_sample(x0_rows, t, noise)
             ctx = None if context is None else context.repeat(len(chunk), 1)
@@ -330,13 +344,19 @@ class Diffusion(Model):
             logvar = self.log_variance[t].float().view(-1, 1, 1, 1)
             kl = normal_kl(true_mean, logvar, model_mean, logvar).sum((1, 2, 3))
             nll = -discretized_gaussian_log_likelihood(x0_rows, model_mean, logvar).sum((1, 2, 3))
-            columns.append(torch.where(t == 0, nll, kl).view(len(chunk), b).T)   # (B, k)
-        terms = torch.cat(columns, dim=1)                    # (B, 1 + len(steps))
+            columns.append(torch.where(t == 0, nll, kl).view(len(chunk), b).T)  # (B, k)
+        terms = torch.cat(columns, dim=1)  # (B, 1 + len(steps))
         return {"prior": prior, "decoder": terms[:, 0], "diffusion": terms[:, 1:]}
 
     @torch.no_grad()
-    def log_prob(self, x: torch.Tensor, condition: torch.Tensor | None = None, *, terms: int | None = None,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+    def log_prob(
+        self,
+        x: torch.Tensor,
+        condition: torch.Tensor | None = None,
+        *,
+        terms: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """The ELBO (B,) in nats of the discrete image: every term when `terms` is None (T network
         passes per image), else the T - 1 KL terms estimated from `terms` importance-sampled strata
         (see the module doc); either way each term uses one draw of x_t. The draws come from `generator`,
@@ -348,24 +368,33 @@ class Diffusion(Model):
             return -(parts["prior"] + parts["decoder"] + parts["diffusion"].sum(1))
         if not 1 <= terms <= T - 1:
             raise ValueError(f"terms must be in 1..{T - 1} (or None for the exact sum), got {terms}")
-        growth = torch.log((1 - self.abar[1:]) / (1 - self.abar_prev[1:])).cpu()   # (T-1,) for t = 2..T
-        q = growth / growth.sum()                            # the proposal over the KL terms
+        growth = torch.log((1 - self.abar[1:]) / (1 - self.abar_prev[1:])).cpu()  # (T-1,) for t = 2..T
+        q = growth / growth.sum()  # the proposal over the KL terms
         u = (torch.arange(terms) + torch.rand(terms, generator=generator, dtype=torch.float64)) / terms
-        picks = torch.searchsorted(q.cumsum(0), u, right=True).clamp(max=T - 2)   # one t per stratum of u
+        picks = torch.searchsorted(q.cumsum(0), u, right=True).clamp(max=T - 2)  # one t per stratum of u
         parts = self.bound_terms(x, condition, steps=picks + 1, generator=generator)
-        diffusion = (parts["diffusion"] / (terms * q[picks]).to(parts["diffusion"])).sum(1)   # importance weights
+        diffusion = (parts["diffusion"] / (terms * q[picks]).to(parts["diffusion"])).sum(1)  # importance weights
         return -(parts["prior"] + parts["decoder"] + diffusion)
 
     # --- sampling
 
     @torch.no_grad()
-    def sample_steps(self, n: int, condition: torch.Tensor | None = None, *, generator: torch.Generator | None = None,
-                     steps: int | None = None, guidance: float = 1.0, every: int = 10):
+    def sample_steps(
+        self,
+        n: int,
+        condition: torch.Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        steps: int | None = None,
+        guidance: float = 1.0,
+        every: int = 10,
+    ):
         """Yield uint8 (n, C, H, W) predictions of x_0 every `every` steps; the last yield is the sample.
         Sampled with the averaged weights."""
         with averaged(self):
-            yield from self._sample_steps(n, condition, generator=generator, steps=steps, guidance=guidance,
-                                          every=every)
+            yield from self._sample_steps(
+                n, condition, generator=generator, steps=steps, guidance=guidance, every=every
+            )
 
     def _sample_steps(self, n, condition, *, generator, steps, guidance, every):
         T, size, device = self.config.timesteps, self.config.image_size, self.abar.device
@@ -381,29 +410,36 @@ class Diffusion(Model):
             raise ValueError("guidance needs a conditional model; this one is unconditional")
         context = self._context(condition, n)
         if guidance != 1.0:
-            context = torch.cat([context, self.null.expand_as(context)])   # (2n, E): cond, then null
+            context = torch.cat([context, self.null.expand_as(context)])  # (2n, E): cond, then null
         taus = torch.arange(T) if steps is None else torch.linspace(T - 1, 0, steps).round().long().flip(0)
-        abar = self.abar[taus.to(device)]                    # respaced: abar at the kept steps
+        abar = self.abar[taus.to(device)]  # respaced: abar at the kept steps
         abar_prev = torch.cat([abar.new_ones(1), abar[:-1]])
-        x = torch.randn(n, self.config.channels, size, size, generator=generator).to(device)   # x_T
+        x = torch.randn(n, self.config.channels, size, size, generator=generator).to(device)  # x_T
         for k in reversed(range(len(taus))):
             t = taus[k].to(device).expand(n)
             if guidance == 1.0:
                 out = self.net(x, t, context)
             else:
                 out_cond, out_null = self.net(x.repeat(2, 1, 1, 1), t.repeat(2), context).chunk(2)
-                out = out_null + guidance * (out_cond - out_null)   # classifier-free guidance (eps or v: linear)
+                out = out_null + guidance * (out_cond - out_null)  # classifier-free guidance (eps or v: linear)
             x0_hat = self._predict_x0(x, out, abar[k])
-            mean, variance = posterior(x0_hat, x, abar[k:k + 1], abar_prev[k:k + 1])
+            mean, variance = posterior(x0_hat, x, abar[k : k + 1], abar_prev[k : k + 1])
             noise = torch.randn(x.shape, generator=generator).to(device) if k > 0 else 0.0
-            x = mean + variance.sqrt() * noise               # x_{tau_{k-1}} ~ p(. | x_{tau_k})
+            x = mean + variance.sqrt() * noise  # x_{tau_{k-1}} ~ p(. | x_{tau_k})
             if k == 0 or (len(taus) - k) % every == 0:
-                yield from_unit(x0_hat)                      # at the last step x is x0_hat itself
+                yield from_unit(x0_hat)  # at the last step x is x0_hat itself
 
-    def sample(self, n: int, condition: torch.Tensor | None = None, *, generator: torch.Generator | None = None,
-               steps: int | None = None, guidance: float = 1.0) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        condition: torch.Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        steps: int | None = None,
+        guidance: float = 1.0,
+    ) -> torch.Tensor:
         """uint8 (n, C, H, W): ancestral sampling over all T steps, or `steps` respaced ones."""
-        for images in self.sample_steps(n, condition, generator=generator, steps=steps, guidance=guidance,
-                                        every=self.config.timesteps):   # only the final yield
-            pass
+        *_, images = self.sample_steps(
+            n, condition, generator=generator, steps=steps, guidance=guidance, every=self.config.timesteps
+        )  # only the final yield
         return images

@@ -57,6 +57,7 @@ and shifts the mean and log-std of every prior (Glow's class-conditional prior).
 
 `VectorFlow` is RealNVP on R^d: affine couplings with alternating binary masks and MLP nets.
 """
+
 from __future__ import annotations
 
 import math
@@ -66,34 +67,34 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .protocol import check_image_size, Model, averaged, init_average, to_unit
+from .protocol import Model, averaged, check_image_size, init_average, to_unit
 from .text import ConditionEncoder
 
-MAX_SAMPLES = 1024      # images per sample / decode call
-MAX_VECTOR_SAMPLES = 100_000   # points per VectorFlow.sample call
+MAX_SAMPLES = 1024  # images per sample / decode call
+MAX_VECTOR_SAMPLES = 100_000  # points per VectorFlow.sample call
 DEQUANTIZATIONS = ("uniform", "variational")
-MIN_SCALE = 1e-3        # floor of the coupling scale: sampling divides by it, so it bounds the blow-up
-LOG_STD_MAX = 5.0       # soft ceiling of the prior log-stds (in-data values stay below ~4)
+MIN_SCALE = 1e-3  # floor of the coupling scale: sampling divides by it, so it bounds the blow-up
+LOG_STD_MAX = 5.0  # soft ceiling of the prior log-stds (in-data values stay below ~4)
 LOG_2PI = math.log(2 * math.pi)
 
 
 def squeeze(x: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) -> (B, 4C, H/2, W/2): each 2x2 block of pixels becomes 4 channels."""
     b, c, h, w = x.shape
-    x = x.view(b, c, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 2, 4)     # (B, C, 2, 2, H/2, W/2)
+    x = x.view(b, c, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 2, 4)  # (B, C, 2, 2, H/2, W/2)
     return x.reshape(b, 4 * c, h // 2, w // 2)
 
 
 def unsqueeze(x: torch.Tensor) -> torch.Tensor:
     """(B, 4C, H, W) -> (B, C, 2H, 2W), the inverse of `squeeze`."""
     b, c, h, w = x.shape
-    x = x.view(b, c // 4, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3)          # (B, C, H, 2, W, 2)
+    x = x.view(b, c // 4, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3)  # (B, C, H, 2, W, 2)
     return x.reshape(b, c // 4, 2 * h, 2 * w)
 
 
 def standard_normal_log_density(eps: torch.Tensor) -> torch.Tensor:
     """log N(eps; 0, I) summed over all but the batch dimension, (B,)."""
-    return -0.5 * (eps ** 2 + LOG_2PI).flatten(1).sum(1)
+    return -0.5 * (eps**2 + LOG_2PI).flatten(1).sum(1)
 
 
 class ActNorm(nn.Module):
@@ -103,7 +104,7 @@ class ActNorm(nn.Module):
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.log_scale = nn.Parameter(torch.zeros(1, channels, 1, 1))
-        self.register_buffer("initialized", torch.tensor(False))     # persistent: a loaded model never re-inits
+        self.register_buffer("initialized", torch.tensor(False))  # persistent: a loaded model never re-inits
 
     @torch.no_grad()
     def _initialize(self, x: torch.Tensor) -> None:
@@ -134,22 +135,22 @@ class InvertibleConv1x1(nn.Module):
         diagonal = torch.diagonal(upper)
         self.register_buffer("permutation", p)
         self.register_buffer("sign", torch.sign(diagonal))
-        self.lower = nn.Parameter(lower)                    # only the strictly lower part is used
-        self.upper = nn.Parameter(upper)                    # only the strictly upper part is used
+        self.lower = nn.Parameter(lower)  # only the strictly lower part is used
+        self.upper = nn.Parameter(upper)  # only the strictly upper part is used
         self.log_s = nn.Parameter(torch.log(diagonal.abs()))
 
     def weight(self) -> torch.Tensor:
         eye = torch.eye(self.sign.shape[0], dtype=self.log_s.dtype, device=self.log_s.device)
         lower = torch.tril(self.lower, -1) + eye
         upper = torch.triu(self.upper, 1) + torch.diag(self.sign * torch.exp(self.log_s))
-        return self.permutation @ lower @ upper            # (C, C)
+        return self.permutation @ lower @ upper  # (C, C)
 
     def forward(self, x: torch.Tensor, cond=None):
         logdet = x.shape[2] * x.shape[3] * self.log_s.sum()
         return torch.einsum("oc,bchw->bohw", self.weight(), x), logdet.expand(x.shape[0])
 
     def inverse(self, y: torch.Tensor, cond=None) -> torch.Tensor:
-        inverse = torch.linalg.inv(self.weight().double()).to(y.dtype)   # in float64: a cleaner inverse
+        inverse = torch.linalg.inv(self.weight().double()).to(y.dtype)  # in float64: a cleaner inverse
         return torch.einsum("oc,bchw->bohw", inverse, y)
 
 
@@ -162,24 +163,24 @@ class AffineCoupling(nn.Module):
         self.inp = nn.Conv2d(self.half, hidden, 3, padding=1)
         self.mid = nn.Conv2d(hidden, hidden, 1)
         self.out = nn.Conv2d(hidden, 2 * (channels - self.half), 3, padding=1)
-        nn.init.zeros_(self.out.weight)                     # starts as v_b -> v_b g(0), g(0) ~ 0.88
+        nn.init.zeros_(self.out.weight)  # starts as v_b -> v_b g(0), g(0) ~ 0.88
         nn.init.zeros_(self.out.bias)
         self.cond = nn.Linear(condition_dim, hidden) if condition_dim else None
 
     def _shift_and_scale(self, x_a: torch.Tensor, cond):
-        h = self.inp(x_a)                                   # (B, hidden, H, W)
+        h = self.inp(x_a)  # (B, hidden, H, W)
         if cond is not None:
-            h = h + self.cond(cond)[:, :, None, None]       # the condition as a per-channel bias
-        shift, raw = self.out(F.relu(self.mid(F.relu(h)))).chunk(2, dim=1)   # 2 x (B, C - C/2, H, W)
+            h = h + self.cond(cond)[:, :, None, None]  # the condition as a per-channel bias
+        shift, raw = self.out(F.relu(self.mid(F.relu(h)))).chunk(2, dim=1)  # 2 x (B, C - C/2, H, W)
         return shift, MIN_SCALE + (1 - MIN_SCALE) * torch.sigmoid(raw + 2.0)
 
     def forward(self, x: torch.Tensor, cond=None):
-        x_a, x_b = x[:, :self.half], x[:, self.half:]
+        x_a, x_b = x[:, : self.half], x[:, self.half :]
         shift, scale = self._shift_and_scale(x_a, cond)
         return torch.cat([x_a, (x_b + shift) * scale], 1), torch.log(scale).flatten(1).sum(1)
 
     def inverse(self, y: torch.Tensor, cond=None) -> torch.Tensor:
-        y_a, y_b = y[:, :self.half], y[:, self.half:]
+        y_a, y_b = y[:, : self.half], y[:, self.half :]
         shift, scale = self._shift_and_scale(y_a, cond)
         return torch.cat([y_a, y_b / scale - shift], 1)
 
@@ -189,8 +190,9 @@ class FlowStep(nn.Module):
 
     def __init__(self, channels: int, hidden: int, condition_dim: int):
         super().__init__()
-        self.layers = nn.ModuleList([ActNorm(channels), InvertibleConv1x1(channels),
-                                     AffineCoupling(channels, hidden, condition_dim)])
+        self.layers = nn.ModuleList(
+            [ActNorm(channels), InvertibleConv1x1(channels), AffineCoupling(channels, hidden, condition_dim)]
+        )
 
     def forward(self, x: torch.Tensor, cond=None):
         logdet = x.new_zeros(x.shape[0])
@@ -226,8 +228,8 @@ class GaussianPrior(nn.Module):
         params = self.net(h) if self.net is not None else self.learned.expand(batch, -1, -1, -1)
         if cond is not None:
             params = params + self.cond(cond)[:, :, None, None]
-        mean, raw = params.chunk(2, dim=1)                 # 2 x (B, C, H, W)
-        return mean, LOG_STD_MAX - F.softplus(LOG_STD_MAX - raw)   # ~raw below the ceiling, never above it
+        mean, raw = params.chunk(2, dim=1)  # 2 x (B, C, H, W)
+        return mean, LOG_STD_MAX - F.softplus(LOG_STD_MAX - raw)  # ~raw below the ceiling, never above it
 
 
 class Dequantizer(nn.Module):
@@ -235,10 +237,14 @@ class Dequantizer(nn.Module):
 
     def __init__(self, channels: int, hidden: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(channels, hidden, 3, padding=1), nn.SiLU(),
-                                 nn.Conv2d(hidden, hidden, 3, padding=1), nn.SiLU(),
-                                 nn.Conv2d(hidden, 2 * channels, 3, padding=1))
-        nn.init.zeros_(self.net[-1].weight)                 # starts as u = sigmoid(e)
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, hidden, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(hidden, hidden, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(hidden, 2 * channels, 3, padding=1),
+        )
+        nn.init.zeros_(self.net[-1].weight)  # starts as u = sigmoid(e)
         nn.init.zeros_(self.net[-1].bias)
 
     def forward(self, x: torch.Tensor, e: torch.Tensor):
@@ -246,37 +252,37 @@ class Dequantizer(nn.Module):
         mean, log_std = self.net(to_unit(x)).chunk(2, dim=1)  # 2 x (B, C, H, W)
         t = mean + torch.exp(log_std) * e
         # q(u) = N(e) / |du/de|, du/de = e^l u (1 - u); log u = logsigmoid(t), log(1 - u) = logsigmoid(-t)
-        log_q = -0.5 * (e ** 2 + LOG_2PI) - log_std - F.logsigmoid(t) - F.logsigmoid(-t)
+        log_q = -0.5 * (e**2 + LOG_2PI) - log_std - F.logsigmoid(t) - F.logsigmoid(-t)
         return torch.sigmoid(t), log_q.flatten(1).sum(1)
 
 
 @dataclass
 class FlowConfig:
-    image_size: int = 32          # square images of this side; divisible by 2^levels
-    channels: int = 3             # colour channels
-    condition: str = "none"       # "none", "class" (shape, colour) or "caption"
-    levels: int = 3               # multi-scale levels: squeeze, `steps` flow steps, split (not after the last)
-    steps: int = 4                # flow steps (actnorm, 1x1 conv, coupling) per level
-    hidden: int = 64              # channels of each coupling network
-    condition_dim: int = 64       # size of the condition vector (conditional models only)
-    logit_alpha: float = 0.05     # y -> logit(a + (1 - 2a) y) keeps the logit away from 0 and 1
-    dequantization: str = "variational"   # "uniform" (u ~ U[0, 1)) or "variational" (u ~ q(u | x), learned)
+    image_size: int = 32  # square images of this side; divisible by 2^levels
+    channels: int = 3  # colour channels
+    condition: str = "none"  # "none", "class" (shape, colour) or "caption"
+    levels: int = 3  # multi-scale levels: squeeze, `steps` flow steps, split (not after the last)
+    steps: int = 4  # flow steps (actnorm, 1x1 conv, coupling) per level
+    hidden: int = 64  # channels of each coupling network
+    condition_dim: int = 64  # size of the condition vector (conditional models only)
+    logit_alpha: float = 0.05  # y -> logit(a + (1 - 2a) y) keeps the logit away from 0 and 1
+    dequantization: str = "variational"  # "uniform" (u ~ U[0, 1)) or "variational" (u ~ q(u | x), learned)
     dequantizer_hidden: int = 32  # channels of the variational dequantizer's conv net
-    bits: int = 8                 # bits per subpixel the flow models: 8, or fewer (see "Fewer bits")
-    ema_decay: float = 0.0        # d of the weight average that scores, encodes and samples; 0 = last weights
-    max_grad_norm: float = 0.0    # clip each step's gradient to this L2 norm (Glow's recipe clips); 0 = no clipping
+    bits: int = 8  # bits per subpixel the flow models: 8, or fewer (see "Fewer bits")
+    ema_decay: float = 0.0  # d of the weight average that scores, encodes and samples; 0 = last weights
+    max_grad_norm: float = 0.0  # clip each step's gradient to this L2 norm (Glow's recipe clips); 0 = no clipping
 
 
 class Flow(Model):
     Config = FlowConfig
     family = "flow"
-    likelihood = "bound"     # the flow density is exact; on integer images, dequantization makes it a bound
+    likelihood = "bound"  # the flow density is exact; on integer images, dequantization makes it a bound
 
     def __init__(self, config: FlowConfig):
         super().__init__(config)
         if config.levels < 1 or config.steps < 1 or config.hidden < 1 or config.channels < 1:
             raise ValueError("levels, steps, hidden and channels must be positive")
-        check_image_size(config.image_size, 2 ** config.levels, "each of the levels squeezes by 2")
+        check_image_size(config.image_size, 2**config.levels, "each of the levels squeezes by 2")
         if not 0 <= config.logit_alpha < 0.5:
             raise ValueError(f"logit_alpha must be in [0, 0.5), got {config.logit_alpha}")
         if not 1 <= config.bits <= 8:
@@ -286,25 +292,28 @@ class Flow(Model):
         if not 0.0 <= config.max_grad_norm <= 1e6:
             raise ValueError(f"max_grad_norm must be in [0, 1e6], got {config.max_grad_norm}")
         if config.dequantization not in DEQUANTIZATIONS:
-            raise ValueError(f"dequantization must be one of {', '.join(DEQUANTIZATIONS)}, "
-                             f"got {config.dequantization!r}")
+            raise ValueError(
+                f"dequantization must be one of {', '.join(DEQUANTIZATIONS)}, got {config.dequantization!r}"
+            )
         cond_dim = config.condition_dim if config.condition != "none" else 0
         self.condition_encoder = ConditionEncoder(config.condition, config.condition_dim)
-        self.dequantizer = (Dequantizer(config.channels, config.dequantizer_hidden)
-                            if config.dequantization == "variational" else None)
+        self.dequantizer = (
+            Dequantizer(config.channels, config.dequantizer_hidden) if config.dequantization == "variational" else None
+        )
         self.levels, self.priors, self.latent_shapes = nn.ModuleList(), nn.ModuleList(), []
         channels, side = config.channels, config.image_size
         for level in range(config.levels):
-            channels, side = 4 * channels, side // 2           # after the squeeze
-            self.levels.append(nn.ModuleList([FlowStep(channels, config.hidden, cond_dim)
-                                              for _ in range(config.steps)]))
+            channels, side = 4 * channels, side // 2  # after the squeeze
+            self.levels.append(
+                nn.ModuleList([FlowStep(channels, config.hidden, cond_dim) for _ in range(config.steps)])
+            )
             last = level == config.levels - 1
             kept = 0 if last else channels // 2
             self.priors.append(GaussianPrior(channels - kept, side, kept, cond_dim))
             self.latent_shapes.append((channels - kept, side, side))
             channels = kept
-        if config.ema_decay:          # Model.train_step moves it after every step (and clips to max_grad_norm);
-            init_average(self)        # its warm-up forgets the actnorms' zeros, which the first batch replaces
+        if config.ema_decay:  # Model.train_step moves it after every step (and clips to max_grad_norm);
+            init_average(self)  # its warm-up forgets the actnorms' zeros, which the first batch replaces
 
     # --- the bijection y <-> eps
 
@@ -316,8 +325,8 @@ class Flow(Model):
     def _to_noise(self, y: torch.Tensor, cond):
         """y in [0, 1]^D (B, C, H, W) -> eps (B, D) and log |det d eps / dy| (B,)."""
         a = self.config.logit_alpha
-        y = a + (1 - 2 * a) * y                             # (B, C, H, W) in (a, 1 - a)
-        h = torch.log(y) - torch.log1p(-y)                  # logit
+        y = a + (1 - 2 * a) * y  # (B, C, H, W) in (a, 1 - a)
+        h = torch.log(y) - torch.log1p(-y)  # logit
         logdet = (math.log(1 - 2 * a) - torch.log(y) - torch.log1p(-y)).flatten(1).sum(1)
         noise = []
         for steps, prior in zip(self.levels, self.priors):
@@ -326,14 +335,14 @@ class Flow(Model):
                 h, step_logdet = step(h, cond)
                 logdet = logdet + step_logdet
             if prior.net is not None:
-                h, z = h.chunk(2, dim=1)                    # keep half, the other half leaves
+                h, z = h.chunk(2, dim=1)  # keep half, the other half leaves
                 mean, log_std = prior(h, cond, h.shape[0])
             else:
                 z, h = h, None
                 mean, log_std = prior(None, cond, z.shape[0])
-            noise.append(((z - mean) * torch.exp(-log_std)).flatten(1))   # (B, C_l H_l W_l)
+            noise.append(((z - mean) * torch.exp(-log_std)).flatten(1))  # (B, C_l H_l W_l)
             logdet = logdet - log_std.flatten(1).sum(1)
-        return torch.cat(noise, dim=1), logdet              # (B, D), (B,)
+        return torch.cat(noise, dim=1), logdet  # (B, D), (B,)
 
     def _from_noise(self, eps: torch.Tensor, cond) -> torch.Tensor:
         """eps (B, D) -> y (B, C, H, W), the inverse of `_to_noise`."""
@@ -341,7 +350,7 @@ class Flow(Model):
         h = None
         for steps, prior, piece, shape in reversed(list(zip(self.levels, self.priors, pieces, self.latent_shapes))):
             mean, log_std = prior(h, cond, eps.shape[0])
-            z = mean + torch.exp(log_std) * piece.view(-1, *shape)         # (B, C_l, H_l, W_l)
+            z = mean + torch.exp(log_std) * piece.view(-1, *shape)  # (B, C_l, H_l, W_l)
             h = z if h is None else torch.cat([h, z], dim=1)
             for step in reversed(steps):
                 h = step.inverse(h, cond)
@@ -366,12 +375,12 @@ class Flow(Model):
     def _dequantize(self, x: torch.Tensor, generator=None, median: bool = False):
         """uint8 x -> y = (k + u) / 2^b in [0, 1)^D (k = x's b-bit levels) and log q(u | x) (B,). u is drawn
         from q with `generator` (the global RNG when None), or is q's median when `median`: 1/2, or sigmoid(m(x))."""
-        k, bins = self._levels(x), 2 ** self.config.bits
+        k, bins = self._levels(x), 2**self.config.bits
         if self.dequantizer is None:
             u = 0.5 if median else torch.rand(x.shape, generator=generator).to(x.device)
-            return (k.float() + u) / bins, x.new_zeros(x.shape[0], dtype=torch.float)   # log q = log 1
+            return (k.float() + u) / bins, x.new_zeros(x.shape[0], dtype=torch.float)  # log q = log 1
         e = torch.zeros(x.shape) if median else torch.randn(x.shape, generator=generator)
-        u, log_q = self.dequantizer(k << (8 - self.config.bits), e.to(x.device))   # q sees the b-bit image
+        u, log_q = self.dequantizer(k << (8 - self.config.bits), e.to(x.device))  # q sees the b-bit image
         return (k.float() + u) / bins, log_q
 
     def _bound(self, x: torch.Tensor, condition, generator=None) -> torch.Tensor:
@@ -385,8 +394,9 @@ class Flow(Model):
         return -self._bound(x, condition).mean() / x[0].numel()
 
     @torch.no_grad()
-    def log_prob(self, x: torch.Tensor, condition: torch.Tensor | None = None, *,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+    def log_prob(
+        self, x: torch.Tensor, condition: torch.Tensor | None = None, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """One draw (B,) nats of the bound on log P(x): an unbiased estimate of it. The noise comes from
         `generator`, or without one from a generator seeded with 0, so the result is deterministic.
         Like `encode` and `decode` (hence `sample`), it uses the averaged weights when there are any."""
@@ -412,34 +422,42 @@ class Flow(Model):
         with averaged(self):
             y = self._from_noise(eps, self._condition(condition, eps.shape[0]))
         bits = self.config.bits
-        k = (y * 2 ** bits).floor().clamp(0, 2 ** bits - 1)       # the b-bit level whose bin y falls in
-        centre = 2 ** (7 - bits) if bits < 8 else 0                # shown at its bin's middle 8-bit value
+        k = (y * 2**bits).floor().clamp(0, 2**bits - 1)  # the b-bit level whose bin y falls in
+        centre = 2 ** (7 - bits) if bits < 8 else 0  # shown at its bin's middle 8-bit value
         return (k * 2 ** (8 - bits) + centre).to(torch.uint8)
 
     @torch.no_grad()
-    def sample(self, n: int, condition: torch.Tensor | None = None, *,
-               generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        condition: torch.Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+    ) -> torch.Tensor:
         """uint8 (n, C, H, W): eps ~ N(0, T^2 I) through the inverse flow in one pass (T < 1: cleaner, less varied)."""
         if not 1 <= n <= MAX_SAMPLES:
             raise ValueError(f"n must be in 1..{MAX_SAMPLES}, got {n}")
         if not 0 <= temperature <= 10:
             raise ValueError(f"temperature must be in [0, 10], got {temperature}")
-        d = self.config.channels * self.config.image_size ** 2
+        d = self.config.channels * self.config.image_size**2
         eps = temperature * torch.randn(n, d, generator=generator)
         return self.decode(eps.to(self.priors[-1].learned.device), condition)
 
 
 # --- RealNVP on vectors
 
+
 @dataclass
 class VectorFlowConfig:
-    dim: int = 2                  # dimension d of the data (>= 2)
-    couplings: int = 8            # affine coupling layers; their binary masks alternate
-    hidden: int = 64              # width of each coupling's MLP (two hidden layers)
+    dim: int = 2  # dimension d of the data (>= 2)
+    couplings: int = 8  # affine coupling layers; their binary masks alternate
+    hidden: int = 64  # width of each coupling's MLP (two hidden layers)
 
 
 class VectorFlow(nn.Module):
     """RealNVP on R^d: x -> z ~ N(0, I) by couplings x -> m x + (1 - m)(x e^s(m x) + t(m x)), s = tanh(.)."""
+
     Config = VectorFlowConfig
 
     def __init__(self, config: VectorFlowConfig):
@@ -447,20 +465,24 @@ class VectorFlow(nn.Module):
         if config.dim < 2 or config.couplings < 1 or config.hidden < 1:
             raise ValueError("VectorFlow needs dim >= 2 and positive couplings and hidden")
         self.config = config
-        first = (torch.arange(config.dim) % 2).float()       # (d,): 0 1 0 1 ...
+        first = (torch.arange(config.dim) % 2).float()  # (d,): 0 1 0 1 ...
         self.register_buffer("masks", torch.stack([first if i % 2 else 1 - first for i in range(config.couplings)]))
         self.nets = nn.ModuleList()
         for _ in range(config.couplings):
-            net = nn.Sequential(nn.Linear(config.dim, config.hidden), nn.SiLU(),
-                                nn.Linear(config.hidden, config.hidden), nn.SiLU(),
-                                nn.Linear(config.hidden, 2 * config.dim))
-            nn.init.zeros_(net[-1].weight)                   # every coupling starts as the identity
+            net = nn.Sequential(
+                nn.Linear(config.dim, config.hidden),
+                nn.SiLU(),
+                nn.Linear(config.hidden, config.hidden),
+                nn.SiLU(),
+                nn.Linear(config.hidden, 2 * config.dim),
+            )
+            nn.init.zeros_(net[-1].weight)  # every coupling starts as the identity
             nn.init.zeros_(net[-1].bias)
             self.nets.append(net)
 
     def _shift_and_log_scale(self, i: int, x_kept: torch.Tensor):
-        log_scale, shift = self.nets[i](x_kept).chunk(2, dim=1)             # 2 x (B, d)
-        free = 1 - self.masks[i]                             # only the unmasked coordinates change
+        log_scale, shift = self.nets[i](x_kept).chunk(2, dim=1)  # 2 x (B, d)
+        free = 1 - self.masks[i]  # only the unmasked coordinates change
         return torch.tanh(log_scale) * free, shift * free
 
     def forward(self, x: torch.Tensor):

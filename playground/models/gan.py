@@ -111,6 +111,7 @@ Conditioning. G reads the concatenation [z, e_G(c)] of the noise and a condition
 the projection D(x, c) = psi(phi(x)) + <e_D(c), phi(x)>, phi(x) being its flattened features: the
 inner product scores how well the image's features match the asked-for class or caption.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -123,11 +124,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .protocol import check_image_size, Model, from_unit, to_unit
+from .protocol import Model, check_image_size, from_unit, to_unit
 from .text import ConditionEncoder
 
-MAX_SAMPLES = 1024      # images per sample call
-BANK = 1024             # recent real images kept for reclustering (self-conditioning)
+MAX_SAMPLES = 1024  # images per sample call
+BANK = 1024  # recent real images kept for reclustering (self-conditioning)
 
 
 GENERATORS = ("dcgan", "decoder", "layered")
@@ -152,50 +153,61 @@ class Generator(nn.Module):
     stage has d more 3x3 convolutions, and so does the full resolution before the last one (see
     `generator_depth`)."""
 
-    def __init__(self, channels: int, image_size: int, latent_dim: int, width: int, condition: str, condition_dim: int,
-                 depth: int = 0, style: str = "dcgan", clusters: int = 0):
+    def __init__(
+        self,
+        channels: int,
+        image_size: int,
+        latent_dim: int,
+        width: int,
+        condition: str,
+        condition_dim: int,
+        depth: int = 0,
+        style: str = "dcgan",
+        clusters: int = 0,
+    ):
         super().__init__()
         self.bottom = image_size // 8
         self.condition_encoder = ConditionEncoder(condition, condition_dim)
         self.cluster_embedding = nn.Embedding(clusters, condition_dim) if clusters else None
         inputs = latent_dim + (condition_dim if condition != "none" else 0) + (condition_dim if clusters else 0)
-        flat = 4 * width * self.bottom ** 2
-        self.background = None      # "layered": the learned ground, before its tanh
+        flat = 4 * width * self.bottom**2
+        self.background = None  # "layered": the learned ground, before its tanh
         if style == "layered":
             self.background = nn.Parameter(torch.zeros(1, channels, image_size, image_size))
         if style in ("decoder", "layered"):
             self.project = nn.Sequential(nn.Linear(inputs, flat), nn.LeakyReLU(0.2))
             layers, c_in = [], 4 * width
-            for c_out in (2 * width, width, 2 * width):                               # H/4, H/2, H
+            for c_out in (2 * width, width, 2 * width):  # H/4, H/2, H
                 layers += [nn.Upsample(scale_factor=2), *_conv_lrelu(c_in, c_out)]
                 for _ in range(depth):
                     layers += _conv_lrelu(c_out, c_out)
                 c_in = c_out
-            layered = self.background is not None                # pixels, or colour and a coverage logit
-            self.body = nn.Sequential(*layers, nn.Conv2d(2 * width, channels + layered, 1),
-                                      *([] if layered else [nn.Tanh()]))
+            layered = self.background is not None  # pixels, or colour and a coverage logit
+            self.body = nn.Sequential(
+                *layers, nn.Conv2d(2 * width, channels + layered, 1), *([] if layered else [nn.Tanh()])
+            )
             return
         self.project = nn.Sequential(nn.Linear(inputs, flat, bias=False), nn.BatchNorm1d(flat), nn.ReLU())
         layers = []
-        for c_in, c_out in ((4 * width, 2 * width), (2 * width, width)):                # H/4, then H/2
+        for c_in, c_out in ((4 * width, 2 * width), (2 * width, width)):  # H/4, then H/2
             layers += [nn.Upsample(scale_factor=2), *_conv_bn_relu(c_in, c_out)]
             for _ in range(depth):
                 layers += _conv_bn_relu(c_out, c_out)
-        layers.append(nn.Upsample(scale_factor=2))                                     # H
+        layers.append(nn.Upsample(scale_factor=2))  # H
         for _ in range(depth):
             layers += _conv_bn_relu(width, width)
-        self.body = nn.Sequential(*layers, nn.Conv2d(width, channels, 3, padding=1), nn.Tanh())   # in [-1, 1]
+        self.body = nn.Sequential(*layers, nn.Conv2d(width, channels, 3, padding=1), nn.Tanh())  # in [-1, 1]
 
     def forward(self, z: torch.Tensor, condition: torch.Tensor | None, cluster: torch.Tensor | None = None):
         if condition is not None:
-            z = torch.cat([z, self.condition_encoder(condition)], dim=1)    # (B, L + condition_dim)
+            z = torch.cat([z, self.condition_encoder(condition)], dim=1)  # (B, L + condition_dim)
         if cluster is not None:
-            z = torch.cat([z, self.cluster_embedding(cluster)], dim=1)      # (B, . + condition_dim)
+            z = torch.cat([z, self.cluster_embedding(cluster)], dim=1)  # (B, . + condition_dim)
         h = self.project(z).view(z.shape[0], -1, self.bottom, self.bottom)  # (B, 4w, H/8, W/8)
         if self.background is None:
-            return self.body(h)                                             # (B, C, H, W)
+            return self.body(h)  # (B, C, H, W)
         colour, coverage = self.body(h).split([self.background.shape[1], 1], dim=1)
-        alpha = torch.sigmoid(coverage)                                     # (B, 1, H, W)
+        alpha = torch.sigmoid(coverage)  # (B, 1, H, W)
         return alpha * torch.tanh(colour) + (1 - alpha) * torch.tanh(self.background)
 
 
@@ -206,30 +218,40 @@ def minibatch_std(h: torch.Tensor, group: int = 4) -> torch.Tensor:
     whose images are alike, so D can see the collapse, which it cannot in any one image."""
     b, _, height, width = h.shape
     g = next(k for k in range(min(group, b), 0, -1) if b % k == 0)
-    std = h.view(g, b // g, *h.shape[1:]).var(0, unbiased=False).add(1e-8).sqrt()   # (B/g, C, H, W)
-    std = std.mean((1, 2, 3)).repeat(g)                                             # (B,): group j's at j, j + B/g, ...
+    std = h.view(g, b // g, *h.shape[1:]).var(0, unbiased=False).add(1e-8).sqrt()  # (B/g, C, H, W)
+    std = std.mean((1, 2, 3)).repeat(g)  # (B,): group j's at j, j + B/g, ...
     return torch.cat([h, std.view(b, 1, 1, 1).expand(b, 1, height, width)], dim=1)
 
 
 class Discriminator(nn.Module):
     """Spectrally normalised DCGAN critic with a projection head for the condition."""
 
-    def __init__(self, channels: int, image_size: int, width: int, condition: str, condition_dim: int,
-                 normalise: bool = True, depth: int = 0, batch_std: bool = False, clusters: int = 0):
+    def __init__(
+        self,
+        channels: int,
+        image_size: int,
+        width: int,
+        condition: str,
+        condition_dim: int,
+        normalise: bool = True,
+        depth: int = 0,
+        batch_std: bool = False,
+        clusters: int = 0,
+    ):
         super().__init__()
         sn = spectral_norm if normalise else (lambda layer: layer)
         features = 4 * width * (image_size // 8) ** 2
         layers, c_in = [], channels
-        for c_out in (width, 2 * width, 4 * width):     # H/2, H/4, H/8
-            for _ in range(depth):                      # SN-GAN's CIFAR critic: 3x3 convs at each scale first
+        for c_out in (width, 2 * width, 4 * width):  # H/2, H/4, H/8
+            for _ in range(depth):  # SN-GAN's CIFAR critic: 3x3 convs at each scale first
                 layers += [sn(nn.Conv2d(c_in, c_out, 3, padding=1)), nn.LeakyReLU(0.2)]
                 c_in = c_out
-            if c_out == 4 * width and batch_std:        # the last stage also reads the group's spread
+            if c_out == 4 * width and batch_std:  # the last stage also reads the group's spread
                 c_in += 1
             layers += [sn(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
             c_in = c_out
         self.phi = nn.Sequential(*layers, nn.Flatten())
-        self.last, self.batch_std = len(layers) - 2, batch_std    # phi[last] is the last stride-2 conv
+        self.last, self.batch_std = len(layers) - 2, batch_std  # phi[last] is the last stride-2 conv
         self.psi = sn(nn.Linear(features, 1))
         self.condition_encoder = ConditionEncoder(condition, condition_dim)
         self.embed = sn(nn.Linear(condition_dim, features)) if condition != "none" else None
@@ -239,16 +261,16 @@ class Discriminator(nn.Module):
         """phi(x) (B, F): the flattened features of the last stage."""
         h = x
         for k, layer in enumerate(self.phi):
-            if k == self.last and self.batch_std:                           # (B, ., H/4, W/4): one more channel
+            if k == self.last and self.batch_std:  # (B, ., H/4, W/4): one more channel
                 h = minibatch_std(h)
             h = layer(h)
         return h
 
     def head(self, h: torch.Tensor, condition: torch.Tensor | None, cluster: torch.Tensor | None = None):
         """The score (B,) of features h = phi(x): psi(h), plus <e(c), h> for a condition and for a cluster."""
-        score = self.psi(h).squeeze(1)                                      # (B,): psi(phi(x))
+        score = self.psi(h).squeeze(1)  # (B,): psi(phi(x))
         if condition is not None:
-            score = score + (self.embed(self.condition_encoder(condition)) * h).sum(1)   # + <e(c), phi(x)>
+            score = score + (self.embed(self.condition_encoder(condition)) * h).sum(1)  # + <e(c), phi(x)>
         if cluster is not None:
             one_hot = F.one_hot(cluster, self.cluster_embed.in_features).to(h.dtype)
             score = score + (self.cluster_embed(one_hot) * h).sum(1)
@@ -265,10 +287,10 @@ def translate(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     dy = torch.randint(-sh, sh + 1, (b, 1, 1), device=x.device)
     dx = torch.randint(-sw, sw + 1, (b, 1, 1), device=x.device)
-    rows = (torch.arange(h, device=x.device)[None, :, None] + dy).clamp(-1, h)   # (B, H, 1); -1 or h = border
-    cols = (torch.arange(w, device=x.device)[None, None, :] + dx).clamp(-1, w)   # (B, 1, W)
-    padded = F.pad(x, (1, 1, 1, 1))                                              # the border: index 0 and h + 1
-    flat = (rows + 1) * (w + 2) + (cols + 1)                                     # (B, H, W) into the padded map
+    rows = (torch.arange(h, device=x.device)[None, :, None] + dy).clamp(-1, h)  # (B, H, 1); -1 or h = border
+    cols = (torch.arange(w, device=x.device)[None, None, :] + dx).clamp(-1, w)  # (B, 1, W)
+    padded = F.pad(x, (1, 1, 1, 1))  # the border: index 0 and h + 1
+    flat = (rows + 1) * (w + 2) + (cols + 1)  # (B, H, W) into the padded map
     return padded.flatten(2).gather(2, flat.flatten(1)[:, None].expand(-1, x.shape[1], -1)).view_as(x)
 
 
@@ -280,7 +302,7 @@ def cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
     top = torch.randint(0, h, (b, 1, 1), device=x.device) - ch // 2
     left = torch.randint(0, w, (b, 1, 1), device=x.device) - cw // 2
     ys, xs = torch.arange(h, device=x.device)[None, :, None], torch.arange(w, device=x.device)[None, None, :]
-    inside = (ys >= top) & (ys < top + ch) & (xs >= left) & (xs < left + cw)       # (B, H, W)
+    inside = (ys >= top) & (ys < top + ch) & (xs >= left) & (xs < left + cw)  # (B, H, W)
     return x * ~inside[:, None]
 
 
@@ -299,28 +321,28 @@ class GANOptimizers(NamedTuple):
 
 @dataclass
 class GANConfig:
-    image_size: int = 32          # square images of this side; divisible by 8 (three stride-2 stages)
-    channels: int = 3             # colour channels
-    condition: str = "none"       # "none", "class" (shape, colour) or "caption"
-    latent_dim: int = 64          # size of the noise z
-    width: int = 32               # G's last and D's first stage channels; doubled at each of the next two
-    condition_dim: int = 64       # size of the condition vectors (conditional models only)
-    n_critic: int = 1             # discriminator steps per generator step
-    beta1: float = 0.5            # Adam's beta1 for both players (0.0 or 0.5 in the SN-GAN recipes); beta2 = 0.9
-    ema_decay: float = 0.995      # d of the averaged generator used for sampling; 0 samples the trained G
-    augment: str = ""             # DiffAugment policy for what D sees: "", or a comma list of AUGMENTATIONS
-    r1: float = 0.0               # gamma of the R1 penalty on D's gradient at real images (0: none)
-    spectral_norm: bool = True    # spectrally normalise D's layers (off: Mescheder et al.'s R1-only critic)
-    critic_depth: int = 0         # extra 3x3 stride-1 convolutions before each of D's stride-2 ones
-    batch_std: bool = False       # D's last stage also sees the spread of a group of 4 images (ProGAN)
-    lipschitz: float = 1.0        # K: D's scores are multiplied by K, so spectral norm bounds its slope by K
-    generator_depth: int = 0      # extra 3x3 conv + batch norm + ReLU layers at each of G's scales and at full size
-    generator: str = "dcgan"      # G's layout: "dcgan" (batch norm, ReLU), "decoder" (no norm, LeakyReLU), "layered"
-    pack: int = 1                 # m: D scores packs of m images stacked on channels (PacGAN); 1 = one at a time
-    diversity: float = 0.0        # lambda of the mode-seeking term lambda / (|G(z1) - G(z2)| / |z1 - z2|) (MSGAN)
-    critic_lr: float = 1.0        # D's learning rate as a multiple of G's (TTUR, Heusel et al. 2017)
-    clusters: int = 0             # k: self-conditioning on k clusters of D's features of real images; 0 = off
-    recluster_every: int = 250    # steps between k-means runs on D's features of the last BANK real images
+    image_size: int = 32  # square images of this side; divisible by 8 (three stride-2 stages)
+    channels: int = 3  # colour channels
+    condition: str = "none"  # "none", "class" (shape, colour) or "caption"
+    latent_dim: int = 64  # size of the noise z
+    width: int = 32  # G's last and D's first stage channels; doubled at each of the next two
+    condition_dim: int = 64  # size of the condition vectors (conditional models only)
+    n_critic: int = 1  # discriminator steps per generator step
+    beta1: float = 0.5  # Adam's beta1 for both players (0.0 or 0.5 in the SN-GAN recipes); beta2 = 0.9
+    ema_decay: float = 0.995  # d of the averaged generator used for sampling; 0 samples the trained G
+    augment: str = ""  # DiffAugment policy for what D sees: "", or a comma list of AUGMENTATIONS
+    r1: float = 0.0  # gamma of the R1 penalty on D's gradient at real images (0: none)
+    spectral_norm: bool = True  # spectrally normalise D's layers (off: Mescheder et al.'s R1-only critic)
+    critic_depth: int = 0  # extra 3x3 stride-1 convolutions before each of D's stride-2 ones
+    batch_std: bool = False  # D's last stage also sees the spread of a group of 4 images (ProGAN)
+    lipschitz: float = 1.0  # K: D's scores are multiplied by K, so spectral norm bounds its slope by K
+    generator_depth: int = 0  # extra 3x3 conv + batch norm + ReLU layers at each of G's scales and at full size
+    generator: str = "dcgan"  # G's layout: "dcgan" (batch norm, ReLU), "decoder" (no norm, LeakyReLU), "layered"
+    pack: int = 1  # m: D scores packs of m images stacked on channels (PacGAN); 1 = one at a time
+    diversity: float = 0.0  # lambda of the mode-seeking term lambda / (|G(z1) - G(z2)| / |z1 - z2|) (MSGAN)
+    critic_lr: float = 1.0  # D's learning rate as a multiple of G's (TTUR, Heusel et al. 2017)
+    clusters: int = 0  # k: self-conditioning on k clusters of D's features of real images; 0 = off
+    recluster_every: int = 250  # steps between k-means runs on D's features of the last BANK real images
 
 
 class GAN(Model):
@@ -341,15 +363,19 @@ class GAN(Model):
         if not 0.0 <= config.beta1 < 1.0 or not 0.0 <= config.ema_decay < 1.0:
             raise ValueError("beta1 and ema_decay must be in [0, 1)")
         if not 0.0 <= config.diversity <= 100.0 or not 0.0 < config.critic_lr <= 100.0:
-            raise ValueError(f"diversity must be in [0, 100] and critic_lr in (0, 100], got {config.diversity} "
-                             f"and {config.critic_lr}")
+            raise ValueError(
+                f"diversity must be in [0, 100] and critic_lr in (0, 100], got {config.diversity} "
+                f"and {config.critic_lr}"
+            )
         if not 1 <= config.pack <= 8:
             raise ValueError(f"pack must be in 1..8, got {config.pack}")
         if config.pack > 1 and config.condition != "none":
             raise ValueError("pack > 1 is for unconditional GANs (a pack would mix conditions)")
         if not 0 <= config.clusters <= 256 or config.recluster_every < 1:
-            raise ValueError(f"clusters must be in 0..256 and recluster_every >= 1, got {config.clusters} "
-                             f"and {config.recluster_every}")
+            raise ValueError(
+                f"clusters must be in 0..256 and recluster_every >= 1, got {config.clusters} "
+                f"and {config.recluster_every}"
+            )
         if config.clusters and (config.condition != "none" or config.pack > 1):
             raise ValueError("clusters (self-conditioning) is for unconditional GANs with pack=1")
         if not 0.0 <= config.r1 <= 1000.0:
@@ -359,16 +385,34 @@ class GAN(Model):
         self.augmentations = [a for a in config.augment.split(",") if a]
         unknown = [a for a in self.augmentations if a not in AUGMENTATIONS]
         if unknown:
-            raise ValueError(f"augment must be a comma-separated list of {', '.join(AUGMENTATIONS)}, "
-                             f"got {config.augment!r}")
+            raise ValueError(
+                f"augment must be a comma-separated list of {', '.join(AUGMENTATIONS)}, got {config.augment!r}"
+            )
         c, s = config.channels, config.image_size
-        self.generator = Generator(c, s, config.latent_dim, config.width, config.condition, config.condition_dim,
-                                   config.generator_depth, config.generator, config.clusters)
-        self.discriminator = Discriminator(c * config.pack, s, config.width, config.condition, config.condition_dim,
-                                           config.spectral_norm, config.critic_depth, config.batch_std,
-                                           config.clusters)
+        self.generator = Generator(
+            c,
+            s,
+            config.latent_dim,
+            config.width,
+            config.condition,
+            config.condition_dim,
+            config.generator_depth,
+            config.generator,
+            config.clusters,
+        )
+        self.discriminator = Discriminator(
+            c * config.pack,
+            s,
+            config.width,
+            config.condition,
+            config.condition_dim,
+            config.spectral_norm,
+            config.critic_depth,
+            config.batch_std,
+            config.clusters,
+        )
         k, features = config.clusters, self.discriminator.psi.in_features
-        if k:   # centroids in D's feature space and how many real images each drew (the prior of the clusters
+        if k:  # centroids in D's feature space and how many real images each drew (the prior of the clusters
             # G is asked for), saved with the weights; the bank of recent real images is training state only
             self.register_buffer("centroids", torch.zeros(k, features))
             self.register_buffer("cluster_counts", torch.zeros(k))
@@ -377,29 +421,32 @@ class GAN(Model):
 
     def configure_optimizer(self, lr: float) -> GANOptimizers:
         betas, critic_lr = (self.config.beta1, 0.9), lr * self.config.critic_lr
-        return GANOptimizers(torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
-                             torch.optim.Adam(self.discriminator.parameters(), lr=critic_lr, betas=betas))
+        return GANOptimizers(
+            torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
+            torch.optim.Adam(self.discriminator.parameters(), lr=critic_lr, betas=betas),
+        )
 
     def _noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         device = self.generator.project[0].weight.device
-        return torch.randn(n, self.config.latent_dim, generator=generator).to(device)   # (n, L)
+        return torch.randn(n, self.config.latent_dim, generator=generator).to(device)  # (n, L)
 
     # --- the two losses
 
-    def _critic(self, x: torch.Tensor, condition: torch.Tensor | None, cluster: torch.Tensor | None = None,
-                assign: bool = False) -> torch.Tensor:
+    def _critic(
+        self, x: torch.Tensor, condition: torch.Tensor | None, cluster: torch.Tensor | None = None, assign: bool = False
+    ) -> torch.Tensor:
         """D's scores (B,) of images in [-1, 1], after the DiffAugment transformations (if any); scored under
         `cluster`, or with `assign` (real images, self-conditioning) under the cluster nearest their features."""
         for name in self.augmentations:
             x = AUGMENTATIONS[name](x)
         m = self.config.pack
-        if m > 1:                                                           # (B/m, m C, H, W): packs of m images
+        if m > 1:  # (B/m, m C, H, W): packs of m images
             if x.shape[0] % m:
                 raise ValueError(f"the batch ({x.shape[0]}) must be a multiple of pack={m}")
             x = x.reshape(x.shape[0] // m, m * x.shape[1], *x.shape[2:])
-        h = self.discriminator.features(x)                                  # (B, F)
+        h = self.discriminator.features(x)  # (B, F)
         if assign and self.config.clusters:
-            cluster = nearest(h.detach(), self.centroids)                  # (B,)
+            cluster = nearest(h.detach(), self.centroids)  # (B,)
         return self.config.lipschitz * self.discriminator.head(h, condition, cluster)
 
     # --- self-conditioning (Liu et al. 2020, "Diverse Image Generation via Self-Conditioned GANs")
@@ -417,13 +464,13 @@ class GAN(Model):
         """k-means (Lloyd) on D's current features of the banked real images, started from the last
         centroids so that a cluster keeps its meaning (and G's code for it) from one run to the next;
         an empty cluster restarts at a random image's features."""
-        h = self.discriminator.features(to_unit(self.bank))                 # (N, F)
+        h = self.discriminator.features(to_unit(self.bank))  # (N, F)
         k = self.config.clusters
         fresh = self.cluster_counts.sum() == 0
         centroids = h[torch.randint(h.shape[0], (k,), device=h.device)] if fresh else self.centroids.clone()
         for _ in range(iterations):
-            closest = nearest(h, centroids)                                 # (N,)
-            counts = torch.bincount(closest, minlength=k).to(h.dtype)      # (k,)
+            closest = nearest(h, centroids)  # (N,)
+            counts = torch.bincount(closest, minlength=k).to(h.dtype)  # (k,)
             sums = torch.zeros_like(centroids).index_add_(0, closest, h)
             restart = h[torch.randint(h.shape[0], (k,), device=h.device)]
             centroids = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], restart)
@@ -434,18 +481,18 @@ class GAN(Model):
         """D's hinge loss on the real batch x and as many fresh fakes (G is held fixed):
         E[relu(1 - D(x))] + E[relu(1 + D(G(z)))], plus (r1 / 2) E||grad_x D(x)||^2 when r1 > 0."""
         condition = self._check_condition(condition, x.shape[0])
-        cluster = self._draw_clusters(x.shape[0])                           # (B,) or None
+        cluster = self._draw_clusters(x.shape[0])  # (B,) or None
         with torch.no_grad():
-            fake = self.generator(self._noise(x.shape[0]), condition, cluster)   # (B, C, H, W)
+            fake = self.generator(self._noise(x.shape[0]), condition, cluster)  # (B, C, H, W)
         r1, training = self.config.r1, torch.is_grad_enabled()
-        with torch.enable_grad() if r1 > 0 else contextlib.nullcontext():   # R1 needs grad_x D even when scoring
+        with torch.enable_grad() if r1 > 0 else contextlib.nullcontext():  # R1 needs grad_x D even when scoring
             real = to_unit(x).requires_grad_(r1 > 0)
-            real_scores = self._critic(real, condition, assign=True)        # (B,)
+            real_scores = self._critic(real, condition, assign=True)  # (B,)
             penalty = 0.0
-            if r1 > 0:                                                      # the graph is kept to train through it
-                grad, = torch.autograd.grad(real_scores.sum(), real, create_graph=training)   # (B, C, H, W)
+            if r1 > 0:  # the graph is kept to train through it
+                (grad,) = torch.autograd.grad(real_scores.sum(), real, create_graph=training)  # (B, C, H, W)
                 penalty = 0.5 * r1 * grad.pow(2).flatten(1).sum(1).mean()
-        fake_scores = self._critic(fake, condition, cluster)                # (B,)
+        fake_scores = self._critic(fake, condition, cluster)  # (B,)
         return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean() + penalty
 
     def generator_loss(self, n: int, condition: torch.Tensor | None = None) -> torch.Tensor:
@@ -454,9 +501,9 @@ class GAN(Model):
         z, cluster = self._noise(n), self._draw_clusters(n)
         fake = self.generator(z, condition, cluster)
         loss = -self._critic(fake, condition, cluster).mean()
-        if self.config.diversity > 0 and n >= 2:                           # pairs (i, i + n/2)
+        if self.config.diversity > 0 and n >= 2:  # pairs (i, i + n/2)
             h = n // 2
-            ratio = (fake[:h] - fake[h:2 * h]).abs().mean((1, 2, 3)) / (z[:h] - z[h:2 * h]).abs().mean(1)
+            ratio = (fake[:h] - fake[h : 2 * h]).abs().mean((1, 2, 3)) / (z[:h] - z[h : 2 * h]).abs().mean(1)
             loss = loss + self.config.diversity / (ratio.mean() + 1e-5)
         return loss
 
@@ -493,8 +540,9 @@ class GAN(Model):
     # --- sampling
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor, condition: torch.Tensor | None = None,
-                 cluster: torch.Tensor | None = None) -> torch.Tensor:
+    def generate(
+        self, z: torch.Tensor, condition: torch.Tensor | None = None, cluster: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Float images (B, C, H, W) in [-1, 1] from noise z (B, latent_dim) (and, self-conditioned, cluster
         indices (B,)), by the sampling generator (the average if there is one) in eval mode, so batch norm
         uses its running statistics."""
@@ -512,8 +560,9 @@ class GAN(Model):
         generator.train(was_training)
         return images
 
-    def sample(self, n: int, condition: torch.Tensor | None = None, *,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, condition: torch.Tensor | None = None, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """uint8 (n, C, H, W): z ~ N(0, I) (and a cluster drawn as often as real images fell in it)
         through the (averaged) generator."""
         if not 1 <= n <= MAX_SAMPLES:

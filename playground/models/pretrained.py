@@ -15,6 +15,7 @@ Unconditional models learn the `exact` world (768 equally likely scenes, so the 
 is measurable). Conditional ones learn `exact-holdout`, which never shows a red cylinder: asking
 them for one is the compositional test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-WEIGHTS = Path(__file__).resolve().parents[1] / "weights"   # playground/weights: every shipped network
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"  # playground/weights: every shipped network
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,14 @@ class Recipe:
     lr: float = 1e-3
     n: int = 20_000
     config: dict = field(default_factory=dict)
-    schedule: str = "constant"    # the learning rate over the budget (playground.models.train.SCHEDULES)
-    steps: int | None = None      # a step budget as well (whichever ends first): the same run on any machine
-    precision: str = "float32"    # the training steps' arithmetic (playground.models.train.PRECISIONS)
+    schedule: str = "constant"  # the learning rate over the budget (playground.models.train.SCHEDULES)
+    steps: int | None = None  # a step budget as well (whichever ends first): the same run on any machine
+    precision: str = "float32"  # the training steps' arithmetic (playground.models.train.PRECISIONS)
 
     def build(self, image_size: int, **overrides):
         """A fresh model of this recipe's family, condition and config (`overrides` change them)."""
         from .registry import build
+
         return build(self.family, **{"image_size": image_size, "condition": self.condition, **self.config, **overrides})
 
     @property
@@ -53,29 +55,61 @@ class Recipe:
         return {"batch_size": self.batch_size, "lr": self.lr, "schedule": self.schedule, "precision": self.precision}
 
     def argv(self, name: str, out: Path, threads: int = 1) -> list[str]:
-        args = ["--model", self.family, "--world", self.world, "--minutes", str(self.minutes),
-                "--out", str(out / name), "--n", str(self.n), "--batch-size", str(self.batch_size),
-                "--lr", str(self.lr), "--schedule", self.schedule, "--condition", self.condition, "--seed", "0",
-                "--threads", str(threads), "--precision", self.precision]
+        args = [
+            "--model",
+            self.family,
+            "--world",
+            self.world,
+            "--minutes",
+            str(self.minutes),
+            "--out",
+            str(out / name),
+            "--n",
+            str(self.n),
+            "--batch-size",
+            str(self.batch_size),
+            "--lr",
+            str(self.lr),
+            "--schedule",
+            self.schedule,
+            "--condition",
+            self.condition,
+            "--seed",
+            "0",
+            "--threads",
+            str(threads),
+            "--precision",
+            self.precision,
+        ]
         if self.steps is not None:
             args += ["--steps", str(self.steps)]
         for key, value in self.config.items():
-            args += ["--set", f"{key}={json.dumps(value)}"]     # JSON, as --set reads it: true, not True
+            args += ["--set", f"{key}={json.dumps(value)}"]  # JSON, as --set reads it: true, not True
         return args
 
 
-_PIXELCNN = {"hidden": 24, "layers": 8, "seen": 8}   # seen: the head knows whether an object was drawn (docs/models-pixelcnn.md)
-_FLOW = {"max_grad_norm": 50.0}      # the unclipped run diverged on one core (docs/models-flow.md)
-_VAE = {"prior_components": 1024}     # a mixture prior fitted to the codes after training (see playground/models/vae.py)
-_GAN = {"batch_std": True}            # D sees a group's spread, so G cannot collapse onto one colour (docs/models-gan.md)
-_DIFFUSION = {"min_snr": 50.0, "prediction": "v"}   # Min-SNR weighting, v-prediction: valid samples in 10 minutes (docs/models-diffusion.md)
+# seen: the head knows whether an object was drawn (docs/models-pixelcnn.md)
+_PIXELCNN = {"hidden": 24, "layers": 8, "seen": 8}
+_FLOW = {"max_grad_norm": 50.0}  # the unclipped run diverged on one core (docs/models-flow.md)
+_VAE = {"prior_components": 1024}  # a mixture prior fitted to the codes after training (see playground/models/vae.py)
+_GAN = {"batch_std": True}  # D sees a group's spread, so G cannot collapse onto one colour (docs/models-gan.md)
+_DIFFUSION = {
+    "min_snr": 50.0,
+    "prediction": "v",
+}  # Min-SNR weighting, v-prediction: valid samples in 10 minutes (docs/models-diffusion.md)
 RECIPES: dict[str, Recipe] = {
     "pixelcnn": Recipe("pixelcnn", "exact", 10, batch_size=16, lr=2e-3, config=_PIXELCNN),
     "flow": Recipe("flow", "exact", 10, batch_size=16, lr=2e-3, config=_FLOW),
     "vae": Recipe("vae", "exact", 10, batch_size=32, lr=2e-3, config=_VAE),
     "gan": Recipe("gan", "exact", 8, lr=2e-4, config=_GAN),
-    "rbm": Recipe("rbm", "exact", 10, steps=12_000, schedule="cosine",   # PCD settles as the rate decays;
-                  config={"centered": True}),          # the centred gradient: clean samples (docs/models-rbm.md)
+    "rbm": Recipe(
+        "rbm",
+        "exact",
+        10,
+        steps=12_000,
+        schedule="cosine",  # PCD settles as the rate decays;
+        config={"centered": True},
+    ),  # the centred gradient: clean samples (docs/models-rbm.md)
     "ebm": Recipe("ebm", "exact", 8, lr=1e-4),
     "diffusion": Recipe("diffusion", "exact", 10, batch_size=16, lr=1e-3, config=_DIFFUSION),
     "pixelcnn-class": Recipe("pixelcnn", "exact-holdout", 8, "class", batch_size=16, lr=2e-3, config=_PIXELCNN),
@@ -113,8 +147,10 @@ def load(name: str):
 
     file = path(name)
     if not file.is_file():
-        raise FileNotFoundError(f"the weights of {name!r} are missing ({file}); "
-                                f"train them with: python -m playground.models.pretrained {name}")
+        raise FileNotFoundError(
+            f"the weights of {name!r} are missing ({file}); "
+            f"train them with: python -m playground.models.pretrained {name}"
+        )
     return load_checkpoint(file)
 
 
@@ -123,27 +159,31 @@ def train(name: str, scratch: Path, threads: int = 1) -> Path:
     import torch
 
     from . import train as train_cli
-    from .checkpoint import load as load_checkpoint, save
+    from .checkpoint import load as load_checkpoint
+    from .checkpoint import save
 
     if train_cli.main(ALL_RECIPES[name].argv(name, scratch, threads)) != 0:
         raise RuntimeError(f"training {name} failed")
     WEIGHTS.mkdir(exist_ok=True)
     trained = scratch / name / "model.safetensors"
     model = load_checkpoint(trained)
-    if hasattr(model, "estimate_log_z"):          # the RBM: run AIS once now, so its log Z ships in the file
-        model.log_prob(torch.zeros(1, model.config.channels, model.config.image_size, model.config.image_size,
-                                   dtype=torch.uint8))
+    if hasattr(model, "estimate_log_z"):  # the RBM: run AIS once now, so its log Z ships in the file
+        model.log_prob(
+            torch.zeros(1, model.config.channels, model.config.image_size, model.config.image_size, dtype=torch.uint8)
+        )
         save(model, trained, extra=model.checkpoint_extra)
     trained.replace(path(name))
     with open(scratch / name / "loss.csv") as src, open(WEIGHTS / f"{name}.csv", "w", newline="") as dst:
         rows = list(csv.reader(src))
-        csv.writer(dst).writerows([rows[0]] + [r for i, r in enumerate(rows[1:], 1) if i % 10 == 0 or i == len(rows) - 1])
+        csv.writer(dst).writerows(
+            [rows[0]] + [r for i, r in enumerate(rows[1:], 1) if i % 10 == 0 or i == len(rows) - 1]
+        )
     return path(name)
 
 
 # --- the README's sample grids ----------------------------------------------------------------------
 
-GRID_CLASSES = [("cylinder", "red")] * 4 + [("cube", "blue")] * 2 + [("sphere", "green")] * 2   # red cylinders: held out
+GRID_CLASSES = [("cylinder", "red")] * 4 + [("cube", "blue")] * 2 + [("sphere", "green")] * 2  # red cylinders: held out
 GRID_CAPTION = "a large red cylinder"
 
 
@@ -161,8 +201,11 @@ def sample_grid(name: str, seed: int = 0):
 
     model = load(name)
     kind = getattr(model.config, "condition", "none")
-    condition = {"none": None, "class": torch.cat([class_condition(*pair) for pair in GRID_CLASSES]),
-                 "caption": encode_captions([GRID_CAPTION] * len(GRID_CLASSES))}[kind]
+    condition = {
+        "none": None,
+        "class": torch.cat([class_condition(*pair) for pair in GRID_CLASSES]),
+        "caption": encode_captions([GRID_CAPTION] * len(GRID_CLASSES)),
+    }[kind]
     options = {"steps": 250, "guidance": 1.0 if kind == "none" else 2.0} if model.family == "diffusion" else {}
     with torch.no_grad():
         images = model.sample(len(GRID_CLASSES), condition, generator=torch.Generator().manual_seed(seed), **options)
@@ -170,15 +213,28 @@ def sample_grid(name: str, seed: int = 0):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m playground.models.pretrained", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m playground.models.pretrained",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("names", nargs="*", help="recipes to train (default: all)")
     parser.add_argument("--list", action="store_true", help="print the recipes and exit")
-    parser.add_argument("--grids", type=Path, metavar="DIR",
-                        help="write DIR/samples_NAME.png, eight samples of every shipped model (the README's), and exit")
+    parser.add_argument(
+        "--grids",
+        type=Path,
+        metavar="DIR",
+        help="write DIR/samples_NAME.png, eight samples of every shipped model (the README's), and exit",
+    )
     parser.add_argument("--scratch", type=Path, default=Path("out/pretrained"), help="where runs are written first")
-    parser.add_argument("--threads", type=int, default=1, choices=range(1, 65), metavar="N",
-                        help="torch threads per run (default 1: two runs can share a 2-core machine)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        choices=range(1, 65),
+        metavar="N",
+        help="torch threads per run (default 1: two runs can share a 2-core machine)",
+    )
     args = parser.parse_args(argv)
     if args.list:
         for name, r in ALL_RECIPES.items():
@@ -195,8 +251,10 @@ def main(argv=None) -> int:
 
         not_generative = [n for n in args.names if n not in RECIPES]
         if not_generative:
-            print(f"error: {not_generative[0]!r} is not a generative model; grids are drawn for "
-                  f"{', '.join(RECIPES)}", file=sys.stderr)
+            print(
+                f"error: {not_generative[0]!r} is not a generative model; grids are drawn for {', '.join(RECIPES)}",
+                file=sys.stderr,
+            )
             return 2
         args.grids.mkdir(parents=True, exist_ok=True)
         for name in args.names or available():

@@ -19,6 +19,7 @@ reals for the flow, [-1, 1] for VAE, GAN and diffusion, bits for the RBM).
 A condition is an integer tensor: class labels (B, 2) = (shape index, colour index) for
 `condition="class"`, or caption token ids (B, T) for `condition="caption"`.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,19 +48,21 @@ class GenerativeModel(Protocol):
 
     def loss(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor: ...
 
-    def sample(self, n: int, condition: torch.Tensor | None = None, *,
-               generator: torch.Generator | None = None) -> torch.Tensor: ...
+    def sample(
+        self, n: int, condition: torch.Tensor | None = None, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor: ...
 
     def log_prob(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
 class Model(nn.Module):
     """Shared behaviour: config storage, the likelihood contract, and default verbs."""
+
     family: str = ""
     likelihood: str = "none"
-    conditions: tuple[str, ...] = CONDITIONS   # the condition kinds its config may name
+    conditions: tuple[str, ...] = CONDITIONS  # the condition kinds its config may name
 
-    average_warmup: bool = True   # the weight average's decay warms up (update_average's step); diffusion's does not
+    average_warmup: bool = True  # the weight average's decay warms up (update_average's step); diffusion's does not
 
     def __init__(self, config):
         super().__init__()
@@ -68,7 +71,7 @@ class Model(nn.Module):
             allowed = f"one of {', '.join(self.conditions)}" if len(self.conditions) > 1 else repr(self.conditions[0])
             raise ValueError(f"unknown condition {condition!r} for the {self.family}: condition must be {allowed}")
         self.config = config
-        self.updates = 0          # train_step calls (not saved)
+        self.updates = 0  # train_step calls (not saved)
 
     def log_prob(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         raise NoLikelihood(f"{self.family} has no likelihood (its kind is '{self.likelihood}')")
@@ -183,7 +186,7 @@ def _swap(model: nn.Module) -> None:
 @contextmanager
 def averaged(model: nn.Module):
     """Inside the block the model's parameters hold their averages (re-entrant; restored after)."""
-    if not hasattr(model, "_average_depth"):       # no average kept: the weights as they are
+    if not hasattr(model, "_average_depth"):  # no average kept: the weights as they are
         yield model
         return
     model._average_depth += 1

@@ -33,6 +33,7 @@ for k = 1..K adds log p*_βk(v) - log p*_βk-1(v) to its log weight and takes on
 leaves p_βk invariant. Then Z_B / Z_A ≈ mean(w) over M runs. mean(w) is unbiased for the ratio,
 so log Z is biased LOW on average (Jensen) and the log-likelihood high: report the spread.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,7 +49,7 @@ from .protocol import Model
 
 MAX_SAMPLES = 1024
 MAX_SWEEPS = 100_000
-RECONSTRUCTION_EVERY = 10   # train_step reports the reconstruction error on every 10th update (the logged rows)
+RECONSTRUCTION_EVERY = 10  # train_step reports the reconstruction error on every 10th update (the logged rows)
 
 
 def binarize(images: torch.Tensor) -> torch.Tensor:
@@ -63,49 +64,52 @@ def ais_schedule(steps: int) -> list[float]:
         raise ValueError(f"AIS needs at least 3 intermediate distributions, got {steps}")
     n1, n2 = max(1, steps // 29), max(1, 8 * steps // 29)
     n3 = steps - n1 - n2
-    return torch.cat([torch.linspace(0.0, 0.5, n1 + 1)[:-1], torch.linspace(0.5, 0.9, n2 + 1)[:-1],
-                      torch.linspace(0.9, 1.0, n3 + 1)]).tolist()
+    return torch.cat(
+        [torch.linspace(0.0, 0.5, n1 + 1)[:-1], torch.linspace(0.5, 0.9, n2 + 1)[:-1], torch.linspace(0.9, 1.0, n3 + 1)]
+    ).tolist()
 
 
 @dataclass
 class RBMConfig:
-    image_size: int = 32          # images are image_size x image_size
-    channels: int = 3             # colour channels: D = channels * image_size^2 visible bits
-    condition: str = "none"       # only "none": this RBM is unconditional
-    hidden: int = 512             # binary hidden units H
-    gibbs_steps: int = 1          # k of PCD-k: Gibbs sweeps of the fantasy chains per update
-    chains: int = 200             # persistent fantasy particles
-    weight_decay: float = 1e-4    # L2 penalty on W (Hinton's "weight cost"); biases are not decayed
-    init_std: float = 0.01        # initial weights W ~ N(0, init_std^2)
-    ais_betas: int = 5_000        # intermediate distributions on the AIS path
-    ais_runs: int = 100           # parallel AIS runs M
-    ais_seed: int = 0             # AIS has its own seed, so log_prob is a fixed function of the weights
-    sampling_sweeps: int = 1000   # Gibbs sweeps v -> h -> v when sampling from a base-rate start
-    centered: bool = False        # follow the centred gradient (Melchior, Fischer & Wiskott 2016; see train_step)
-    center_rate: float = 0.01     # ν: the hidden offset λ slides towards the batch's mean p(h | v) at this rate
+    image_size: int = 32  # images are image_size x image_size
+    channels: int = 3  # colour channels: D = channels * image_size^2 visible bits
+    condition: str = "none"  # only "none": this RBM is unconditional
+    hidden: int = 512  # binary hidden units H
+    gibbs_steps: int = 1  # k of PCD-k: Gibbs sweeps of the fantasy chains per update
+    chains: int = 200  # persistent fantasy particles
+    weight_decay: float = 1e-4  # L2 penalty on W (Hinton's "weight cost"); biases are not decayed
+    init_std: float = 0.01  # initial weights W ~ N(0, init_std^2)
+    ais_betas: int = 5_000  # intermediate distributions on the AIS path
+    ais_runs: int = 100  # parallel AIS runs M
+    ais_seed: int = 0  # AIS has its own seed, so log_prob is a fixed function of the weights
+    sampling_sweeps: int = 1000  # Gibbs sweeps v -> h -> v when sampling from a base-rate start
+    centered: bool = False  # follow the centred gradient (Melchior, Fischer & Wiskott 2016; see train_step)
+    center_rate: float = 0.01  # ν: the hidden offset λ slides towards the batch's mean p(h | v) at this rate
 
 
 class RBM(Model):
     Config = RBMConfig
     family = "rbm"
     likelihood = "estimate"
-    data_space = "binary"         # log_prob is over binarized images (one bit per subpixel)
+    data_space = "binary"  # log_prob is over binarized images (one bit per subpixel)
 
     def __init__(self, config: RBMConfig):
         super().__init__(config)
         if config.condition != "none":
-            raise ValueError(f"rbm supports only condition='none' (got {config.condition!r}): "
-                             "it models binarized images without a condition")
+            raise ValueError(
+                f"rbm supports only condition='none' (got {config.condition!r}): "
+                "it models binarized images without a condition"
+            )
         for name in ("image_size", "channels", "hidden", "gibbs_steps", "chains", "ais_runs", "sampling_sweeps"):
             if getattr(config, name) < 1:
                 raise ValueError(f"rbm {name} must be at least 1, got {getattr(config, name)}")
         if not 0 < config.center_rate <= 1:
             raise ValueError(f"rbm center_rate must be in (0, 1], got {config.center_rate}")
         ais_schedule(config.ais_betas)
-        D, H = config.channels * config.image_size ** 2, config.hidden
+        D, H = config.channels * config.image_size**2, config.hidden
         self.W = nn.Parameter(torch.randn(D, H) * config.init_std)  # (D, H)
-        self.b = nn.Parameter(torch.zeros(D))                        # visible biases
-        self.c = nn.Parameter(torch.zeros(H))                        # hidden biases
+        self.b = nn.Parameter(torch.zeros(D))  # visible biases
+        self.c = nn.Parameter(torch.zeros(H))  # hidden biases
         # counts of 1-bits in the training data: the base-rate RBM of AIS starts from these marginals
         self.register_buffer("bit_counts", torch.zeros(D, dtype=torch.float64))
         self.register_buffer("images_seen", torch.zeros((), dtype=torch.float64))
@@ -143,7 +147,7 @@ class RBM(Model):
         self.log_z_floor.fill_(-math.inf)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        state_dict.setdefault(prefix + "log_z_floor", torch.tensor(-math.inf))   # checkpoints from before the floor
+        state_dict.setdefault(prefix + "log_z_floor", torch.tensor(-math.inf))  # checkpoints from before the floor
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.no_grad()
@@ -158,7 +162,7 @@ class RBM(Model):
 
     def _gibbs_sweep(self, v: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """One block Gibbs step v -> h ~ p(h|v) -> v' ~ p(v|h)."""
-        h = torch.bernoulli(torch.sigmoid(v @ self.W + self.c), generator=generator)      # (B, H)
+        h = torch.bernoulli(torch.sigmoid(v @ self.W + self.c), generator=generator)  # (B, H)
         return torch.bernoulli(torch.sigmoid(h @ self.W.T + self.b), generator=generator)  # (B, D)
 
     # --- training
@@ -170,7 +174,7 @@ class RBM(Model):
     def loss(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """PCD surrogate: mean F(data) - mean F(fantasy); its gradient is the log-likelihood gradient."""
         self._check_condition(condition)
-        v = binarize(x)                                                    # (B, D)
+        v = binarize(x)  # (B, D)
         return self.free_energy(v).mean() - self.free_energy(self._fantasy_particles(v)).mean()
 
     def train_step(self, x: torch.Tensor, condition: torch.Tensor | None, optimizer) -> dict:
@@ -197,76 +201,88 @@ class RBM(Model):
         (G, g_b - G λ, g_c - G^T μ) instead is not the same under Adam, whose per-coordinate scaling
         breaks the coupling: c's share, a sum over 3,072 visible bits, drowns. Tried: 1.09 bits/dim.)"""
         self._check_condition(condition)
-        v = binarize(x)                                                    # (B, D)
+        v = binarize(x)  # (B, D)
         self.updates += 1
         with torch.no_grad():
             if self.images_seen == 0:  # Hinton's guide: start b at the log-odds of the data marginals
                 self.b.copy_(torch.logit(v.mean(0).clamp(0.001, 0.999)))
             self.observe(v)
-            fantasy = self._fantasy_particles(v)                           # (M, D)
+            fantasy = self._fantasy_particles(v)  # (M, D)
             for _ in range(self.config.gibbs_steps):
                 fantasy = self._gibbs_sweep(fantasy, None)
             self.fantasy = fantasy
             B, M = v.shape[0], fantasy.shape[0]
-            a_data = torch.addmm(self.c, v, self.W)                        # (B, H): c + vW
-            a_fantasy = torch.addmm(self.c, fantasy, self.W)               # (M, H)
+            a_data = torch.addmm(self.c, v, self.W)  # (B, H): c + vW
+            a_fantasy = torch.addmm(self.c, fantasy, self.W)  # (M, H)
             p_data, p_fantasy = torch.sigmoid(a_data), torch.sigmoid(a_fantasy)
             optimizer.zero_grad(set_to_none=True)
             g_b, g_c = fantasy.mean(0) - v.mean(0), p_fantasy.mean(0) - p_data.mean(0)
             if self.config.centered:
-                mu, lam = torch.sigmoid(self.base_rate_logits()), self.hidden_offset.clone()   # (D,), (H,)
-                weights = torch.cat([(p_data - lam) / -B, (p_fantasy - lam) / M])          # (B + M, H)
-                grads = ((torch.cat([v, fantasy]) - mu).T @ weights, g_b, g_c)             # in (W, b', c')
+                mu, lam = torch.sigmoid(self.base_rate_logits()), self.hidden_offset.clone()  # (D,), (H,)
+                weights = torch.cat([(p_data - lam) / -B, (p_fantasy - lam) / M])  # (B + M, H)
+                grads = ((torch.cat([v, fantasy]) - mu).T @ weights, g_b, g_c)  # in (W, b', c')
                 W_before = self.W.detach().clone()
-                self.hidden_offset.lerp_(p_data.mean(0).to(lam.dtype),           # after this update's gradient;
-                                         self.config.center_rate)                  # float32 under bfloat16 too
+                self.hidden_offset.lerp_(
+                    p_data.mean(0).to(lam.dtype),  # after this update's gradient;
+                    self.config.center_rate,
+                )  # float32 under bfloat16 too
             else:
-                weights = torch.cat([p_data / -B, p_fantasy / M])          # (B + M, H)
-                grads = (torch.cat([v, fantasy]).T @ weights, g_b, g_c)    # (D, H): one product for both terms
+                weights = torch.cat([p_data / -B, p_fantasy / M])  # (B + M, H)
+                grads = (torch.cat([v, fantasy]).T @ weights, g_b, g_c)  # (D, H): one product for both terms
             for param, grad in zip((self.W, self.b, self.c), grads):
-                param.grad = grad.to(param.dtype)                          # float32 also under bfloat16 autocast
+                param.grad = grad.to(param.dtype)  # float32 also under bfloat16 autocast
             # the surrogate's value, F = -b.v - sum softplus(a), from the products already made
-            loss = ((fantasy @ self.b).mean() - (v @ self.b).mean()
-                    + F.softplus(a_fantasy).sum(1).mean() - F.softplus(a_data).sum(1).mean())
+            loss = (
+                (fantasy @ self.b).mean()
+                - (v @ self.b).mean()
+                + F.softplus(a_fantasy).sum(1).mean()
+                - F.softplus(a_data).sum(1).mean()
+            )
             record = {"loss": float(loss)}
-            if self.updates % RECONSTRUCTION_EVERY == 0:                   # at the weights this update starts from
+            if self.updates % RECONSTRUCTION_EVERY == 0:  # at the weights this update starts from
                 reconstruction = torch.sigmoid(p_data @ self.W.T + self.b)
                 record["reconstruction_error"] = float(((v - reconstruction) ** 2).mean())
         optimizer.step()
-        if self.config.centered:       # the optimiser moved (W, b', c'); carry the step back to b and c
+        if self.config.centered:  # the optimiser moved (W, b', c'); carry the step back to b and c
             with torch.no_grad():
-                step = self.W - W_before                                   # (D, H)
+                step = self.W - W_before  # (D, H)
                 self.b.sub_(step @ lam)
                 self.c.sub_(step.T @ mu)
         return record
 
     def configure_optimizer(self, lr: float):
-        return torch.optim.Adam([{"params": [self.W], "weight_decay": self.config.weight_decay},
-                                 {"params": [self.b, self.c], "weight_decay": 0.0}], lr=lr)
+        return torch.optim.Adam(
+            [
+                {"params": [self.W], "weight_decay": self.config.weight_decay},
+                {"params": [self.b, self.c], "weight_decay": 0.0},
+            ],
+            lr=lr,
+        )
 
     # --- likelihood
     @torch.no_grad()
-    def estimate_log_z(self, *, betas: int | None = None, runs: int | None = None,
-                       generator: torch.Generator | None = None) -> tuple[float, float]:
+    def estimate_log_z(
+        self, *, betas: int | None = None, runs: int | None = None, generator: torch.Generator | None = None
+    ) -> tuple[float, float]:
         """AIS estimate of log Z (nats) and its standard error sd(w) / (sqrt(M) mean(w))."""
         schedule = ais_schedule(betas or self.config.ais_betas)
         M = runs or self.config.ais_runs
         generator = generator or torch.Generator(device=self.W.device).manual_seed(self.config.ais_seed)
         W, b, c, b_a = self.W, self.b, self.c, self.base_rate_logits()
 
-        def log_p_star(v, vw, beta):                                       # (M,)
+        def log_p_star(v, vw, beta):  # (M,)
             return (1 - beta) * (v @ b_a) + beta * (v @ b) + F.softplus(beta * (vw + c)).sum(1)
 
         v = torch.bernoulli(torch.sigmoid(b_a).expand(M, -1), generator=generator)  # (M, D), exact p_0 samples
         log_w = torch.zeros(M, dtype=torch.float64, device=W.device)
         for beta_prev, beta in zip(schedule[:-1], schedule[1:]):
-            vw = v @ W                                                     # (M, H)
+            vw = v @ W  # (M, H)
             log_w += (log_p_star(v, vw, beta) - log_p_star(v, vw, beta_prev)).double()
             h = torch.bernoulli(torch.sigmoid(beta * (vw + c)), generator=generator)  # Gibbs step at β
             v = torch.bernoulli(torch.sigmoid((1 - beta) * b_a + beta * (h @ W.T + b)), generator=generator)
         log_z_a = self.config.hidden * math.log(2.0) + float(F.softplus(b_a.double()).sum())
         log_mean_w = float(torch.logsumexp(log_w, 0)) - math.log(M)
-        w = torch.exp(log_w - log_w.max())                                 # weights up to a common factor
+        w = torch.exp(log_w - log_w.max())  # weights up to a common factor
         stderr = float(w.std() / (math.sqrt(M) * w.mean())) if M > 1 else math.inf
         return log_z_a + log_mean_w, stderr
 
@@ -295,8 +311,15 @@ class RBM(Model):
 
     # --- sampling
     @torch.no_grad()
-    def sample_steps(self, n: int, condition: torch.Tensor | None = None, *,
-                     generator: torch.Generator | None = None, every: int = 100, sweeps: int | None = None):
+    def sample_steps(
+        self,
+        n: int,
+        condition: torch.Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        every: int = 100,
+        sweeps: int | None = None,
+    ):
         """Gibbs chains from base-rate starts; yields uint8 (n, C, H, W) every `every` sweeps, then the last."""
         self._check_condition(condition)
         sweeps = sweeps or self.config.sampling_sweeps
@@ -305,19 +328,25 @@ class RBM(Model):
         if not 0 < sweeps <= MAX_SWEEPS or every < 1:
             raise ValueError(f"sweeps must be in 1..{MAX_SWEEPS} and every >= 1, got {sweeps} and {every}")
         size, C = self.config.image_size, self.config.channels
-        start = torch.sigmoid(self.base_rate_logits()).expand(n, -1)      # (n, D)
+        start = torch.sigmoid(self.base_rate_logits()).expand(n, -1)  # (n, D)
         v = torch.bernoulli(start, generator=generator)
         for sweep in range(1, sweeps + 1):
-            h = torch.bernoulli(torch.sigmoid(v @ self.W + self.c), generator=generator)   # (n, H)
-            p_v = torch.sigmoid(h @ self.W.T + self.b)                                     # (n, D): p(v = 1 | h)
+            h = torch.bernoulli(torch.sigmoid(v @ self.W + self.c), generator=generator)  # (n, H)
+            p_v = torch.sigmoid(h @ self.W.T + self.b)  # (n, D): p(v = 1 | h)
             v = torch.bernoulli(p_v, generator=generator)
             if sweep % every == 0 or sweep == sweeps:
                 # shown: the most likely bits given the chain's hidden state, p(v | h) > 1/2 (Hinton's
                 # guide shows p(v | h) rather than a draw: the draw adds independent pixel noise on top)
-                yield ((p_v > 0.5).reshape(n, C, size, size) * 255).to(torch.uint8)   # (n, C, H, W), 0 or 255
+                yield ((p_v > 0.5).reshape(n, C, size, size) * 255).to(torch.uint8)  # (n, C, H, W), 0 or 255
 
-    def sample(self, n: int, condition: torch.Tensor | None = None, *,
-               generator: torch.Generator | None = None, sweeps: int | None = None) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        condition: torch.Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        sweeps: int | None = None,
+    ) -> torch.Tensor:
         sweeps = sweeps or self.config.sampling_sweeps
         *_, images = self.sample_steps(n, condition, generator=generator, every=sweeps, sweeps=sweeps)
         return images
@@ -329,7 +358,7 @@ def to_sklearn(model: RBM, *, random_state: int = 0):
     from sklearn.neural_network import BernoulliRBM
 
     estimator = BernoulliRBM(n_components=model.config.hidden, random_state=random_state)
-    estimator.components_ = model.W.detach().T.double().numpy()        # (H, D)
+    estimator.components_ = model.W.detach().T.double().numpy()  # (H, D)
     estimator.intercept_visible_ = model.b.detach().double().numpy()
     estimator.intercept_hidden_ = model.c.detach().double().numpy()
     estimator.n_features_in_ = model.W.shape[0]
@@ -347,32 +376,52 @@ def from_sklearn(estimator, config: RBMConfig, data_bits: torch.Tensor) -> RBM:
     return model
 
 
-def compare_with_sklearn(data_bits, model: RBM, *, test_bits=None, batch_size: int = 64,
-                         learning_rate: float = 0.05, seed: int = 0) -> dict:
+def compare_with_sklearn(
+    data_bits, model: RBM, *, test_bits=None, batch_size: int = 64, learning_rate: float = 0.05, seed: int = 0
+) -> dict:
     """Train sklearn's BernoulliRBM (PCD-1, plain SGD) on the same bits for as many images as `model`
     has seen, then score both the same two ways: sklearn's pseudo-likelihood (`score_samples`: D times
     log sigmoid of the free-energy change from flipping one random bit) and our AIS log-likelihood."""
     from sklearn.neural_network import BernoulliRBM
 
-    data_bits = torch.as_tensor(np.asarray(data_bits), dtype=torch.float32)   # (N, D)
+    data_bits = torch.as_tensor(np.asarray(data_bits), dtype=torch.float32)  # (N, D)
     test_bits = data_bits if test_bits is None else torch.as_tensor(np.asarray(test_bits), dtype=torch.float32)
     epochs = max(1, round(float(model.images_seen) / len(data_bits)))
     start = time.monotonic()
-    theirs = BernoulliRBM(n_components=model.config.hidden, learning_rate=learning_rate, batch_size=batch_size,
-                          n_iter=epochs, random_state=seed).fit(data_bits.double().numpy())
+    theirs = BernoulliRBM(
+        n_components=model.config.hidden,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        n_iter=epochs,
+        random_state=seed,
+    ).fit(data_bits.double().numpy())
     seconds = time.monotonic() - start
     D = data_bits.shape[1]
-    report = {"epochs": epochs, "images_seen": int(model.images_seen), "test_images": len(test_bits),
-              "visible_bits": D, "sklearn_train_seconds": round(seconds, 1)}
-    for name, ours, estimator in [("ours", model, to_sklearn(model, random_state=seed)),
-                                  ("sklearn", from_sklearn(theirs, model.config, data_bits), theirs)]:
+    report = {
+        "epochs": epochs,
+        "images_seen": int(model.images_seen),
+        "test_images": len(test_bits),
+        "visible_bits": D,
+        "sklearn_train_seconds": round(seconds, 1),
+    }
+    for name, ours, estimator in [
+        ("ours", model, to_sklearn(model, random_state=seed)),
+        ("sklearn", from_sklearn(theirs, model.config, data_bits), theirs),
+    ]:
         pseudo = float(estimator.score_samples(test_bits.double().numpy()).mean())
         ais_log_z, stderr = ours.estimate_log_z()
-        floor = ours.partition_floor(test_bits)                   # exact: log Z is at least this (see log_prob)
+        floor = ours.partition_floor(test_bits)  # exact: log Z is at least this (see log_prob)
         log_z = max(ais_log_z, floor)
         log_p = float((-ours.free_energy(test_bits).detach() - log_z).mean())
-        report[name] = {"pseudo_log_likelihood": pseudo, "pseudo_log_likelihood_per_dim": pseudo / D,
-                        "ais_log_z": ais_log_z, "ais_log_z_stderr": stderr, "log_z_floor": floor,
-                        "log_z": log_z, "log_likelihood": log_p,
-                        "bits_per_dim": -log_p / (D * math.log(2.0)), "bits_per_image": -log_p / math.log(2.0)}
+        report[name] = {
+            "pseudo_log_likelihood": pseudo,
+            "pseudo_log_likelihood_per_dim": pseudo / D,
+            "ais_log_z": ais_log_z,
+            "ais_log_z_stderr": stderr,
+            "log_z_floor": floor,
+            "log_z": log_z,
+            "log_likelihood": log_p,
+            "bits_per_dim": -log_p / (D * math.log(2.0)),
+            "bits_per_image": -log_p / math.log(2.0),
+        }
     return report

@@ -1,4 +1,5 @@
 """Family name -> model class, imported lazily so one family never pays for another."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,15 +32,21 @@ def family_class(name: str):
 def build(name: str, **config):
     """A new model of family `name`; `config` overrides fields of the family's Config."""
     cls = family_class(name)
-    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
-                for f in dataclasses.fields(cls.Config)}     # every Config field has a default
+    defaults = {
+        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        for f in dataclasses.fields(cls.Config)
+    }  # every Config field has a default
     unknown = set(config) - set(defaults)
     if unknown:
-        raise ValueError(f"{name} has no setting {sorted(unknown)[0]!r}; its settings are {', '.join(sorted(defaults))}")
+        raise ValueError(
+            f"{name} has no setting {sorted(unknown)[0]!r}; its settings are {', '.join(sorted(defaults))}"
+        )
     for key, value in config.items():
         if not _same_kind(value, defaults[key]):
-            raise ValueError(f"{name} setting {key!r} must be {_kind(defaults[key])} (like its default "
-                             f"{defaults[key]!r}), got {value!r}")
+            raise ValueError(
+                f"{name} setting {key!r} must be {_kind(defaults[key])} (like its default "
+                f"{defaults[key]!r}), got {value!r}"
+            )
     return cls(cls.Config(**config))
 
 

@@ -5,6 +5,7 @@ relation phrases), so a caption becomes a short sequence of token ids. The encod
 bidirectional GRU over word embeddings: order matters ("a red cube to the left of a blue
 cylinder" is not "a blue cube to the left of a red cylinder"), which a bag of words loses.
 """
+
 from __future__ import annotations
 
 import re
@@ -15,8 +16,30 @@ from torch import nn
 from worlds.scene import COLOR_NAMES, SHAPES, SIZES
 
 PAD, UNK = 0, 1
-WORDS = ("<pad>", "<unk>", "a", "an", "empty", "scene", "from", "left", "to", "right", ":", ",", "and", "the",
-         "of", "in", "front", "behind", "metal", *SIZES, *COLOR_NAMES, *SHAPES)
+WORDS = (
+    "<pad>",
+    "<unk>",
+    "a",
+    "an",
+    "empty",
+    "scene",
+    "from",
+    "left",
+    "to",
+    "right",
+    ":",
+    ",",
+    "and",
+    "the",
+    "of",
+    "in",
+    "front",
+    "behind",
+    "metal",
+    *SIZES,
+    *COLOR_NAMES,
+    *SHAPES,
+)
 VOCAB = {w: i for i, w in enumerate(WORDS)}
 MAX_TOKENS = 48
 
@@ -51,10 +74,9 @@ class CaptionEncoder(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         lengths = (tokens != PAD).sum(1).clamp(min=1).cpu()
-        packed = nn.utils.rnn.pack_padded_sequence(self.embed(tokens), lengths, batch_first=True,
-                                                   enforce_sorted=False)
-        _, h = self.gru(packed)                       # (2, B, dim/2)
-        return torch.cat([h[0], h[1]], dim=1)         # (B, dim)
+        packed = nn.utils.rnn.pack_padded_sequence(self.embed(tokens), lengths, batch_first=True, enforce_sorted=False)
+        _, h = self.gru(packed)  # (2, B, dim/2)
+        return torch.cat([h[0], h[1]], dim=1)  # (B, dim)
 
 
 class ConditionEncoder(nn.Module):

@@ -11,6 +11,7 @@ time goes into the last record as `finish_seconds`). It is seeded: minibatches c
 
 CLI:  python -m playground.models.train --model vae --world exact --minutes 5 --out runs/vae
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,7 @@ MAX_MINUTES = 24 * 60
 MAX_BATCH = 4096
 SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("float32", "bfloat16")
-WARMUP = 0.02            # fraction of the budget over which the learning rate rises linearly from 0
+WARMUP = 0.02  # fraction of the budget over which the learning rate rises linearly from 0
 
 
 def learning_rate_factor(progress: float, schedule: str = "cosine") -> float:
@@ -91,9 +92,20 @@ def finish(model, images: torch.Tensor, condition: torch.Tensor | None, seed: in
     return time.monotonic() - begun
 
 
-def fit(model, data: WorldData, *, steps: int | None = None, minutes: float | None = None,
-        batch_size: int = 64, lr: float = 1e-3, seed: int = 0, schedule: str = "constant",
-        precision: str = "float32", callback=None, on_finish=None) -> list[dict]:
+def fit(
+    model,
+    data: WorldData,
+    *,
+    steps: int | None = None,
+    minutes: float | None = None,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+    schedule: str = "constant",
+    precision: str = "float32",
+    callback=None,
+    on_finish=None,
+) -> list[dict]:
     """Train `model` on `data`; returns one record per step ({"step", "seconds", "loss", "lr", ...}).
     `on_finish()`, if given, is called just before the model's finishing step (when it has one).
 
@@ -108,11 +120,11 @@ def fit(model, data: WorldData, *, steps: int | None = None, minutes: float | No
         raise ValueError(f"minutes must be in (0, {MAX_MINUTES}], got {minutes}")
     if not 0 < batch_size <= MAX_BATCH:
         raise ValueError(f"batch_size must be in 1..{MAX_BATCH}, got {batch_size}")
-    if not 0 < lr <= 1:                          # also refuses nan
+    if not 0 < lr <= 1:  # also refuses nan
         raise ValueError(f"lr must be in (0, 1], got {lr}")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
-    mixed = autocast(model, precision)          # checks precision
+    mixed = autocast(model, precision)  # checks precision
     kind = getattr(model.config, "condition", "none")
     condition = data.condition(kind)
     total = steps if steps is not None else MAX_STEPS
@@ -137,18 +149,20 @@ def fit(model, data: WorldData, *, steps: int | None = None, minutes: float | No
             with mixed:
                 record = model.train_step(data.images[idx], None if condition is None else condition[idx], optimizer)
             record = {"step": step, "seconds": time.monotonic() - start, "lr": lr * factor, **record}
-            if not math.isfinite(record["loss"]):     # the weights are NaN or on their way: nothing to save
-                raise TrainingDiverged(f"training diverged at step {step}: the loss is {record['loss']}; "
-                                       f"try a lower learning rate than {lr * factor:g}")
+            if not math.isfinite(record["loss"]):  # the weights are NaN or on their way: nothing to save
+                raise TrainingDiverged(
+                    f"training diverged at step {step}: the loss is {record['loss']}; "
+                    f"try a lower learning rate than {lr * factor:g}"
+                )
             history.append(record)
             if callback is not None:
                 callback(step, total, record)
             if time.monotonic() >= deadline:
                 break
-        if hasattr(model, "finish_training") and history:    # e.g. a VAE fitting its mixture prior to the data
+        if hasattr(model, "finish_training") and history:  # e.g. a VAE fitting its mixture prior to the data
             if on_finish is not None:
                 on_finish()
-            history[-1]["finish_seconds"] = finish(model, data.images, condition, seed)   # part of the training time
+            history[-1]["finish_seconds"] = finish(model, data.images, condition, seed)  # part of the training time
     model.eval()
     return history
 
@@ -180,11 +194,18 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m playground.models.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, choices=sorted(FAMILIES) + sorted(ENCODERS),
-                        help="a generative family, 'encoder' (inverse graphics: image -> scene) "
-                             "or 'classifier' (image -> shape, the adversarial-noise demo)")
+    parser = argparse.ArgumentParser(
+        prog="python -m playground.models.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--model",
+        required=True,
+        choices=sorted(FAMILIES) + sorted(ENCODERS),
+        help="a generative family, 'encoder' (inverse graphics: image -> scene) "
+        "or 'classifier' (image -> shape, the adversarial-noise demo)",
+    )
     parser.add_argument("--world", default="exact")
     parser.add_argument("--minutes", type=float, default=None)
     parser.add_argument("--steps", type=int, default=None)
@@ -195,17 +216,34 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
-    parser.add_argument("--schedule", default="constant", choices=SCHEDULES,
-                        help="learning rate over the budget: constant, or warm-up then cosine decay to 0")
-    parser.add_argument("--precision", default="float32", choices=PRECISIONS,
-                        help="arithmetic of the training steps: float32, or bfloat16 mixed precision "
-                             "(faster on CPUs with AMX or AVX-512 BF16)")
-    parser.add_argument("--condition", default=None, choices=["none", "class", "caption"],
-                        help="what the model is given with each image (default: the model's own, "
-                             "'none' for the generative families, 'class' for the classifier)")
+    parser.add_argument(
+        "--schedule",
+        default="constant",
+        choices=SCHEDULES,
+        help="learning rate over the budget: constant, or warm-up then cosine decay to 0",
+    )
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        choices=PRECISIONS,
+        help="arithmetic of the training steps: float32, or bfloat16 mixed precision "
+        "(faster on CPUs with AMX or AVX-512 BF16)",
+    )
+    parser.add_argument(
+        "--condition",
+        default=None,
+        choices=["none", "class", "caption"],
+        help="what the model is given with each image (default: the model's own, "
+        "'none' for the generative families, 'class' for the classifier)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a field of the family's Config (JSON value)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a field of the family's Config (JSON value)",
+    )
     args = parser.parse_args(argv)
     try:
         from tqdm import tqdm
@@ -213,7 +251,7 @@ def main(argv=None) -> int:
         if args.steps is None and args.minutes is None:
             raise ValueError("give a budget: --steps, --minutes, or both")
         data = load_world(args.world, args.n, args.seed, image_size=args.size, split=args.split)
-        if args.model == "encoder":   # an encoder learns its world's scenes: it is told which, and reads their vectors
+        if args.model == "encoder":  # an encoder learns its world's scenes: it is told which, and reads their vectors
             overrides = {"image_size": data.images.shape[-1], "world": args.world, "condition": "scene"}
         else:
             overrides = {"image_size": data.images.shape[-1]}
@@ -223,7 +261,7 @@ def main(argv=None) -> int:
         if args.threads is not None:
             if not 1 <= args.threads <= 256:
                 raise ValueError(f"--threads must be in 1..256, got {args.threads}")
-            torch.set_num_threads(args.threads)       # after load_world: the renderer's thread pool resets it
+            torch.set_num_threads(args.threads)  # after load_world: the renderer's thread pool resets it
         torch.manual_seed(args.seed)
         model = build(args.model, **overrides)
         args.out.mkdir(parents=True, exist_ok=True)
@@ -235,25 +273,43 @@ def main(argv=None) -> int:
 
         try:
             with flushed_denormals():
-                history = fit(model, data, steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
-                              lr=args.lr, seed=args.seed, schedule=args.schedule, precision=args.precision,
-                              callback=progress)
+                history = fit(
+                    model,
+                    data,
+                    steps=args.steps,
+                    minutes=args.minutes,
+                    batch_size=args.batch_size,
+                    lr=args.lr,
+                    seed=args.seed,
+                    schedule=args.schedule,
+                    precision=args.precision,
+                    callback=progress,
+                )
         finally:
-            bar.close()                                # before any error message, so it reads on its own line
+            bar.close()  # before any error message, so it reads on its own line
         with open(args.out / "loss.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=sorted({k for r in history for k in r}))
             writer.writeheader()
             writer.writerows(history)
-        extra = {"world": args.world, "n": args.n, "seed": args.seed, "steps": len(history),
-                 "batch_size": args.batch_size, "lr": args.lr, "schedule": args.schedule,
-                 "precision": args.precision}
+        extra = {
+            "world": args.world,
+            "n": args.n,
+            "seed": args.seed,
+            "steps": len(history),
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "schedule": args.schedule,
+            "precision": args.precision,
+        }
         seconds = history[-1]["seconds"]
-        if "finish_seconds" in history[-1]:            # the finishing fit is part of the training time
+        if "finish_seconds" in history[-1]:  # the finishing fit is part of the training time
             extra["finish_seconds"] = round(history[-1]["finish_seconds"], 1)
             seconds += history[-1]["finish_seconds"]
         save(model, args.out / "model.safetensors", extra={**extra, "seconds": round(seconds, 1)})
-        print(f"trained {args.model} for {len(history)} steps ({seconds:.0f} s); "
-              f"final loss {history[-1]['loss']:.4f}; wrote {args.out / 'model.safetensors'}")
+        print(
+            f"trained {args.model} for {len(history)} steps ({seconds:.0f} s); "
+            f"final loss {history[-1]['loss']:.4f}; wrote {args.out / 'model.safetensors'}"
+        )
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

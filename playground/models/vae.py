@@ -44,6 +44,7 @@ training images (`fit_prior`). Both bounds stay bounds of the new model: its KL 
 so the ELBO uses the one-draw estimate log q(z | x) - log p(z), and L_k simply evaluates log p(z_i)
 under the mixture.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,19 +53,19 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .protocol import check_image_size, Model, to_unit
+from .protocol import Model, check_image_size, to_unit
 from .text import ConditionEncoder
 
-MAX_SAMPLES = 1024       # images per sample / decode / interpolate call
-MAX_IMPORTANCE = 4096    # importance samples per image in log_prob
-ROWS_PER_PASS = 512      # decoder batch when log_prob evaluates many draws at once
-NIBBLE = 16              # values of each half of a byte: v = 16 h + l
+MAX_SAMPLES = 1024  # images per sample / decode / interpolate call
+MAX_IMPORTANCE = 4096  # importance samples per image in log_prob
+ROWS_PER_PASS = 512  # decoder batch when log_prob evaluates many draws at once
+NIBBLE = 16  # values of each half of a byte: v = 16 h + l
 
 
-MAX_COMPONENTS = 4096    # components of a fitted mixture prior
-MAX_PRIOR_POINTS = 32768 # draws the mixture is fitted to: fewer draws per image when there are many images
-VARIANCE_FLOOR = 1e-4    # smallest variance EM may give a mixture component (a component on one point would
-                         # otherwise shrink to a spike of unbounded density)
+MAX_COMPONENTS = 4096  # components of a fitted mixture prior
+MAX_PRIOR_POINTS = 32768  # draws the mixture is fitted to: fewer draws per image when there are many images
+VARIANCE_FLOOR = 1e-4  # smallest variance EM may give a mixture component (a component on one point would
+# otherwise shrink to a spike of unbounded density)
 
 
 def gaussian_log_density(z: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
@@ -76,16 +77,17 @@ def component_log_densities(z: torch.Tensor, means: torch.Tensor, log_vars: torc
     """(M, K): log N(z_m; mu_k, diag sigma_k^2) of points z (M, L) under components mu, log sigma^2 (K, L).
     One matrix product per term: the squared distance expands as sum_j (z_j^2 - 2 z_j mu_kj + mu_kj^2) / sigma_kj^2,
     so no (M, K, L) tensor is ever built."""
-    precision = torch.exp(-log_vars)                                          # (K, L)
-    quadratic = (z ** 2) @ precision.T - 2 * z @ (means * precision).T + (means ** 2 * precision).sum(1)
+    precision = torch.exp(-log_vars)  # (K, L)
+    quadratic = (z**2) @ precision.T - 2 * z @ (means * precision).T + (means**2 * precision).sum(1)
     return -0.5 * (quadratic + log_vars.sum(1) + z.shape[-1] * math.log(2 * math.pi))
 
 
-def mixture_log_density(z: torch.Tensor, logits: torch.Tensor, means: torch.Tensor,
-                        log_vars: torch.Tensor) -> torch.Tensor:
+def mixture_log_density(
+    z: torch.Tensor, logits: torch.Tensor, means: torch.Tensor, log_vars: torch.Tensor
+) -> torch.Tensor:
     """log sum_k pi_k N(z; mu_k, diag sigma_k^2) for z (..., L); pi = softmax(logits) (K,), mu and
     log sigma^2 (K, L)."""
-    log_n = component_log_densities(z.reshape(-1, z.shape[-1]), means, log_vars)   # (M, K)
+    log_n = component_log_densities(z.reshape(-1, z.shape[-1]), means, log_vars)  # (M, K)
     return torch.logsumexp(log_n + logits.log_softmax(0), dim=1).view(z.shape[:-1])
 
 
@@ -93,8 +95,9 @@ def _first_of_each(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The distinct rows of `rows` (N, D): the index of each one's first occurrence (M,) and its count (M,)."""
     _, inverse, counts = torch.unique(rows, dim=0, return_inverse=True, return_counts=True)
     first = torch.full((len(counts),), len(rows), dtype=torch.long).scatter_reduce(
-        0, inverse, torch.arange(len(rows)), reduce="amin")
-    order = first.argsort()                       # in order of first appearance, so the result follows the data's order
+        0, inverse, torch.arange(len(rows)), reduce="amin"
+    )
+    order = first.argsort()  # in order of first appearance, so the result follows the data's order
     return first[order], counts[order]
 
 
@@ -106,16 +109,22 @@ def _kmeans_plus_plus(z: torch.Tensor, k: int, weights: torch.Tensor, generator)
     nearest = ((z - z[chosen[0]]) ** 2).sum(1)
     for _ in range(1, k):
         score = weights * nearest
-        if float(score.sum()) <= 0:                  # fewer distinct points than components: reuse any
+        if float(score.sum()) <= 0:  # fewer distinct points than components: reuse any
             score = weights
         chosen.append(int(torch.multinomial(score, 1, generator=generator)))
         nearest = torch.minimum(nearest, ((z - z[chosen[-1]]) ** 2).sum(1))
     return z[chosen].clone()
 
 
-def fit_gaussian_mixture(z: torch.Tensor, k: int, *, weights: torch.Tensor | None = None, iterations: int = 100,
-                         generator: torch.Generator | None = None,
-                         chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def fit_gaussian_mixture(
+    z: torch.Tensor,
+    k: int,
+    *,
+    weights: torch.Tensor | None = None,
+    iterations: int = 100,
+    generator: torch.Generator | None = None,
+    chunk: int = 8192,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Maximum-likelihood K-component diagonal Gaussian mixture of the points z (N, L), each counted
     `weights` (N,) times (default once), by EM (Dempster, Laird & Rubin 1977); returns
     (logits, means, log_vars), pi = softmax(logits).
@@ -127,8 +136,9 @@ def fit_gaussian_mixture(z: torch.Tensor, k: int, *, weights: torch.Tensor | Non
     k-means++ with `generator`, the variances at the data's, so the same generator gives the same mixture."""
     n, dims = z.shape
     if not 1 <= k <= min(n, MAX_COMPONENTS):
-        raise ValueError(f"a mixture of {k} components needs 1..{min(n, MAX_COMPONENTS)} (and at most as many as "
-                         f"the {n} points)")
+        raise ValueError(
+            f"a mixture of {k} components needs 1..{min(n, MAX_COMPONENTS)} (and at most as many as the {n} points)"
+        )
     weights = torch.ones(n) if weights is None else weights.float()
     means = _kmeans_plus_plus(z, k, weights, generator)
     log_vars = z.var(0).clamp(min=VARIANCE_FLOOR).log().expand(k, dims).clone()
@@ -137,16 +147,16 @@ def fit_gaussian_mixture(z: torch.Tensor, k: int, *, weights: torch.Tensor | Non
         counts = torch.zeros(k, dtype=torch.float64)
         first = torch.zeros(k, dims, dtype=torch.float64)
         second = torch.zeros(k, dims, dtype=torch.float64)
-        for part, w in zip(z.split(chunk), weights.split(chunk)):             # E-step, in chunks of points
-            log_r = component_log_densities(part, means, log_vars) + logits.log_softmax(0)   # (chunk, K)
+        for part, w in zip(z.split(chunk), weights.split(chunk)):  # E-step, in chunks of points
+            log_r = component_log_densities(part, means, log_vars) + logits.log_softmax(0)  # (chunk, K)
             r = torch.softmax(log_r, dim=1) * w[:, None]
-            counts += r.sum(0).double()                                        # sufficient statistics, in float64
+            counts += r.sum(0).double()  # sufficient statistics, in float64
             first += (r.T @ part).double()
-            second += (r.T @ part ** 2).double()
-        alive = counts > 1e-6                                                  # a component nobody chose keeps its place
+            second += (r.T @ part**2).double()
+        alive = counts > 1e-6  # a component nobody chose keeps its place
         safe = counts.clamp(min=1e-6)[:, None]
         new_means = first / safe
-        variance = (second / safe - new_means ** 2).clamp(min=VARIANCE_FLOOR)  # E[z^2] - mu^2
+        variance = (second / safe - new_means**2).clamp(min=VARIANCE_FLOOR)  # E[z^2] - mu^2
         means = torch.where(alive[:, None], new_means, means.double()).float()
         log_vars = torch.where(alive[:, None], variance.log(), log_vars.double()).float()
         logits = (counts / counts.sum()).clamp(min=1e-12).log().float()
@@ -155,15 +165,15 @@ def fit_gaussian_mixture(z: torch.Tensor, k: int, *, weights: torch.Tensor | Non
 
 @dataclass
 class VAEConfig:
-    image_size: int = 32          # square images of this side; divisible by 8 (three stride-2 stages)
-    channels: int = 3             # colour channels
-    condition: str = "none"       # "none", "class" (shape, colour) or "caption"
-    latent_dim: int = 16          # size of the code z
-    width: int = 32               # channels of the first conv stage; doubled at each of the next two
-    condition_dim: int = 64       # size of the condition vector (conditional models only)
-    free_bits: float = 0.0        # nats per latent below which its KL is not penalised in training; 0 = off
-    prior_components: int = 0     # 0: the prior is N(0, I); K > 0: a K-component Gaussian mixture fitted after training
-    prior_draws: int = 32         # draws from q(z | x) per distinct training image that the mixture is fitted to
+    image_size: int = 32  # square images of this side; divisible by 8 (three stride-2 stages)
+    channels: int = 3  # colour channels
+    condition: str = "none"  # "none", "class" (shape, colour) or "caption"
+    latent_dim: int = 16  # size of the code z
+    width: int = 32  # channels of the first conv stage; doubled at each of the next two
+    condition_dim: int = 64  # size of the condition vector (conditional models only)
+    free_bits: float = 0.0  # nats per latent below which its KL is not penalised in training; 0 = off
+    prior_components: int = 0  # 0: the prior is N(0, I); K > 0: a K-component Gaussian mixture fitted after training
+    prior_draws: int = 32  # draws from q(z | x) per distinct training image that the mixture is fitted to
 
 
 class VAE(Model):
@@ -183,24 +193,35 @@ class VAE(Model):
         if not 1 <= config.prior_draws <= 64:
             raise ValueError(f"prior_draws must be in 1..64, got {config.prior_draws}")
         c, w, z = config.channels, config.width, config.latent_dim
-        self.bottom = config.image_size // 8                     # side of the lowest feature map
-        flat = 4 * w * self.bottom ** 2
+        self.bottom = config.image_size // 8  # side of the lowest feature map
+        flat = 4 * w * self.bottom**2
         cond = config.condition_dim if config.condition != "none" else 0
         self.condition_encoder = ConditionEncoder(config.condition, config.condition_dim)
         self.encoder = nn.Sequential(
-            nn.Conv2d(c, w, 4, stride=2, padding=1), nn.SiLU(),          # H/2
-            nn.Conv2d(w, 2 * w, 4, stride=2, padding=1), nn.SiLU(),      # H/4
-            nn.Conv2d(2 * w, 4 * w, 4, stride=2, padding=1), nn.SiLU(),  # H/8
-            nn.Flatten())
-        self.posterior = nn.Linear(flat + cond, 2 * z)            # -> (m, log s^2)
+            nn.Conv2d(c, w, 4, stride=2, padding=1),
+            nn.SiLU(),  # H/2
+            nn.Conv2d(w, 2 * w, 4, stride=2, padding=1),
+            nn.SiLU(),  # H/4
+            nn.Conv2d(2 * w, 4 * w, 4, stride=2, padding=1),
+            nn.SiLU(),  # H/8
+            nn.Flatten(),
+        )
+        self.posterior = nn.Linear(flat + cond, 2 * z)  # -> (m, log s^2)
         self.project = nn.Sequential(nn.Linear(z + cond, flat), nn.SiLU())
         self.decoder = nn.Sequential(
-            nn.Upsample(scale_factor=2), nn.Conv2d(4 * w, 2 * w, 3, padding=1), nn.SiLU(),  # H/4
-            nn.Upsample(scale_factor=2), nn.Conv2d(2 * w, w, 3, padding=1), nn.SiLU(),      # H/2
-            nn.Upsample(scale_factor=2), nn.Conv2d(w, 2 * w, 3, padding=1), nn.SiLU(),  # H
-            nn.Conv2d(2 * w, c * 2 * NIBBLE, 1))                  # per subpixel: 16 + 16 nibble logits
+            nn.Upsample(scale_factor=2),
+            nn.Conv2d(4 * w, 2 * w, 3, padding=1),
+            nn.SiLU(),  # H/4
+            nn.Upsample(scale_factor=2),
+            nn.Conv2d(2 * w, w, 3, padding=1),
+            nn.SiLU(),  # H/2
+            nn.Upsample(scale_factor=2),
+            nn.Conv2d(w, 2 * w, 3, padding=1),
+            nn.SiLU(),  # H
+            nn.Conv2d(2 * w, c * 2 * NIBBLE, 1),
+        )  # per subpixel: 16 + 16 nibble logits
         with torch.no_grad():
-            self.posterior.bias[z:].fill_(-6.0)                  # q starts narrow: the code carries information
+            self.posterior.bias[z:].fill_(-6.0)  # q starts narrow: the code carries information
         if config.prior_components:
             # The mixture prior: K copies of N(0, I) until `fit_prior` moves them; `prior_fitted` says whether it has.
             k = config.prior_components
@@ -218,7 +239,7 @@ class VAE(Model):
 
     def _posterior(self, x: torch.Tensor, cond):
         """q(z | x, c): mean and log-variance, each (B, latent_dim)."""
-        h = self.encoder(to_unit(x))                              # (B, 4w * bottom^2)
+        h = self.encoder(to_unit(x))  # (B, 4w * bottom^2)
         if cond is not None:
             h = torch.cat([h, cond], dim=1)
         mean, log_var = self.posterior(h).chunk(2, dim=1)
@@ -228,13 +249,13 @@ class VAE(Model):
         """p(x | z, c): nibble logits (B, C, 2, 16, H, W), [:, :, 0] for the high and [:, :, 1] the low nibble."""
         if cond is not None:
             z = torch.cat([z, cond], dim=1)
-        h = self.project(z).view(z.shape[0], -1, self.bottom, self.bottom)   # (B, 4w, H/8, W/8)
+        h = self.project(z).view(z.shape[0], -1, self.bottom, self.bottom)  # (B, 4w, H/8, W/8)
         return self.decoder(h).unflatten(1, (self.config.channels, 2, NIBBLE))
 
     def _log_likelihood(self, x: torch.Tensor, z: torch.Tensor, cond) -> torch.Tensor:
         """log p(x | z, c) in nats, (B,): log P(h) + log P(l) summed over subpixels."""
-        log_p = self._logits(z, cond).log_softmax(3)                     # (B, C, 2, 16, H, W)
-        nibbles = torch.stack([x // NIBBLE, x % NIBBLE], dim=2).long()   # (B, C, 2, H, W)
+        log_p = self._logits(z, cond).log_softmax(3)  # (B, C, 2, 16, H, W)
+        nibbles = torch.stack([x // NIBBLE, x % NIBBLE], dim=2).long()  # (B, C, 2, H, W)
         return log_p.gather(3, nibbles[:, :, :, None]).flatten(1).sum(1)
 
     # --- the prior
@@ -261,8 +282,15 @@ class VAE(Model):
         return self.prior_means[k] + torch.exp(0.5 * self.prior_log_vars[k]) * eps
 
     @torch.no_grad()
-    def fit_prior(self, x: torch.Tensor, condition: torch.Tensor | None = None, *, iterations: int = 30,
-                  generator: torch.Generator | None = None, batch: int = 1024) -> None:
+    def fit_prior(
+        self,
+        x: torch.Tensor,
+        condition: torch.Tensor | None = None,
+        *,
+        iterations: int = 30,
+        generator: torch.Generator | None = None,
+        batch: int = 1024,
+    ) -> None:
         """Fit the mixture prior (prior_components > 0) by EM to `prior_draws` draws from q(z | x) of each
         distinct training image x (B, C, H, W), weighted by how often it occurs (fewer draws when there are
         more than MAX_PRIOR_POINTS in all): an estimate of the aggregate posterior, the best prior for this encoder."""
@@ -276,16 +304,17 @@ class VAE(Model):
         per_image = max(1, min(self.config.prior_draws, MAX_PRIOR_POINTS // len(x)))
         draws = []
         for k in range(0, len(x), batch):
-            part = x[k:k + batch]
-            c = None if condition is None else condition[k:k + batch]
+            part = x[k : k + batch]
+            c = None if condition is None else condition[k : k + batch]
             mean, log_var = self._posterior(part, self._condition(c, len(part)))
             eps = torch.randn(per_image, *mean.shape, generator=generator).to(mean.device)
             draws.append((mean + torch.exp(0.5 * log_var) * eps).transpose(0, 1).flatten(0, 1).cpu())
         weights, points = counts.repeat_interleave(per_image), torch.cat(draws)
         k = self.config.prior_components
-        fitted = min(k, len(points))          # fewer draws than components: the rest get weight 0
-        logits, means, log_vars = fit_gaussian_mixture(points, fitted, weights=weights, iterations=iterations,
-                                                       generator=generator)
+        fitted = min(k, len(points))  # fewer draws than components: the rest get weight 0
+        logits, means, log_vars = fit_gaussian_mixture(
+            points, fitted, weights=weights, iterations=iterations, generator=generator
+        )
         if fitted < k:
             logits = torch.cat([logits, torch.full((k - fitted,), -math.inf)])
             means = torch.cat([means, means[:1].expand(k - fitted, -1)])
@@ -309,11 +338,11 @@ class VAE(Model):
         cond = self._condition(condition, x.shape[0])
         mean, log_var = self._posterior(x, cond)
         eps = torch.randn(mean.shape, generator=generator).to(mean.device)
-        z = mean + torch.exp(0.5 * log_var) * eps                 # reparameterised draw from q(z | x)
+        z = mean + torch.exp(0.5 * log_var) * eps  # reparameterised draw from q(z | x)
         if self.mixture_prior:
             kl = (gaussian_log_density(z, mean, log_var) - self.log_prior(z))[:, None]
         else:
-            kl = 0.5 * (mean ** 2 + log_var.exp() - 1 - log_var)  # KL(N(m, s^2) || N(0, 1)) per latent
+            kl = 0.5 * (mean**2 + log_var.exp() - 1 - log_var)  # KL(N(m, s^2) || N(0, 1)) per latent
         return self._log_likelihood(x, z, cond), kl
 
     def loss(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
@@ -324,15 +353,22 @@ class VAE(Model):
         return (kl - reconstruction.mean()) / x[0].numel()
 
     @torch.no_grad()
-    def elbo(self, x: torch.Tensor, condition: torch.Tensor | None = None, *,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+    def elbo(
+        self, x: torch.Tensor, condition: torch.Tensor | None = None, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """The ELBO (B,) in nats: one draw for the reconstruction term, the KL exactly."""
         reconstruction, kl = self._elbo_terms(x, condition, generator)
         return reconstruction - kl.sum(1)
 
     @torch.no_grad()
-    def log_prob(self, x: torch.Tensor, condition: torch.Tensor | None = None, *, k: int = 64,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+    def log_prob(
+        self,
+        x: torch.Tensor,
+        condition: torch.Tensor | None = None,
+        *,
+        k: int = 64,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """The importance-weighted bound L_k (B,) in nats: log 1/k sum_i p(x, z_i) / q(z_i | x). The draws
         come from `generator`, or without one from a generator seeded with 0, so the result is deterministic."""
         if not 1 <= k <= MAX_IMPORTANCE:
@@ -340,16 +376,23 @@ class VAE(Model):
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
         b = x.shape[0]
         cond = self._condition(condition, b)
-        mean, log_var = self._posterior(x, cond)                  # (B, L) each
+        mean, log_var = self._posterior(x, cond)  # (B, L) each
         eps = torch.randn(k, *mean.shape, generator=generator).to(mean.device)
-        z = mean + torch.exp(0.5 * log_var) * eps                 # (k, B, L): draws from q(z | x)
-        log_prior = self.log_prior(z)                             # (k, B)
-        log_q = gaussian_log_density(z, mean, log_var)            # (k, B)
+        z = mean + torch.exp(0.5 * log_var) * eps  # (k, B, L): draws from q(z | x)
+        log_prior = self.log_prior(z)  # (k, B)
+        log_q = gaussian_log_density(z, mean, log_var)  # (k, B)
         per_pass = max(1, ROWS_PER_PASS // b)
-        log_lik = torch.cat([self._log_likelihood(x.repeat(len(chunk), 1, 1, 1), chunk.flatten(0, 1),
-                                                  None if cond is None else cond.repeat(len(chunk), 1))
-                             .view(len(chunk), b) for chunk in z.split(per_pass)])   # (k, B)
-        log_weights = log_lik + log_prior - log_q                 # log p(x, z_i) / q(z_i | x)
+        log_lik = torch.cat(
+            [
+                self._log_likelihood(
+                    x.repeat(len(chunk), 1, 1, 1),
+                    chunk.flatten(0, 1),
+                    None if cond is None else cond.repeat(len(chunk), 1),
+                ).view(len(chunk), b)
+                for chunk in z.split(per_pass)
+            ]
+        )  # (k, B)
+        log_weights = log_lik + log_prior - log_q  # log p(x, z_i) / q(z_i | x)
         return torch.logsumexp(log_weights, dim=0) - math.log(k)
 
     # --- codes and images
@@ -366,20 +409,22 @@ class VAE(Model):
             raise ValueError(f"z must have shape (n, {self.config.latent_dim}), got {tuple(z.shape)}")
         if not 1 <= z.shape[0] <= MAX_SAMPLES:
             raise ValueError(f"can decode 1..{MAX_SAMPLES} codes at once, got {z.shape[0]}")
-        nibbles = self._logits(z, self._condition(condition, z.shape[0])).argmax(3)   # (B, C, 2, H, W)
-        return (NIBBLE * nibbles[:, :, 0] + nibbles[:, :, 1]).to(torch.uint8)          # (B, C, H, W)
+        nibbles = self._logits(z, self._condition(condition, z.shape[0])).argmax(3)  # (B, C, 2, H, W)
+        return (NIBBLE * nibbles[:, :, 0] + nibbles[:, :, 1]).to(torch.uint8)  # (B, C, H, W)
 
     @torch.no_grad()
-    def sample(self, n: int, condition: torch.Tensor | None = None, *,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, condition: torch.Tensor | None = None, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """uint8 (n, C, H, W): z ~ p(z) (N(0, I), or the fitted mixture), then the decoder's most likely image."""
         if not 1 <= n <= MAX_SAMPLES:
             raise ValueError(f"n must be in 1..{MAX_SAMPLES}, got {n}")
         return self.decode(self._prior_sample(n, generator), condition)
 
     @torch.no_grad()
-    def interpolate(self, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 8,
-                    condition: torch.Tensor | None = None) -> torch.Tensor:
+    def interpolate(
+        self, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 8, condition: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """uint8 (steps, C, H, W): decodings of (1 - t) m(x_a) + t m(x_b) for t = 0 .. 1.
         x_a and x_b are single images, (C, H, W) or (1, C, H, W); `condition` (1, ...) applies to all."""
         x_a, x_b = (x[None] if x.ndim == 3 else x for x in (x_a, x_b))
@@ -387,6 +432,6 @@ class VAE(Model):
             raise ValueError("interpolate takes two single images, each (C, H, W) or (1, C, H, W)")
         if not 2 <= steps <= MAX_SAMPLES:
             raise ValueError(f"steps must be in 2..{MAX_SAMPLES}, got {steps}")
-        codes = self.encode(torch.cat([x_a, x_b]), condition)     # (2, L)
-        t = torch.linspace(0, 1, steps, device=codes.device)[:, None]   # (steps, 1)
+        codes = self.encode(torch.cat([x_a, x_b]), condition)  # (2, L)
+        t = torch.linspace(0, 1, steps, device=codes.device)[:, None]  # (steps, 1)
         return self.decode((1 - t) * codes[0] + t * codes[1], condition)

@@ -21,6 +21,7 @@ The data come from the toy world: every point is a one-object 2D scene, its feat
 object's ground position (x, y) and its label the object's colour; each layout is a prior
 that puts the colours in different regions. `point_scene` gives back the scene a point is.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,20 +37,21 @@ from worlds.scene import Camera
 
 # --- the world's 2D layouts -------------------------------------------------------------------------
 
-WORLD_RANGE = 3.0       # objects stand in [-3, 3]^2, the shapes2d world's ground
-PLOT_EXTENT = 6.0       # plots and far-from-data points span [-6, 6]^2: well beyond the data
-FAR_DISTANCE = 1.0      # a "far" point is at least this far (world units) from every training point
-MAX_POINTS = 5_000      # points per split a user may ask for
-GRID_MAX = 300          # grid side of a decision map
+WORLD_RANGE = 3.0  # objects stand in [-3, 3]^2, the shapes2d world's ground
+PLOT_EXTENT = 6.0  # plots and far-from-data points span [-6, 6]^2: well beyond the data
+FAR_DISTANCE = 1.0  # a "far" point is at least this far (world units) from every training point
+MAX_POINTS = 5_000  # points per split a user may ask for
+GRID_MAX = 300  # grid side of a decision map
 SHAPE_TYPES = (Cube, Cylinder, Sphere)
 
 
 @dataclass(frozen=True)
 class Layout:
     """A prior over one-object scenes whose position depends on the object's colour."""
+
     name: str
     description: str
-    colors: tuple[str, ...]          # class k is an object of colour colors[k]
+    colors: tuple[str, ...]  # class k is an object of colour colors[k]
 
     def draw(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
         """n positions (n, 2) and labels (n,): classes in equal shares, then the layout's geometry."""
@@ -85,12 +87,15 @@ def _overlapping(rng, labels):
 
 
 _GEOMETRY = {"blobs": _blobs, "moons": _moons, "rings": _rings, "overlapping": _overlapping}
-LAYOUTS = {layout.name: layout for layout in [
-    Layout("blobs", "three colours in three separate Gaussian blobs", ("red", "blue", "green")),
-    Layout("moons", "two interleaving half-moons (scikit-learn's make_moons)", ("red", "blue")),
-    Layout("rings", "a blue ring around a red disc: not linearly separable", ("red", "blue")),
-    Layout("overlapping", "two Gaussian blobs that overlap: some points are truly ambiguous", ("red", "blue")),
-]}
+LAYOUTS = {
+    layout.name: layout
+    for layout in [
+        Layout("blobs", "three colours in three separate Gaussian blobs", ("red", "blue", "green")),
+        Layout("moons", "two interleaving half-moons (scikit-learn's make_moons)", ("red", "blue")),
+        Layout("rings", "a blue ring around a red disc: not linearly separable", ("red", "blue")),
+        Layout("overlapping", "two Gaussian blobs that overlap: some points are truly ambiguous", ("red", "blue")),
+    ]
+}
 
 
 def get_layout(name: str) -> Layout:
@@ -102,6 +107,7 @@ def get_layout(name: str) -> Layout:
 @dataclass(frozen=True)
 class PointData:
     """One split of a layout: each point is a scene, its feature and its label."""
+
     layout: Layout
     scenes: tuple[Scene, ...]
 
@@ -150,8 +156,12 @@ def far_points(train: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 # --- discriminative models: p(y | x) and nothing else -------------------------------------------------
 
-DISCRIMINATIVE = {"logistic": "logistic regression", "mlp": "MLP (2 x 64, ReLU)",
-                  "svm": "RBF SVM (Platt probabilities)", "boosting": "gradient boosting"}
+DISCRIMINATIVE = {
+    "logistic": "logistic regression",
+    "mlp": "MLP (2 x 64, ReLU)",
+    "svm": "RBF SVM (Platt probabilities)",
+    "boosting": "gradient boosting",
+}
 
 
 def fit_discriminative(name: str, features: np.ndarray, labels: np.ndarray, seed: int = 0):
@@ -164,15 +174,18 @@ def fit_discriminative(name: str, features: np.ndarray, labels: np.ndarray, seed
 
     if name not in DISCRIMINATIVE:
         raise ValueError(f"unknown discriminative model {name!r}; choose one of {', '.join(DISCRIMINATIVE)}")
-    model = {"logistic": lambda: LogisticRegression(max_iter=1000),
-             "mlp": lambda: MLPClassifier((64, 64), max_iter=2000, random_state=seed),
-             # Platt scaling: a sigmoid of the SVM's decision value, fitted by cross-validation
-             "svm": lambda: CalibratedClassifierCV(SVC(kernel="rbf"), method="sigmoid", ensemble=False),
-             "boosting": lambda: GradientBoostingClassifier(random_state=seed)}[name]()
+    model = {
+        "logistic": lambda: LogisticRegression(max_iter=1000),
+        "mlp": lambda: MLPClassifier((64, 64), max_iter=2000, random_state=seed),
+        # Platt scaling: a sigmoid of the SVM's decision value, fitted by cross-validation
+        "svm": lambda: CalibratedClassifierCV(SVC(kernel="rbf"), method="sigmoid", ensemble=False),
+        "boosting": lambda: GradientBoostingClassifier(random_state=seed),
+    }[name]()
     return model.fit(features, labels)
 
 
 # --- generative models: one density p(x | y) per class ------------------------------------------------
+
 
 def _normal_log_density(x: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
     """log N(x; mean, var) of scalars, broadcast."""
@@ -190,14 +203,15 @@ class GaussianMixtureDensity:
     def fit(cls, features: np.ndarray, seed: int = 0, components: int = 4) -> "GaussianMixtureDensity":
         from sklearn.mixture import GaussianMixture
 
-        gmm = GaussianMixture(min(components, len(features)), covariance_type="full", reg_covar=1e-3,
-                              random_state=seed).fit(features)
+        gmm = GaussianMixture(
+            min(components, len(features)), covariance_type="full", reg_covar=1e-3, random_state=seed
+        ).fit(features)
         return cls(gmm.weights_, gmm.means_, gmm.covariances_)
 
     def log_prob(self, x: np.ndarray) -> np.ndarray:
-        diff = x[:, None, :] - self.means[None]                                  # (N, C, 2)
-        precision = np.linalg.inv(self.covariances)                              # (C, 2, 2)
-        mahalanobis = np.einsum("nci,cij,ncj->nc", diff, precision, diff)        # (N, C)
+        diff = x[:, None, :] - self.means[None]  # (N, C, 2)
+        precision = np.linalg.inv(self.covariances)  # (C, 2, 2)
+        mahalanobis = np.einsum("nci,cij,ncj->nc", diff, precision, diff)  # (N, C)
         log_norm = -0.5 * (np.linalg.slogdet(self.covariances)[1] + 2 * math.log(2 * math.pi))
         return logsumexp(np.log(self.weights) + log_norm - 0.5 * mahalanobis, axis=1)
 
@@ -219,12 +233,15 @@ class KernelDensity:
         return cls(features)
 
     def log_prob(self, x: np.ndarray) -> np.ndarray:
-        sq = ((x[:, None, :] - self.points[None]) ** 2).sum(-1)                  # (N, n)
-        return logsumexp(-0.5 * sq / self.bandwidth ** 2, axis=1) - math.log(len(self.points)) \
-            - math.log(2 * math.pi * self.bandwidth ** 2)
+        sq = ((x[:, None, :] - self.points[None]) ** 2).sum(-1)  # (N, n)
+        return (
+            logsumexp(-0.5 * sq / self.bandwidth**2, axis=1)
+            - math.log(len(self.points))
+            - math.log(2 * math.pi * self.bandwidth**2)
+        )
 
     def marginal_log_prob(self, values: np.ndarray, dim: int) -> np.ndarray:
-        terms = _normal_log_density(values[:, None], self.points[None, :, dim], self.bandwidth ** 2)
+        terms = _normal_log_density(values[:, None], self.points[None, :, dim], self.bandwidth**2)
         return logsumexp(terms, axis=1) - math.log(len(self.points))
 
 
@@ -233,6 +250,7 @@ class FlowDensity:
     log p(x) = log q(z) - sum log s. Its marginal has no closed form, so it is a sum over a fine
     grid of the hidden coordinate (trapezoid rule over z in [-8, 8], where q's mass is):
     log p(x_d) = log integral q(z_d, z_o) dz_o - log s_d."""
+
     GRID = np.linspace(-8.0, 8.0, 321)
 
     def __init__(self, flow, mean: np.ndarray, scale: np.ndarray):
@@ -273,12 +291,15 @@ class FlowDensity:
         z[:, :, 1 - dim] = grid[None]
         log_q = self._log_q(z.reshape(-1, 2)).reshape(len(values), len(grid))
         weights = np.full(len(grid), grid[1] - grid[0])
-        weights[[0, -1]] /= 2                                                   # trapezoid ends
+        weights[[0, -1]] /= 2  # trapezoid ends
         return logsumexp(log_q + np.log(weights), axis=1) - math.log(self.scale[dim])
 
 
-GENERATIVE = {"gmm": "Gaussian mixture per class (4 components)", "kde": "kernel density per class",
-              "flow": "RealNVP flow per class (VectorFlow)"}
+GENERATIVE = {
+    "gmm": "Gaussian mixture per class (4 components)",
+    "kde": "kernel density per class",
+    "flow": "RealNVP flow per class (VectorFlow)",
+}
 _DENSITIES = {"gmm": GaussianMixtureDensity, "kde": KernelDensity, "flow": FlowDensity}
 
 
@@ -313,7 +334,9 @@ class GenerativeClassifier:
         return np.exp(-np.logaddexp(0.0, log_u - self.log_px(x)))
 
 
-def fit_generative(name: str, features: np.ndarray, labels: np.ndarray, seed: int = 0, **kwargs) -> GenerativeClassifier:
+def fit_generative(
+    name: str, features: np.ndarray, labels: np.ndarray, seed: int = 0, **kwargs
+) -> GenerativeClassifier:
     """One density of family `name` per class, and the class frequencies as p(y)."""
     if name not in GENERATIVE:
         raise ValueError(f"unknown generative model {name!r}; choose one of {', '.join(GENERATIVE)}")
@@ -327,6 +350,7 @@ def fit_generative(name: str, features: np.ndarray, labels: np.ndarray, seed: in
 
 # --- the study: fit everything once, measure, plot --------------------------------------------------
 
+
 def auroc(in_scores: np.ndarray, out_scores: np.ndarray) -> float:
     """Area under the ROC curve for telling data (in) from far points (out), higher score = data:
     the probability that a random data point outscores a random far one (ties count half)."""
@@ -338,10 +362,11 @@ def auroc(in_scores: np.ndarray, out_scores: np.ndarray) -> float:
 @dataclass
 class Study:
     """Every model of both kinds fitted on one layout's training points."""
+
     layout: Layout
     train: PointData
     test: PointData
-    far: np.ndarray                              # (M, 2) points far from all training data
+    far: np.ndarray  # (M, 2) points far from all training data
     discriminative: dict
     generative: dict[str, GenerativeClassifier]
     seed: int
@@ -370,23 +395,40 @@ class Study:
             generative = name in self.generative
             score = model.log_px if generative else (lambda points: model.predict_proba(points).max(1))
             only = [float((self.observed_proba(name, x[:, d], d).argmax(1) == y).mean()) for d in (0, 1)]
-            out[name] = dict(kind="generative" if generative else "discriminative",
-                             accuracy=float((model.predict_proba(x).argmax(1) == y).mean()),
-                             auroc=auroc(score(x), score(self.far)),
-                             accuracy_x_only=only[0], accuracy_y_only=only[1], missing_accuracy=float(np.mean(only)))
+            out[name] = dict(
+                kind="generative" if generative else "discriminative",
+                accuracy=float((model.predict_proba(x).argmax(1) == y).mean()),
+                auroc=auroc(score(x), score(self.far)),
+                accuracy_x_only=only[0],
+                accuracy_y_only=only[1],
+                missing_accuracy=float(np.mean(only)),
+            )
         return out
 
 
-def run_study(layout: str, *, n_train: int = 400, n_test: int = 400, n_far: int = 400, seed: int = 0,
-              discriminative=tuple(DISCRIMINATIVE), generative=tuple(GENERATIVE), flow_steps: int = 400) -> Study:
+def run_study(
+    layout: str,
+    *,
+    n_train: int = 400,
+    n_test: int = 400,
+    n_far: int = 400,
+    seed: int = 0,
+    discriminative=tuple(DISCRIMINATIVE),
+    generative=tuple(GENERATIVE),
+    flow_steps: int = 400,
+) -> Study:
     """Sample a layout's train/test scenes and far points, and fit the chosen models."""
     layout = get_layout(layout)
     train, test = sample_points(layout, n_train, seed, "train"), sample_points(layout, n_test, seed, "test")
     if not 1 <= n_far <= MAX_POINTS:
         raise ValueError(f"the number of far points must be in 1..{MAX_POINTS}, got {n_far}")
     fits = {name: fit_discriminative(name, train.features, train.labels, seed) for name in discriminative}
-    gens = {name: fit_generative(name, train.features, train.labels, seed,
-                                 **({"steps": flow_steps} if name == "flow" else {})) for name in generative}
+    gens = {
+        name: fit_generative(
+            name, train.features, train.labels, seed, **({"steps": flow_steps} if name == "flow" else {})
+        )
+        for name in generative
+    }
     return Study(layout, train, test, far_points(train.features, n_far, seed), fits, gens, seed)
 
 

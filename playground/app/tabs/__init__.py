@@ -15,6 +15,7 @@ wires its events inside the app's `gr.Blocks` and `gr.Tabs` (app.py's `build_dem
 The work is done by the gradio-free modules of `playground.app` (views, scene_table, dataset_files,
 plots, learn); modules that import torch are imported when a model tab is built or first used.
 """
+
 import os
 
 # gradio reads these when the app is built and served: set them on importing any tab

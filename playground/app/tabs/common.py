@@ -1,5 +1,6 @@
 """What the tabs share: bad input as a status line (`friendly`, `AppError`), the checks of UI fields,
 status marks, the components several tabs make the same way, Stop buttons, examples, the app's CSS."""
+
 from __future__ import annotations
 
 import inspect
@@ -18,7 +19,7 @@ from worlds import WORLDS, get_world
 log = logging.getLogger("toyworld.app")
 
 MAX_SEED = 2**31 - 1
-PROGRESS = gr.Progress()        # a handler's `progress=PROGRESS` gets a progress bar of its own request
+PROGRESS = gr.Progress()  # a handler's `progress=PROGRESS` gets a progress bar of its own request
 
 CSS = """
 .pixelated img, .pixelated canvas { image-rendering: pixelated; }
@@ -44,7 +45,7 @@ def _save_pil_to_cache(img, cache_dir, name="image", format="webp"):
         fd, part = tempfile.mkstemp(dir=folder, prefix=".part-")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.replace(part, path)                 # readers see all of the file or none of it
+        os.replace(part, path)  # readers see all of the file or none of it
     return str(path)
 
 
@@ -52,6 +53,7 @@ gradio_cache.save_pil_to_cache = _save_pil_to_cache
 
 
 # --- status lines and errors -------------------------------------------------------------------
+
 
 def done(text: str) -> str:
     return f"✅ {text}"
@@ -75,23 +77,26 @@ def friendly(n_outputs: int):
     The handler's last output is the status Markdown; on failure every other output is
     left as it was (gr.skip()), so a typo never wipes the user's scene.
     """
+
     def failed(fn, err) -> tuple:
-        if isinstance(err, ValueError):        # SceneError, WorldError, DatasetError, AppError
+        if isinstance(err, ValueError):  # SceneError, WorldError, DatasetError, AppError
             message = str(err)
-        else:                                  # a bug: log it, but show no traceback
+        else:  # a bug: log it, but show no traceback
             log.exception("handler %s failed", fn.__name__)
             message = f"something went wrong ({type(err).__name__}: {err})"
         gr.Warning(message)
         return (*[gr.skip()] * (n_outputs - 1), warning(message))
 
     def decorate(fn):
-        if inspect.isgeneratorfunction(fn):    # a streaming handler: its last yield reports the error
+        if inspect.isgeneratorfunction(fn):  # a streaming handler: its last yield reports the error
+
             @wraps(fn)
             def streaming(*args, **kwargs):
                 try:
                     yield from fn(*args, **kwargs)
                 except Exception as err:
                     yield failed(fn, err)
+
             return streaming
 
         @wraps(fn)
@@ -100,11 +105,14 @@ def friendly(n_outputs: int):
                 return fn(*args, **kwargs)
             except Exception as err:
                 return failed(fn, err)
+
         return wrapper
+
     return decorate
 
 
 # --- the checks of UI fields ---------------------------------------------------------------------
+
 
 def integer(value, name: str, lo: int, hi: int) -> int:
     """A whole number from a UI field, or AppError naming the field."""
@@ -156,15 +164,18 @@ def world_at(name, side: int):
 def views():
     """playground.app.views, imported on first use: it imports torch."""
     from playground.app import views as module
+
     return module
 
 
 # --- components and events several tabs make the same way -----------------------------------------
 
+
 def picture(label: str | None = None, value=None, **options) -> gr.Image:
     """A picture the app shows (never edited): PNG, pixels kept sharp when enlarged."""
-    return gr.Image(value, label=label, type="numpy", format="png", interactive=False, elem_classes="pixelated",
-                    **options)
+    return gr.Image(
+        value, label=label, type="numpy", format="png", interactive=False, elem_classes="pixelated", **options
+    )
 
 
 def seed_field(label: str = "Seed", **options) -> gr.Number:

@@ -1,4 +1,5 @@
 """The Datasets tab: generate a reproducible dataset, preview its first scenes, download it as a .zip."""
+
 from __future__ import annotations
 
 from contextlib import closing
@@ -12,8 +13,8 @@ from worlds import WORLDS
 from . import common
 from .common import AppError, friendly
 
-MAX_DATASET_SIZE = 5_000          # scenes per dataset generated in the app
-PART_SIZE = 250                   # scenes per part file: the progress bar moves once per part
+MAX_DATASET_SIZE = 5_000  # scenes per dataset generated in the app
+PART_SIZE = 250  # scenes per part file: the progress bar moves once per part
 FORMATS = ("imagefolder", "parquet", "npz")
 
 
@@ -25,29 +26,39 @@ def generate_dataset(world: str, n, seed, size, fmt: str, progress=common.PROGRE
     common.world(world)
     n = common.integer(n, "number of scenes", 1, 10**12)
     if n > MAX_DATASET_SIZE:
-        raise AppError(f"{n:,} scenes is more than this app makes (at most {MAX_DATASET_SIZE:,}); "
-                       "for larger datasets use worlds.datasets.generate(...) from Python")
+        raise AppError(
+            f"{n:,} scenes is more than this app makes (at most {MAX_DATASET_SIZE:,}); "
+            "for larger datasets use worlds.datasets.generate(...) from Python"
+        )
     seed, size = common.seed(seed), common.size(size)
     if fmt not in FORMATS:
         raise AppError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     progress((0, n), desc="Rendering scenes", unit="scenes")
-    with closing(write_dataset(world, n, seed, size, fmt, PART_SIZE)) as parts:    # Stop closes it
+    with closing(write_dataset(world, n, seed, size, fmt, PART_SIZE)) as parts:  # Stop closes it
         for done, total, archive in parts:
             if archive is None:
                 progress((done, total), desc="Rendering scenes", unit="scenes")
                 yield gr.skip(), gr.skip(), gr.skip(), common.busy(f"{done:,} of {total:,} scenes rendered")
     progress(None)
     gallery = preview_gallery(common.world_at(world, size), seed, min(n, PREVIEW_COUNT))
-    yield (gallery, caption_rows(gallery), str(archive),
-           common.done(f"{n:,} scenes of `{world}` (seed {seed}, {size} px, {fmt}): `{archive.name}`, "
-                       f"{human_size(archive.stat().st_size)}."))
+    yield (
+        gallery,
+        caption_rows(gallery),
+        str(archive),
+        common.done(
+            f"{n:,} scenes of `{world}` (seed {seed}, {size} px, {fmt}): `{archive.name}`, "
+            f"{human_size(archive.stat().st_size)}."
+        ),
+    )
 
 
 def build() -> None:
     with gr.Tab("Datasets"):
-        gr.Markdown(f"Generate a dataset of up to {MAX_DATASET_SIZE:,} scenes and download it as a .zip. "
-                    "Scene *i* depends only on the world, the seed and *i* (it is the same scene at every "
-                    "image size), so the same settings always give the same files.")
+        gr.Markdown(
+            f"Generate a dataset of up to {MAX_DATASET_SIZE:,} scenes and download it as a .zip. "
+            "Scene *i* depends only on the world, the seed and *i* (it is the same scene at every "
+            "image size), so the same settings always give the same files."
+        )
         with gr.Row():
             world = gr.Dropdown(list(WORLDS), value="shapes2d", label="World", scale=2)
             n = gr.Number(256, label=f"Number of scenes (≤ {MAX_DATASET_SIZE:,})", precision=0, minimum=1, scale=1)
@@ -59,22 +70,52 @@ def build() -> None:
         with gr.Row():
             generate_btn = gr.Button("Generate", variant="primary", elem_id="ds-generate")
             stop_btn = gr.Button("Stop")
-        common.examples({"256 top-down scenes, as image folders": ["shapes2d", 256, 0, 64, "imagefolder"],
-                         "64 CLEVR-like scenes, Parquet": ["clevr3d", 64, 0, 128, "parquet"],
-                         "the whole exact world (768 scenes), NumPy": ["exact", 768, 0, 32, "npz"],
-                         "500 scenes of CLEVR CoGenT (condition A), image folders":
-                             ["clevr3d-cogent", 500, 7, 64, "imagefolder"]},
-                        [world, n, seed, size, fmt])
+        common.examples(
+            {
+                "256 top-down scenes, as image folders": ["shapes2d", 256, 0, 64, "imagefolder"],
+                "64 CLEVR-like scenes, Parquet": ["clevr3d", 64, 0, 128, "parquet"],
+                "the whole exact world (768 scenes), NumPy": ["exact", 768, 0, 32, "npz"],
+                "500 scenes of CLEVR CoGenT (condition A), image folders": [
+                    "clevr3d-cogent",
+                    500,
+                    7,
+                    64,
+                    "imagefolder",
+                ],
+            },
+            [world, n, seed, size, fmt],
+        )
         status = gr.Markdown(elem_id="ds-status")
         file = gr.File(label="Dataset (.zip)", interactive=False, height=120)
-        gallery = gr.Gallery(label=f"The first {PREVIEW_COUNT} scenes (click one to enlarge it)", elem_id="ds-gallery",
-                             columns=8, rows=2, height=340, format="png", elem_classes="pixelated",
-                             object_fit="contain")
-        captions = gr.Dataframe(headers=["scene", "caption"], datatype=["number", "str"], type="array",
-                                interactive=False, wrap=True, column_widths=["10%", "90%"], label="Their captions")
+        gallery = gr.Gallery(
+            label=f"The first {PREVIEW_COUNT} scenes (click one to enlarge it)",
+            elem_id="ds-gallery",
+            columns=8,
+            rows=2,
+            height=340,
+            format="png",
+            elem_classes="pixelated",
+            object_fit="contain",
+        )
+        captions = gr.Dataframe(
+            headers=["scene", "caption"],
+            datatype=["number", "str"],
+            type="array",
+            interactive=False,
+            wrap=True,
+            column_widths=["10%", "90%"],
+            label="Their captions",
+        )
 
-    world.change(lambda w: WORLDS[w].description if w in WORLDS else "", world, world_info,
-                 api_visibility="private", queue=False)
-    event = generate_btn.click(generate_dataset, [world, n, seed, size, fmt], [gallery, captions, file, status],
-                               api_name="generate_dataset", concurrency_limit=1, concurrency_id="datasets")
+    world.change(
+        lambda w: WORLDS[w].description if w in WORLDS else "", world, world_info, api_visibility="private", queue=False
+    )
+    event = generate_btn.click(
+        generate_dataset,
+        [world, n, seed, size, fmt],
+        [gallery, captions, file, status],
+        api_name="generate_dataset",
+        concurrency_limit=1,
+        concurrency_id="datasets",
+    )
     common.stops(stop_btn, event)

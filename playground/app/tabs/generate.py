@@ -1,5 +1,6 @@
 """The Generate tab: sample the shipped models of every family (`playground.app.views` turns them
 into pictures and notes), and walk the latent space of those that have one."""
+
 from __future__ import annotations
 
 import gradio as gr
@@ -35,31 +36,35 @@ def generate_samples(name, n, seed, shape, color, text, steps, guidance):
     for grid, label in views.sample_stream(name, n, seed, shape, color, text, steps, guidance):
         yield grid, common.busy(label)
     which = f"`{name}`" if isinstance(name, str) else "your model"
-    yield grid, common.done(f"{n} samples of {which} (seed {seed}) · {label}")   # the final output holds the grid too
+    yield grid, common.done(f"{n} samples of {which} (seed {seed}) · {label}")  # the final output holds the grid too
 
 
 @friendly(2)
 def interpolate_latents(name: str, seed, frames) -> tuple:
     views = common.views()
-    picture, label = views.interpolation(name, common.seed(seed),
-                                         common.integer(frames, "frames", 2, views.MAX_INTERPOLATION))
+    picture, label = views.interpolation(
+        name, common.seed(seed), common.integer(frames, "frames", 2, views.MAX_INTERPOLATION)
+    )
     return picture, common.done(label)
 
 
 def build() -> None:
-    views = common.views()                  # torch is imported from here on
+    views = common.views()  # torch is imported from here on
     choices = views.model_choices()
-    default = GENERATE_DEFAULT if any(n == GENERATE_DEFAULT for _, n in choices) else \
-        (choices[0][1] if choices else None)
+    default = (
+        GENERATE_DEFAULT if any(n == GENERATE_DEFAULT for _, n in choices) else (choices[0][1] if choices else None)
+    )
     if default:
         first_note, *first_shown = model_settings(default)
         first_shown = [u.get("visible", False) for u in first_shown]
     else:
         first_note, first_shown = "No shipped weights found: run `python -m playground.models.pretrained`.", [False] * 5
     with gr.Tab("Generate"):
-        gr.Markdown("Sample from the shipped models of every family, trained on the `exact` world "
-                    "(one object, 768 equally likely scenes at 32 px) by `python -m playground.models.pretrained`. "
-                    "Conditional models learned `exact-holdout`, which never shows a red cylinder.")
+        gr.Markdown(
+            "Sample from the shipped models of every family, trained on the `exact` world "
+            "(one object, 768 equally likely scenes at 32 px) by `python -m playground.models.pretrained`. "
+            "Conditional models learned `exact-holdout`, which never shows a red cylinder."
+        )
         with gr.Row():
             model = gr.Dropdown(choices, value=default, label="Model", scale=3)
             n = gr.Slider(1, 64, value=16, step=1, label="Samples", scale=1, elem_id="gen-n")
@@ -68,25 +73,59 @@ def build() -> None:
         with gr.Row():
             shape = gr.Dropdown(list(SHAPES), value="cylinder", label="Shape", visible=first_shown[0])
             color = gr.Dropdown(list(COLOR_NAMES), value="red", label="Colour", visible=first_shown[1])
-            text = gr.Textbox("a large red cylinder", label="Caption", visible=first_shown[2],
-                              info="words of the world's captions: small/large, colours, shapes")
-            steps = gr.Slider(10, 1000, value=100, step=10, label="Diffusion steps", visible=first_shown[3],
-                              info="fewer steps sample faster (respaced DDPM)")
-            guidance = gr.Slider(0, 6, value=2.0, step=0.5, label="Guidance", visible=first_shown[4],
-                                 info="classifier-free guidance; 1 = plain conditional model")
+            text = gr.Textbox(
+                "a large red cylinder",
+                label="Caption",
+                visible=first_shown[2],
+                info="words of the world's captions: small/large, colours, shapes",
+            )
+            steps = gr.Slider(
+                10,
+                1000,
+                value=100,
+                step=10,
+                label="Diffusion steps",
+                visible=first_shown[3],
+                info="fewer steps sample faster (respaced DDPM)",
+            )
+            guidance = gr.Slider(
+                0,
+                6,
+                value=2.0,
+                step=0.5,
+                label="Guidance",
+                visible=first_shown[4],
+                info="classifier-free guidance; 1 = plain conditional model",
+            )
         with gr.Row():
             generate_btn = gr.Button("Generate", variant="primary", elem_id="gen-generate")
             stop_btn = gr.Button("Stop")
         inputs = [model, n, seed, shape, color, text, steps, guidance]
-        common.examples({"a caption it never saw: 'a large red cylinder'":
-                             ["diffusion-caption", 16, 0, "cylinder", "red", "a large red cylinder", 100, 3.0],
-                         "a class it never saw: red cylinder (GAN)": ["gan-class", 16, 1, "cylinder", "red", "", 100, 1.0],
-                         "PixelCNN, pixel by pixel": ["pixelcnn", 16, 0, "cube", "red", "", 100, 1.0],
-                         "64 VAE samples": ["vae", 64, 2, "cube", "red", "", 100, 1.0]}, inputs)
+        common.examples(
+            {
+                "a caption it never saw: 'a large red cylinder'": [
+                    "diffusion-caption",
+                    16,
+                    0,
+                    "cylinder",
+                    "red",
+                    "a large red cylinder",
+                    100,
+                    3.0,
+                ],
+                "a class it never saw: red cylinder (GAN)": ["gan-class", 16, 1, "cylinder", "red", "", 100, 1.0],
+                "PixelCNN, pixel by pixel": ["pixelcnn", 16, 0, "cube", "red", "", 100, 1.0],
+                "64 VAE samples": ["vae", 64, 2, "cube", "red", "", 100, 1.0],
+            },
+            inputs,
+        )
         status = gr.Markdown(elem_id="gen-status")
-        grid = common.picture("Samples (each 32 px image shown 4x)", elem_id="gen-grid", buttons=["download", "fullscreen"])
-        with gr.Accordion("Latent interpolation (VAE and flow)", open=False,
-                          visible=views.interpolates(default)) as interp_box:
+        grid = common.picture(
+            "Samples (each 32 px image shown 4x)", elem_id="gen-grid", buttons=["download", "fullscreen"]
+        )
+        with gr.Accordion(
+            "Latent interpolation (VAE and flow)", open=False, visible=views.interpolates(default)
+        ) as interp_box:
             with gr.Row():
                 interp_seed = common.seed_field("World seed (scenes 0 and 1 are the ends)")
                 interp_frames = gr.Slider(2, 16, value=8, step=1, label="Frames")
@@ -95,10 +134,22 @@ def build() -> None:
             interp_image = common.picture("A → B through the latent space")
 
     model.change(model_settings, model, [note, shape, color, text, steps, guidance], api_visibility="private")
-    model.change(lambda name: gr.Accordion(visible=common.views().interpolates(name)), model, interp_box,
-                 api_visibility="private", queue=False)
-    event = generate_btn.click(generate_samples, inputs, [grid, status], api_name="generate", concurrency_limit=2,
-                               concurrency_id="models")
+    model.change(
+        lambda name: gr.Accordion(visible=common.views().interpolates(name)),
+        model,
+        interp_box,
+        api_visibility="private",
+        queue=False,
+    )
+    event = generate_btn.click(
+        generate_samples, inputs, [grid, status], api_name="generate", concurrency_limit=2, concurrency_id="models"
+    )
     common.stops(stop_btn, event)
-    interp_btn.click(interpolate_latents, [model, interp_seed, interp_frames], [interp_image, interp_status],
-                     api_name="interpolate", concurrency_limit=2, concurrency_id="models")
+    interp_btn.click(
+        interpolate_latents,
+        [model, interp_seed, interp_frames],
+        [interp_image, interp_status],
+        api_name="interpolate",
+        concurrency_limit=2,
+        concurrency_id="models",
+    )

@@ -3,6 +3,7 @@ a drawing), then analysis by synthesis refines it.
 
 The reading handler returns: input, re-render, difference (enlarged), table rows, JSON, status.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -22,8 +23,10 @@ N_INFERENCE_OUTPUTS = 6
 # Pictures to read on the Inference tab: scene 7 of shapes2d and scene 5 of clevr3d (seed 0, 64 px),
 # rendered by this library (tests/test_app.py checks that they still are, to the byte).
 EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "docs" / "examples"
-INFERENCE_EXAMPLES = {"shapes2d": EXAMPLES_DIR / "shapes2d-seed0-scene7.png",
-                      "clevr3d": EXAMPLES_DIR / "clevr3d-seed0-scene5.png"}
+INFERENCE_EXAMPLES = {
+    "shapes2d": EXAMPLES_DIR / "shapes2d-seed0-scene7.png",
+    "clevr3d": EXAMPLES_DIR / "clevr3d-seed0-scene5.png",
+}
 
 
 @friendly(3)
@@ -35,8 +38,13 @@ def inference_random(world: str, seed):
     index = secrets.randbelow(100_000)
     scene = sample_scene(common.world_at(world, encoder.config.image_size), seed, index)
     picture = render([scene])[0]
-    return picture, upscale(picture, display_factor(picture.shape[0])), \
-        common.done(f"scene {index} of `{world}` (seed {seed}), {len(scene.objects)} objects: press **Read the scene**")
+    return (
+        picture,
+        upscale(picture, display_factor(picture.shape[0])),
+        common.done(
+            f"scene {index} of `{world}` (seed {seed}), {len(scene.objects)} objects: press **Read the scene**"
+        ),
+    )
 
 
 @friendly(N_INFERENCE_OUTPUTS)
@@ -47,25 +55,38 @@ def read_scene_ui(world: str, source: str, random_picture, upload, drawing, step
     picture = views.chosen_picture(source, random_picture, upload, drawing)
     for reading, step, total in views.read_picture(world, picture, steps):
         mark = "✅" if step is None or step == total else "⏳"
-        yield (*views.reading_panels(reading), scene_to_rows(reading.scene), scene_to_json(reading.scene),
-               f"{mark} {views.reading_summary(reading, step, total)}")
+        yield (
+            *views.reading_panels(reading),
+            scene_to_rows(reading.scene),
+            scene_to_json(reading.scene),
+            f"{mark} {views.reading_summary(reading, step, total)}",
+        )
 
 
 def build(tabs: gr.Tabs, world: WorldTab) -> None:
     """The tab; its 'Edit it in the World tab' shows the recovered scene in `world` and switches `tabs` there."""
     views = common.views()
     with gr.Tab("Inference", id="inference"):
-        gr.Markdown("**Inference is vision**: an encoder trained on rendered scenes reads the scene back out of "
-                    "a picture (a set of objects, matched to the truth by the Hungarian algorithm in training), "
-                    "then **analysis by synthesis** refines it: render the guess, compare with the picture, and "
-                    "follow the error's gradient (2D: a differentiable copy of the renderer; 3D: finite "
-                    "differences of the ray tracer). The re-render error says how well the scene explains the "
-                    "picture: a large one means *this is not a picture I can explain*.")
+        gr.Markdown(
+            "**Inference is vision**: an encoder trained on rendered scenes reads the scene back out of "
+            "a picture (a set of objects, matched to the truth by the Hungarian algorithm in training), "
+            "then **analysis by synthesis** refines it: render the guess, compare with the picture, and "
+            "follow the error's gradient (2D: a differentiable copy of the renderer; 3D: finite "
+            "differences of the ray tracer). The re-render error says how well the scene explains the "
+            "picture: a large one means *this is not a picture I can explain*."
+        )
         with gr.Row():
             encoder_world = gr.Radio(list(views.ENCODERS), value="shapes2d", label="World the encoder learned", scale=2)
             source = gr.Radio(list(views.PICTURE_SOURCES), value="random scene", label="Picture", scale=2)
-            steps = gr.Slider(0, views.MAX_REFINE_STEPS, value=40, step=5, label="Refinement steps", scale=2,
-                              info="0 = the encoder's one-pass answer only")
+            steps = gr.Slider(
+                0,
+                views.MAX_REFINE_STEPS,
+                value=40,
+                step=5,
+                label="Refinement steps",
+                scale=2,
+                info="0 = the encoder's one-pass answer only",
+            )
             seed = common.seed_field(scale=1)
         with gr.Row():
             random_btn = gr.Button("🎲 Render a random scene")
@@ -76,13 +97,23 @@ def build(tabs: gr.Tabs, world: WorldTab) -> None:
         random_picture = gr.State(None)
         with gr.Row():
             upload = gr.File(label="Upload a picture (PNG, JPEG, …)", file_types=["image"], type="filepath")
-            drawing = gr.Sketchpad(label="…or draw one (then choose 'drawing')", type="numpy",
-                                   canvas_size=(256, 256), image_mode="RGBA")
-        common.examples({"a top-down scene, 4 objects": ["shapes2d", "upload", str(INFERENCE_EXAMPLES["shapes2d"]), 40],
-                         "a CLEVR-like scene, 5 objects": ["clevr3d", "upload", str(INFERENCE_EXAMPLES["clevr3d"]), 20],
-                         "a 3D picture to the top-down encoder: it cannot explain it":
-                             ["shapes2d", "upload", str(INFERENCE_EXAMPLES["clevr3d"]), 40]},
-                        [encoder_world, source, upload, steps], label="Example pictures (then press Read)")
+            drawing = gr.Sketchpad(
+                label="…or draw one (then choose 'drawing')", type="numpy", canvas_size=(256, 256), image_mode="RGBA"
+            )
+        common.examples(
+            {
+                "a top-down scene, 4 objects": ["shapes2d", "upload", str(INFERENCE_EXAMPLES["shapes2d"]), 40],
+                "a CLEVR-like scene, 5 objects": ["clevr3d", "upload", str(INFERENCE_EXAMPLES["clevr3d"]), 20],
+                "a 3D picture to the top-down encoder: it cannot explain it": [
+                    "shapes2d",
+                    "upload",
+                    str(INFERENCE_EXAMPLES["clevr3d"]),
+                    40,
+                ],
+            },
+            [encoder_world, source, upload, steps],
+            label="Example pictures (then press Read)",
+        )
         with gr.Row():
             shown = common.picture("Picture (as the encoder sees it)")
             rendered = common.picture("Recovered scene, re-rendered", elem_id="inf-render")
@@ -90,12 +121,20 @@ def build(tabs: gr.Tabs, world: WorldTab) -> None:
         table = gr.Dataframe(headers=list(TABLE_COLUMNS), type="array", interactive=False, label="Recovered objects")
         code = gr.Code(language="json", label="Recovered scene JSON", lines=8, max_lines=20)
 
-    random_btn.click(inference_random, [encoder_world, seed], [random_picture, shown, status], api_name="random_picture")
-    event = read_btn.click(read_scene_ui, [encoder_world, source, random_picture, upload, drawing, steps],
-                           [shown, rendered, difference, table, code, status], api_name="read_scene",
-                           concurrency_limit=2, concurrency_id="models")
+    random_btn.click(
+        inference_random, [encoder_world, seed], [random_picture, shown, status], api_name="random_picture"
+    )
+    event = read_btn.click(
+        read_scene_ui,
+        [encoder_world, source, random_picture, upload, drawing, steps],
+        [shown, rendered, difference, table, code, status],
+        api_name="read_scene",
+        concurrency_limit=2,
+        concurrency_id="models",
+    )
     common.stops(stop_btn, event)
     upload.upload(lambda: "upload", None, source, api_visibility="private", queue=False)
     drawing.input(lambda: "drawing", None, source, api_visibility="private", queue=False)
     send_btn.click(apply_json, [code, world.size, *world.toggles], world.outputs, api_visibility="private").then(
-        lambda: gr.Tabs(selected="world"), None, tabs, api_visibility="private", queue=False)
+        lambda: gr.Tabs(selected="world"), None, tabs, api_visibility="private", queue=False
+    )

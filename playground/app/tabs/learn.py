@@ -1,5 +1,6 @@
 """The Learn tab: four ideas of the lecture, each with a live element, one call into the library
 (`playground.app.learn`) or into what another tab shows."""
+
 from __future__ import annotations
 
 import gradio as gr
@@ -20,8 +21,10 @@ def learn_decisions():
     from playground.app import learn
     from playground.app.plots import decision_figure
 
-    return (decision_figure(learn.decision_study(), "logistic", "gmm", side=81),
-            common.done("logistic regression vs per-class Gaussian mixtures"))
+    return (
+        decision_figure(learn.decision_study(), "logistic", "gmm", side=81),
+        common.done("logistic regression vs per-class Gaussian mixtures"),
+    )
 
 
 @friendly(2)
@@ -34,8 +37,10 @@ def learn_taxonomy(seed):
 @friendly(2)
 def learn_table():
     views = common.views()
-    return (views.lecture_markdown(views.shipped_evaluation_or_error()),
-            common.done("the shipped evaluation (Compare tab for the plots)"))
+    return (
+        views.lecture_markdown(views.shipped_evaluation_or_error()),
+        common.done("the shipped evaluation (Compare tab for the plots)"),
+    )
 
 
 def build() -> None:
@@ -59,17 +64,40 @@ def build() -> None:
         gr.Markdown(learn.LESSONS["the taxonomy"])
         taxonomy_btn = gr.Button("Sample every fast family", variant="primary", elem_id="ln-tax-btn")
         taxonomy_status = gr.Markdown(elem_id="ln-tax-status")
-        taxonomy = gr.Gallery(label="Samples (shipped models of the exact world)", elem_id="ln-tax", columns=3,
-                              height=260, object_fit="contain")
+        taxonomy = gr.Gallery(
+            label="Samples (shipped models of the exact world)",
+            elem_id="ln-tax",
+            columns=3,
+            height=260,
+            object_fit="contain",
+        )
         gr.Markdown(learn.LESSONS["the table"])
         table_btn = gr.Button("Show the measured table", variant="primary", elem_id="ln-table-btn")
         table_status = gr.Markdown(elem_id="ln-table-status")
         table = gr.Markdown(elem_id="ln-table")
 
-    read_btn.click(learn_read_back, seed, [drawn, read, read_md], api_name="learn_read_back",
-                   concurrency_limit=2, concurrency_id="models")
-    decisions_btn.click(learn_decisions, None, [decisions_plot, decisions_status], api_name="learn_decisions",
-                        concurrency_limit=2, concurrency_id="models")
-    taxonomy_btn.click(learn_taxonomy, seed, [taxonomy, taxonomy_status], api_name="learn_taxonomy",
-                       concurrency_limit=2, concurrency_id="models")
+    read_btn.click(
+        learn_read_back,
+        seed,
+        [drawn, read, read_md],
+        api_name="learn_read_back",
+        concurrency_limit=2,
+        concurrency_id="models",
+    )
+    decisions_btn.click(
+        learn_decisions,
+        None,
+        [decisions_plot, decisions_status],
+        api_name="learn_decisions",
+        concurrency_limit=2,
+        concurrency_id="models",
+    )
+    taxonomy_btn.click(
+        learn_taxonomy,
+        seed,
+        [taxonomy, taxonomy_status],
+        api_name="learn_taxonomy",
+        concurrency_limit=2,
+        concurrency_id="models",
+    )
     table_btn.click(learn_table, None, [table, table_status], api_name="learn_table")

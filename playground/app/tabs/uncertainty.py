@@ -3,6 +3,7 @@
 
 The decision view returns: figure, scores table, probe picture, probe text, status.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,21 +49,29 @@ def _decision(study, discriminative: str, generative: str, probe_x, probe_y) -> 
 
 
 @friendly(5)
-def uncertainty_ui(layout: str, seed, n, discriminative: str, generative: str, probe_x, probe_y,
-                   progress=common.PROGRESS):
+def uncertainty_ui(
+    layout: str, seed, n, discriminative: str, generative: str, probe_x, probe_y, progress=common.PROGRESS
+):
     """The three panels (data, discriminative p(y|x), generative p(y|x) p(known|x)) with a probe point."""
     study = _study(layout, seed, n, progress)
     figure, picture, text = _decision(study, discriminative, generative, probe_x, probe_y)
-    return (figure, common.views().scores_markdown(study), picture, text,
-            common.done(f"`{layout}`: {len(study.train.scenes)} training scenes"))
+    return (
+        figure,
+        common.views().scores_markdown(study),
+        picture,
+        text,
+        common.done(f"`{layout}`: {len(study.train.scenes)} training scenes"),
+    )
 
 
 @friendly(4)
 def probe_ui(layout: str, seed, n, discriminative: str, generative: str, probe_x, probe_y, progress=common.PROGRESS):
     """The probe moved: the figure with the star at its new place, its picture and its text."""
     study = _study(layout, seed, n, progress)
-    return (*_decision(study, discriminative, generative, probe_x, probe_y),
-            common.done(f"probe at ({float(probe_x):g}, {float(probe_y):g})"))
+    return (
+        *_decision(study, discriminative, generative, probe_x, probe_y),
+        common.done(f"probe at ({float(probe_x):g}, {float(probe_y):g})"),
+    )
 
 
 @friendly(6)
@@ -106,26 +115,38 @@ def build(demo: gr.Blocks) -> None:
 
     views = common.views()
     with gr.Tab("Uncertainty", id="uncertainty"):
-        gr.Markdown("**Discriminative vs generative.** Each point is a one-object scene: its feature is the "
-                    "object's position on the ground, its label the object's colour, and each layout is a "
-                    "world that puts the colours in different places. A discriminative model learns only "
-                    "p(y|x) and is confidently certain far from any data; a generative model learns "
-                    "p(x, y) = p(y) p(x|y), so it also knows p(x) and can say *I have not seen this* "
-                    "(confidence p(y|x)·p(known|x), with p(known|x) = p(x) / (p(x) + a flat background)). "
-                    "Hover a point for its probabilities.")
+        gr.Markdown(
+            "**Discriminative vs generative.** Each point is a one-object scene: its feature is the "
+            "object's position on the ground, its label the object's colour, and each layout is a "
+            "world that puts the colours in different places. A discriminative model learns only "
+            "p(y|x) and is confidently certain far from any data; a generative model learns "
+            "p(x, y) = p(y) p(x|y), so it also knows p(x) and can say *I have not seen this* "
+            "(confidence p(y|x)·p(known|x), with p(known|x) = p(x) / (p(x) + a flat background)). "
+            "Hover a point for its probabilities."
+        )
         with gr.Row():
             layout = gr.Radio(list(uncertainty.LAYOUTS), value="blobs", label="Layout", scale=3)
             seed = common.seed_field(scale=1)
             n = gr.Slider(20, 1000, value=400, step=10, label="Training points", scale=2)
-            disc = gr.Dropdown([(v, k) for k, v in uncertainty.DISCRIMINATIVE.items()], value="mlp",
-                               label="Discriminative model", scale=2)
-            gen = gr.Dropdown([(v, k) for k, v in uncertainty.GENERATIVE.items()], value="flow",
-                              label="Generative model", scale=2)
-        common.examples({"three blobs: MLP vs flow": ["blobs", 0, 400, "mlp", "flow"],
-                         "two moons: SVM vs kernel density": ["moons", 0, 400, "svm", "kde"],
-                         "rings: boosting vs flow": ["rings", 1, 600, "boosting", "flow"],
-                         "overlapping classes: logistic vs mixture": ["overlapping", 0, 200, "logistic", "gmm"]},
-                        [layout, seed, n, disc, gen], label="Examples (then press Fit and plot)")
+            disc = gr.Dropdown(
+                [(v, k) for k, v in uncertainty.DISCRIMINATIVE.items()],
+                value="mlp",
+                label="Discriminative model",
+                scale=2,
+            )
+            gen = gr.Dropdown(
+                [(v, k) for k, v in uncertainty.GENERATIVE.items()], value="flow", label="Generative model", scale=2
+            )
+        common.examples(
+            {
+                "three blobs: MLP vs flow": ["blobs", 0, 400, "mlp", "flow"],
+                "two moons: SVM vs kernel density": ["moons", 0, 400, "svm", "kde"],
+                "rings: boosting vs flow": ["rings", 1, 600, "boosting", "flow"],
+                "overlapping classes: logistic vs mixture": ["overlapping", 0, 200, "logistic", "gmm"],
+            },
+            [layout, seed, n, disc, gen],
+            label="Examples (then press Fit and plot)",
+        )
         status = gr.Markdown(elem_id="un-status")
         with gr.Tabs():
             with gr.Tab("Decision uncertainty"):
@@ -134,10 +155,14 @@ def build(demo: gr.Blocks) -> None:
                     py = gr.Slider(-6, 6, value=4.5, step=0.1, label="Probe y")
                     fit_btn = gr.Button("Fit and plot", variant="primary", elem_id="un-fit")
                     stop_btn = gr.Button("Stop")
-                plot = gr.Plot(label="Data · discriminative decision · generative decision with uncertainty "
-                                     "(click anywhere to move the probe there)", elem_id="uncertainty-plot")
-                click = gr.Textbox(elem_id="uncertainty-click", elem_classes="offscreen", show_label=False,
-                                   container=False)
+                plot = gr.Plot(
+                    label="Data · discriminative decision · generative decision with uncertainty "
+                    "(click anywhere to move the probe there)",
+                    elem_id="uncertainty-plot",
+                )
+                click = gr.Textbox(
+                    elem_id="uncertainty-click", elem_classes="offscreen", show_label=False, container=False
+                )
                 with gr.Row():
                     probe_img = common.picture("The probe's scene", height=256)
                     probe_md = gr.Markdown(elem_id="un-probe")
@@ -149,19 +174,23 @@ def build(demo: gr.Blocks) -> None:
                     point_md = gr.Markdown()
                 scores = gr.Markdown()
             with gr.Tab("Missing data"):
-                gr.Markdown("Hide one coordinate. The generative model sums it out, "
-                            "p(y | x₁) ∝ p(y) ∫ p(x₁, x₂ | y) dx₂, and still predicts; the discriminative "
-                            "model has no such sum and must be fed a guess (the training mean).")
+                gr.Markdown(
+                    "Hide one coordinate. The generative model sums it out, "
+                    "p(y | x₁) ∝ p(y) ∫ p(x₁, x₂ | y) dx₂, and still predicts; the discriminative "
+                    "model has no such sum and must be fed a guess (the training mean)."
+                )
                 with gr.Row():
                     seen = gr.Radio(list(views.MISSING_VIEWS), value="x seen, y hidden", label="What is seen")
                     miss_btn = gr.Button("Plot", variant="primary")
                 miss_plot = gr.Plot(label="p(y | the seen coordinate)")
                 miss_md = gr.Markdown()
             with gr.Tab("Adversarial"):
-                gr.Markdown("**A little noise flips a label** (the lecture's Fig. 1.1). A small CNN, trained "
-                            "by the shared loop, names the shape in an `exact`-world picture. FGSM moves every "
-                            "subpixel by ±ε grey levels along the sign of the loss gradient; PGD takes many "
-                            "small such steps, staying within ε. Does a likelihood model notice?")
+                gr.Markdown(
+                    "**A little noise flips a label** (the lecture's Fig. 1.1). A small CNN, trained "
+                    "by the shared loop, names the shape in an `exact`-world picture. FGSM moves every "
+                    "subpixel by ±ε grey levels along the sign of the loss gradient; PGD takes many "
+                    "small such steps, staying within ε. Does a likelihood model notice?"
+                )
                 with gr.Row():
                     adv_scenes = views.attack_scenes()
                     adv_index = gr.Slider(0, adv_scenes - 1, value=0, step=1, label="Exact-world scene", scale=3)
@@ -179,21 +208,44 @@ def build(demo: gr.Blocks) -> None:
                     adv_md = gr.Markdown()
 
     study_inputs = [layout, seed, n]
-    event = fit_btn.click(uncertainty_ui, [*study_inputs, disc, gen, px, py], [plot, scores, probe_img, probe_md, status],
-                          api_name="uncertainty", concurrency_limit=2, concurrency_id="models")
+    event = fit_btn.click(
+        uncertainty_ui,
+        [*study_inputs, disc, gen, px, py],
+        [plot, scores, probe_img, probe_md, status],
+        api_name="uncertainty",
+        concurrency_limit=2,
+        concurrency_id="models",
+    )
     common.stops(stop_btn, event)
     for control in (px, py):
-        control.release(probe_ui, [*study_inputs, disc, gen, px, py], [plot, probe_img, probe_md, status],
-                        api_visibility="private", trigger_mode="always_last")
-    click.change(plot_click_ui, [click, *study_inputs, disc, gen], [px, py, plot, probe_img, probe_md, status],
-                 api_visibility="private", trigger_mode="always_last")
+        control.release(
+            probe_ui,
+            [*study_inputs, disc, gen, px, py],
+            [plot, probe_img, probe_md, status],
+            api_visibility="private",
+            trigger_mode="always_last",
+        )
+    click.change(
+        plot_click_ui,
+        [click, *study_inputs, disc, gen],
+        [px, py, plot, probe_img, probe_md, status],
+        api_visibility="private",
+        trigger_mode="always_last",
+    )
     demo.load(None, None, None, js=PLOT_CLICK_JS)
     point_btn.click(data_point_ui, [*study_inputs, index], [point_img, point_md, status], api_name="uncertainty_point")
-    miss_btn.click(missing_ui, [*study_inputs, seen, disc, gen], [miss_plot, miss_md, status],
-                   api_name="missing_data", concurrency_limit=2, concurrency_id="models")
+    miss_btn.click(
+        missing_ui,
+        [*study_inputs, seen, disc, gen],
+        [miss_plot, miss_md, status],
+        api_name="missing_data",
+        concurrency_limit=2,
+        concurrency_id="models",
+    )
     adv_inputs = [adv_index, adv_eps, adv_method, adv_steps, seed]
     adv_outputs = [adv_original, adv_noise, adv_attacked, adv_plot, adv_md, status]
     adv_btn.click(attack_ui, adv_inputs, adv_outputs, api_name="attack", concurrency_limit=2, concurrency_id="models")
-    adv_random.click(lambda: secrets.randbelow(adv_scenes), None, adv_index, api_visibility="private",
-                     queue=False).then(attack_ui, adv_inputs, adv_outputs, api_visibility="private")
+    adv_random.click(
+        lambda: secrets.randbelow(adv_scenes), None, adv_index, api_visibility="private", queue=False
+    ).then(attack_ui, adv_inputs, adv_outputs, api_visibility="private")
     adv_eps.release(attack_ui, adv_inputs, adv_outputs, api_visibility="private", trigger_mode="always_last")

@@ -3,6 +3,7 @@
 Every handler returns the scene outputs of `scene_table.scene_view` (JSON, table, size, 2D and 3D
 renders, masks and depth (None when off), caption, relations, status); the loaders the scene index first.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -50,7 +51,9 @@ def apply_json(text: str, size, masks=False, depth=False, boxes=False) -> tuple:
     when it is one the app offers; otherwise the chosen size is used."""
     scene, note = parse_scene_json(text), ""
     if scene.image_size[0] != scene.image_size[1] or scene.height not in DISPLAY_SIZES:
-        note = f"Image size {list(scene.image_size)} is not one of {list(DISPLAY_SIZES)}; showing {common.size(size)} px."
+        note = (
+            f"Image size {list(scene.image_size)} is not one of {list(DISPLAY_SIZES)}; showing {common.size(size)} px."
+        )
         scene = resize_scene(scene, common.size(size))
     return scene_view(scene, masks, depth, boxes, note)
 
@@ -61,7 +64,7 @@ def apply_table(rows, text: str, size, masks=False, depth=False, boxes=False) ->
     try:
         base = parse_scene_json(text)
     except ValueError:
-        base = Scene()                      # the JSON box is broken: start from the defaults
+        base = Scene()  # the JSON box is broken: start from the defaults
     return scene_view(resize_scene(rows_to_scene(rows, base), common.size(size)), masks, depth, boxes)
 
 
@@ -74,6 +77,7 @@ def rerender(text: str, size, masks=False, depth=False, boxes=False) -> tuple:
 @dataclass
 class WorldTab:
     """What other tabs wire to: the scene outputs, and the controls the scene handlers read after the JSON."""
+
     outputs: list
     size: gr.Radio
     toggles: list
@@ -85,8 +89,9 @@ def build() -> WorldTab:
     (_, first_json, first_rows, _, first_2d, first_3d, *_, first_caption, first_relations, first_status) = first
     with gr.Tab("World", id="world"):
         with gr.Row():
-            world = gr.Dropdown(list(WORLDS), value=DEFAULT_WORLD, label="World", scale=2,
-                                info="A preset prior over scenes")
+            world = gr.Dropdown(
+                list(WORLDS), value=DEFAULT_WORLD, label="World", scale=2, info="A preset prior over scenes"
+            )
             seed = common.seed_field(scale=1)
             index = gr.Number(0, label="Scene index", precision=0, minimum=0, scale=1)
             size = gr.Radio(list(DISPLAY_SIZES), value=64, label="Image size (px)", scale=2)
@@ -111,29 +116,54 @@ def build() -> WorldTab:
         caption_md = gr.Markdown(first_caption)
         with gr.Accordion("Relation facts (what the conditional models are told)", open=False):
             relations_md = gr.Markdown(first_relations, max_height=320)
-        table = gr.Dataframe(first_rows, headers=list(TABLE_COLUMNS), type="array", interactive=True,
-                             datatype=["str", "str", "number", "number", "number", "number", "str"],
-                             column_count=len(TABLE_COLUMNS), show_row_numbers=True,
-                             label=f"Objects (edit a cell; at most {MAX_OBJECTS} rows)")
-        gr.Markdown("**shape** cube / cylinder / sphere · **color** a name (gray, red, blue, green, "
-                    "brown, purple, cyan, yellow, orange, pink, white, black) or `#rrggbb` · "
-                    "**x, y** in −8..8 (the 3D camera sees about −4..4) · **size** radius in 0..3 "
-                    "(small 0.35, large 0.7) · **rotation** degrees · **material** matte / metal")
-        code = gr.Code(first_json, language="json", label="Scene JSON (edit, then press Apply JSON)",
-                       lines=12, max_lines=30, wrap_lines=True)
+        table = gr.Dataframe(
+            first_rows,
+            headers=list(TABLE_COLUMNS),
+            type="array",
+            interactive=True,
+            datatype=["str", "str", "number", "number", "number", "number", "str"],
+            column_count=len(TABLE_COLUMNS),
+            show_row_numbers=True,
+            label=f"Objects (edit a cell; at most {MAX_OBJECTS} rows)",
+        )
+        gr.Markdown(
+            "**shape** cube / cylinder / sphere · **color** a name (gray, red, blue, green, "
+            "brown, purple, cyan, yellow, orange, pink, white, black) or `#rrggbb` · "
+            "**x, y** in −8..8 (the 3D camera sees about −4..4) · **size** radius in 0..3 "
+            "(small 0.35, large 0.7) · **rotation** degrees · **material** matte / metal"
+        )
+        code = gr.Code(
+            first_json,
+            language="json",
+            label="Scene JSON (edit, then press Apply JSON)",
+            lines=12,
+            max_lines=30,
+            wrap_lines=True,
+        )
         apply_btn = gr.Button("Apply JSON", elem_id="world-apply")
         examples = common.examples(EXAMPLES, [code], label="Example scenes", examples_per_page=len(EXAMPLES))
 
-    outputs = [code, table, size, render_2d, render_3d, masks_2d, masks_3d, depth_2d, depth_3d,
-               caption_md, relations_md, status]
+    outputs = [
+        code,
+        table,
+        size,
+        render_2d,
+        render_3d,
+        masks_2d,
+        masks_3d,
+        depth_2d,
+        depth_3d,
+        caption_md,
+        relations_md,
+        status,
+    ]
     toggles = [masks, depth, boxes]
     random_btn.click(random_scene, [world, seed, size, *toggles], [index, *outputs], api_name="random_scene")
     load_btn.click(load_scene, [world, seed, index, size, *toggles], [index, *outputs], api_name="load_scene")
     world.input(load_scene, [world, seed, index, size, *toggles], [index, *outputs], api_visibility="private")
     apply_btn.click(apply_json, [code, size, *toggles], outputs, api_name="render")
     examples.load_input_event.then(apply_json, [code, size, *toggles], outputs, api_visibility="private")
-    table.input(apply_table, [table, code, size, *toggles], outputs, api_name="apply_table",
-                trigger_mode="always_last")
+    table.input(apply_table, [table, code, size, *toggles], outputs, api_name="apply_table", trigger_mode="always_last")
     size.input(rerender, [code, size, *toggles], outputs, api_visibility="private")
     for toggle in toggles:
         toggle.input(rerender, [code, size, *toggles], outputs, api_visibility="private")
