@@ -1,10 +1,11 @@
 """Render the README's pictures.
 
-    python docs/make_figures.py            # docs/scenes_*.png: the worlds
-    python docs/make_figures.py samples    # docs/samples_*.png: 8 samples of every shipped model (seed 0)
+python docs/make_figures.py            # docs/scenes_*.png: the worlds
+python docs/make_figures.py samples    # docs/samples_*.png: 8 samples of every shipped model (seed 0)
 """
-from pathlib import Path
+
 import sys
+from pathlib import Path
 
 from PIL import Image
 
