@@ -3,17 +3,22 @@
     python benchmarks/inverse.py                  # both worlds, a table each
     python benchmarks/inverse.py --json           # ... and one JSON object on the last line
     python benchmarks/inverse.py --worlds shapes2d --n 100
+    python benchmarks/inverse.py --split dev      # the development scenes, where settings are chosen
 
-Scenes come from seed 1000 (the encoders train on seed 0), so none was seen in training. For each
-world (`shapes2d`, `clevr3d`), with the shipped encoder `encoder-WORLD` (or `--model-WORLD PATH`):
+Scenes never seen in training (the encoders train on seed 0) come from two seeds: the development seed
+1000, on which every setting of the encoder and of refinement was chosen, and the test seed 2000, used
+to choose nothing; the test seed's figures are the headline (`--split both` prints the two side by
+side). For each world (`shapes2d`, `clevr3d`), with the shipped encoder `encoder-WORLD` (or
+`--model-WORLD PATH`):
   * count accuracy (the answer has exactly the true number of objects), per-attribute accuracy over
     objects matched by position (Hungarian), mean position error in world units and in pixels;
   * re-render RMSE / PSNR / IoU of the answer;
-  * set-prediction AP at d in {inf, 0.1, 0.05, 0.02, 0.01} (playground.inverse.metrics.average_precision),
-    from the encoder alone (`ap`) and after `--refine-steps` of analysis by synthesis (`ap_refined`);
+  * Slot Attention's set-prediction AP at d in {inf, 1, 0.5, 0.25, 0.125} scene units
+    (playground.inverse.metrics.average_precision), from the encoder alone (`ap_slot_attention`) and after
+    `--refine-steps` of analysis by synthesis (`ap_slot_attention_refined`), beside the paper's CLEVR figures;
   * milliseconds per image: the encoder at batch 64, and refinement per image;
-  * per object count: count accuracy and AP@0.05 (refined);
-  * robustness: the encoder's count accuracy, attribute accuracy and AP@0.05 on the same scenes
+  * per object count: count accuracy and AP@0.5 (refined);
+  * robustness: the encoder's count accuracy, attribute accuracy and AP@0.5 on the same scenes
     rendered at other sizes and resized, saved as RGBA / grayscale / palette PNG, JPEG-compressed,
     and with mild Gaussian noise.
 """
@@ -35,7 +40,13 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from playground.inverse.encoder import confident_objects, doubtful_objects, prepare_image  # noqa: E402
-from playground.inverse.metrics import AP_THRESHOLDS, attributes, average_precision, match_scenes  # noqa: E402
+from playground.inverse.metrics import (  # noqa: E402
+    AP_THRESHOLDS,
+    SLOT_ATTENTION_CLEVR,
+    attributes,
+    average_precision,
+    match_scenes,
+)
 from playground.inverse.refine import image_error, refine  # noqa: E402
 from playground.models import pretrained  # noqa: E402
 from playground.models.checkpoint import load  # noqa: E402
@@ -43,7 +54,7 @@ from worlds import Scene, get_world, render, sample_scenes  # noqa: E402
 from worlds.scene import SLOT_LAYOUT  # noqa: E402
 
 WORLDS = ("shapes2d", "clevr3d")
-SEED = 1000
+SEEDS = {"dev": 1000, "test": 2000}  # dev: where settings were chosen; test: used to choose nothing
 ATTRIBUTE_NAMES = ("shape", "color", "size", "material")
 POSITION = (SLOT_LAYOUT["position"].start, SLOT_LAYOUT["position"].stop)
 
@@ -123,8 +134,9 @@ def pixel_error(encoder, answers: list, truths: list) -> float | None:
     return float(np.linalg.norm(a - t, axis=1).mean())
 
 
-def ap_table(predictions, truths, world) -> dict:
-    return {ap_key(d): average_precision(predictions, truths, d, world.position_range) for d in AP_THRESHOLDS}
+def ap_table(predictions, truths) -> dict:
+    """Slot Attention's AP at its five thresholds (scene units), keyed "inf", "1", "0.5", "0.25", "0.125"."""
+    return {ap_key(d): average_precision(predictions, truths, d) for d in AP_THRESHOLDS}
 
 
 def degrade(images: np.ndarray, scenes, how: str, size: int, background) -> np.ndarray:
@@ -160,9 +172,9 @@ def degrade(images: np.ndarray, scenes, how: str, size: int, background) -> np.n
     return np.stack(out)
 
 
-def evaluate(world_name: str, encoder, n: int, refine_steps: int, robustness: bool) -> dict:
+def evaluate(world_name: str, encoder, n: int, refine_steps: int, robustness: bool, seed: int) -> dict:
     world = get_world(world_name).replace(image_size=encoder.config.image_size)
-    scenes = sample_scenes(world, SEED, n)
+    scenes = sample_scenes(world, seed, n)
     images = render(scenes)
     start = time.perf_counter()
     read(encoder, images[:64])
@@ -173,12 +185,13 @@ def evaluate(world_name: str, encoder, n: int, refine_steps: int, robustness: bo
     confidences = [[c for c, _ in p] for _, p, _ in readings]
     base = score(answers, scenes, confidences)
     result = {
+        "seed": seed,
         "n": n,
         "count_acc": base["count_acc"],
         "attr_acc": base["attr_acc"],
         "attr_acc_each": base["attr_acc_each"],
         "position_error": base["position_error"],
-        "ap": ap_table(base["ap_of"], scenes, world),
+        "ap_slot_attention": ap_table(base["ap_of"], scenes),
         "ms_per_image": encoder_ms,
     }
     start = time.perf_counter()
@@ -195,7 +208,7 @@ def evaluate(world_name: str, encoder, n: int, refine_steps: int, robustness: bo
             "attr_acc_refined": after["attr_acc"],
             "attr_acc_each_refined": after["attr_acc_each"],
             "position_error_refined": after["position_error"],
-            "ap_refined": ap_table(after["ap_of"], scenes, world),
+            "ap_slot_attention_refined": ap_table(after["ap_of"], scenes),
         }
     )
     result["position_error_px"] = pixel_error(encoder, answers, scenes)
@@ -209,9 +222,7 @@ def evaluate(world_name: str, encoder, n: int, refine_steps: int, robustness: bo
             per_count[str(count)] = {
                 "n": len(idx),
                 "count_acc": float(np.mean([len(refined[i].objects) == count for i in idx])),
-                "ap_refined@0.05": average_precision(
-                    [after["ap_of"][i] for i in idx], [scenes[i] for i in idx], 0.05, world.position_range
-                ),
+                "ap_refined@0.5": average_precision([after["ap_of"][i] for i in idx], [scenes[i] for i in idx], 0.5),
             }
     result["per_count"] = per_count
     if robustness:
@@ -223,13 +234,14 @@ def evaluate(world_name: str, encoder, n: int, refine_steps: int, robustness: bo
             result["robustness"][how] = {
                 "count_acc": s["count_acc"],
                 "attr_acc": s["attr_acc"],
-                "ap@0.05": average_precision([p for _, p, _ in r], scenes, 0.05, world.position_range),
+                "ap@0.5": average_precision([p for _, p, _ in r], scenes, 0.5),
             }
     return result
 
 
 def print_world(name: str, r: dict) -> None:
-    print(f"\n== {name}: {r['n']} fresh scenes (seed {SEED})")
+    split = "test" if r["seed"] == SEEDS["test"] else "development"
+    print(f"\n== {name}: {r['n']} fresh scenes ({split} seed {r['seed']})")
     print(f"{'':<22} {'encoder':>9} {'refined':>9}")
     print(f"{'count accuracy':<22} {r['count_acc']:9.3f} {r['count_acc_refined']:9.3f}")
     print(f"{'attribute accuracy':<22} {r['attr_acc']:9.3f} {r['attr_acc_refined']:9.3f}")
@@ -238,8 +250,10 @@ def print_world(name: str, r: dict) -> None:
     print(f"{'position error (units)':<22} {r['position_error']:9.4f} {r['position_error_refined']:9.4f}")
     if "position_error_px" in r:
         print(f"{'position error (px)':<22} {r['position_error_px']:9.3f} {r['position_error_refined_px']:9.3f}")
-    for d in r["ap"]:
-        print(f"{'AP@' + d:<22} {r['ap'][d]:9.3f} {r['ap_refined'][d]:9.3f}")
+    print(f"{'AP, scene units':<22} {'':>9} {'':>9} {'paper, CLEVR':>12}")
+    for d, paper in zip(r["ap_slot_attention"], SLOT_ATTENTION_CLEVR.values()):
+        ours = r["ap_slot_attention"][d], r["ap_slot_attention_refined"][d]
+        print(f"{'  AP@' + d:<22} {ours[0]:9.3f} {ours[1]:9.3f} {paper:12.3f}")
     print(
         f"re-render (refined): RMSE {r['rerender']['rmse']:.2f} levels, PSNR {r['rerender']['psnr']:.1f} dB, "
         f"IoU {r['rerender']['iou']:.3f}"
@@ -250,14 +264,18 @@ def print_world(name: str, r: dict) -> None:
     print(
         "per object count: "
         + "  ".join(
-            f"{c}: n={v['n']} count {v['count_acc']:.2f} AP@0.05 {v['ap_refined@0.05']:.2f}"
+            f"{c}: n={v['n']} count {v['count_acc']:.2f} AP@0.5 {v['ap_refined@0.5']:.2f}"
             for c, v in r["per_count"].items()
         )
     )
     if "robustness" in r:
-        print(f"{'input':<12} {'count':>7} {'attrs':>7} {'AP@0.05':>8}   (encoder alone)")
+        print(f"{'input':<12} {'count':>7} {'attrs':>7} {'AP@0.5':>8}   (encoder alone)")
         for how, v in r["robustness"].items():
-            print(f"{how:<12} {v['count_acc']:7.3f} {v['attr_acc']:7.3f} {v['ap@0.05']:8.3f}")
+            print(f"{how:<12} {v['count_acc']:7.3f} {v['attr_acc']:7.3f} {v['ap@0.5']:8.3f}")
+
+
+def headline_split(run: dict) -> str:
+    return "test" if run["seed"] == SEEDS["test"] else "dev"
 
 
 def main(argv=None) -> dict:
@@ -269,6 +287,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--model-clevr3d", type=Path, default=None)
     parser.add_argument("--no-robustness", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--split",
+        choices=("test", "dev", "both"),
+        default="test",
+        help="the test seed (the headline), the development seed, or both",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     args = parser.parse_args(argv)
     if not 1 <= args.n <= 5000:
@@ -278,8 +302,15 @@ def main(argv=None) -> dict:
         path = getattr(args, f"model_{name}")
         encoder = load(path) if path else pretrained.load(f"encoder-{name}")
         torch.set_num_threads(args.threads)
-        result[name] = evaluate(name, encoder, args.n, args.refine_steps, not args.no_robustness)
-        print_world(name, result[name])
+        splits = ("dev", "test") if args.split == "both" else (args.split,)
+        runs = {}
+        for split in splits:
+            runs[split] = evaluate(name, encoder, args.n, args.refine_steps, not args.no_robustness, SEEDS[split])
+            print_world(name, runs[split])
+        headline = runs.get("test", runs[splits[0]])
+        result[name] = {f"{headline_split(headline)}_seed": headline["seed"], **headline}
+        if args.split == "both":
+            result[name]["dev"] = runs["dev"]
     if args.json:
         print(json.dumps(result))
     return result

@@ -8,15 +8,13 @@ import pytest
 import torch
 
 from playground.inverse.encoder import EncoderConfig, SceneEncoder, confident_objects
-from playground.inverse.metrics import average_precision, match_scenes
+from playground.inverse.metrics import AP_THRESHOLDS, average_precision, match_scenes
 from playground.inverse.refine import _tensors, image_error, refine, soft_render_2d
 from playground.models.checkpoint import load, save
 from playground.models.data import load_world
 from playground.models.train import fit
 from worlds import Cube, Cylinder, Scene, Sphere, render, sample_scenes
 from worlds.scene import SLOT_DIM
-
-RANGE = (-3.0, 3.0)
 
 
 def two_objects():
@@ -39,8 +37,8 @@ def test_match_scenes_pairs_objects_by_position_whatever_the_order():
 def test_average_precision_perfect_predictions_score_one_at_every_threshold():
     truth = two_objects()
     predictions = [[(0.9, o) for o in truth.objects]]
-    for d in (math.inf, 0.1, 0.01):
-        assert average_precision(predictions, [truth], d, RANGE) == pytest.approx(1.0)
+    for d in AP_THRESHOLDS:
+        assert average_precision(predictions, [truth], d) == pytest.approx(1.0)
 
 
 def test_average_precision_duplicate_wrong_attribute_and_missing_object():
@@ -49,24 +47,42 @@ def test_average_precision_duplicate_wrong_attribute_and_missing_object():
     wrong_colour = dataclasses.replace(b, color="green")
     # ranked: a (TP), a again (FP: a is claimed), b with the wrong colour (FP) -> recall stops at 1/2
     predictions = [[(0.9, a), (0.8, a), (0.7, wrong_colour)]]
-    assert average_precision(predictions, [truth], math.inf, RANGE) == pytest.approx(0.5)
+    assert average_precision(predictions, [truth], math.inf) == pytest.approx(0.5)
     # only a predicted: b is missing, precision 1 up to recall 1/2
-    assert average_precision([[(0.9, a)]], [truth], math.inf, RANGE) == pytest.approx(0.5)
+    assert average_precision([[(0.9, a)]], [truth], math.inf) == pytest.approx(0.5)
     # a low-confidence false positive ranked below both true positives costs nothing
     spare = Cylinder(color="yellow", position=(0.0, 0.0))
-    assert average_precision([[(0.9, a), (0.8, b), (0.1, spare)]], [truth], math.inf, RANGE) == pytest.approx(1.0)
+    assert average_precision([[(0.9, a), (0.8, b), (0.1, spare)]], [truth], math.inf) == pytest.approx(1.0)
     # ranked above them: precisions 1/2 and 2/3 at recalls 1/2 and 1; interpolated, both count 2/3
-    assert average_precision([[(0.95, spare), (0.9, a), (0.8, b)]], [truth], math.inf, RANGE) == pytest.approx(2 / 3)
+    assert average_precision([[(0.95, spare), (0.9, a), (0.8, b)]], [truth], math.inf) == pytest.approx(2 / 3)
 
 
-def test_average_precision_position_threshold_is_in_normalised_units():
+def test_average_precision_a_double_hit_is_a_false_positive_even_beside_a_free_twin():
+    """Slot Attention's rule: a prediction takes the nearest true object with its attributes; if that one
+    is claimed it is a false positive, though another true object with the same attributes is free."""
+    twin_a = Cube(color="red", position=(-1.0, 0.0), size="large")
+    twin_b = Cube(color="red", position=(1.0, 0.0), size="large")
+    truth = Scene([twin_a, twin_b], view="2d")
+    near_a = dataclasses.replace(twin_a, position=(-0.9, 0.0))
+    # ranked: a itself (TP, claims a), then one near a (nearest is a, claimed: FP) -> recall 1/2
+    predictions = [[(0.9, twin_a), (0.8, near_a)]]
+    assert average_precision(predictions, [truth], math.inf) == pytest.approx(0.5)
+    # one prediction on each twin: both true positives
+    assert average_precision([[(0.9, twin_a), (0.8, twin_b)]], [truth], math.inf) == pytest.approx(1.0)
+
+
+def test_average_precision_thresholds_are_scene_units_unless_a_unit_is_given():
     truth = two_objects()
     a, b = truth.objects
-    shifted = dataclasses.replace(a, position=(a.position[0] + 0.06 * 6.0, a.position[1]))  # 0.06 of the range
+    shifted = dataclasses.replace(a, position=(a.position[0] + 0.3, a.position[1]))  # 0.3 scene units off
     predictions = [[(0.9, shifted), (0.8, b)]]
-    assert average_precision(predictions, [truth], 0.1, RANGE) == pytest.approx(1.0)
-    # at 0.05 the shifted one (ranked first) is a false positive: precision 1/2 at recall 1/2
-    assert average_precision(predictions, [truth], 0.05, RANGE) == pytest.approx(0.25)
+    assert average_precision(predictions, [truth], 0.5) == pytest.approx(1.0)
+    # at 0.25 the shifted one (ranked first) is a false positive: precision 1/2 at recall 1/2
+    assert average_precision(predictions, [truth], 0.25) == pytest.approx(0.25)
+    # the normalised variant: 0.3 of a 6-unit range is 0.05 of it
+    assert average_precision(predictions, [truth], 0.06, unit=6.0) == pytest.approx(1.0)
+    assert average_precision(predictions, [truth], 0.04, unit=6.0) == pytest.approx(0.25)
+    assert AP_THRESHOLDS == (math.inf, 1.0, 0.5, 0.25, 0.125)
 
 
 @pytest.fixture(scope="module")
