@@ -213,6 +213,20 @@ def test_samples_are_bits_seeded_and_streamed():
         model.sample(2000)
 
 
+def test_samples_are_bernoulli_draws_and_the_mode_is_a_named_option():
+    """With W = 0 every visible bit is an independent Bernoulli(sigmoid(b)): a sample must show that
+    rate, and `mode=True` the thresholded p(v | h) > 1/2 (all zeros at a rate below 1/2)."""
+    model = RBM(RBMConfig(image_size=4, hidden=3, chains=4, sampling_sweeps=3))
+    with torch.no_grad():
+        model.W.zero_()
+        model.b.fill_(math.log(0.3 / 0.7))  # sigmoid(b) = 0.3
+    draws = model.sample(512, generator=torch.Generator().manual_seed(0))
+    rate = float((draws == 255).float().mean())
+    assert abs(rate - 0.3) < 0.01, rate  # 24,576 bits: the standard error is 0.003
+    mode = model.sample(512, generator=torch.Generator().manual_seed(0), mode=True)
+    assert int(mode.count_nonzero()) == 0
+
+
 def test_checkpoint_round_trip_keeps_weights_and_log_z(tmp_path):
     model = random_tiny_rbm()
     images = bits_to_images(all_bits(12)[::97])

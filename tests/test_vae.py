@@ -101,6 +101,20 @@ def test_decode_picks_each_subpixels_most_likely_byte():
         assert (log_p(moved.to(torch.uint8)) <= log_p(best)).all()
 
 
+def test_samples_draw_from_p_x_given_z_and_the_mode_is_a_named_option(monkeypatch):
+    """Given fixed nibble logits (high nibble 0 or 1 with probability 0.8 / 0.2, low nibble always 5),
+    a sample's bytes are 5 or 21 at those rates; `mode=True` gives the most likely byte, 5, everywhere."""
+    model = tiny().eval()
+    logits = torch.full((1, 3, 2, 16, 8, 8), -1e9)
+    logits[:, :, 0, 0], logits[:, :, 0, 1] = math.log(0.8), math.log(0.2)
+    logits[:, :, 1, 5] = 0.0
+    monkeypatch.setattr(model, "_logits", lambda z, cond: logits.expand(z.shape[0], -1, -1, -1, -1, -1))
+    draws = model.sample(256, generator=torch.Generator().manual_seed(0))
+    assert set(draws.unique().tolist()) == {5, 21}
+    assert abs(float((draws == 21).float().mean()) - 0.2) < 0.01  # 49,152 bytes: standard error 0.002
+    assert set(model.sample(256, generator=torch.Generator().manual_seed(0), mode=True).unique().tolist()) == {5}
+
+
 def test_encode_and_interpolate(data):
     model = tiny().eval()
     codes = model.encode(data.images[:3])

@@ -319,8 +319,13 @@ class RBM(Model):
         generator: torch.Generator | None = None,
         every: int = 100,
         sweeps: int | None = None,
+        mode: bool = False,
     ):
-        """Gibbs chains from base-rate starts; yields uint8 (n, C, H, W) every `every` sweeps, then the last."""
+        """Gibbs chains from base-rate starts; yields uint8 (n, C, H, W) every `every` sweeps, then the last.
+
+        Each picture is the chain's visible state v, a draw from the model. With `mode`, it is instead the
+        most likely bits given the chain's hidden state, p(v = 1 | h) > 1/2 (what Hinton's guide shows):
+        cleaner, but not a sample, so never score it as one."""
         self._check_condition(condition)
         sweeps = sweeps or self.config.sampling_sweeps
         if not 0 < n <= MAX_SAMPLES:
@@ -335,9 +340,8 @@ class RBM(Model):
             p_v = torch.sigmoid(h @ self.W.T + self.b)  # (n, D): p(v = 1 | h)
             v = torch.bernoulli(p_v, generator=generator)
             if sweep % every == 0 or sweep == sweeps:
-                # shown: the most likely bits given the chain's hidden state, p(v | h) > 1/2 (Hinton's
-                # guide shows p(v | h) rather than a draw: the draw adds independent pixel noise on top)
-                yield ((p_v > 0.5).reshape(n, C, size, size) * 255).to(torch.uint8)  # (n, C, H, W), 0 or 255
+                bits = (p_v > 0.5) if mode else v
+                yield (bits.reshape(n, C, size, size) * 255).to(torch.uint8)  # (n, C, H, W), 0 or 255
 
     def sample(
         self,
@@ -346,9 +350,12 @@ class RBM(Model):
         *,
         generator: torch.Generator | None = None,
         sweeps: int | None = None,
+        mode: bool = False,
     ) -> torch.Tensor:
+        """uint8 (n, C, H, W): the visible states of n Gibbs chains after `sweeps` sweeps (draws), or with
+        `mode` the thresholded p(v | h) > 1/2 of their last hidden states (see `sample_steps`)."""
         sweeps = sweeps or self.config.sampling_sweeps
-        *_, images = self.sample_steps(n, condition, generator=generator, every=sweeps, sweeps=sweeps)
+        *_, images = self.sample_steps(n, condition, generator=generator, every=sweeps, sweeps=sweeps, mode=mode)
         return images
 
 

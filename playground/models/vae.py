@@ -403,23 +403,44 @@ class VAE(Model):
         return self._posterior(x, self._condition(condition, x.shape[0]))[0]
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        """uint8 (B, C, H, W): the most likely image given z, each subpixel's most likely byte."""
+    def decode(
+        self,
+        z: torch.Tensor,
+        condition: torch.Tensor | None = None,
+        *,
+        draw: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """uint8 (B, C, H, W) given codes z: the most likely image (each nibble's most likely value), or with
+        `draw` an image drawn from p(x | z), every nibble from its own categorical (they are independent
+        given z, which is what the likelihood assumes)."""
         if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
             raise ValueError(f"z must have shape (n, {self.config.latent_dim}), got {tuple(z.shape)}")
         if not 1 <= z.shape[0] <= MAX_SAMPLES:
             raise ValueError(f"can decode 1..{MAX_SAMPLES} codes at once, got {z.shape[0]}")
-        nibbles = self._logits(z, self._condition(condition, z.shape[0])).argmax(3)  # (B, C, 2, H, W)
+        logits = self._logits(z, self._condition(condition, z.shape[0]))  # (B, C, 2, 16, H, W)
+        if draw:
+            probs = logits.movedim(3, -1).softmax(-1)  # (B, C, 2, H, W, 16)
+            flat = torch.multinomial(probs.reshape(-1, NIBBLE).cpu(), 1, generator=generator)
+            nibbles = flat.view(probs.shape[:-1]).to(logits.device)  # (B, C, 2, H, W)
+        else:
+            nibbles = logits.argmax(3)  # (B, C, 2, H, W)
         return (NIBBLE * nibbles[:, :, 0] + nibbles[:, :, 1]).to(torch.uint8)  # (B, C, H, W)
 
     @torch.no_grad()
     def sample(
-        self, n: int, condition: torch.Tensor | None = None, *, generator: torch.Generator | None = None
+        self,
+        n: int,
+        condition: torch.Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        mode: bool = False,
     ) -> torch.Tensor:
-        """uint8 (n, C, H, W): z ~ p(z) (N(0, I), or the fitted mixture), then the decoder's most likely image."""
+        """uint8 (n, C, H, W): z ~ p(z) (N(0, I), or the fitted mixture), then x ~ p(x | z): a draw from the
+        model. With `mode`, the decoder's most likely image for each z instead (cleaner, not a sample)."""
         if not 1 <= n <= MAX_SAMPLES:
             raise ValueError(f"n must be in 1..{MAX_SAMPLES}, got {n}")
-        return self.decode(self._prior_sample(n, generator), condition)
+        return self.decode(self._prior_sample(n, generator), condition, draw=not mode, generator=generator)
 
     @torch.no_grad()
     def interpolate(
