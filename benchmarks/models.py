@@ -7,12 +7,18 @@
 It trains nothing: it loads `playground/weights/*.safetensors` (see `python -m playground.models.pretrained`).
 For each family's unconditional model, on the `exact` world (768 equally likely scenes, H = log2 768):
   * likelihood kind, bits/dim and bits/image over the world's scenes (every `--every`-th: the world
-    is uniform, so a regular subset is unbiased), and the gap to the entropy in bits/image: the KL
-    from the truth for exact likelihoods, an upper bound on it for bounds, an AIS estimate for the RBM;
-  * samples (64, seed 0): validity, the fraction that are a world image (at most 2 of 1,024 pixels off
-    by more than 24 levels from the nearest of the 768, `scores.parse_samples`), how many distinct world
-    scenes they hit, the fraction that are empty (the ground alone: the commonest failure) and the
-    median fraction of wrong pixels against the nearest world image;
+    is uniform, so a regular subset is unbiased), and the gap to the entropy in bits/image, each with
+    what it is as a cost (`likelihood_bound`): exact (PixelCNN: the gap is the KL from the truth), an
+    upper bound (VAE, flow, diffusion), a lower bound (the RBM, whose log Z is floored by the scored
+    images themselves) or an estimate (AIS, with its relative error); upper and lower bounds are
+    printed in separate columns;
+  * samples: `--samples` draws (512) for each of `--seeds` (0 1 2), as mean and standard deviation over
+    the seeds: validity, the fraction that are a world image (at most 2 of 1,024 pixels off by more
+    than 24 levels from the nearest of the 768, `scores.parse_samples`), the fraction that are empty
+    (the ground alone: the commonest failure), the median fraction of wrong pixels, and the distinct
+    world scenes they hit, as coverage beside the ceiling a perfect sampler reaches with as many draws;
+    for the families that also offer their mode image (VAE: the decoder's most likely image; RBM: the
+    thresholded p(v | h)), its validity in a separate column (`validity_mode`): not a sample;
   * for the unnormalized EBM, which has no bits, the fraction of its samples it rates above the median
     world image (`scores.samples_above_world`; at most about half for a model that knows the world);
   * sampling speed in ms per image at batch 64 (one call, after a warm-up; diffusion with 100 respaced
@@ -37,9 +43,10 @@ from playground.evaluation.compare import LOG_PROB_OPTIONS  # noqa: E402  (the e
 from playground.evaluation.scores import (  # noqa: E402
     WithOptions,
     conditional_faithfulness,
+    draw,
     likelihood_scores,
-    parse_samples,
     sample_ms_per_image,
+    sample_scores,
     samples_above_world,
 )
 from playground.models import pretrained  # noqa: E402
@@ -49,13 +56,16 @@ from playground.models.registry import FAMILIES  # noqa: E402
 EVERY = {"vae": 4, "diffusion": 8}
 # diffusion samples with 100 respaced steps, as the app does (its time grows linearly with the steps)
 SAMPLE_OPTIONS = {"diffusion": {"steps": 100}}
+# families whose sample() also offers a mode image (mode=True): cleaner, but not a draw from the model
+HAS_MODE = ("vae", "rbm")
+SAMPLES, SEEDS = 512, (0, 1, 2)
 
 
-def score_family(family: str, every: int | None) -> dict:
-    return score_model(pretrained.load(family), every)
+def score_family(family: str, every: int | None, samples: int = SAMPLES, seeds=SEEDS) -> dict:
+    return score_model(pretrained.load(family), every, samples=samples, seeds=seeds)
 
 
-def score_model(model, every: int | None, likelihood: bool = True) -> dict:
+def score_model(model, every: int | None, likelihood: bool = True, samples: int = SAMPLES, seeds=SEEDS) -> dict:
     """One family's row for any model of it: likelihood (unless `likelihood` is False), samples, speed."""
     family, extra = model.family, getattr(model, "checkpoint_extra", {})
     row = {}
@@ -64,15 +74,17 @@ def score_model(model, every: int | None, likelihood: bool = True) -> dict:
         scored = WithOptions(model, LOG_PROB_OPTIONS.get(family, {}))
         row = likelihood_scores(scored, "exact", every or EVERY.get(family, 1))
         row["likelihood_seconds"] = time.perf_counter() - start
+        if family == "rbm":  # its log Z: AIS's estimate with its error, and the floor from the scored images
+            row["ais_log_z"], row["ais_relative_error"] = float(model.log_z), float(model.log_z_stderr)
+            row["log_z_floor"] = float(model.log_z_floor)
     options = SAMPLE_OPTIONS.get(family, {})
-    samples = model.sample(64, generator=torch.Generator().manual_seed(0), **options)
-    parse = parse_samples(samples, binarized=family == "rbm")
-    row["validity"] = float(parse.valid.float().mean())
-    row["scenes_hit"] = int(parse.index[parse.valid].unique().numel())
-    row["empty"] = float(parse.empty.float().mean())
-    row["median_wrong_pixels"] = float(parse.wrong.median())
+    row.update(sample_scores(model, samples, seeds, binarized=family == "rbm", **options))
+    row["validity_mode"] = row["validity_mode_spread"] = None
+    if family in HAS_MODE:
+        mode = sample_scores(model, samples, seeds, binarized=family == "rbm", mode=True, **options)
+        row["validity_mode"], row["validity_mode_spread"] = mode["validity"], mode["validity_spread"]
     if model.likelihood == "unnormalized":  # no bits to print: does it at least rank the world above its samples?
-        row["samples_above_world"] = samples_above_world(model, samples)
+        row["samples_above_world"] = samples_above_world(model, draw(model, 64, seeds[0], **options))
     row["sample_ms_per_image"] = sample_ms_per_image(model, 64, **options)
     row["sample_options"] = options
     row["train_minutes"] = extra.get("seconds", float("nan")) / 60
@@ -90,7 +102,8 @@ def score_conditional(name: str) -> dict:
 
 
 def fmt(value, spec):
-    return "—" if value is None else format(value, spec)
+    """`value` formatted by `spec`, or a dash as wide as the spec asks."""
+    return format("—", f">{spec.split('.')[0]}") if value is None else format(value, spec)
 
 
 def main(argv=None) -> dict:
@@ -98,29 +111,50 @@ def main(argv=None) -> dict:
     parser.add_argument("--only", nargs="+", choices=sorted(FAMILIES), help="score only these families")
     parser.add_argument("--every", type=int, default=None, help="score every k-th world scene (default per family)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--samples", type=int, default=SAMPLES, help="draws per seed (1..4096)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="sampling seeds (2 or more)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     args = parser.parse_args(argv)
+    if not 1 <= args.samples <= 4096:
+        parser.error("--samples must be in 1..4096")
+    if len(set(args.seeds)) < 2:
+        parser.error("--seeds needs at least two different seeds: a spread needs them")
     torch.set_num_threads(args.threads)
     present = set(pretrained.available())
     result: dict = {}
     print(
-        f"{'family':<10} {'likelihood':<12} {'bits/dim':>9} {'bits/img':>9} {'gap bits':>9} "
-        f"{'valid':>6} {'hit':>4} {'empty':>6} {'wrong px':>8} {'ms/img':>8} {'train min':>9}"
+        f"bits/image as a cost: exact or an upper bound (left), a lower bound or an estimate (right); samples: "
+        f"{args.samples} draws x seeds {' '.join(map(str, args.seeds))}, mean ± sd over the seeds"
+    )
+    print(
+        f"{'family':<10} {'bound':<9} {'exact/upper':>11} {'lower/est.':>10} {'gap bits':>9} "
+        f"{'valid':>11} {'mode valid':>10} {'coverage (ceiling)':>18} {'empty':>6} {'wrong px':>8} {'ms/img':>7} "
+        f"{'train min':>9}"
     )
     for family in args.only or list(FAMILIES):
         if family not in present:
             print(f"{family:<10} (no shipped weights: python -m playground.models.pretrained {family})")
             continue
-        row = result[family] = score_family(family, args.every)
+        row = result[family] = score_family(family, args.every, args.samples, args.seeds)
+        upper = row["bits_per_image"] if row["likelihood_bound"] in ("exact", "upper") else None
+        lower = row["bits_per_image"] if row["likelihood_bound"] in ("lower", "estimate") else None
         print(
-            f"{family:<10} {row['likelihood_kind']:<12} {fmt(row['bits_per_dim'], '9.4f')} "
-            f"{fmt(row['bits_per_image'], '9.1f')} {fmt(row['gap_bits_per_image'], '9.1f')} "
-            f"{row['validity']:6.2f} {row['scenes_hit']:4d} {row['empty']:6.2f} {row['median_wrong_pixels']:8.2%} "
-            f"{row['sample_ms_per_image']:8.1f} "
-            f"{row['train_minutes']:9.1f}",
+            f"{family:<10} {row['likelihood_bound']:<9} {fmt(upper, '11.1f')} {fmt(lower, '10.1f')} "
+            f"{fmt(row['gap_bits_per_image'], '9.1f')} {row['validity']:5.2f} ± {row['validity_spread']:.2f} "
+            f"{fmt(row['validity_mode'], '10.2f')} "
+            f"{row['coverage']:9.3f} ({row['coverage_ceiling']:.3f}) {row['empty']:6.2f} "
+            f"{row['median_wrong_pixels']:8.2%} {row['sample_ms_per_image']:7.1f} {row['train_minutes']:9.1f}",
             flush=True,
         )
     print(f"entropy of the exact world: {result[next(iter(result))]['entropy_bits']:.3f} bits/image" if result else "")
+    if "rbm" in result:
+        r = result["rbm"]
+        print(
+            f"rbm: log Z by AIS {r['ais_log_z']:,.1f} (relative error of Z {r['ais_relative_error']:.2f}); the floor "
+            f"from the scored images {r['log_z_floor']:,.1f} nats is larger, so its bits are a lower bound on the cost"
+            if r["likelihood_bound"] == "lower"
+            else f"rbm: log Z by AIS {r['ais_log_z']:,.1f} (relative error of Z {r['ais_relative_error']:.2f})"
+        )
     for family, row in result.items():
         if "samples_above_world" in row:
             print(

@@ -89,6 +89,24 @@ class WithOptions:
         return self.model.log_prob(x, condition, **self.options)
 
 
+def likelihood_bound(model) -> str:
+    """What a model's bits/image are as a cost: "exact" (PixelCNN), "upper" (an upper bound on the cost: the
+    VAE's ELBO and IWAE, the flow's dequantized density, the DDPM bound), "lower" (a lower bound on the
+    cost: the RBM when its log Z is the exact floor from the scored images, which lies below the true
+    log Z), "estimate" (the RBM with AIS's log Z: an estimate, with its relative error beside it) or
+    "none" (no bits: a GAN, an unnormalized EBM). Upper and lower bounds never share a column."""
+    kind = model.likelihood
+    if kind == "exact":
+        return "exact"
+    if kind == "bound":
+        return "upper"
+    if kind == "estimate":
+        inner = getattr(model, "model", model)  # WithOptions wraps the model
+        floor, log_z = float(getattr(inner, "log_z_floor", -math.inf)), float(getattr(inner, "log_z", math.nan))
+        return "lower" if floor > log_z or (math.isnan(log_z) and floor > -math.inf) else "estimate"
+    return "none"
+
+
 def likelihood_scores(model, world_name: str = "exact", every: int = 1) -> dict:
     """Cross-entropy of `model` on the exact world's scenes (every `every`-th one: the world is uniform,
     so any regular subset is an unbiased estimate), in bits/dim and bits/image, and its gap to H."""
@@ -97,6 +115,7 @@ def likelihood_scores(model, world_name: str = "exact", every: int = 1) -> dict:
     if kind == "none":
         return {
             "likelihood_kind": kind,
+            "likelihood_bound": "none",
             "bits_per_dim": None,
             "bits_per_image": None,
             "entropy_bits": world.entropy_bits,
@@ -118,6 +137,7 @@ def likelihood_scores(model, world_name: str = "exact", every: int = 1) -> dict:
     if kind == "unnormalized":  # -E(x) is log q(x) + log Z for an unknown log Z
         return {
             "likelihood_kind": kind,
+            "likelihood_bound": "none",
             "bits_per_dim": None,
             "bits_per_image": None,
             "unnormalized_bits_per_image": cross_entropy,
@@ -126,6 +146,7 @@ def likelihood_scores(model, world_name: str = "exact", every: int = 1) -> dict:
         }
     return {
         "likelihood_kind": kind,
+        "likelihood_bound": likelihood_bound(model),  # after log_prob: the RBM's log Z is estimated by then
         "bits_per_dim": cross_entropy / dims,
         "bits_per_image": cross_entropy,
         "entropy_bits": entropy,
@@ -174,6 +195,63 @@ def parse_samples(samples: torch.Tensor, world: ExactWorld | None = None, binari
     empty = ((samples.float() - ground[:, None, None]).abs() <= WRONG_LEVELS).flatten(1).all(1)
     objects = [world.scenes[int(i)].objects[0] for i in index]
     return Parse(index, rmse, wrong, empty, [o.shape for o in objects], [nearest_color_name(o.color) for o in objects])
+
+
+def coverage_ceiling(probabilities, draws: int) -> float:
+    """The fraction of a world's M outcomes that a perfect sampler hits, in expectation, with `draws`
+    draws: (1/M) sum_m 1 - (1 - p_m)^N. Uniform over M = 768 scenes: 1 - (767/768)^N, 0.728 at N = 1,000
+    and 0.487 at N = 512; the ceiling against which a model's coverage is read."""
+    p = np.asarray(probabilities, np.float64)
+    return float(np.mean(1.0 - (1.0 - p) ** draws))
+
+
+def draw(model, n: int, seed: int, condition: torch.Tensor | None = None, batch: int = 128, **options) -> torch.Tensor:
+    """n samples (uint8, n, C, H, W) from one generator seeded with `seed`, drawn `batch` at a time."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        return torch.cat(
+            [
+                model.sample(
+                    min(batch, n - k),
+                    None if condition is None else condition[k : k + batch],
+                    generator=generator,
+                    **options,
+                )
+                for k in range(0, n, batch)
+            ]
+        )
+
+
+def sample_scores(model, n: int = 512, seeds=(0, 1, 2), binarized: bool = False, **options) -> dict:
+    """Samples checked against the exact world: n draws for each seed, parsed (`parse_samples`), reported as
+    the mean over seeds with the sample standard deviation across them (`*_spread`): validity, empty,
+    median wrong pixels, distinct scenes hit (its mean) and coverage (hit / M) beside the ceiling a perfect
+    sampler reaches with the same n (M = 768 scenes, or for `binarized` the world's distinct bit images)."""
+    world = exact_world()
+    if binarized:
+        _, _, p = binarized_entropy_bits(world)
+    else:
+        p = np.full(len(world.scenes), 1.0 / len(world.scenes))
+    per_seed = []
+    for seed in seeds:
+        parse = parse_samples(draw(model, n, seed, **options), world, binarized=binarized)
+        hit = int(parse.index[parse.valid].unique().numel())
+        per_seed.append(
+            {
+                "validity": float(parse.valid.float().mean()),
+                "empty": float(parse.empty.float().mean()),
+                "median_wrong_pixels": float(parse.wrong.median()),
+                "scenes_hit": hit,
+                "coverage": hit / len(p),
+            }
+        )
+    out = {"samples": n, "seeds": list(seeds), "coverage_ceiling": coverage_ceiling(p, n)}
+    for key in per_seed[0]:
+        values = np.array([r[key] for r in per_seed], np.float64)
+        out[key] = float(values.mean())
+        out[f"{key}_spread"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    out["validity_per_seed"] = [r["validity"] for r in per_seed]
+    return out
 
 
 def sample_ms_per_image(model, n: int = 64, condition: torch.Tensor | None = None, **kwargs) -> float:
