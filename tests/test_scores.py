@@ -6,9 +6,12 @@ import torch
 
 from playground.evaluation.scores import (
     binarized_entropy_bits,
+    coverage_ceiling,
     exact_world,
+    likelihood_bound,
     likelihood_scores,
     parse_samples,
+    sample_scores,
     world_tensor,
 )
 
@@ -133,3 +136,50 @@ def test_samples_above_world_counts_the_samples_ranked_over_the_median_world_ima
     ranked = world[scores.argsort()]  # the world from least to most liked
     assert samples_above_world(model, ranked[:16], every=1) == 0.0
     assert samples_above_world(model, ranked[-16:], every=1) == 1.0
+
+
+def test_the_coverage_ceiling_is_the_expected_share_of_scenes_a_perfect_sampler_hits():
+    assert math.isclose(coverage_ceiling([1 / 768] * 768, 1000), 1 - (767 / 768) ** 1000)
+    assert round(coverage_ceiling([1 / 768] * 768, 1000), 3) == 0.728  # the reference's figure
+    assert coverage_ceiling([0.5, 0.5], 1) == 0.5 and coverage_ceiling([1.0, 0.0], 5) == 0.5
+
+
+class PerfectSampler:
+    """Draws world images uniformly: every sample valid, coverage at its ceiling up to chance."""
+
+    family, likelihood = "fake", "exact"
+
+    def __init__(self):
+        self.images = world_tensor(exact_world())
+
+    def sample(self, n, condition=None, *, generator=None, mode=False):
+        index = torch.randint(len(self.images), (n,), generator=generator)
+        return torch.zeros_like(self.images[:n]) if mode else self.images[index]
+
+
+def test_sample_scores_are_means_over_seeds_with_their_spread_and_the_ceiling():
+    model = PerfectSampler()
+    scores = sample_scores(model, n=256, seeds=(0, 1, 2))
+    assert scores["validity"] == 1.0 and scores["validity_spread"] == 0.0 and scores["empty"] == 0.0
+    assert len(scores["validity_per_seed"]) == 3 and scores["samples"] == 256
+    ceiling = coverage_ceiling([1 / 768] * 768, 256)
+    assert math.isclose(scores["coverage_ceiling"], ceiling)
+    assert abs(scores["coverage"] - ceiling) < 0.05 and scores["coverage_spread"] >= 0
+    assert math.isclose(scores["coverage"], scores["scenes_hit"] / 768)
+    black = sample_scores(model, n=16, seeds=(0, 1), mode=True)  # options reach sample(): a black "mode"
+    assert black["validity"] == 0.0 and black["median_wrong_pixels"] == 1.0
+
+
+def test_likelihood_bound_names_what_the_bits_are_as_a_cost():
+    model = Uniform(768)
+    assert likelihood_bound(model) == "exact"
+    model.likelihood = "bound"
+    assert likelihood_bound(model) == "upper"
+    for kind in ("none", "unnormalized"):
+        model.likelihood = kind
+        assert likelihood_bound(model) == "none"
+    model.likelihood = "estimate"
+    model.log_z, model.log_z_floor = torch.tensor(10.0), torch.tensor(12.0)  # the floor beats AIS
+    assert likelihood_bound(model) == "lower"
+    model.log_z_floor = torch.tensor(8.0)
+    assert likelihood_bound(model) == "estimate"
