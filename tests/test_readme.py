@@ -27,3 +27,8 @@ def test_a_readme_example_runs(number, monkeypatch, capsys):
     monkeypatch.chdir(ROOT)  # the examples name docs/ pictures and write under build/
     exec(compile(BLOCKS[number], f"README.md, Python example {number + 1}", "exec"), {"__name__": "readme"})
     assert capsys.readouterr().out.strip() or "print(" not in BLOCKS[number]
+
+
+def test_the_readme_stays_a_users_page():
+    """At most 400 lines: the research record lives in docs/, one page per topic."""
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 400
