@@ -14,14 +14,14 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_a_perfect_sampler_is_valid_faithful_and_covers_the_world():
-    scores = ev.sample_scores(world_tensor(exact_world()))  # every world image once: the true distribution
+    scores = ev.sample_fidelity(world_tensor(exact_world()))  # every world image once: the true distribution
     assert scores["validity"] == 1.0 and scores["coverage"] == 1.0
     assert scores["attribute_tv"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_a_constant_sampler_covers_one_scene_and_is_far_from_the_prior():
     images = world_tensor(exact_world())[5:6].repeat(40, 1, 1, 1)
-    scores = ev.sample_scores(images)
+    scores = ev.sample_fidelity(images)
     assert scores["validity"] == 1.0 and scores["coverage"] == pytest.approx(1 / 768)
     # one shape of 3, one colour of 8, one size of 2, one place of 16: TV = 1 - 1/k for each
     assert scores["attribute_tv"] == pytest.approx(np.mean([2 / 3, 7 / 8, 1 / 2, 15 / 16]))
@@ -36,7 +36,7 @@ def test_the_encoder_parses_world_images_and_refuses_noise():
 
 def test_noise_is_not_valid_and_has_no_attribute_distribution():
     noise = torch.randint(0, 256, (8, 3, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
-    scores = ev.sample_scores(noise)
+    scores = ev.sample_fidelity(noise)
     assert scores["validity"] == 0.0 and scores["coverage"] == 0.0 and scores["attribute_tv"] is None
 
 
@@ -81,11 +81,19 @@ def test_a_tiny_evaluation_runs_end_to_end_and_writes_every_format(tmp_path):
         assert 0 <= row["validity"] <= 1 and row["png_bits_per_image"] > 0
     assert result["gan"]["likelihood_kind"] == "none" and result["gan"]["bits_per_dim"] is None
     assert result["vae"]["bits_per_dim"] > 0 and result["vae"]["probe_accuracy"] is not None
+    # the VAE's bits are an upper bound on the cost: its column, never the lower bounds' one
+    assert result["vae"]["likelihood_bound"] == "upper" and result["vae"]["bits_per_dim_lower"] is None
+    assert result["vae"]["bits_per_dim_upper"] == result["vae"]["bits_per_dim"]
     assert min(r["sample_ratio_to_fastest"] for r in result.values()) == 1.0
     md = ev.markdown(result)
     assert md.count("\n") == 4 and "| gan |" in md
     ev.write_csv(result, tmp_path / "t.csv")
-    assert (tmp_path / "t.csv").read_text().splitlines()[0].startswith("family,likelihood_kind")
+    assert (
+        (tmp_path / "t.csv")
+        .read_text()
+        .splitlines()[0]
+        .startswith("family,likelihood_bound,bits_per_dim_upper,bits_per_dim_lower")
+    )
 
 
 def test_the_cli_refuses_bad_budgets(capsys):
@@ -100,7 +108,10 @@ def test_the_shipped_evaluation_has_every_key():
     result = json.loads(ev.RESULTS.read_text())
     keys = {
         "likelihood_kind",
+        "likelihood_bound",
         "bits_per_dim",
+        "bits_per_dim_upper",
+        "bits_per_dim_lower",
         "gap_bits_per_image",
         "seed_spread",
         "sample_ms_per_image",

@@ -701,9 +701,10 @@ MAX_LIVE_MINUTES = 1.0  # training minutes per run of a live evaluation in the a
 MAX_LIVE_SAMPLES = 256
 EVALUATION_HEADERS = (
     "family",
-    "likelihood",
-    "bits/dim",
-    "gap to H (bits/img)",
+    "likelihood (as a cost)",
+    "bits/dim: exact or ≤",
+    "bits/dim: ≥ or estimate",
+    "gap to H (bits/img): exact or ≤",
     "seed spread",
     "diverged",
     "roughness",
@@ -719,9 +720,10 @@ EVALUATION_HEADERS = (
 )
 _EVALUATION_KEYS = (
     "family",
-    "likelihood_kind",
-    "bits_per_dim",
-    "gap_bits_per_image",
+    "likelihood_bound",
+    "bits_per_dim_upper",
+    "bits_per_dim_lower",
+    "gap_bits_per_image_upper",
     "seed_spread",
     "diverged",
     "roughness",
