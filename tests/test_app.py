@@ -421,7 +421,7 @@ def test_compare_tab_shows_the_shipped_evaluation():
 def test_compare_tab_runs_a_live_evaluation_and_reports_bad_input():
     steps = list(compare.compare_live(["gan"], 0.01, 1, 16, progress=_quiet_progress))
     rows, figure, lecture, status = steps[-1]
-    assert status.startswith("✅") and rows[0][0] == "gan" and len(rows[0]) == 16
+    assert status.startswith("✅") and rows[0][0] == "gan" and len(rows[0]) == 17  # bits: upper and lower columns
     assert [t.type for t in figure.data][:1] == ["bar"] and "| gan | unstable →" in lecture
     assert "choose at least one family" in next(compare.compare_live([], 0.1, 1, 16, progress=_quiet_progress))[-1]
     assert "minutes per run" in list(compare.compare_live(["gan"], 9, 1, 16, progress=_quiet_progress))[-1][-1]
