@@ -265,10 +265,24 @@ def sample_ms_per_image(model, n: int = 64, condition: torch.Tensor | None = Non
 HELD_OUT = ("cylinder", "red")  # the combination exact-holdout never shows
 
 
-def conditional_faithfulness(model, n: int = 64, seed: int = 0) -> dict:
+def conditional_faithfulness(model, n: int = 64, seeds=(0,)) -> dict:
     """Ask a conditional model (class or caption) for every (shape, colour) the world draws (not the
-    palette's extra colours, which no training image shows) and for the held-out red cylinder; the fraction of samples whose nearest world scene has the asked shape and
-    colour (`*_match`), the asked colour alone (`*_colour_match`), and that are valid world images."""
+    palette's extra colours, which no training image shows) and for the held-out red cylinder, about n
+    draws each (n // 23 per seen class), for each seed: the fraction of draws whose nearest world scene
+    has the asked shape and colour (`*_match`), the asked colour alone (`*_colour_match`), and that are
+    valid world images (`*_valid`); the mean over the seeds, with their standard deviation (`*_spread`)
+    when there are several."""
+    per_seed = [_faithfulness(model, n, seed) for seed in seeds]
+    out = {"samples": n, "seeds": list(seeds)}
+    for key in per_seed[0]:
+        values = np.array([r[key] for r in per_seed], np.float64)
+        out[key] = float(values.mean())
+        if len(values) > 1:
+            out[f"{key}_spread"] = float(values.std(ddof=1))
+    return out
+
+
+def _faithfulness(model, n: int, seed: int) -> dict:
     from playground.models.data import class_condition
     from playground.models.text import encode_captions
     from worlds.scene import COLOR_NAMES, SHAPES
@@ -284,8 +298,7 @@ def conditional_faithfulness(model, n: int = 64, seed: int = 0) -> dict:
         else:
             condition = encode_captions([f"a {('large', 'small')[i % 2]} {c} {s}" for i, (s, c) in enumerate(asked)])
         options = {"steps": 100, "guidance": 2.0} if model.family == "diffusion" else {}
-        samples = model.sample(len(condition), condition, generator=torch.Generator().manual_seed(seed), **options)
-        parse = parse_samples(samples)
+        parse = parse_samples(draw(model, len(condition), seed, condition, **options))
         match = [(s, c) == (ps, pc) for (s, c), ps, pc in zip(asked, parse.shape, parse.color)]
         colour = [c == pc for (_, c), pc in zip(asked, parse.color)]
         out[f"{label}_match"] = sum(match) / len(match)
