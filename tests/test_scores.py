@@ -106,6 +106,8 @@ def test_a_faithful_model_scores_one_on_every_class_the_world_draws():
 
     scores = conditional_faithfulness(Oracle())
     assert scores == {
+        "samples": 64,
+        "seeds": [0],
         "seen_match": 1.0,
         "seen_colour_match": 1.0,
         "seen_valid": 1.0,
@@ -113,6 +115,8 @@ def test_a_faithful_model_scores_one_on_every_class_the_world_draws():
         "held_out_colour_match": 1.0,
         "held_out_valid": 1.0,
     }
+    several = conditional_faithfulness(Oracle(), n=23, seeds=(0, 1))  # a spread for each score, here 0
+    assert several["seen_valid"] == 1.0 and several["seen_valid_spread"] == 0.0 and several["seeds"] == [0, 1]
 
 
 class PrefersGrey:
