@@ -123,15 +123,16 @@ def main(argv=None) -> dict:
     torch.set_num_threads(args.threads)
     present = set(pretrained.available())
     result: dict = {}
-    print(
-        f"bits/image as a cost: exact or an upper bound (left), a lower bound or an estimate (right); samples: "
-        f"{args.samples} draws x seeds {' '.join(map(str, args.seeds))}, mean ± sd over the seeds"
-    )
-    print(
-        f"{'family':<10} {'bound':<9} {'exact/upper':>11} {'lower/est.':>10} {'gap bits':>9} "
-        f"{'valid':>11} {'mode valid':>10} {'coverage (ceiling)':>18} {'empty':>6} {'wrong px':>8} {'ms/img':>7} "
-        f"{'train min':>9}"
-    )
+    if not args.conditional:
+        print(
+            f"bits/image as a cost: exact or an upper bound (left), a lower bound or an estimate (right); samples: "
+            f"{args.samples} draws x seeds {' '.join(map(str, args.seeds))}, mean ± sd over the seeds"
+        )
+        print(
+            f"{'family':<10} {'bound':<9} {'exact/upper':>11} {'lower/est.':>10} {'gap bits':>9} "
+            f"{'valid':>11} {'mode valid':>10} {'coverage (ceiling)':>18} {'empty':>6} {'wrong px':>8} {'ms/img':>7} "
+            f"{'train min':>9}"
+        )
     for family in [] if args.conditional else args.only or list(FAMILIES):
         if family not in present:
             print(f"{family:<10} (no shipped weights: python -m playground.models.pretrained {family})")
