@@ -9,8 +9,9 @@ For each family's unconditional model, on the `exact` world (768 equally likely 
   * likelihood kind, bits/dim and bits/image over the world's scenes (every `--every`-th: the world
     is uniform, so a regular subset is unbiased), and the gap to the entropy in bits/image, each with
     what it is as a cost (`likelihood_bound`): exact (PixelCNN: the gap is the KL from the truth), an
-    upper bound (VAE, flow, diffusion), a lower bound (the RBM, whose log Z is floored by the scored
-    images themselves) or an estimate (AIS, with its relative error); upper and lower bounds are
+    upper bound (VAE, flow, diffusion), an estimate (the RBM: log Z by importance sampling over its hidden
+    units, with the relative error of Z), or a lower bound (an RBM whose log Z estimate falls below the
+    exact floor from the scored images, as AIS from the base rate did); upper and lower bounds are
     printed in separate columns;
   * samples: `--samples` draws (512) for each of `--seeds` (0 1 2), as mean and standard deviation over
     the seeds: validity, the fraction that are a world image (at most 2 of 1,024 pixels off by more
@@ -23,6 +24,10 @@ For each family's unconditional model, on the `exact` world (768 equally likely 
     world image (`scores.samples_above_world`; at most about half for a model that knows the world);
   * sampling speed in ms per image at batch 64 (one call, after a warm-up; diffusion with 100 respaced
     steps, as in the app), and the training minutes recorded in the checkpoint.
+On the held-out split (`exact-split`: a hash of each scene holds out 150 of the 768; each family's `-split` model
+trains on the other 618 with its shipped recipe): bits/image on the training scenes and on the held-out ones,
+their difference (the generalisation gap: about 0 for a model of the world's factors, large for a memoriser),
+and draws checked against the whole world: valid, and novel (a held-out scene: valid, and never seen).
 For the conditional models (trained on `exact-holdout`, which never shows a red cylinder; asked by
 class or by caption): the fraction of samples whose nearest world scene has the asked shape and colour
 (and the colour alone), for the combinations seen in training and for the held-out red cylinder.
@@ -44,6 +49,7 @@ from playground.evaluation.scores import (  # noqa: E402
     WithOptions,
     conditional_faithfulness,
     draw,
+    heldout_scores,
     likelihood_scores,
     sample_ms_per_image,
     sample_scores,
@@ -74,8 +80,9 @@ def score_model(model, every: int | None, likelihood: bool = True, samples: int 
         scored = WithOptions(model, LOG_PROB_OPTIONS.get(family, {}))
         row = likelihood_scores(scored, "exact", every or EVERY.get(family, 1))
         row["likelihood_seconds"] = time.perf_counter() - start
-        if family == "rbm":  # its log Z: AIS's estimate with its error, and the floor from the scored images
-            row["ais_log_z"], row["ais_relative_error"] = float(model.log_z), float(model.log_z_stderr)
+        if family == "rbm":  # its log Z with the relative error of Z, how it was estimated, and the exact floor
+            row["log_z"], row["log_z_relative_error"] = float(model.log_z), float(model.log_z_stderr)
+            row["log_z_draws"] = int(model.log_z_draws)  # 0: AIS from the base rate; n: importance sampling over h
             row["log_z_floor"] = float(model.log_z_floor)
     options = SAMPLE_OPTIONS.get(family, {})
     row.update(sample_scores(model, samples, seeds, binarized=family == "rbm", **options))
@@ -90,6 +97,14 @@ def score_model(model, every: int | None, likelihood: bool = True, samples: int 
     row["train_minutes"] = extra.get("seconds", float("nan")) / 60
     row["train_steps"] = extra.get("steps")
     return row
+
+
+def score_heldout(family: str, every: int | None, samples: int = SAMPLES, seeds=SEEDS) -> dict:
+    """The family's `-split` model, trained on exact-split's training scenes, scored on both sides of the split."""
+    model = WithOptions(pretrained.load(f"{family}-split"), LOG_PROB_OPTIONS.get(family, {}))
+    return heldout_scores(
+        model, "exact-split", every or EVERY.get(family, 1), samples, seeds, **SAMPLE_OPTIONS.get(family, {})
+    )
 
 
 def score_conditional(name: str, samples: int = SAMPLES, seeds=SEEDS) -> dict:
@@ -151,11 +166,19 @@ def main(argv=None) -> dict:
     print(f"entropy of the exact world: {result[next(iter(result))]['entropy_bits']:.3f} bits/image" if result else "")
     if "rbm" in result:
         r = result["rbm"]
+        how = (
+            f"importance sampling over h from the training images' posteriors ({r['log_z_draws']:,} draws)"
+            if r["log_z_draws"]
+            else "AIS from the base rate"
+        )
         print(
-            f"rbm: log Z by AIS {r['ais_log_z']:,.1f} (relative error of Z {r['ais_relative_error']:.2f}); the floor "
-            f"from the scored images {r['log_z_floor']:,.1f} nats is larger, so its bits are a lower bound on the cost"
-            if r["likelihood_bound"] == "lower"
-            else f"rbm: log Z by AIS {r['ais_log_z']:,.1f} (relative error of Z {r['ais_relative_error']:.2f})"
+            f"rbm: log Z {r['log_z']:,.2f} nats by {how}, relative error of Z {r['log_z_relative_error']:.3f}; "
+            f"the floor from the scored images, {r['log_z_floor']:,.2f}, is an exact lower bound on log Z"
+            + (
+                " and lies above the estimate, so the bits are a lower bound on the cost"
+                if r["likelihood_bound"] == "lower"
+                else ""
+            )
         )
     for family, row in result.items():
         if "samples_above_world" in row:
@@ -163,6 +186,28 @@ def main(argv=None) -> dict:
                 f"{family}: {row['samples_above_world']:.0%} of its samples have a higher unnormalized log-density "
                 f"than the median world image (a model that knows the world: at most about half)"
             )
+    split = [f for f in result if f"{f}-split" in set(pretrained.available(heldout=True))]
+    if split:
+        print(
+            "\nheld-out split (exact-split: each -split model trained on its 618 training scenes; 150 held out): "
+            "bits/image on the seen and the held-out scenes and their difference; draws checked against all 768: "
+            "valid, and novel (a held-out scene; a model of the whole world: about 0.20 of its draws)"
+        )
+        print(
+            f"{'family':<10} {'bound':<9} {'seen bits':>9} {'held-out bits':>13} {'gap':>7} {'valid':>11} {'novel':>11}"
+        )
+    for family in result:
+        result[family]["heldout_bits_per_image"] = None
+        if family not in split:
+            continue
+        row = result[family]["heldout"] = score_heldout(family, args.every, args.samples, args.seeds)
+        result[family]["heldout_bits_per_image"] = row["heldout_bits_per_image"]
+        print(
+            f"{family:<10} {row['likelihood_bound']:<9} {fmt(row['train_bits_per_image'], '9.1f')} "
+            f"{fmt(row['heldout_bits_per_image'], '13.1f')} {fmt(row['generalisation_gap_bits'], '7.1f')} "
+            f"{row['validity']:5.2f} ± {row['validity_spread']:.2f} {row['novel']:5.2f} ± {row['novel_spread']:.2f}",
+            flush=True,
+        )
     conditional = [
         n
         for n in pretrained.RECIPES

@@ -61,6 +61,28 @@ def test_ais_matches_the_exact_partition_function():
     assert abs(model.estimate_log_z(betas=30, runs=50)[0] - exact) < 1.0
 
 
+def test_importance_sampling_over_hiddens_matches_the_exact_partition_function():
+    """Z = sum_h exp(-G(h)) exactly (the visible units summed out), and sampling h from the posteriors of a
+    few training images estimates it, with a small relative error; the estimate becomes the model's log Z."""
+    model = random_tiny_rbm(seed=5, scale=2.0)
+    exact = exact_log_z(model)
+    with torch.no_grad():
+        assert float(torch.logsumexp(-model.hidden_free_energy(all_bits(4)), 0)) == pytest.approx(exact, abs=1e-4)
+    data = all_bits(12)[torch.randperm(4096, generator=torch.Generator().manual_seed(0))[:40]]
+    log_z, stderr, n = model.estimate_log_z_from_data(data, draws=20_000)
+    assert abs(log_z - exact) < 3 * stderr + 1e-3 and 0 < stderr < 0.05 and n == 20_000
+    model.set_log_z_from_data(data, draws=20_000)
+    assert float(model.log_z) == pytest.approx(log_z, abs=1e-3) and int(model.log_z_draws) == 20_000
+    few = model.estimate_log_z_from_data(data, draws=20_000, components=5)  # a proposal from 5 of the 40 images
+    assert abs(few[0] - exact) < 3 * few[1] + 1e-3
+    old = {k: v for k, v in model.state_dict().items() if k != "log_z_draws"}  # written before it existed
+    again = RBM(RBMConfig(**TINY))
+    again.load_state_dict(old)
+    assert float(again.log_z_draws) == 0.0
+    with pytest.raises(ValueError, match="at least one training image"):
+        model.estimate_log_z_from_data(data[:0])
+
+
 def test_log_prob_sums_to_one_over_every_image():
     model = random_tiny_rbm(seed=2)
     total = float(model.log_prob(bits_to_images(all_bits(12))).exp().sum())

@@ -8,6 +8,7 @@ from playground.evaluation.scores import (
     binarized_entropy_bits,
     coverage_ceiling,
     exact_world,
+    heldout_scores,
     likelihood_bound,
     likelihood_scores,
     parse_samples,
@@ -187,3 +188,35 @@ def test_likelihood_bound_names_what_the_bits_are_as_a_cost():
     assert likelihood_bound(model) == "lower"
     model.log_z_floor = torch.tensor(8.0)
     assert likelihood_bound(model) == "estimate"
+
+
+class UniformOver:
+    """An exact model uniform over the images of `world` (a side of exact-split): log q = -log N on them."""
+
+    family, likelihood = "fake", "exact"
+
+    def __init__(self, world):
+        self.config = None
+        self.images = world_tensor(world)
+        self.keys = {im.numpy().tobytes() for im in self.images}
+
+    def log_prob(self, x, condition=None):
+        inside = torch.tensor([im.numpy().tobytes() in self.keys for im in x])
+        return torch.full((len(x),), -1000.0, dtype=torch.float64).masked_fill(inside, -math.log(len(self.images)))
+
+    def sample(self, n, condition=None, *, generator=None):
+        return self.images[torch.randint(len(self.images), (n,), generator=generator)]
+
+
+def test_heldout_scores_tell_a_memoriser_from_a_model_of_the_world():
+    train, whole = exact_world("exact-split", "train"), exact_world("exact-split", "all")
+    memoriser = heldout_scores(UniformOver(train), n=256, seeds=(0, 1))
+    assert math.isclose(memoriser["train_bits_per_image"], math.log2(train.num_scenes))
+    assert math.isclose(memoriser["heldout_bits_per_image"], 1000 / math.log(2))  # it never saw them
+    assert memoriser["validity"] == 1.0 and memoriser["novel"] == 0.0 and memoriser["heldout_scenes_hit"] == 0
+    assert memoriser["train_scenes"] + memoriser["heldout_scenes"] == 768
+    learner = heldout_scores(UniformOver(whole), n=256, seeds=(0, 1))
+    assert math.isclose(learner["generalisation_gap_bits"], 0.0, abs_tol=1e-9)
+    assert math.isclose(learner["heldout_bits_per_image"], math.log2(768))
+    assert abs(learner["novel"] - learner["heldout_share"]) < 0.07 and learner["heldout_scenes_hit"] > 10
+    assert learner["likelihood_bound"] == "exact" and math.isclose(learner["heldout_share"], 1 - train.num_scenes / 768)

@@ -63,6 +63,30 @@ def test_held_out_combinations_split_train_and_test():
     assert any(o.shape == "cylinder" for s in train for o in s.objects)
 
 
+def test_scene_split_is_disjoint_and_covers_the_world():
+    """exact-split holds out whole scenes by their hash: train and test share none and together are the world."""
+    split = get_world("exact-split")
+    train, test = ExactWorld(split), ExactWorld(split.replace(split="test"))
+    everything = ExactWorld(split.replace(split="all")).scenes
+    assert not set(train.scenes) & set(test.scenes)
+    assert set(train.scenes) | set(test.scenes) == set(everything) == set(ExactWorld("exact").scenes)
+    assert 0.15 < test.num_scenes / len(everything) < 0.25  # about the 20% asked for
+    assert train.entropy_bits == pytest.approx(math.log2(train.num_scenes))
+    # the sampler keeps each side: draws land only on their own side's scenes
+    assert set(sample_scenes(split, 0, 300)) <= set(train.scenes)
+    assert set(sample_scenes(split.replace(split="test"), 0, 60)) <= set(test.scenes)
+    # the held-out scenes are a property of the scene, not of the world, seed or image size
+    small = ExactWorld(split.replace(image_size=16, split="test"))
+    assert {s.objects[0] for s in small.scenes} == {s.objects[0] for s in test.scenes}
+
+
+def test_a_scene_split_leaves_other_worlds_hashes_alone():
+    world = get_world("exact")
+    assert "held_out_fraction" not in world.to_dict()
+    assert world.config_hash == world.replace(held_out_fraction=0.0).config_hash
+    assert world.replace(held_out_fraction=0.2).config_hash != world.config_hash
+
+
 def test_unsatisfiable_prior_fails_with_a_clear_error():
     crowded = World(
         "crowded",
@@ -85,6 +109,8 @@ def test_unsatisfiable_prior_fails_with_a_clear_error():
         (dict(colors=("chartreuse",)), "unknown colour name"),
         (dict(held_out=({"texture": "wood"},)), "unknown attribute 'texture'"),
         (dict(split="test"), "split 'test' needs held_out"),
+        (dict(held_out_fraction=1.0), "held_out_fraction must be in"),
+        (dict(held_out_fraction=0.2, held_out=({"color": "red"},)), "not both"),
         (dict(image_size=2000), "image_size"),
     ],
 )
@@ -94,7 +120,9 @@ def test_bad_world_configs_are_named(kwargs, message):
 
 
 def test_unknown_world_and_bad_seed():
-    with pytest.raises(WorldError, match="unknown world 'nope'; choose one of exact, exact-holdout, shapes2d"):
+    with pytest.raises(
+        WorldError, match="unknown world 'nope'; choose one of exact, exact-holdout, exact-split, shapes2d"
+    ):
         get_world("nope")
     with pytest.raises(WorldError, match="seed must be a non-negative integer"):
         sample_scenes("exact", -1, 3)

@@ -70,7 +70,8 @@ class World:
     min_distance: float = 0.25  # min gap between footprints (CLEVR's min_dist)
     min_visible_pixels: int = 0  # each object must own this many pixels
     held_out: tuple[tuple[tuple[str, str], ...], ...] = ()  # attribute combinations, e.g. red cylinder
-    split: str = "all"  # "train": none held out; "test": >= 1 held out
+    held_out_fraction: float = 0.0  # ... or this share of whole scenes, chosen by a hash of each (scene_hash)
+    split: str = "all"  # "train": none held out; "test": >= 1 held-out object, or a held-out scene
     camera: Camera = field(default_factory=Camera)
     light: Light = field(default_factory=Light)
     background: tuple[int, int, int] = (128, 128, 128)
@@ -102,8 +103,12 @@ class World:
             )
         if not (self.shapes and self.colors and self.materials and (self.sizes or self.size_range)):
             raise WorldError(f"world {self.name!r}: shapes, colors, sizes and materials must not be empty")
-        if self.split == "test" and not self.held_out:
-            raise WorldError(f"world {self.name!r}: split 'test' needs held_out combinations")
+        if not 0.0 <= self.held_out_fraction < 1.0:
+            raise WorldError(f"world {self.name!r}: held_out_fraction must be in [0, 1), got {self.held_out_fraction}")
+        if self.held_out and self.held_out_fraction:
+            raise WorldError(f"world {self.name!r}: hold out attribute combinations or a fraction of scenes, not both")
+        if self.split == "test" and not (self.held_out or self.held_out_fraction):
+            raise WorldError(f"world {self.name!r}: split 'test' needs held_out combinations or a held_out_fraction")
         if self.position_range[0] >= self.position_range[1]:
             raise WorldError(f"world {self.name!r}: position_range must be (lo, hi) with lo < hi")
         if not 0 < self.max_attempts <= 10_000:
@@ -134,7 +139,10 @@ class World:
         )
 
     def to_dict(self) -> dict:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        config = json.loads(json.dumps(dataclasses.asdict(self)))
+        if not self.held_out_fraction:  # a later field: left out at its default, so older worlds keep their hashes
+            del config["held_out_fraction"]
+        return config
 
     @cached_property
     def config_hash(self) -> str:
@@ -158,6 +166,29 @@ class World:
     def holds_out(self, obj: Object) -> bool:
         """Whether `obj` matches one of the held-out attribute combinations."""
         return any(all(getattr(obj, k) == v for k, v in combo) for combo in self.held_out)
+
+    def holds_out_scene(self, scene: Scene) -> bool:
+        """Whether the whole of `scene` is held out: its hash falls below `held_out_fraction`."""
+        return self.held_out_fraction > 0 and scene_hash(scene) < self.held_out_fraction
+
+
+def scene_hash(scene: Scene) -> float:
+    """A number in [0, 1) fixed by the scene's objects alone (not the world, seed or resolution), spread
+    uniformly by SHA-256: scene-level splits hold out the scenes below a fraction, the same on every machine."""
+    key = json.dumps(
+        [
+            [
+                o.shape,
+                list(o.color),
+                round(o.size, 6),
+                o.material,
+                [round(v, 6) for v in o.position],
+                round(o.rotation, 6),
+            ]
+            for o in scene.objects
+        ]
+    )
+    return int(hashlib.sha256(key.encode()).hexdigest()[:13], 16) / 16**13
 
 
 # --- presets ------------------------------------------------------------------------------
@@ -194,6 +225,22 @@ WORLDS: dict[str, World] = {
             min_distance=0.0,
             camera=Camera(extent=2.5),
             held_out=((("color", "red"), ("shape", "cylinder")),),
+            split="train",
+        ),
+        World(
+            "exact-split",
+            "The exact world split by scene: a hash of each scene holds out about 20% of the 768 in 'test'; "
+            "'train' is the rest. Models trained on 'train' are scored on scenes they never saw.",
+            view="2d",
+            image_size=32,
+            num_objects=(1, 1),
+            materials=("matte",),
+            position_range=(-1.5, 1.5),
+            position_grid=4,
+            rotation="fixed",
+            min_distance=0.0,
+            camera=Camera(extent=2.5),
+            held_out_fraction=0.2,
             split="train",
         ),
         World(
@@ -300,11 +347,11 @@ def _draw_scene(world: World, seed: int, index: int, attempt: int) -> Scene | No
     rng = _stream(world, seed, index, attempt)
     lo, hi = world.num_objects
     count = int(rng.integers(lo, hi + 1))
-    if world.split == "test":
+    if world.split == "test" and world.held_out:
         count = max(count, 1)
     objects, placed = [], []
     for k in range(count):
-        attrs = _draw_attributes(world, rng, must_hold_out=(world.split == "test" and k == 0))
+        attrs = _draw_attributes(world, rng, must_hold_out=(world.split == "test" and k == 0 and bool(world.held_out)))
         if attrs is None:
             return None
         position = _draw_position(world, rng, attrs["size"], placed)
@@ -313,7 +360,10 @@ def _draw_scene(world: World, seed: int, index: int, attempt: int) -> Scene | No
         rotation = float(rng.uniform(0.0, 360.0)) if world.rotation == "uniform" else 0.0
         placed.append((*position, attrs["size"]))
         objects.append(Object(position=position, rotation=rotation, **attrs))
-    return Scene(objects, **world.scene_settings())
+    scene = Scene(objects, **world.scene_settings())
+    if world.held_out_fraction and world.split != "all" and world.holds_out_scene(scene) != (world.split == "test"):
+        return None  # on the other side of the scene-level split: the next attempt redraws it
+    return scene
 
 
 def sample_scenes(world: World | str, seed: int, indices) -> list[Scene]:
@@ -400,10 +450,11 @@ class ExactWorld:
             w.shapes, w.colors, w.sizes, w.materials, grid, grid
         ):
             obj = Object(shape, color, (x, y), size, 0.0, material)
-            held = w.holds_out(obj)
+            scene = Scene([obj], **w.scene_settings())
+            held = w.holds_out(obj) or w.holds_out_scene(scene)
             if (w.split == "train" and held) or (w.split == "test" and not held):
                 continue
-            out.append(Scene([obj], **w.scene_settings()))
+            out.append(scene)
         return out
 
     @cached_property

@@ -79,7 +79,7 @@ def samples_above_world(model, samples: torch.Tensor, every: int = 4) -> float:
 
 class WithOptions:
     """`model` whose log_prob takes fixed keyword options (fewer importance samples or strata, say):
-    what `likelihood_scores` scores when the family's full estimate would take too long."""
+    what `likelihood_scores` scores when the family's full estimate would take too long. It samples as `model`."""
 
     def __init__(self, model, options: dict):
         self.model, self.options = model, options
@@ -88,12 +88,16 @@ class WithOptions:
     def log_prob(self, x, condition=None):
         return self.model.log_prob(x, condition, **self.options)
 
+    def sample(self, *args, **kwargs):
+        return self.model.sample(*args, **kwargs)
+
 
 def likelihood_bound(model) -> str:
     """What a model's bits/image are as a cost: "exact" (PixelCNN), "upper" (an upper bound on the cost: the
     VAE's ELBO and IWAE, the flow's dequantized density, the DDPM bound), "lower" (a lower bound on the
     cost: the RBM when its log Z is the exact floor from the scored images, which lies below the true
-    log Z), "estimate" (the RBM with AIS's log Z: an estimate, with its relative error beside it) or
+    log Z), "estimate" (the RBM with an estimated log Z above that floor, by importance sampling or AIS,
+    with its relative error beside it) or
     "none" (no bits: a GAN, an unnormalized EBM). Upper and lower bounds never share a column."""
     kind = model.likelihood
     if kind == "exact":
@@ -107,10 +111,11 @@ def likelihood_bound(model) -> str:
     return "none"
 
 
-def likelihood_scores(model, world_name: str = "exact", every: int = 1) -> dict:
+def likelihood_scores(model, world_name: str = "exact", every: int = 1, split: str | None = None) -> dict:
     """Cross-entropy of `model` on the exact world's scenes (every `every`-th one: the world is uniform,
-    so any regular subset is an unbiased estimate), in bits/dim and bits/image, and its gap to H."""
-    world = exact_world(world_name)
+    so any regular subset is an unbiased estimate), in bits/dim and bits/image, and its gap to H; with
+    `split`, on that side of a split world only ("train" or "test")."""
+    world = exact_world(world_name, split)
     kind = model.likelihood
     if kind == "none":
         return {
@@ -222,6 +227,18 @@ def draw(model, n: int, seed: int, condition: torch.Tensor | None = None, batch:
         )
 
 
+def over_seeds(per_seed: list[dict]) -> dict:
+    """Each key of the per-seed rows as its mean over the seeds and, when there are several, `KEY_spread`: their
+    sample standard deviation (one seed has no spread to report)."""
+    out = {}
+    for key in per_seed[0]:
+        values = np.array([r[key] for r in per_seed], np.float64)
+        out[key] = float(values.mean())
+        if len(values) > 1:
+            out[f"{key}_spread"] = float(values.std(ddof=1))
+    return out
+
+
 def sample_scores(model, n: int = 512, seeds=(0, 1, 2), binarized: bool = False, **options) -> dict:
     """Samples checked against the exact world: n draws for each seed, parsed (`parse_samples`), reported as
     the mean over seeds with the sample standard deviation across them (`*_spread`): validity, empty,
@@ -245,13 +262,54 @@ def sample_scores(model, n: int = 512, seeds=(0, 1, 2), binarized: bool = False,
                 "coverage": hit / len(p),
             }
         )
-    out = {"samples": n, "seeds": list(seeds), "coverage_ceiling": coverage_ceiling(p, n)}
-    for key in per_seed[0]:
-        values = np.array([r[key] for r in per_seed], np.float64)
-        out[key] = float(values.mean())
-        out[f"{key}_spread"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    out = {"samples": n, "seeds": list(seeds), "coverage_ceiling": coverage_ceiling(p, n), **over_seeds(per_seed)}
     out["validity_per_seed"] = [r["validity"] for r in per_seed]
     return out
+
+
+def heldout_scores(
+    model, world_name: str = "exact-split", every: int = 1, n: int = 512, seeds=(0, 1, 2), **options
+) -> dict:
+    """A model trained on the `train` side of a split world, scored on both sides: its bits/image on the
+    scenes it saw and on the held-out ones (the difference is its generalisation gap: near 0 for a model
+    that learnt the world's factors, large for one that memorised its scenes), and its draws checked
+    against the whole world: valid (any of the world's scenes) and novel (valid and held out: a scene it
+    never saw). A model of the training scenes alone draws no novel scene; one of the whole world, about
+    the held-out share of the scenes (`heldout_share`)."""
+    binarized = model.family == "rbm"
+    train = likelihood_scores(model, world_name, every, split="train")
+    test = likelihood_scores(model, world_name, every, split="test")
+    whole, seen = exact_world(world_name, "all"), exact_world(world_name, "train")
+    # an image is novel when no training scene renders to it (for the RBM: to its bits)
+    pictures = lambda w: (w.images > 127) if binarized else w.images
+    seen_images = {im.tobytes() for im in pictures(seen)}
+    novel_scene = torch.tensor([im.tobytes() not in seen_images for im in pictures(whole)])
+    per_seed = []
+    for seed in seeds:
+        parse = parse_samples(draw(model, n, seed, **options), whole, binarized=binarized)
+        novel = parse.valid & novel_scene[parse.index]
+        per_seed.append(
+            {
+                "validity": float(parse.valid.float().mean()),
+                "novel": float(novel.float().mean()),
+                "heldout_scenes_hit": int(parse.index[novel].unique().numel()),
+            }
+        )
+    return {
+        "likelihood_bound": train["likelihood_bound"],
+        "train_bits_per_image": train["bits_per_image"],
+        "heldout_bits_per_image": test["bits_per_image"],
+        "generalisation_gap_bits": None
+        if train["bits_per_image"] is None
+        else test["bits_per_image"] - train["bits_per_image"],
+        "train_entropy_bits": train["entropy_bits"],
+        "train_scenes": seen.num_scenes,
+        "heldout_scenes": whole.num_scenes - seen.num_scenes,
+        "heldout_share": float(novel_scene.double().mean()),
+        "samples": n,
+        "seeds": list(seeds),
+        **over_seeds(per_seed),
+    }
 
 
 def sample_ms_per_image(model, n: int = 64, condition: torch.Tensor | None = None, **kwargs) -> float:
@@ -272,14 +330,7 @@ def conditional_faithfulness(model, n: int = 64, seeds=(0,)) -> dict:
     has the asked shape and colour (`*_match`), the asked colour alone (`*_colour_match`), and that are
     valid world images (`*_valid`); the mean over the seeds, with their standard deviation (`*_spread`)
     when there are several."""
-    per_seed = [_faithfulness(model, n, seed) for seed in seeds]
-    out = {"samples": n, "seeds": list(seeds)}
-    for key in per_seed[0]:
-        values = np.array([r[key] for r in per_seed], np.float64)
-        out[key] = float(values.mean())
-        if len(values) > 1:
-            out[f"{key}_spread"] = float(values.std(ddof=1))
-    return out
+    return {"samples": n, "seeds": list(seeds), **over_seeds([_faithfulness(model, n, seed) for seed in seeds])}
 
 
 def _faithfulness(model, n: int, seed: int) -> dict:
