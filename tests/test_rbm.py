@@ -73,6 +73,9 @@ def test_importance_sampling_over_hiddens_matches_the_exact_partition_function()
     assert abs(log_z - exact) < 3 * stderr + 1e-3 and 0 < stderr < 0.05 and n == 20_000
     model.set_log_z_from_data(data, draws=20_000)
     assert float(model.log_z) == pytest.approx(log_z, abs=1e-3) and int(model.log_z_draws) == 20_000
+    model.set_log_z_from_data(data, draws=40, target=0.01, max_draws=40_000)  # doubled until the error is small
+    assert float(model.log_z_stderr) < 0.01 or int(model.log_z_draws) >= 40_000
+    assert int(model.log_z_draws) > 40 and abs(float(model.log_z) - exact) < 3 * float(model.log_z_stderr) + 1e-3
     few = model.estimate_log_z_from_data(data, draws=20_000, components=5)  # a proposal from 5 of the 40 images
     assert abs(few[0] - exact) < 3 * few[1] + 1e-3
     old = {k: v for k, v in model.state_dict().items() if k != "log_z_draws"}  # written before it existed

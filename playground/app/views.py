@@ -47,8 +47,9 @@ LIKELIHOOD_NOTES = {
     "exact": "**exact** log-likelihood: log p(x) is a sum of the model's log-probabilities of every subpixel given "
     "the ones before it (chain rule), so bits/dim is the true code length of the image under the model.",
     "bound": "a **lower bound** on log p(x): {how}. The bits/dim it gives is an upper bound on the code length.",
-    "estimate": "a **stochastic estimate**: log p(v) = −F(v) − log Z, with the partition function Z estimated by "
-    "annealed importance sampling (AIS), of the *binarized* image v.",
+    "estimate": "a **stochastic estimate**: log p(v) = −F(v) − log Z of the *binarized* image v, with the partition "
+    "function Z estimated by importance sampling over the hidden units (from the training images' posteriors; "
+    "AIS where that has the smaller error), its relative error reported beside it.",
     "unnormalized": "an **unnormalized** density: −E(x) is log p(x) up to an unknown constant log Z, so it ranks "
     "images but gives no bits/dim.",
     "none": "**no likelihood**: a GAN defines p(x) only implicitly, as the push-forward of noise through the "
