@@ -194,52 +194,35 @@ def scene_hash(scene: Scene) -> float:
 # --- presets ------------------------------------------------------------------------------
 
 _2D_CAMERA = Camera(extent=3.5)
+_EXACT = World(
+    "exact",
+    "One 2D object on a 4x4 grid: 3 shapes x 8 colours x 2 sizes x 16 places = 768 "
+    "equally likely scenes at 32 px; its entropy is exactly log2(768) bits.",
+    view="2d",
+    image_size=32,
+    num_objects=(1, 1),
+    materials=("matte",),
+    position_range=(-1.5, 1.5),
+    position_grid=4,
+    rotation="fixed",
+    min_distance=0.0,
+    camera=Camera(extent=2.5),
+)
 WORLDS: dict[str, World] = {
     w.name: w
     for w in [
-        World(
-            "exact",
-            "One 2D object on a 4x4 grid: 3 shapes x 8 colours x 2 sizes x 16 places = 768 "
-            "equally likely scenes at 32 px; its entropy is exactly log2(768) bits.",
-            view="2d",
-            image_size=32,
-            num_objects=(1, 1),
-            materials=("matte",),
-            position_range=(-1.5, 1.5),
-            position_grid=4,
-            rotation="fixed",
-            min_distance=0.0,
-            camera=Camera(extent=2.5),
-        ),
-        World(
-            "exact-holdout",
-            "The exact world with red cylinders held out: 736 scenes in 'train', the 32 red-cylinder "
+        _EXACT,
+        _EXACT.replace(
+            name="exact-holdout",
+            description="The exact world with red cylinders held out: 736 scenes in 'train', the 32 red-cylinder "
             "scenes in 'test'; conditional models are asked for what they never saw.",
-            view="2d",
-            image_size=32,
-            num_objects=(1, 1),
-            materials=("matte",),
-            position_range=(-1.5, 1.5),
-            position_grid=4,
-            rotation="fixed",
-            min_distance=0.0,
-            camera=Camera(extent=2.5),
             held_out=((("color", "red"), ("shape", "cylinder")),),
             split="train",
         ),
-        World(
-            "exact-split",
-            "The exact world split by scene: a hash of each scene holds out about 20% of the 768 in 'test'; "
-            "'train' is the rest. Models trained on 'train' are scored on scenes they never saw.",
-            view="2d",
-            image_size=32,
-            num_objects=(1, 1),
-            materials=("matte",),
-            position_range=(-1.5, 1.5),
-            position_grid=4,
-            rotation="fixed",
-            min_distance=0.0,
-            camera=Camera(extent=2.5),
+        _EXACT.replace(
+            name="exact-split",
+            description="The exact world split by scene: a hash of each scene holds out about 20% of the 768 in "
+            "'test'; 'train' is the rest. Models trained on 'train' are scored on scenes they never saw.",
             held_out_fraction=0.2,
             split="train",
         ),

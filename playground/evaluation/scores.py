@@ -268,17 +268,24 @@ def sample_scores(model, n: int = 512, seeds=(0, 1, 2), binarized: bool = False,
 
 
 def heldout_scores(
-    model, world_name: str = "exact-split", every: int = 1, n: int = 512, seeds=(0, 1, 2), **options
+    model,
+    world_name: str = "exact-split",
+    every: int = 1,
+    n: int = 512,
+    seeds=(0, 1, 2),
+    heldout_every: int | None = None,
+    **options,
 ) -> dict:
     """A model trained on the `train` side of a split world, scored on both sides: its bits/image on the
     scenes it saw and on the held-out ones (the difference is its generalisation gap: near 0 for a model
     that learnt the world's factors, large for one that memorised its scenes), and its draws checked
     against the whole world: valid (any of the world's scenes) and novel (valid and held out: a scene it
     never saw). A model of the training scenes alone draws no novel scene; one of the whole world, about
-    the held-out share of the scenes (`heldout_share`)."""
+    the held-out share of the scenes (`heldout_share`). Bits are averaged over every `every`-th training scene
+    and every `heldout_every`-th held-out one (default `every`; both sides are uniform, so either is unbiased)."""
     binarized = model.family == "rbm"
     train = likelihood_scores(model, world_name, every, split="train")
-    test = likelihood_scores(model, world_name, every, split="test")
+    test = likelihood_scores(model, world_name, heldout_every or every, split="test")
     whole, seen = exact_world(world_name, "all"), exact_world(world_name, "train")
     # an image is novel when no training scene renders to it (for the RBM: to its bits)
     pictures = lambda w: (w.images > 127) if binarized else w.images
