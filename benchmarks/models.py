@@ -217,9 +217,10 @@ def main(argv=None) -> dict:
             flush=True,
         )
     if split:
-        share = result[split[0]]["heldout"]["heldout_share"]
+        shares = ", ".join(sorted({f"{result[f]['heldout']['heldout_share']:.3f}" for f in split}))
         print(
-            f"a sampler of the whole world would draw a held-out scene {share:.3f} of the time; of the training side, never"
+            f"a sampler of the whole world draws a held-out scene {shares} of the time (the RBM's: bit images no "
+            "training scene has); a sampler of the training side alone, never"
         )
     conditional = [
         n

@@ -310,6 +310,9 @@ def evaluate_family(family: str, data, budget: Budget, callback=None) -> dict:
     row["bits_per_dim_upper"] = row["bits_per_dim"] if at_most else None
     row["bits_per_dim_lower"] = None if at_most else row["bits_per_dim"]
     row["gap_bits_per_image_upper"] = row["gap_bits_per_image"] if at_most else None
+    if hasattr(model, "log_z_stderr"):  # an estimate states its error: the relative error of Z, and how
+        row["log_z_relative_error"] = float(model.log_z_stderr)
+        row["log_z_draws"] = int(model.log_z_draws)  # 0: AIS from the base rate; n: importance sampling over h
     row["sample_ms_per_image"] = sample_ms(model, 64, budget)
     row["sample_ms_batch1"] = sample_ms(model, 1, budget)
     world = exact_world()
