@@ -171,3 +171,58 @@ def test_refused_directory_and_bad_scene_files(tmp_path):
     ]:
         (tmp_path / "bad.json").write_text(text)
         assert_clear_error(cli("render", tmp_path / "bad.json", "--out", tmp_path / "x.png"), words)
+
+
+def test_sample_a_trained_run_and_a_shipped_model(tmp_path, capsys):
+    """python -m playground.models.train writes a run; python -m playground.models.sample draws a grid from it."""
+    import numpy as np
+    from PIL import Image
+
+    from playground.models import sample, train
+    from worlds.images import image_grid
+
+    run = tmp_path / "run"
+    assert train.main(["--model", "gan", "--steps", "2", "--n", "64", "--out", str(run), "--set", "width=8"]) == 0
+    assert "python -m playground.models.sample" in capsys.readouterr().out  # the run says how to sample it
+    out = tmp_path / "grid.png"
+    assert sample.main([str(run), "--n", "6", "--columns", "3", "--scale", "2", "--out", str(out)]) == 0
+    expected = image_grid(np.zeros((6, 32, 32, 3), np.uint8), 3, scale=2).shape  # 3 columns, 2 rows, 2x
+    assert Image.open(out).size == (expected[1], expected[0])
+    assert (
+        sample.main(
+            [
+                "diffusion-class",
+                "--shape",
+                "cylinder",
+                "--color",
+                "red",
+                "--n",
+                "2",
+                "--steps",
+                "4",
+                "--out",
+                str(tmp_path / "red.png"),
+            ]
+        )
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["gan", "--shape", "cube", "--color", "red"], "this model is unconditional"),
+        (["diffusion-class"], "give --shape and --color"),
+        (["diffusion-caption", "--caption", "a red " + "x" * 500], "at most 200"),
+        (["diffusion-caption", "--caption", "a red " + "blorp" * 30], "never learnt: 'blorpblorpblorpblorp…'"),
+        (["gan", "--n", "0"], "--n must be in 1..64"),
+        (["gan", "--mode"], "--mode is for the VAE and the RBM"),
+        (["nope"], "neither a checkpoint file nor a shipped model"),
+    ],
+)
+def test_sample_errors_are_one_clear_line(tmp_path, capsys, args, words):
+    from playground.models import sample
+
+    assert sample.main([*args, "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1 and not (tmp_path / "x.png").exists()

@@ -301,7 +301,7 @@ def _claim(run: _Run, out: Path, overwrite: bool) -> None:
     """Make `run.dir` ours: resume our own run, refuse (or with `overwrite` clear) anything else."""
     if out.exists() and not out.is_dir():
         raise DatasetError(f"{out} is a file; the output must be a directory")
-    hint = "choose another directory, or pass overwrite=True (--overwrite) to replace it"
+    hint = "choose another directory, or replace it (--overwrite on the command line, overwrite=True in Python)"
     if run.num_shards > 1 and out.is_dir():
         # `out` holds the shard directories of one run and nothing else.
         ours = f"of-{run.num_shards:05d}"

@@ -193,10 +193,25 @@ def parse_overrides(pairs: list[str]) -> dict:
     return out
 
 
+CLI_HELP = """Train one model on a world and save it: the loop the app and the shipped recipes use.
+
+    python -m playground.models.train --model vae --world exact --minutes 5 --out runs/vae
+    python -m playground.models.train --model diffusion --steps 2000 --condition class --out runs/dc
+
+Give a budget: --steps, --minutes, or both (whichever ends first). The run writes OUT/model.safetensors
+(weights, config and the run's settings) and OUT/loss.csv (one row per step). Then draw from it:
+
+    python -m playground.models.sample runs/vae/model.safetensors --n 16 --out samples.png
+    python -c "from playground import load; print(load('runs/vae/model.safetensors').sample(4).shape)"
+
+The shipped models' recipes: python -m playground.models.pretrained --list.
+"""
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m playground.models.train",
-        description=__doc__,
+        description=CLI_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -206,27 +221,33 @@ def main(argv=None) -> int:
         help="a generative family, 'encoder' (inverse graphics: image -> scene) "
         "or 'classifier' (image -> shape, the adversarial-noise demo)",
     )
-    parser.add_argument("--world", default="exact")
-    parser.add_argument("--minutes", type=float, default=None)
-    parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--n", type=int, default=20_000, help="training scenes")
-    parser.add_argument("--size", type=int, default=None, help="image size (default: the world's)")
-    parser.add_argument("--split", default=None, choices=["all", "train", "test"])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    parser.add_argument(
+        "--world", default="exact", help="the world preset to learn (python -m worlds list; default exact)"
+    )
+    parser.add_argument("--minutes", type=float, default=None, help="a time budget (the run also stops at --steps)")
+    parser.add_argument("--steps", type=int, default=None, help="a step budget (the run also stops at --minutes)")
+    parser.add_argument("--out", required=True, type=Path, help="the run's directory: model.safetensors and loss.csv")
+    parser.add_argument("--n", type=int, default=20_000, help="training scenes, rendered first (default 20000)")
+    parser.add_argument("--size", type=int, default=None, help="image size in pixels (default: the world's)")
+    parser.add_argument(
+        "--split", default=None, choices=["all", "train", "test"], help="a held-out split's side (default: the world's)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seeds the scenes, the minibatches and the model (default 0)"
+    )
+    parser.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 0.001)")
     parser.add_argument(
         "--schedule",
         default="constant",
         choices=SCHEDULES,
-        help="learning rate over the budget: constant, or warm-up then cosine decay to 0",
+        help="learning rate over the budget: constant (default), or warm-up then cosine decay to 0",
     )
     parser.add_argument(
         "--precision",
         default="float32",
         choices=PRECISIONS,
-        help="arithmetic of the training steps: float32, or bfloat16 mixed precision "
+        help="arithmetic of the training steps: float32 (default), or bfloat16 mixed precision "
         "(faster on CPUs with AMX or AVX-512 BF16)",
     )
     parser.add_argument(
@@ -242,7 +263,7 @@ def main(argv=None) -> int:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a field of the family's Config (JSON value)",
+        help="override a field of the family's Config (JSON value), e.g. --set hidden=32; repeatable",
     )
     args = parser.parse_args(argv)
     try:
@@ -265,11 +286,20 @@ def main(argv=None) -> int:
         torch.manual_seed(args.seed)
         model = build(args.model, **overrides)
         args.out.mkdir(parents=True, exist_ok=True)
-        bar = tqdm(total=args.steps, desc=args.model, unit="step", file=sys.stderr)
+        # a step budget counts steps; a time budget alone counts seconds, so the bar has a total and an ETA
+        by_time = args.steps is None
+        total = round(args.minutes * 60) if by_time else args.steps
+        bar = tqdm(
+            total=total,
+            desc=args.model,
+            unit="s" if by_time else "step",
+            file=sys.stderr,
+            bar_format="{l_bar}{bar}| {n}/{total} s [{elapsed}<{remaining}{postfix}]" if by_time else None,
+        )
 
         def progress(step, total, record):
-            bar.update(1)
-            bar.set_postfix(loss=f"{record['loss']:.4f}")
+            bar.update(min(round(record["seconds"]), bar.total) - bar.n if by_time else 1)
+            bar.set_postfix(step=step, loss=f"{record['loss']:.4f}")
 
         try:
             with flushed_denormals():
@@ -308,7 +338,8 @@ def main(argv=None) -> int:
         save(model, args.out / "model.safetensors", extra={**extra, "seconds": round(seconds, 1)})
         print(
             f"trained {args.model} for {len(history)} steps ({seconds:.0f} s); "
-            f"final loss {history[-1]['loss']:.4f}; wrote {args.out / 'model.safetensors'}"
+            f"final loss {history[-1]['loss']:.4f}; wrote {args.out / 'model.safetensors'}\n"
+            f"sample it: python -m playground.models.sample {args.out / 'model.safetensors'} --n 16 --out samples.png"
         )
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
