@@ -355,6 +355,7 @@ def encoder_for(world: str):
 def open_picture(path) -> PIL.Image.Image:
     """An uploaded file as a PIL image, or a ValueError that says what is wrong with it."""
     import os
+    import re
     import warnings
 
     from PIL import Image, UnidentifiedImageError
@@ -381,14 +382,14 @@ def open_picture(path) -> PIL.Image.Image:
             picture.load()  # decodes it: truncated data fails here
     except ValueError:
         raise
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        Image.DecompressionBombWarning,
-        Image.DecompressionBombError,
-    ) as err:
-        raise ValueError(f"this file is not a picture that can be read ({type(err).__name__}: {err})") from None
+    except UnidentifiedImageError:
+        raise ValueError("this file is not an image: upload a PNG, JPEG, GIF, BMP or WebP picture") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
+        sizes = [int(n) for n in re.findall(r"(\d+) pixels", str(err))]  # PIL names the size and the limit
+        what = f": {sizes[0]:,} pixels; the limit is {sizes[1]:,}" if len(sizes) >= 2 else ""
+        raise ValueError(f"this picture is too large{what}") from None
+    except (OSError, SyntaxError):
+        raise ValueError("this image file is damaged or cut short: it cannot be decoded") from None
     return picture
 
 

@@ -54,7 +54,8 @@ def read_scene_ui(world: str, source: str, random_picture, upload, drawing, step
     steps = common.integer(steps, "refinement steps", 0, views.MAX_REFINE_STEPS)
     picture = views.chosen_picture(source, random_picture, upload, drawing)
     for reading, step, total in views.read_picture(world, picture, steps):
-        mark = "✅" if step is None or step == total else "⏳"
+        finished = step is None or step == total
+        mark = ("✅" if reading.explained else "❓") if finished else "⏳"  # ✅ only for a picture the scene explains
         yield (
             *views.reading_panels(reading),
             scene_to_rows(reading.scene),
