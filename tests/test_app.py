@@ -48,6 +48,25 @@ def _is_skip(value) -> bool:
     return isinstance(value, dict) and value.get("__type__") == "update" and len(value) == 1
 
 
+def test_number_fields_leave_range_checks_to_the_handlers():
+    """Gradio would round 1.5 to 2 silently, or answer -5 with a bare "Error" toast and a traceback in the
+    log; without precision, minimum or maximum, the handler's check names the field and its range."""
+    import gradio as gr
+
+    import app
+
+    numbers = [b for b in app.demo.blocks.values() if isinstance(b, gr.Number)]
+    assert numbers and all(b.precision is None and b.minimum is None and b.maximum is None for b in numbers)
+    for seed, index, words in (
+        (-5, 0, "seed: must be between 0"),
+        (1.5, 0, "seed: must be a whole number, got 1.5"),
+        (0, -3, "scene index: must be between 0"),
+    ):
+        *outputs, status = world.load_scene("clevr3d", seed, index, 64)
+        assert status.startswith("⚠️") and words in status, status
+        assert all(_is_skip(v) for v in outputs)  # the scene on screen stays
+
+
 def test_build_demo_has_its_tabs():
     import app  # builds app.demo with build_demo()
 

@@ -73,8 +73,8 @@ def test_world_endpoints(client):
     again = client.predict("shapes2d", 3, index, 64, False, False, False, api_name="/load_scene")
     assert again[0] == index and again[1 + JSON] == scene[JSON]  # the index reproduces the scene
     assert np.array_equal(_image(again[1 + R2D]), _image(scene[R2D]))
-    with pytest.raises(AppError, match="less than minimum value 0"):  # the field's own check
-        client.predict("shapes2d", -5, 0, 64, False, False, False, api_name="/load_scene")
+    refused = client.predict("shapes2d", -5, 0, 64, False, False, False, api_name="/load_scene")
+    assert refused[-1].startswith("⚠️") and "seed: must be between 0" in refused[-1]  # the handler's check, named
     with pytest.raises(AppError, match="not in the list of choices"):
         client.predict("nope", 0, 0, 64, False, False, False, api_name="/load_scene")
 

@@ -179,7 +179,9 @@ def picture(label: str | None = None, value=None, **options) -> gr.Image:
 
 
 def seed_field(label: str = "Seed", **options) -> gr.Number:
-    return gr.Number(0, label=label, precision=0, minimum=0, maximum=MAX_SEED, **options)
+    # no precision, minimum or maximum: Gradio would round 1.5 silently or refuse -5 with a bare "Error";
+    # the handler's check (`seed`) names the field and its range in the status line instead
+    return gr.Number(0, label=label, **options)
 
 
 def examples(rows: dict[str, list], inputs: list, label: str = "Examples", **options) -> gr.Examples:

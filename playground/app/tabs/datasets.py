@@ -61,7 +61,7 @@ def build() -> None:
         )
         with gr.Row():
             world = gr.Dropdown(list(WORLDS), value="shapes2d", label="World", scale=2)
-            n = gr.Number(256, label=f"Number of scenes (≤ {MAX_DATASET_SIZE:,})", precision=0, minimum=1, scale=1)
+            n = gr.Number(256, label=f"Number of scenes (≤ {MAX_DATASET_SIZE:,})", scale=1)
             seed = common.seed_field(scale=1)
         with gr.Row():
             size = gr.Radio(list(DISPLAY_SIZES), value=64, label="Image size (px)")

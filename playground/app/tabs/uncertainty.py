@@ -167,7 +167,7 @@ def build(demo: gr.Blocks) -> None:
                     probe_img = common.picture("The probe's scene", height=256)
                     probe_md = gr.Markdown(elem_id="un-probe")
                 with gr.Row():
-                    index = gr.Number(0, label="Show training point #", precision=0, minimum=0)
+                    index = gr.Number(0, label="Show training point #")
                     point_btn = gr.Button("Show its scene")
                 with gr.Row():
                     point_img = common.picture("Training point's scene", height=256)

@@ -93,7 +93,7 @@ def build() -> WorldTab:
                 list(WORLDS), value=DEFAULT_WORLD, label="World", scale=2, info="A preset prior over scenes"
             )
             seed = common.seed_field(scale=1)
-            index = gr.Number(0, label="Scene index", precision=0, minimum=0, scale=1)
+            index = gr.Number(0, label="Scene index", scale=1)
             size = gr.Radio(list(DISPLAY_SIZES), value=64, label="Image size (px)", scale=2)
         with gr.Row():
             random_btn = gr.Button("🎲 Random scene", variant="primary", elem_id="world-random")
