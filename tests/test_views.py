@@ -75,6 +75,11 @@ def test_conditions_are_checked_with_clear_messages():
         views.condition_tensor(captioned, 2, text="a red dragon")
     with pytest.raises(ValueError, match="type a caption"):
         views.condition_tensor(captioned, 2, text="  ")
+    with pytest.raises(ValueError, match="the caption is 5,006 characters; at most 200"):
+        views.condition_tensor(captioned, 2, text="a red " + "x" * 5000)
+    with pytest.raises(ValueError) as pasted:  # a long unknown word is quoted cut short, each word once
+        views.condition_tensor(captioned, 2, text="a red " + "q" * 80 + " and " + "q" * 80)
+    assert "'qqqqqqqqqqqqqqqqqqqq…'" in str(pasted.value) and len(str(pasted.value)) < 200
     with pytest.raises(ValueError, match="number of samples"):
         list(views.sample_stream(model, 65, 0, "cube", "red"))
     with pytest.raises(ValueError, match="unknown model"):

@@ -18,7 +18,7 @@ from playground.models import pretrained
 from playground.models.data import class_condition, load_world
 from playground.models.protocol import channels_last
 from playground.models.registry import FAMILIES
-from playground.models.text import encode_captions, unknown_words
+from playground.models.text import check_caption, encode_captions
 from worlds.images import image_grid, upscale
 from worlds.scene import COLOR_NAMES, SHAPES
 
@@ -135,16 +135,9 @@ def condition_tensor(
                 f"and a colour ({', '.join(COLOR_NAMES)})"
             )
         return class_condition(shape, color).expand(n, 2)
-    text = (text or "").strip()
-    if not text:
+    if not (text or "").strip():
         raise ValueError("this model is caption-conditional: type a caption such as 'a small red cube'")
-    unknown = unknown_words(text)
-    if unknown:
-        raise ValueError(
-            f"unknown word {unknown[0]!r} in the caption; the world's words are sizes, colours, "
-            f"shapes and relations, e.g. 'a large blue cylinder'"
-        )
-    return encode_captions([text]).expand(n, -1)
+    return encode_captions([check_caption(text)]).expand(n, -1)
 
 
 def _count(value, name: str, lo: int, hi: int) -> int:

@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 MAX_SAMPLES = 64  # one grid; more is a script's job
-MAX_CAPTION = 200  # characters
 
 
 def load_model(what: str):
@@ -45,7 +44,7 @@ def load_model(what: str):
 def condition_for(model, n: int, shape: str | None, color: str | None, caption: str | None):
     """The condition tensor a model of this kind needs, from the command line's words (None when unconditional)."""
     from .data import class_condition
-    from .text import encode_captions, unknown_words
+    from .text import check_caption, encode_captions
 
     kind = getattr(model.config, "condition", "none")
     if kind == "none":
@@ -59,13 +58,7 @@ def condition_for(model, n: int, shape: str | None, color: str | None, caption: 
     if kind == "caption":
         if not caption or shape or color:
             raise ValueError('this model is caption-conditional: give --caption (e.g. "a large red cylinder")')
-        if len(caption) > MAX_CAPTION:
-            raise ValueError(f"--caption is {len(caption):,} characters; at most {MAX_CAPTION}")
-        unknown = unknown_words(caption)
-        if unknown:
-            words = ", ".join(repr(w[:20] + ("…" if len(w) > 20 else "")) for w in unknown[:3])
-            raise ValueError(f"the caption has words the model never learnt: {words}")
-        return encode_captions([caption] * n)
+        return encode_captions([check_caption(caption)] * n)
     raise ValueError(f"this model is conditioned on {kind!r}; it does not draw images")
 
 

@@ -59,6 +59,25 @@ def unknown_words(caption: str) -> list[str]:
     return [w for w in re.findall(r"[a-z]+|[:,]", caption.lower()) if w not in VOCAB]
 
 
+MAX_CAPTION_CHARS = 200
+
+
+def check_caption(text: str) -> str:
+    """The caption, stripped, or a ValueError that says what is wrong: too long, or words the world does not
+    have (each quoted at most 20 characters long, so a pasted essay is not echoed back)."""
+    text = (text or "").strip()
+    if len(text) > MAX_CAPTION_CHARS:
+        raise ValueError(f"the caption is {len(text):,} characters; at most {MAX_CAPTION_CHARS}")
+    unknown = list(dict.fromkeys(unknown_words(text)))
+    if unknown:
+        quoted = ", ".join(repr(w[:20] + ("…" if len(w) > 20 else "")) for w in unknown[:3])
+        raise ValueError(
+            f"unknown word{'s' * (len(unknown) > 1)} {quoted} in the caption; the world's words are sizes, "
+            "colours, shapes and relations, e.g. 'a large blue cylinder'"
+        )
+    return text
+
+
 def encode_captions(captions: list[str], length: int = MAX_TOKENS) -> torch.Tensor:
     """(B, length) int64 token ids."""
     return torch.tensor([tokenize(c, length) for c in captions], dtype=torch.long)
