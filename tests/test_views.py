@@ -159,3 +159,13 @@ def test_the_readmes_sample_grids_are_what_the_shipped_weights_draw(name):
     assert np.array_equal(pretrained.sample_grid(name), shown), (
         "python -m playground.models.pretrained --grids docs redraws it"
     )
+
+
+def test_the_lecture_table_says_when_one_seed_has_no_spread_and_shows_an_estimates_error():
+    one = {"family": "gan", "runs": [{"seed": 0}], "seed_spread": 0.0, "diverged": 0, "likelihood_kind": "none"}
+    three = {**one, "family": "rbm", "runs": [{"seed": s} for s in range(3)], "seed_spread": 4.2}
+    three |= {"likelihood_kind": "estimate", "bits_per_dim": 0.136, "log_z_relative_error": 0.14}
+    table = views.lecture_markdown({"gan": one, "rbm": three})
+    gan, rbm = [line for line in table.splitlines() if line.startswith(("| gan", "| rbm"))]
+    assert "one seed: no spread" in gan and "spread 0" not in gan
+    assert "spread 4.2" in rbm and "(Z ± 14%)" in rbm

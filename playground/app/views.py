@@ -791,12 +791,19 @@ def lecture_markdown(result: dict) -> str:
     ]
     for name, row in family_rows(result).items():
         lecture = row.get("lecture", {})
-        stable = "diverged" if row.get("diverged") else f"spread {_shown(row.get('seed_spread'))}"
+        if row.get("diverged"):
+            stable = "diverged"
+        elif len(row.get("runs", [])) < 2:  # a spread needs two seeds: one says nothing about stability
+            stable = "one seed: no spread"
+        else:
+            stable = f"spread {_shown(row.get('seed_spread'))}"
         likelihood = (
             f"{row['likelihood_kind']}, {_shown(row.get('bits_per_dim'))} bits/dim"
             if row.get("bits_per_dim") is not None
             else row["likelihood_kind"]
         )
+        if row.get("log_z_relative_error") is not None:  # an estimate shows its error
+            likelihood += f" (Z ± {100 * row['log_z_relative_error']:.0f}%)"
         code = (
             f"{_shown(row.get('code_bits_per_image'))} vs PNG {_shown(row.get('png_bits_per_image'))} bits"
             if row.get("code_bits_per_image") is not None
