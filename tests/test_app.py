@@ -67,6 +67,16 @@ def test_number_fields_leave_range_checks_to_the_handlers():
         assert all(_is_skip(v) for v in outputs)  # the scene on screen stays
 
 
+def test_the_always_flat_2d_depth_panel_is_not_shown():
+    import gradio as gr
+
+    import app
+
+    panels = {b.label: b for b in app.demo.blocks.values() if isinstance(b, gr.Image) and b.label}
+    assert panels["2D depth (none: seen from straight above)"].visible is False
+    assert panels["3D depth (near = bright)"].visible is not False
+
+
 def test_build_demo_has_its_tabs():
     import app  # builds app.demo with build_demo()
 

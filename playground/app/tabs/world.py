@@ -111,7 +111,8 @@ def build() -> WorldTab:
             masks_2d = common.picture("2D instance masks", buttons=buttons)
             masks_3d = common.picture("3D instance masks", buttons=buttons)
         with gr.Row(visible=False) as depth_row:
-            depth_2d = common.picture("2D depth (none: seen from straight above)", buttons=buttons)
+            # the top-down view has no depth (a flat panel): kept as an output for the API, never shown
+            depth_2d = common.picture("2D depth (none: seen from straight above)", buttons=buttons, visible=False)
             depth_3d = common.picture("3D depth (near = bright)", buttons=buttons)
         caption_md = gr.Markdown(first_caption)
         with gr.Accordion("Relation facts (what the conditional models are told)", open=False):
