@@ -34,7 +34,7 @@ WRONG_LEVELS = 24  # a pixel is wrong when a channel is further than this from t
 VALID_WRONG = 0.002  # a sample is valid (it IS a world image) when at most this fraction of pixels is wrong
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)  # exact, exact-holdout and the three sides of exact-split at once, without re-rendering
 def exact_world(name: str = "exact", split: str | None = None) -> ExactWorld:
     world = get_world(name)
     return ExactWorld(world if split is None else world.replace(split=split))
