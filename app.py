@@ -15,16 +15,7 @@ from playground.app.scene_table import EXAMPLES  # noqa: F401 (the World tab's e
 from playground.app.tabs import common, compare, datasets, generate, inference, learn, train, uncertainty, world
 
 HEADER = """\
-# 🧊 Toy World Playground
-A procedural world of **cubes, cylinders and spheres** for learning deep generative models.
-Every scene is a small JSON document; the library renders it top-down (**2D**) and in
-perspective (**3D**, CLEVR-like), with instance masks, depth, bounding boxes, a caption and
-the spatial relations between objects. **World** lets you sample and edit one scene;
-**Datasets** generates reproducible datasets (scene *i* of a world and seed is always the same);
-**Generate** samples from a shipped model of every generative family; **Train** trains one in your session;
-**Inference** reads the scene back out of a picture (inverse graphics) and refines it by analysis by synthesis;
-**Uncertainty** contrasts a discriminative p(y|x) with a generative p(x, y), on missing data and adversarial noise too;
-**Compare** measures the lecture's table of the families on the same world; **Learn** walks the lecture's ideas.
+## 🧊 Toy World Playground · deep generative models on a world whose true distribution is known
 """
 
 

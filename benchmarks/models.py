@@ -5,6 +5,8 @@
     python benchmarks/models.py --only vae gan  # some families
     python benchmarks/models.py --heldout       # only the -split twins on the held-out split
     python benchmarks/models.py --conditional   # only the conditional models
+    python benchmarks/models.py --cards         # ... and write the app's model cards (playground/weights/cards.json)
+    python benchmarks/models.py --samples-only --cards   # only the draws (what the cards show): no bits, no twins
 
 It trains nothing: it loads `playground/weights/*.safetensors` (see `python -m playground.models.pretrained`).
 For each family's unconditional model, on the `exact` world (768 equally likely scenes, H = log2 768):
@@ -69,8 +71,8 @@ HAS_MODE = ("vae", "rbm")
 SAMPLES, SEEDS = 512, (0, 1, 2)
 
 
-def score_family(family: str, every: int | None, samples: int = SAMPLES, seeds=SEEDS) -> dict:
-    return score_model(pretrained.load(family), every, samples=samples, seeds=seeds)
+def score_family(family: str, every: int | None, samples: int = SAMPLES, seeds=SEEDS, likelihood: bool = True) -> dict:
+    return score_model(pretrained.load(family), every, likelihood, samples, seeds)
 
 
 def score_model(model, every: int | None, likelihood: bool = True, samples: int = SAMPLES, seeds=SEEDS) -> dict:
@@ -133,6 +135,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--conditional", action="store_true", help="score only the conditional models")
     parser.add_argument("--heldout", action="store_true", help="score only the -split models on the held-out split")
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    parser.add_argument(
+        "--samples-only", action="store_true", help="score only the draws: no likelihood, no held-out twins"
+    )
+    parser.add_argument(
+        "--cards",
+        action="store_true",
+        help="write each scored model's measured sample quality to playground/weights/cards.json (the app's cards)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.samples <= 4096:
         parser.error("--samples must be in 1..4096")
@@ -158,19 +168,21 @@ def main(argv=None) -> dict:
         if family not in present:
             print(f"{family:<10} (no shipped weights: python -m playground.models.pretrained {family})")
             continue
-        row = result[family] = score_family(family, args.every, args.samples, args.seeds)
-        upper = row["bits_per_image"] if row["likelihood_bound"] in ("exact", "upper") else None
-        lower = row["bits_per_image"] if row["likelihood_bound"] in ("lower", "estimate") else None
+        row = result[family] = score_family(family, args.every, args.samples, args.seeds, not args.samples_only)
+        bound = row.get("likelihood_bound", "—")
+        upper = row.get("bits_per_image") if bound in ("exact", "upper") else None
+        lower = row.get("bits_per_image") if bound in ("lower", "estimate") else None
         print(
-            f"{family:<10} {row['likelihood_bound']:<9} {fmt(upper, '11.1f')} {fmt(lower, '10.1f')} "
-            f"{fmt(row['gap_bits_per_image'], '9.1f')} {row['validity']:5.2f} ± {row['validity_spread']:.2f} "
+            f"{family:<10} {bound:<9} {fmt(upper, '11.1f')} {fmt(lower, '10.1f')} "
+            f"{fmt(row.get('gap_bits_per_image'), '9.1f')} {row['validity']:5.2f} ± {row['validity_spread']:.2f} "
             f"{fmt(row['validity_mode'], '10.2f')} "
             f"{row['coverage']:9.3f} ({row['coverage_ceiling']:.3f}) {row['empty']:6.2f} "
             f"{row['median_wrong_pixels']:8.2%} {row['sample_ms_per_image']:7.1f} {row['train_minutes']:9.1f}",
             flush=True,
         )
-    print(f"entropy of the exact world: {result[next(iter(result))]['entropy_bits']:.3f} bits/image" if result else "")
-    if "rbm" in result:
+    if result and not args.samples_only:
+        print(f"entropy of the exact world: {result[next(iter(result))]['entropy_bits']:.3f} bits/image")
+    if "rbm" in result and not args.samples_only:
         r = result["rbm"]
         how = (
             f"importance sampling over h from the training images' posteriors ({r['log_z_draws']:,} draws)"
@@ -193,7 +205,11 @@ def main(argv=None) -> dict:
                 f"than the median world image (a model that knows the world: at most about half)"
             )
     twins = set(pretrained.available(heldout=True))
-    split = [f for f in (args.only or list(FAMILIES)) if f"{f}-split" in twins] if not args.conditional else []
+    split = (
+        [f for f in (args.only or list(FAMILIES)) if f"{f}-split" in twins]
+        if not (args.conditional or args.samples_only)
+        else []
+    )
     if split:
         print(
             "\nheld-out split (exact-split: each -split model trains on the 618 training scenes for as many steps as "
@@ -250,9 +266,43 @@ def main(argv=None) -> dict:
                 f"{row['held_out_valid']:7.2f} ± {row['held_out_valid_spread']:.2f}",
                 flush=True,
             )
+    if args.cards:
+        written = pretrained.write_cards(cards_from(result, args.samples, args.seeds))
+        print(f"wrote the cards of {len(written)} models to {pretrained.CARDS}")
     if args.json:
         print(json.dumps(result))
     return result
+
+
+CARD_KEYS = (
+    "validity",
+    "validity_spread",
+    "validity_mode",
+    "coverage",
+    "coverage_ceiling",
+    "empty",
+    "bits_per_image",
+    "likelihood_bound",
+    "novel",
+    "seen_match",
+    "seen_valid",
+    "held_out_match",
+    "held_out_match_spread",
+    "held_out_colour_match",
+    "held_out_valid",
+)
+
+
+def cards_from(result: dict, samples: int, seeds) -> dict[str, dict]:
+    """Model name -> the measured figures its card in the app shows (a subset of this run's rows)."""
+    rows = {family: row for family, row in result.items() if family != "conditional"}
+    rows.update(result.get("conditional", {}))
+    rows.update({f"{family}-split": row["heldout"] for family, row in result.items() if "heldout" in row})
+    return {
+        name: {"samples": samples, "seeds": list(seeds), **{k: row[k] for k in CARD_KEYS if row.get(k) is not None}}
+        for name, row in rows.items()
+        if "validity" in row or "seen_match" in row
+    }
 
 
 if __name__ == "__main__":

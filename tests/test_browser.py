@@ -51,7 +51,7 @@ def page(served_app):
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
         )
-        page = browser.new_page(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, device_scale_factor=1)  # a laptop's window
         page.set_default_timeout(WAIT_MS)
         page.offsite, page.failures = [], []
         ours = urlparse(served_app).netloc
@@ -164,11 +164,15 @@ def test_generate_tab(page):
 
 
 def test_train_tab(page):
+    from playwright.sync_api import expect
+
     _tab(page, "Train")
-    _example(page, "a GAN in 30 seconds")  # a GAN: the default VAE also fits its prior, ~20 s more
+    _example(page, "a GAN in 30 seconds (GANs fail at this budget: expect noise)")  # no prior fit: quicker
     _set_number(page, "tr-minutes", 0.1, was=0.5)
     page.locator("#tr-train").click()
+    expect(page.locator("#tr-sample")).to_be_disabled()  # nothing to sample until the model is finished
     assert "done" in _done(page, "tr-status")
+    expect(page.locator("#tr-sample")).to_be_enabled()
     page.locator("#tr-sample").click()
     _done(page, "tr-sample-status")
     _shows_image(page, "tr-grid")
@@ -209,8 +213,15 @@ def test_uncertainty_tab(page):
 def test_compare_tab(page):
     _tab(page, "Compare")
     page.locator("#cmp-show").click()
-    _done(page, "cmp-status", "✅ shipped evaluation")
+    status = _done(page, "cmp-status", "✅ shipped evaluation")
+    assert "not from the Generate tab's shipped models" in status  # 15-s models, told apart from the 10-min ones
     assert "diffusion" in page.locator("#cmp-table").inner_text()
+    # the plots are drawn: bars and markers in every panel, readable decade ticks, and a note on an empty panel
+    plot = page.locator(".js-plotly-plot").last
+    plot.wait_for()
+    assert plot.locator(".barlayer .point, .scatterlayer .point").count() > 0
+    ticks = plot.locator(".xtick text, .ytick text").all_inner_texts()
+    assert ticks and not any(t in ("2", "5") for t in ticks), ticks  # no minor log labels ("5 2 10 5 2")
     _shot(page, "compare")
 
 
@@ -227,6 +238,82 @@ def test_learn_tab(page):
     _done(page, "ln-table-status")
     assert "unstable" in page.locator("#ln-table").inner_text()
     _shot(page, "learn")
+
+
+def _stops(page, start: str, stop: str, status: str, running: str) -> str:
+    """Start a long job, wait until its status shows `running`, press Stop: the status must say where it stopped,
+    and stay so (no late update of the stopped job overwrites it)."""
+    from playwright.sync_api import expect
+
+    page.locator(f"#{start}").click()
+    expect(page.locator(f"#{status}")).to_contain_text(running, timeout=WAIT_MS)
+    page.locator(f"#{stop}").click()
+    expect(page.locator(f"#{status}")).to_contain_text("⏹ stopped at", timeout=WAIT_MS)
+    page.wait_for_timeout(3000)
+    line = page.locator(f"#{status}").inner_text()
+    assert "⏹ stopped at" in line and "Error" not in line, line
+    return line
+
+
+def test_stop_says_where_a_job_stopped(page):
+    _tab(page, "Generate")
+    _example(page, f"PixelCNN, pixel by pixel{_card_suffix('pixelcnn')}")
+    page.get_by_text("PixelCNN (autoregressive) · unconditional").first.wait_for()
+    assert "the picture is the unfinished draw" in _stops(page, "gen-generate", "gen-stop", "gen-status", "⏳ row")
+    _tab(page, "Train")
+    _example(page, "a VAE in a minute")
+    line = _stops(page, "tr-train", "tr-stop", "tr-status", "⏳ step")
+    assert "press Train for a new one" in line
+    from playwright.sync_api import expect
+
+    expect(page.locator("#tr-sample")).to_be_disabled()  # the unfinished model is not offered
+    _tab(page, "Datasets")
+    _set_number_box(page, "ds-n", 5000)
+    assert "no dataset was made" in _stops(page, "ds-generate", "ds-stop", "ds-status", "scenes rendered")
+
+
+def _card_suffix(name: str) -> str:
+    from playground.app.tabs.generate import _valid
+
+    return _valid(name)
+
+
+def _set_number_box(page, element_id: str, value) -> None:
+    box = page.locator(f"#{element_id} input")
+    box.fill(str(value))
+    box.press("Tab")
+
+
+@pytest.mark.parametrize(
+    "tab, field, button, status",
+    [
+        ("World", "world-seed", "world-random", "status"),
+        ("Datasets", "ds-n", "ds-generate", "ds-status"),
+        ("Generate", "gen-seed", "gen-generate", "gen-status"),
+        ("Train", "tr-seed", "tr-train", "tr-status"),
+        ("Inference", "inf-seed", "inf-random", "inf-status"),
+        ("Uncertainty", "un-seed", "un-fit", "un-status"),
+        ("Learn", "ln-seed", "ln-read-btn", "ln-read"),
+    ],
+)
+def test_a_bad_number_gets_one_plain_warning_naming_the_field(page, tab, field, button, status):
+    """-5 in a seed (or a scene count): the tab's status line names the field and its range, once, no traceback."""
+    _tab(page, tab)
+    _set_number_box(page, field, -5)
+    page.locator(f"#{button}").click()
+    line = _done(page, status, "⚠️")
+    assert ("seed: must be between 0 and" in line) or ("number of scenes: must be between 1" in line), line
+    assert "Traceback" not in line and "Error" not in line
+    _set_number_box(page, field, 0 if field != "ds-n" else 8)  # back to a good value for the tests after
+
+
+def test_compare_tab_bad_input(page):
+    _tab(page, "Compare")
+    for box in page.locator("#cmp-families input[type=checkbox]").all():
+        if box.is_checked():
+            box.uncheck()  # none chosen
+    page.locator("#cmp-live").click()
+    assert "choose at least one family" in _done(page, "cmp-status", "⚠️")
 
 
 def test_the_page_stayed_offline_and_error_free(page):

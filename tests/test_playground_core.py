@@ -267,6 +267,35 @@ def test_every_recipe_passes_its_config_to_the_training_cli_unchanged(tmp_path):
         assert parse_overrides(pairs) == recipe.config, name
 
 
+def test_a_family_trains_with_its_shipped_recipe_unless_told_otherwise():
+    """The CLI and the app's Train tab share `train_run`: `--model pixelcnn` gets the shipped PixelCNN's config
+    and optimisation settings (batch 16, lr 2e-3), and what the caller gives overrides them."""
+    from playground.models.pretrained import RECIPES
+    from playground.models.train import train_run
+
+    run = train_run("pixelcnn", steps=1, n=16, size=8)
+    assert run.options == RECIPES["pixelcnn"].fit_options and run.options["batch_size"] == 16
+    assert {k: getattr(run.model.config, k) for k in RECIPES["pixelcnn"].config} == RECIPES["pixelcnn"].config
+    run = train_run("pixelcnn", steps=1, n=16, size=8, batch_size=4, overrides={"layers": 2})
+    assert run.options["batch_size"] == 4 and run.model.config.layers == 2 and run.model.config.hidden == 24
+
+
+def test_a_time_budget_covers_the_whole_run_and_keeps_time_for_the_finishing_step(monkeypatch):
+    """`minutes` counts from the start of `train_run` (rendering included), and the steps stop early by the
+    finishing step's measured time, so the run ends about when its budget does."""
+    import time
+
+    from playground.models import train
+
+    monkeypatch.setattr(train, "finish_reserve", lambda kind: 1.0)
+    begun = time.monotonic()
+    run = train.train_run("gan", minutes=0.05, n=64, size=8, overrides={"width": 8})
+    took = time.monotonic() - begun
+    last = run.history[-1]["seconds"]
+    assert 1.5 <= last <= 2.0 + 0.5  # 3 s less the 1 s kept for a finishing step (the GAN has none)
+    assert took < 3.0 + 1.0
+
+
 def test_denormals_are_flushed_inside_training_only():
     from playground.models.train import flushed_denormals
 

@@ -93,18 +93,19 @@ def test_train_stream_says_when_a_vae_fits_its_prior(monkeypatch):
     recipe = views.pretrained.RECIPES["vae"]
     small = dataclasses.replace(recipe, config={**recipe.config, "prior_components": 4, "prior_draws": 1})
     monkeypatch.setitem(views.pretrained.RECIPES, "vae", small)
-    out = list(views.train_stream("vae", "exact", 0.01, 0, every_s=10.0))
+    out = list(views.train_stream("vae", "exact", 0.01, 0, every_s=10.0, n=256))
     statuses = [status for _, _, status in out]
     assert any("fitting the prior" in s for s in statuses[:-1]) and statuses[-1].startswith("done:")
     assert out[-1][0].mixture_prior
 
 
 def test_train_stream_trains_reports_and_can_be_stopped():
-    out = list(views.train_stream("gan", "exact", 0.03, 0, every_s=0.5))
+    out = list(views.train_stream("gan", "exact", 0.03, 0, every_s=0.5, n=256))
     model, records, status = out[-1]
     assert status.startswith("done:") and records and all(np.isfinite(r["loss"]) for r in records)
     assert not model.training
-    stream = views.train_stream("vae", "exact", 1.0, 0, every_s=0.2)
+    assert all(m is None for m, _, _ in out[:-1])  # no half-trained model to sample while it trains
+    stream = views.train_stream("vae", "exact", 1.0, 0, every_s=0.2, n=256)
     next(stream)
     stream.close()  # the Stop button: no hang, no error
     for bad, match in [
@@ -169,3 +170,41 @@ def test_the_lecture_table_says_when_one_seed_has_no_spread_and_shows_an_estimat
     gan, rbm = [line for line in table.splitlines() if line.startswith(("| gan", "| rbm"))]
     assert "one seed: no spread" in gan and "spread 0" not in gan
     assert "spread 4.2" in rbm and "(Z ± 14%)" in rbm
+
+
+def test_model_cards_show_measured_quality_and_say_when_a_model_fails(monkeypatch):
+    cards = {
+        "diffusion": {
+            "samples": 512,
+            "seeds": [0, 1, 2],
+            "validity": 0.73,
+            "coverage": 0.355,
+            "coverage_ceiling": 0.487,
+        },
+        "gan": {"samples": 512, "seeds": [0, 1, 2], "validity": 0.0, "coverage": 0.0, "coverage_ceiling": 0.487},
+        "vae": {
+            **{"samples": 8, "seeds": [0, 1], "validity": 0.37, "coverage": 0.19, "coverage_ceiling": 0.5},
+            "validity_mode": 0.64,
+        },
+        "diffusion-class": {
+            **{"samples": 512, "seeds": [0, 1, 2], "seen_match": 0.9, "seen_valid": 0.5},
+            **{"held_out_match": 0.98, "held_out_valid": 0.32},
+        },
+    }
+    monkeypatch.setattr(views.pretrained, "cards", lambda: cards)
+    good, bad = views.quality_note("diffusion"), views.quality_note("gan")
+    assert "0.73 of its draws" in good and "512 draws × 3 seeds" in good and "fails" not in good
+    assert bad.startswith("⚠️ **This model fails at its budget:** only 0% of its draws") and "models-gan.md" in bad
+    assert "mode image" in views.quality_note("vae") and "0.64" in views.quality_note("vae")
+    held = views.quality_note("diffusion-class")
+    assert "never-seen red cylinder, 0.98 show one and 0.32 are exact world images" in held and "fails" not in held
+    assert "not measured yet" in views.quality_note("ebm")
+    assert "0.73 of its draws" in views.likelihood_note("diffusion")  # the Generate tab's card
+    assert "trained" in views.family_card("diffusion") and "0.73" in views.family_card("diffusion")  # the Train tab's
+
+
+def test_mode_images_are_offered_by_the_vae_and_the_rbm_only():
+    *_, (grid, label) = views.sample_stream("rbm", 2, 0, mode=True)
+    assert "mode images, not draws" in label and grid.ndim == 3
+    with pytest.raises(ValueError, match="offer a mode image"):
+        list(views.sample_stream("gan", 2, 0, mode=True))

@@ -82,10 +82,16 @@ class SceneError(ValueError):
 # --- validation helpers: each names the field and the problem ----------------------------
 
 
+def brief(value, limit: int = 40) -> str:
+    """repr(value) for an error message, cut to `limit` characters: a message never echoes a pasted essay."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _number(path: str, value: Any, *, lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> float:
     if type(value) is not float:  # the common case skips the slower checks
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise SceneError(path, f"must be a number, got {type(value).__name__} {value!r}")
+            raise SceneError(path, f"must be a number, got {type(value).__name__} {brief(value)}")
         value = float(value)
     if not math.isfinite(value):
         raise SceneError(path, f"must be finite, got {value}")
@@ -98,7 +104,7 @@ def _number(path: str, value: Any, *, lo: float | None = None, hi: float | None 
 
 def _vector(path: str, value: Any, length: int, **bounds) -> tuple[float, ...]:
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
-        raise SceneError(path, f"must be a sequence of {length} numbers, got {value!r}")
+        raise SceneError(path, f"must be a sequence of {length} numbers, got {brief(value)}")
     if len(value) != length:
         raise SceneError(path, f"must have {length} numbers, got {len(value)}")
     return tuple([_number(f"{path}[{i}]", v, **bounds) for i, v in enumerate(value)])
@@ -106,11 +112,11 @@ def _vector(path: str, value: Any, length: int, **bounds) -> tuple[float, ...]:
 
 def _choice(path: str, value: Any, options: tuple[str, ...], aliases: dict | None = None) -> str:
     if not isinstance(value, str):
-        raise SceneError(path, f"must be one of {', '.join(options)}; got {type(value).__name__} {value!r}")
+        raise SceneError(path, f"must be one of {', '.join(options)}; got {type(value).__name__} {brief(value)}")
     key = value.strip().lower()
     key = (aliases or {}).get(key, key)
     if key not in options:
-        raise SceneError(path, f"unknown value {value!r}; expected one of {', '.join(options)}")
+        raise SceneError(path, f"unknown value {brief(value)}; expected one of {', '.join(options)}")
     return key
 
 
@@ -124,16 +130,17 @@ def parse_color(value: Any, path: str = "color") -> str | tuple[int, int, int]:
         text = value.strip().lower()
         if text.startswith("#"):
             if len(text) != 7 or any(c not in "0123456789abcdef" for c in text[1:]):
-                raise SceneError(path, f"hex colours look like '#1f77b4', got {value!r}")
+                raise SceneError(path, f"hex colours look like '#1f77b4', got {brief(value)}")
             rgb = tuple(int(text[i : i + 2], 16) for i in (1, 3, 5))
             return _RGB_TO_NAME.get(rgb, rgb)
         if text not in PALETTE:
             raise SceneError(
-                path, f"unknown colour name {value!r}; expected one of {', '.join(COLOR_NAMES)}, '#rrggbb' or [r, g, b]"
+                path,
+                f"unknown colour name {brief(value)}; expected one of {', '.join(COLOR_NAMES)}, '#rrggbb' or [r, g, b]",
             )
         return text
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 3:
-        raise SceneError(path, f"must be a colour name, '#rrggbb' or [r, g, b], got {value!r}")
+        raise SceneError(path, f"must be a colour name, '#rrggbb' or [r, g, b], got {brief(value)}")
     rgb = []
     for i, v in enumerate(value):
         if (
@@ -141,7 +148,7 @@ def parse_color(value: Any, path: str = "color") -> str | tuple[int, int, int]:
             or not isinstance(v, (int, np.integer))
             and not (isinstance(v, (float, np.floating)) and float(v).is_integer())
         ):
-            raise SceneError(f"{path}[{i}]", f"must be an integer 0..255, got {v!r}")
+            raise SceneError(f"{path}[{i}]", f"must be an integer 0..255, got {brief(v)}")
         if not 0 <= int(v) <= 255:
             raise SceneError(f"{path}[{i}]", f"must be in 0..255, got {int(v)}")
         rgb.append(int(v))
@@ -164,7 +171,7 @@ def parse_size(value: Any, path: str = "size") -> float:
     if isinstance(value, str):
         key = value.strip().lower()
         if key not in SIZES:
-            raise SceneError(path, f"unknown size name {value!r}; expected one of {', '.join(SIZES)} or a number")
+            raise SceneError(path, f"unknown size name {brief(value)}; expected one of {', '.join(SIZES)} or a number")
         return SIZES[key]
     return _number(path, value, lo=0.0, lo_open=True, hi=MAX_SIZE)
 
@@ -305,11 +312,11 @@ def _image_size(value: Any) -> tuple[int, int]:
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = (int(value), int(value))
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
-        raise SceneError("image_size", f"must be an integer or [height, width], got {value!r}")
+        raise SceneError("image_size", f"must be an integer or [height, width], got {brief(value)}")
     out = []
     for i, v in enumerate(value):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise SceneError(f"image_size[{i}]", f"must be an integer, got {v!r}")
+            raise SceneError(f"image_size[{i}]", f"must be an integer, got {brief(v)}")
         if not MIN_IMAGE_SIDE <= int(v) <= MAX_IMAGE_SIDE:
             raise SceneError(f"image_size[{i}]", f"must be in {MIN_IMAGE_SIDE}..{MAX_IMAGE_SIDE}, got {int(v)}")
         out.append(int(v))
@@ -402,7 +409,9 @@ class Scene:
         data = dict(data)
         version = data.pop("version", SCENE_FORMAT_VERSION)
         if version != SCENE_FORMAT_VERSION:
-            raise SceneError("version", f"this is scene format {SCENE_FORMAT_VERSION}; cannot read version {version!r}")
+            raise SceneError(
+                "version", f"this is scene format {SCENE_FORMAT_VERSION}; cannot read version {brief(version)}"
+            )
         names = [f.name for f in dataclasses.fields(cls)]
         unknown = set(data) - set(names)
         if unknown:

@@ -70,14 +70,25 @@ def read_back(world: str = "shapes2d", seed: int = 0) -> tuple[np.ndarray, np.nd
 
 
 def taxonomy_samples(seed: int = 0, n: int = 8) -> list[tuple[np.ndarray, str]]:
-    """Lesson 3: n samples of each fast family's shipped model, as (grid, label) pairs."""
+    """Lesson 3: n samples (even, at most 8) of each fast family's shipped model, as (grid, label) pairs:
+    each grid two rows of n / 2, the label the family's name, kind and sampling time (the gallery's caption)."""
     from .views import FAMILY_NAMES, sample_stream
 
+    if n % 2 or not 2 <= n <= 8:
+        raise ValueError(f"n must be even, 2 to 8 (one row of samples, split in two), got {n}")
     out = []
     for family in TAXONOMY_SAMPLES:
         *_, (grid, label) = sample_stream(family, n, seed)
-        out.append((grid, f"{FAMILY_NAMES[family]} · {label}"))
+        out.append((two_rows(grid), f"{FAMILY_NAMES[family]} · {label}"))
     return out
+
+
+def two_rows(grid: np.ndarray, pad: int = 2) -> np.ndarray:
+    """A one-row `image_grid` of an even number of tiles, `pad` px apart, as two rows of half as many:
+    about 2:1 instead of 8:1, so a gallery's square thumbnail shows each sample twice as large."""
+    half = (grid.shape[1] - pad) // 2  # 2k tiles of width w: (2k w + (2k - 1) pad - pad) / 2 = k w + (k - 1) pad
+    gap = np.full((pad, half, *grid.shape[2:]), 255, grid.dtype)
+    return np.concatenate([grid[:, :half], gap, grid[:, half + pad :]])
 
 
 @lru_cache(maxsize=1)

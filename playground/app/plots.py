@@ -284,42 +284,72 @@ def attack_figure(report) -> go.Figure:
 # --- the measured Table 1.1
 
 
+def _decade_axis(values) -> dict:
+    """A log axis with ticks at whole decades only (0.1, 1, 10, ...), written out, from the decade below the
+    smallest value to the one above the largest: plotly's own log ticks add minor labels ("5 2 10 5 2") that
+    read as one row of numbers."""
+    logs = np.log10([v for v in values if v is not None and v > 0])
+    lo, hi = (int(np.floor(logs.min() - 0.05)), int(np.ceil(logs.max() + 0.05))) if logs.size else (0, 1)
+    decades = range(lo, hi + 1)
+    return dict(
+        type="log",
+        range=[lo, hi],  # a log axis's range is in decades
+        tickmode="array",
+        tickvals=[10.0**k for k in decades],
+        ticktext=[f"{10**k:,}" if k >= 0 else f"{10.0**k:.{-k}f}" for k in decades],
+    )
+
+
+def _panel_note(fig: go.Figure, col: int, text: str) -> None:
+    """A plain note in the middle of panel `col` of a one-row figure, saying why the panel is empty."""
+    axis = "" if col == 1 else col
+    fig.add_annotation(
+        x=0.5,
+        y=0.5,
+        xref=f"x{axis} domain",
+        yref=f"y{axis} domain",
+        text=text,
+        showarrow=False,
+        font=dict(size=13, color="rgb(80,80,80)"),
+        bgcolor="rgba(255,255,255,0.9)",
+        name="empty panel",
+    )
+
+
 def comparison_figure(result: dict) -> go.Figure:
     """Three panels of an evaluation (`playground.evaluation.compare`): sampling speed of every family; bits/dim
-    against sampling speed for the families with a likelihood; validity and coverage of the samples."""
+    against sampling speed for the families with a likelihood; validity and coverage of the samples. A panel
+    with nothing to draw (no family with bits/dim, no valid sample at all) says so in a note inside it."""
     from playground.evaluation.compare import family_rows
 
     rows = family_rows(result)
     names = list(rows)
+    minutes = sorted({row["train_minutes"] for row in rows.values() if row.get("train_minutes") is not None})
+    seeds = " or ".join(str(s) for s in sorted({len(row["runs"]) for row in rows.values() if row.get("runs")}))
+    budget = " or ".join(f"{60 * m:.0f} s" if m < 1 else f"{m:g} min" for m in minutes) or "the same time"
     fig = make_subplots(
         1,
         3,
-        horizontal_spacing=0.08,
-        subplot_titles=(
-            "Sampling: ms per image (batch 64)",
-            "Likelihood vs sampling speed",
-            "Samples: valid and coverage",
-        ),
+        horizontal_spacing=0.1,
+        subplot_titles=("Sampling time (batch of 64)", "Bits/dim vs sampling time", "Samples: valid and coverage"),
     )
+    fig.update_annotations(font_size=14)  # the subplot titles (the notes below come later, in their own size)
+    speeds = [rows[n]["sample_ms_per_image"] for n in names]
     fig.add_trace(
-        go.Bar(
-            x=names,
-            y=[rows[n]["sample_ms_per_image"] for n in names],
-            name="ms / image",
-            marker_color="rgba(90,110,190,0.85)",
-            showlegend=False,
-        ),
+        go.Bar(x=names, y=speeds, name="ms / image", marker_color="rgba(90,110,190,0.85)", showlegend=False),
         1,
         1,
     )
     scored = [n for n in names if rows[n].get("bits_per_dim") is not None]
+    bits = [rows[n]["bits_per_dim"] for n in scored]
     fig.add_trace(
         go.Scatter(
             x=[rows[n]["sample_ms_per_image"] for n in scored],
-            y=[rows[n]["bits_per_dim"] for n in scored],
+            y=bits,
             mode="markers+text",
             text=scored,
             textposition="top center",
+            cliponaxis=False,  # a family at the edge of the range keeps its name
             name="bits/dim",
             marker=dict(size=11, color="rgb(200,90,60)"),
             hovertemplate="%{text}: %{y:.4f} bits/dim, %{x:.2f} ms/image<extra></extra>",
@@ -328,19 +358,47 @@ def comparison_figure(result: dict) -> go.Figure:
         1,
         2,
     )
-    for key, color in (("validity", "rgba(60,150,90,0.85)"), ("coverage", "rgba(220,160,40,0.85)")):
-        fig.add_trace(go.Bar(x=names, y=[rows[n].get(key) or 0.0 for n in names], name=key, marker_color=color), 1, 3)
-    fig.update_yaxes(type="log", title_text="ms per image (log)", row=1, col=1)
-    fig.update_xaxes(type="log", title_text="ms per image (log)", row=1, col=2)
-    fig.update_yaxes(type="log", title_text="bits per dimension (log; lower is better)", row=1, col=2)
-    fig.update_yaxes(title_text="fraction of samples / of the world's scenes", range=[0, 1], row=1, col=3)
-    fig.update_xaxes(title_text="family", row=1, col=1)
-    fig.update_xaxes(title_text="family", row=1, col=3)
+    if not scored:
+        kinds = ", ".join(f"{n}: {rows[n].get('likelihood_kind', 'none')}" for n in names)
+        _panel_note(fig, 2, f"No family here gives bits/dim<br>({kinds})")
+    fractions = {key: [rows[n].get(key) or 0.0 for n in names] for key in ("validity", "coverage")}
+    for key, label, color in (
+        ("validity", "valid: fraction of the samples that are world images", "rgba(60,150,90,0.85)"),
+        ("coverage", "coverage: fraction of the world's scenes drawn", "rgba(220,160,40,0.85)"),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=names,
+                y=fractions[key],
+                name=label,
+                marker_color=color,
+                text=["0" if v == 0 else "" for v in fractions[key]],  # a zero bar is invisible: say it is 0
+                textposition="outside",
+                cliponaxis=False,
+            ),
+            1,
+            3,
+        )
+    if not any(v > 0 for values in fractions.values() for v in values):
+        _panel_note(
+            fig,
+            3,
+            f"No family drew a valid world image<br>after {budget} of training:<br>valid = 0 and coverage = 0 for all",
+        )
+    fig.update_yaxes(_decade_axis(speeds), title_text="ms per image (log scale)", row=1, col=1)
+    fig.update_xaxes(_decade_axis(speeds), title_text="ms per image (log scale)", row=1, col=2)
+    fig.update_yaxes(_decade_axis(bits), title_text="bits/dim (log scale; lower is better)", row=1, col=2)
+    fig.update_yaxes(title_text="fraction", range=[0, 1], row=1, col=3)
+    fig.update_xaxes(title_text="family", tickangle=-45, row=1, col=1)
+    fig.update_xaxes(title_text="family", tickangle=-45, row=1, col=3)
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
     fig.update_layout(
         barmode="group",
-        height=420,
-        title="Every family, the same world, the same budget",
-        legend=dict(orientation="h", y=-0.3),
-        margin=dict(l=50, r=20, t=70, b=60),
+        height=540,
+        title=f"Each family on the same world with the same budget: {budget} of training per run, "
+        f"{seeds or '?'} seed{'' if seeds == '1' else 's'} each",
+        legend=dict(orientation="h", x=1, xanchor="right", y=-0.32, yanchor="top"),
+        margin=dict(l=70, r=30, t=100, b=130),
     )
     return fig

@@ -19,7 +19,7 @@ import numpy as np
 
 from worlds.captions import caption, captions
 from worlds.images import render_panels
-from worlds.scene import MAX_OBJECTS, Object, Scene, SceneError
+from worlds.scene import MAX_OBJECTS, Object, Scene, SceneError, brief
 
 TABLE_COLUMNS = ("shape", "color", "x", "y", "size", "rotation", "material")
 NUMBER_COLUMNS = ("x", "y", "size", "rotation")
@@ -84,7 +84,7 @@ def _is_blank(cell: Any) -> bool:
 
 def _cell_number(cell: Any, where: str) -> float:
     if isinstance(cell, bool):
-        raise SceneError(where, f"must be a number, got {cell!r}")
+        raise SceneError(where, f"must be a number, got {brief(cell)}")
     if isinstance(cell, (int, float, np.integer, np.floating)):
         return float(cell)
     if isinstance(cell, str):
@@ -92,7 +92,7 @@ def _cell_number(cell: Any, where: str) -> float:
             return float(cell.strip())
         except ValueError:
             pass
-    raise SceneError(where, f"must be a number, got {cell!r}")
+    raise SceneError(where, f"must be a number, got {brief(cell)}")
 
 
 def row_to_object(row: Any, number: int) -> Object:
@@ -110,33 +110,62 @@ def row_to_object(row: Any, number: int) -> Object:
     if _is_blank(cells["shape"]):
         raise SceneError(f"{prefix}, shape", "missing; expected cube, cylinder or sphere")
     kwargs: dict[str, Any] = {}
+    problems: list[SceneError] = []  # every bad cell of the row, not only the first
+
+    def number(column: str) -> float | None:
+        try:
+            return _cell_number(cells[column], f"{prefix}, {column}")
+        except SceneError as err:
+            problems.append(err)
+            return None
+
     for column in ("shape", "color", "material"):
         if not _is_blank(cells[column]):
             value = cells[column]
             kwargs[column] = value.strip() if isinstance(value, str) else value
-    x = 0.0 if _is_blank(cells["x"]) else _cell_number(cells["x"], f"{prefix}, x")
-    y = 0.0 if _is_blank(cells["y"]) else _cell_number(cells["y"], f"{prefix}, y")
-    kwargs["position"] = (x, y)
+    x = 0.0 if _is_blank(cells["x"]) else number("x")
+    y = 0.0 if _is_blank(cells["y"]) else number("y")
+    kwargs["position"] = (x or 0.0, y or 0.0)
     size = cells["size"]
     if not _is_blank(size):
         # a number, or a named size ("small", "large") that Object resolves
-        try:
-            kwargs["size"] = _cell_number(size, f"{prefix}, size")
-        except SceneError:
-            if not isinstance(size, str):
-                raise
-            kwargs["size"] = size.strip()
+        kwargs["size"] = size.strip() if isinstance(size, str) and not _looks_numeric(size) else number("size")
     if not _is_blank(cells["rotation"]):
-        kwargs["rotation"] = _cell_number(cells["rotation"], f"{prefix}, rotation")
+        kwargs["rotation"] = number("rotation")
+    kwargs = {key: value for key, value in kwargs.items() if value is not None}
     try:
-        return Object(**kwargs)
-    except SceneError as err:
-        column = _FIELD_TO_COLUMN.get(err.path, err.path)
-        raise SceneError(f"{prefix}, {column}" if column else prefix, err.problem) from None
+        obj = Object(**kwargs)
+    except SceneError:
+        obj = None
+        for key, value in kwargs.items():  # each field on its own, so every bad one is named
+            try:
+                Object(**{"shape": "cube", key: value})
+            except SceneError as err:
+                column = _FIELD_TO_COLUMN.get(err.path, err.path)
+                problems.append(SceneError(f"{prefix}, {column}" if column else prefix, err.problem))
+    if problems:
+        raise joined(problems)
+    return obj
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def joined(problems: list[SceneError]) -> SceneError:
+    """One error naming every problem (`row 2, x: ...; row 3, color: ...`)."""
+    if len(problems) == 1:
+        return problems[0]
+    return SceneError("", "; ".join(str(p) for p in problems))
 
 
 def rows_to_objects(rows: Any) -> list[Object]:
-    """Parse table rows into objects; rows whose cells are all blank are skipped."""
+    """Parse table rows into objects; rows whose cells are all blank are skipped. Every bad cell of every
+    row is named in the one SceneError raised."""
     if rows is None:
         return []
     if hasattr(rows, "values") and hasattr(rows, "columns"):  # a pandas DataFrame
@@ -145,7 +174,15 @@ def rows_to_objects(rows: Any) -> list[Object]:
     filled = [(i, r) for i, r in enumerate(rows, 1) if not (isinstance(r, list) and all(_is_blank(c) for c in r))]
     if len(filled) > MAX_OBJECTS:
         raise SceneError("table", f"at most {MAX_OBJECTS} objects, got {len(filled)} rows; delete some")
-    return [row_to_object(r, i) for i, r in filled]
+    objects, problems = [], []
+    for i, r in filled:
+        try:
+            objects.append(row_to_object(r, i))
+        except SceneError as err:
+            problems.append(err)
+    if problems:
+        raise joined(problems)
+    return objects
 
 
 def rows_to_scene(rows: Any, base: Scene | None = None) -> Scene:

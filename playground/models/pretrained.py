@@ -140,6 +140,22 @@ ENCODER_RECIPES: dict[str, Recipe] = {
 ALL_RECIPES = {**RECIPES, **HELDOUT_RECIPES, **ENCODER_RECIPES}
 
 
+CARDS = WEIGHTS / "cards.json"  # each shipped model's measured sample quality (benchmarks/models.py --cards)
+
+
+def cards() -> dict[str, dict]:
+    """Model name -> its card: the figures benchmarks/models.py measured on its draws (validity, coverage,
+    for conditional models the held-out class), with the draws and seeds they came from; {} when none."""
+    return json.loads(CARDS.read_text()) if CARDS.is_file() else {}
+
+
+def write_cards(new: dict[str, dict]) -> dict[str, dict]:
+    """Merge freshly measured cards into CARDS (a run of some models keeps the others' cards)."""
+    merged = {**cards(), **new}
+    CARDS.write_text(json.dumps(dict(sorted(merged.items())), indent=1) + "\n")
+    return new
+
+
 def path(name: str) -> Path:
     if name not in ALL_RECIPES:
         raise ValueError(f"no shipped model {name!r}; choose one of {', '.join(ALL_RECIPES)}")
@@ -168,11 +184,12 @@ def load(name: str):
 
 
 def train(name: str, scratch: Path, threads: int = 1) -> Path:
-    """Run recipe `name` through the training CLI; copy its weights and a thinned loss log to WEIGHTS."""
+    """Run recipe `name` through the training CLI (a process of its own, as a user would run it: the CLI
+    reads its defaults from the recipes here); copy its weights and a thinned loss log to WEIGHTS."""
+    import subprocess
 
-    from . import train as train_cli
-
-    if train_cli.main(ALL_RECIPES[name].argv(name, scratch, threads)) != 0:
+    command = [sys.executable, "-m", "playground.models.train", *ALL_RECIPES[name].argv(name, scratch, threads)]
+    if subprocess.run(command, cwd=Path(__file__).resolve().parents[2]).returncode != 0:
         raise RuntimeError(f"training {name} failed")
     WEIGHTS.mkdir(exist_ok=True)
     trained = scratch / name / "model.safetensors"

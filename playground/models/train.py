@@ -22,6 +22,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -105,13 +106,19 @@ def fit(
     precision: str = "float32",
     callback=None,
     on_finish=None,
+    started: float | None = None,
+    reserve_seconds: float = 0.0,
 ) -> list[dict]:
     """Train `model` on `data`; returns one record per step ({"step", "seconds", "loss", "lr", ...}).
     `on_finish()`, if given, is called just before the model's finishing step (when it has one).
 
     The learning rate follows `schedule` over the budget: by step count when `steps` is given, by
     wall time when only `minutes` is (whichever is further along when both are). Each step runs in
-    `precision` (see `autocast`); the finishing step and everything after training in float32."""
+    `precision` (see `autocast`); the finishing step and everything after training in float32.
+
+    A time budget runs from `started` (a `time.monotonic()` reading; default: now), so a caller can
+    count its own set-up in it, and the steps stop `reserve_seconds` before its end to leave the
+    finishing step its time (at least one step is taken); the records' seconds count from `started`."""
     if steps is None and minutes is None:
         raise ValueError("give a budget: steps, minutes, or both")
     if steps is not None and not 0 < steps <= MAX_STEPS:
@@ -128,19 +135,20 @@ def fit(
     kind = getattr(model.config, "condition", "none")
     condition = data.condition(kind)
     total = steps if steps is not None else MAX_STEPS
-    deadline = time.monotonic() + 60.0 * minutes if minutes is not None else math.inf
+    start = time.monotonic() if started is None else started
+    span = 60.0 * minutes - reserve_seconds if minutes is not None else math.inf  # seconds the steps may take
+    deadline = start + span
     batches = torch.Generator().manual_seed(seed)
     optimizer = model.configure_optimizer(lr)
     peaks = [[group["lr"] for group in opt.param_groups] for opt in _optimizers(optimizer)]
     history: list[dict] = []
-    start = time.monotonic()
     model.train()
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         for step in range(1, total + 1):
             progress = (step - 1) / steps if steps is not None else 0.0
             if minutes is not None:
-                progress = max(progress, (time.monotonic() - start) / (60.0 * minutes))
+                progress = max(progress, (time.monotonic() - start) / span)
             factor = learning_rate_factor(progress, schedule)
             for opt, peak in zip(_optimizers(optimizer), peaks):
                 for group, rate in zip(opt.param_groups, peak):
@@ -165,6 +173,94 @@ def fit(
             history[-1]["finish_seconds"] = finish(model, data.images, condition, seed)  # part of the training time
     model.eval()
     return history
+
+
+class Run(NamedTuple):
+    model: torch.nn.Module
+    data: WorldData
+    history: list[dict]
+    options: dict  # fit's batch_size, lr, schedule and precision, as the run used them
+
+
+DEFAULT_OPTIONS = {"batch_size": 64, "lr": 1e-3, "schedule": "constant", "precision": "float32"}
+
+
+def recipe_for(kind: str, world: str):
+    """The shipped recipe a fresh `kind` model trains with by default: the family's own (`vae` -> the
+    shipped VAE's config, batch size and learning rate), an encoder's or classifier's for its world;
+    None when there is none (then DEFAULT_OPTIONS and the family's Config defaults)."""
+    from .pretrained import ENCODER_RECIPES, RECIPES
+
+    return RECIPES.get(kind) if kind in FAMILIES else ENCODER_RECIPES.get(f"{kind}-{world}")
+
+
+def finish_reserve(kind: str) -> float:
+    """Seconds to keep for a family's finishing step (a VAE's prior fit) inside a time budget: what it
+    took the shipped model of the family, measured when it trained; 0 for the families without one."""
+    from . import pretrained
+
+    if kind not in pretrained.available():
+        return 0.0
+    return float(pretrained.load(kind).checkpoint_extra.get("finish_seconds", 0.0))
+
+
+def train_run(
+    kind: str,
+    world: str = "exact",
+    *,
+    steps: int | None = None,
+    minutes: float | None = None,
+    n: int = 20_000,
+    seed: int = 0,
+    size: int | None = None,
+    split: str | None = None,
+    condition: str | None = None,
+    overrides: dict | None = None,
+    threads: int | None = None,
+    callback=None,
+    on_finish=None,
+    **options,
+):
+    """Render `n` scenes of `world`, build a fresh `kind` model and `fit` it: what the CLI and the
+    app's Train tab both run. Returns a `Run`: the model, its data, its history and the fit options used.
+
+    Settings not given are the shipped recipe's (`recipe_for`): the family's Config fields, batch size,
+    learning rate, schedule and precision, so `--model vae` trains the shipped VAE's recipe. `options`
+    are fit's (batch_size, lr, schedule, precision); `overrides` change Config fields. A time budget
+    covers the whole run, rendering included, and keeps the finishing step's measured time
+    (`finish_reserve`) for it, so a 1-minute run takes about a minute."""
+    started = time.monotonic()
+    recipe = recipe_for(kind, world)
+    data = load_world(world, n, seed, image_size=size, split=split)
+    config = {**(recipe.config if recipe is not None else {}), "image_size": data.images.shape[-1]}
+    if kind == "encoder":  # an encoder learns its world's scenes: it is told which, and reads their vectors
+        config.update(world=world, condition="scene")
+    elif condition is not None:
+        config["condition"] = condition
+    config.update(overrides or {})
+    fit_options = {**(recipe.fit_options if recipe is not None else DEFAULT_OPTIONS)}
+    fit_options.update({key: value for key, value in options.items() if value is not None})
+    if threads is not None:
+        if not 1 <= threads <= 256:
+            raise ValueError(f"threads must be in 1..256, got {threads}")
+        torch.set_num_threads(threads)  # after load_world: the renderer's thread pool resets it
+    torch.manual_seed(seed)
+    model = build(kind, **config)
+    with flushed_denormals():  # the thread's flag: set in the thread that trains
+        history = fit(
+            model,
+            data,
+            steps=steps,
+            minutes=minutes,
+            seed=seed,
+            callback=callback,
+            on_finish=on_finish,
+            started=started,
+            # at most half a short budget: a 0.1-minute VAE overruns rather than never taking a step
+            reserve_seconds=min(finish_reserve(kind), 30.0 * minutes) if minutes is not None else 0.0,
+            **fit_options,
+        )
+    return Run(model, data, history, fit_options)
 
 
 @contextlib.contextmanager
@@ -198,7 +294,8 @@ CLI_HELP = """Train one model on a world and save it: the loop the app and the s
     python -m playground.models.train --model vae --world exact --minutes 5 --out runs/vae
     python -m playground.models.train --model diffusion --steps 2000 --condition class --out runs/dc
 
-Give a budget: --steps, --minutes, or both (whichever ends first). The run writes OUT/model.safetensors
+Give a budget: --steps, --minutes, or both (whichever ends first). Unless told otherwise, a family trains
+with its shipped recipe's settings, as the app's Train tab does. The run writes OUT/model.safetensors
 (weights, config and the run's settings) and OUT/loss.csv (one row per step). Then draw from it:
 
     python -m playground.models.sample runs/vae/model.safetensors --n 16 --out samples.png
@@ -224,7 +321,13 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--world", default="exact", help="the world preset to learn (python -m worlds list; default exact)"
     )
-    parser.add_argument("--minutes", type=float, default=None, help="a time budget (the run also stops at --steps)")
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="a time budget for the whole run: rendering, steps and a finishing step such as the VAE's prior fit "
+        "(the run also stops at --steps)",
+    )
     parser.add_argument("--steps", type=int, default=None, help="a step budget (the run also stops at --minutes)")
     parser.add_argument("--out", required=True, type=Path, help="the run's directory: model.safetensors and loss.csv")
     parser.add_argument("--n", type=int, default=20_000, help="training scenes, rendered first (default 20000)")
@@ -235,20 +338,21 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--seed", type=int, default=0, help="seeds the scenes, the minibatches and the model (default 0)"
     )
-    parser.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 0.001)")
+    recipe = "(default: the family's shipped recipe's, else {})"
+    parser.add_argument("--batch-size", type=int, default=None, help="images per step " + recipe.format(64))
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate " + recipe.format(0.001))
     parser.add_argument(
         "--schedule",
-        default="constant",
+        default=None,
         choices=SCHEDULES,
-        help="learning rate over the budget: constant (default), or warm-up then cosine decay to 0",
+        help="learning rate over the budget: constant, or warm-up then cosine decay to 0 " + recipe.format("constant"),
     )
     parser.add_argument(
         "--precision",
-        default="float32",
+        default=None,
         choices=PRECISIONS,
-        help="arithmetic of the training steps: float32 (default), or bfloat16 mixed precision "
-        "(faster on CPUs with AMX or AVX-512 BF16)",
+        help="arithmetic of the training steps: float32, or bfloat16 mixed precision "
+        "(faster on CPUs with AMX or AVX-512 BF16) " + recipe.format("float32"),
     )
     parser.add_argument(
         "--condition",
@@ -263,7 +367,8 @@ def main(argv=None) -> int:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a field of the family's Config (JSON value), e.g. --set hidden=32; repeatable",
+        help="override a field of the family's Config (JSON value; the defaults are the shipped recipe's), "
+        "e.g. --set hidden=32; repeatable",
     )
     args = parser.parse_args(argv)
     try:
@@ -271,20 +376,8 @@ def main(argv=None) -> int:
 
         if args.steps is None and args.minutes is None:
             raise ValueError("give a budget: --steps, --minutes, or both")
-        data = load_world(args.world, args.n, args.seed, image_size=args.size, split=args.split)
-        if args.model == "encoder":  # an encoder learns its world's scenes: it is told which, and reads their vectors
-            overrides = {"image_size": data.images.shape[-1], "world": args.world, "condition": "scene"}
-        else:
-            overrides = {"image_size": data.images.shape[-1]}
-            if args.condition is not None:
-                overrides["condition"] = args.condition
-        overrides.update(parse_overrides(args.set))
-        if args.threads is not None:
-            if not 1 <= args.threads <= 256:
-                raise ValueError(f"--threads must be in 1..256, got {args.threads}")
-            torch.set_num_threads(args.threads)  # after load_world: the renderer's thread pool resets it
-        torch.manual_seed(args.seed)
-        model = build(args.model, **overrides)
+        if args.minutes is not None and not 0 < args.minutes <= MAX_MINUTES:
+            raise ValueError(f"--minutes must be in (0, {MAX_MINUTES}], got {args.minutes}")
         args.out.mkdir(parents=True, exist_ok=True)
         # a step budget counts steps; a time budget alone counts seconds, so the bar has a total and an ETA
         by_time = args.steps is None
@@ -302,19 +395,24 @@ def main(argv=None) -> int:
             bar.set_postfix(step=step, loss=f"{record['loss']:.4f}")
 
         try:
-            with flushed_denormals():
-                history = fit(
-                    model,
-                    data,
-                    steps=args.steps,
-                    minutes=args.minutes,
-                    batch_size=args.batch_size,
-                    lr=args.lr,
-                    seed=args.seed,
-                    schedule=args.schedule,
-                    precision=args.precision,
-                    callback=progress,
-                )
+            model, _, history, options = train_run(
+                args.model,
+                args.world,
+                steps=args.steps,
+                minutes=args.minutes,
+                n=args.n,
+                seed=args.seed,
+                size=args.size,
+                split=args.split,
+                condition=args.condition,
+                overrides=parse_overrides(args.set),
+                threads=args.threads,
+                callback=progress,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                schedule=args.schedule,
+                precision=args.precision,
+            )
         finally:
             bar.close()  # before any error message, so it reads on its own line
         with open(args.out / "loss.csv", "w", newline="") as f:
@@ -326,10 +424,7 @@ def main(argv=None) -> int:
             "n": args.n,
             "seed": args.seed,
             "steps": len(history),
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "schedule": args.schedule,
-            "precision": args.precision,
+            **options,
         }
         seconds = history[-1]["seconds"]
         if "finish_seconds" in history[-1]:  # the finishing fit is part of the training time

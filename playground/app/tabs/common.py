@@ -7,6 +7,7 @@ import inspect
 import logging
 import os
 import tempfile
+import time
 from functools import wraps
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import gradio.processing_utils as gradio_cache
 
 from playground.app.scene_table import DISPLAY_SIZES
 from worlds import WORLDS, get_world
+from worlds.scene import brief
 
 log = logging.getLogger("toyworld.app")
 
@@ -25,6 +27,7 @@ CSS = """
 .pixelated img, .pixelated canvas { image-rendering: pixelated; }
 #status { min-height: 1.5em; }
 .offscreen { position: absolute !important; left: -9999px; width: 1px; height: 1px; overflow: hidden; }
+.lecture-table td:first-child { overflow-wrap: normal; word-break: normal; white-space: nowrap; }
 """
 
 
@@ -121,9 +124,9 @@ def integer(value, name: str, lo: int, hi: int) -> int:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise AppError(f"{name}: must be a whole number, got {value!r}") from None
+        raise AppError(f"{name}: must be a whole number, got {brief(value)}") from None
     if not number.is_integer():
-        raise AppError(f"{name}: must be a whole number, got {value!r}")
+        raise AppError(f"{name}: must be a whole number, got {brief(value)}")
     if not lo <= number <= hi:
         raise AppError(f"{name}: must be between {lo:,} and {hi:,}, got {int(number):,}")
     return int(number)
@@ -137,7 +140,7 @@ def number(value, name: str) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise AppError(f"{name}: must be a number, got {value!r}") from None
+        raise AppError(f"{name}: must be a number, got {brief(value)}") from None
 
 
 def size(value) -> int:
@@ -151,7 +154,7 @@ def size(value) -> int:
 def world(name):
     """A preset world by name."""
     if name not in WORLDS:
-        raise AppError(f"unknown world {name!r}; choose one of {', '.join(WORLDS)}")
+        raise AppError(f"unknown world {brief(name)}; choose one of {', '.join(WORLDS)}")
     return get_world(name)
 
 
@@ -189,6 +192,64 @@ def examples(rows: dict[str, list], inputs: list, label: str = "Examples", **opt
     return gr.Examples(list(rows.values()), inputs, label=label, example_labels=list(rows), **options)
 
 
-def stops(button: gr.Button, event) -> None:
-    """Pressing `button` cancels `event`, a streaming handler (it stops at its next yield)."""
-    button.click(None, None, None, cancels=[event], queue=False)
+# --- Stop -------------------------------------------------------------------------------------------
+# Gradio's `cancels` kills a streaming event mid-air: the page then marks its outputs "Error" and the last
+# status line stays "⏳ …" as if the job were still running. Instead, Stop only records that it was pressed
+# (per browser session and job), and the job's handler (wrapped by `stoppable`) sees it between two of its
+# updates, stops its work and says so itself: "⏹ stopped at <its last ⏳ line>".
+
+_PRESSED: dict[tuple[str, str], float] = {}  # (session, job) -> when its Stop was last pressed
+
+
+def stopped(text: str | None, note: str = "") -> str:
+    """The status line of a job stopped while its status read `text` (its last ⏳ line)."""
+    where = (text or "").strip().removeprefix("⏳").strip() or "its start"
+    return f"⏹ stopped at {where}{note}"
+
+
+def stoppable(job: str, n_outputs: int, note: str = "", clear: tuple[int, ...] = ()):
+    """Let the Stop button of `job` (`stop_button`) end this streaming handler between two of its updates:
+    its work is closed (a worker thread ends at its next step), its status becomes `stopped(...)` + `note`,
+    the outputs at positions `clear` are emptied (they would show a half-made result as the run's) and the
+    others kept. The handler's last output is its status; Gradio passes the session in `request`."""
+
+    def decorate(fn):
+        parameters = list(inspect.signature(fn).parameters.values())
+
+        @wraps(fn)
+        def wrapper(*args, **kwargs):
+            # Gradio passes the request positionally, after the handler's own parameters (see below)
+            request = kwargs.pop("request", args[len(parameters)] if len(args) > len(parameters) else None)
+            args = args[: len(parameters)]
+            session, begun, busy = getattr(request, "session_hash", None), time.monotonic(), None
+            stream = fn(*args, **kwargs)
+            try:
+                for out in stream:
+                    if isinstance(out[-1], str) and out[-1].startswith("⏳"):
+                        busy = out[-1]
+                    yield out
+                    if session is not None and _PRESSED.get((session, job), 0.0) > begun:
+                        kept = [None if k in clear else gr.skip() for k in range(n_outputs - 1)]
+                        yield (*kept, stopped(busy, note))
+                        return
+            finally:
+                stream.close()  # on Stop: the handler's own clean-up (workers end, files close)
+
+        # Gradio hands a gr.Request to a positional parameter annotated with it: add one after the handler's
+        request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
+        wrapper.__signature__ = inspect.Signature([*parameters, request])
+        wrapper.__annotations__ = {**getattr(fn, "__annotations__", {}), "request": gr.Request}
+        return wrapper
+
+    return decorate
+
+
+def stop_button(button: gr.Button, job: str) -> None:
+    """Pressing `button` stops the session's running `job` (a handler wrapped by `stoppable(job, ...)`)."""
+
+    def press(request: gr.Request):
+        _PRESSED[(request.session_hash, job)] = time.monotonic()
+        while len(_PRESSED) > 10_000:  # the oldest presses go
+            _PRESSED.pop(next(iter(_PRESSED)))
+
+    button.click(press, None, None, queue=False, api_visibility="private")

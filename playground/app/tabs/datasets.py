@@ -19,6 +19,7 @@ FORMATS = ("imagefolder", "parquet", "npz")
 
 
 @friendly(4)
+@common.stoppable("datasets", 4, " · no dataset was made")
 def generate_dataset(world: str, n, seed, size, fmt: str, progress=common.PROGRESS):
     """Generate a dataset into a fresh temp directory, zip it, and preview its first scenes.
     Streams a status line per part of PART_SIZE scenes (Stop ends the job at the next part),
@@ -38,7 +39,9 @@ def generate_dataset(world: str, n, seed, size, fmt: str, progress=common.PROGRE
         for done, total, archive in parts:
             if archive is None:
                 progress((done, total), desc="Rendering scenes", unit="scenes")
-                yield gr.skip(), gr.skip(), gr.skip(), common.busy(f"{done:,} of {total:,} scenes rendered")
+                # the first report empties the last dataset's outputs: none of them is this run's
+                kept = gr.skip() if done else None
+                yield kept, kept, kept, common.busy(f"{done:,} of {total:,} scenes rendered")
     progress(None)
     gallery = preview_gallery(common.world_at(world, size), seed, min(n, PREVIEW_COUNT))
     yield (
@@ -61,7 +64,7 @@ def build() -> None:
         )
         with gr.Row():
             world = gr.Dropdown(list(WORLDS), value="shapes2d", label="World", scale=2)
-            n = gr.Number(256, label=f"Number of scenes (≤ {MAX_DATASET_SIZE:,})", scale=1)
+            n = gr.Number(256, label=f"Number of scenes (≤ {MAX_DATASET_SIZE:,})", scale=1, elem_id="ds-n")
             seed = common.seed_field(scale=1)
         with gr.Row():
             size = gr.Radio(list(DISPLAY_SIZES), value=64, label="Image size (px)")
@@ -69,7 +72,7 @@ def build() -> None:
         world_info = gr.Markdown(WORLDS["shapes2d"].description)
         with gr.Row():
             generate_btn = gr.Button("Generate", variant="primary", elem_id="ds-generate")
-            stop_btn = gr.Button("Stop")
+            stop_btn = gr.Button("Stop", elem_id="ds-stop")
         common.examples(
             {
                 "256 top-down scenes, as image folders": ["shapes2d", 256, 0, 64, "imagefolder"],
@@ -110,7 +113,7 @@ def build() -> None:
     world.change(
         lambda w: WORLDS[w].description if w in WORLDS else "", world, world_info, api_visibility="private", queue=False
     )
-    event = generate_btn.click(
+    generate_btn.click(
         generate_dataset,
         [world, n, seed, size, fmt],
         [gallery, captions, file, status],
@@ -118,4 +121,4 @@ def build() -> None:
         concurrency_limit=1,
         concurrency_id="datasets",
     )
-    common.stops(stop_btn, event)
+    common.stop_button(stop_btn, "datasets")

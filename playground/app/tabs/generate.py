@@ -14,18 +14,19 @@ GENERATE_DEFAULT = "diffusion"
 
 
 def model_settings(name: str) -> tuple:
-    """Model picked: its note, and which condition and sampler controls apply
-    (shape, colour, caption, diffusion steps, guidance)."""
+    """Model picked: its card, and which condition and sampler controls apply
+    (shape, colour, caption, diffusion steps, guidance, mode)."""
     views = common.views()
     try:
         note = views.likelihood_note(name)
     except ValueError as err:
-        return (common.warning(str(err)), *[gr.update(visible=False)] * 5)
+        return (common.warning(str(err)), *[gr.update(visible=False)] * 6)
     return (note, *[gr.update(visible=shown) for shown in views.model_controls(name)])
 
 
 @friendly(2)
-def generate_samples(name, n, seed, shape, color, text, steps, guidance):
+@common.stoppable("generate", 2, " · the picture is the unfinished draw")
+def generate_samples(name, n, seed, shape, color, text, steps, guidance, mode=False):
     """Stream (grid, status) while the model (a shipped name, or a session's model) samples;
     errors become a status line and leave the last grid in place."""
     views = common.views()
@@ -33,7 +34,7 @@ def generate_samples(name, n, seed, shape, color, text, steps, guidance):
     seed = common.seed(seed)
     steps = None if steps is None else common.integer(steps, "diffusion steps", 1, 1000)
     guidance = 1.0 if guidance is None else common.number(guidance, "guidance")
-    for grid, label in views.sample_stream(name, n, seed, shape, color, text, steps, guidance):
+    for grid, label in views.sample_stream(name, n, seed, shape, color, text, steps, guidance, bool(mode)):
         yield grid, common.busy(label)
     which = f"`{name}`" if isinstance(name, str) else "your model"
     yield grid, common.done(f"{n} samples of {which} (seed {seed}) · {label}")  # the final output holds the grid too
@@ -48,6 +49,19 @@ def interpolate_latents(name: str, seed, frames) -> tuple:
     return picture, common.done(label)
 
 
+def _example(model, n=16, seed=0, shape="cube", color="red", text="", steps=100, guidance=1.0, mode=False) -> list:
+    """An example's values, in the order of the tab's inputs."""
+    return [model, n, seed, shape, color, text, steps, guidance, mode]
+
+
+def _valid(name: str, key: str = "validity") -> str:
+    """An example's label suffix: the measured share of world images (from the model's card), or ''."""
+    card = common.views().pretrained.cards().get(name, {})
+    if card.get(key) is None:
+        return ""
+    return f" ({card[key]:.2f} are world images{': fails at its budget' if card[key] < 0.1 else ''})"
+
+
 def build() -> None:
     views = common.views()  # torch is imported from here on
     choices = views.model_choices()
@@ -58,7 +72,7 @@ def build() -> None:
         first_note, *first_shown = model_settings(default)
         first_shown = [u.get("visible", False) for u in first_shown]
     else:
-        first_note, first_shown = "No shipped weights found: run `python -m playground.models.pretrained`.", [False] * 5
+        first_note, first_shown = "No shipped weights found: run `python -m playground.models.pretrained`.", [False] * 6
     with gr.Tab("Generate"):
         gr.Markdown(
             "Sample from the shipped models of every family, trained on the `exact` world "
@@ -68,7 +82,7 @@ def build() -> None:
         with gr.Row():
             model = gr.Dropdown(choices, value=default, label="Model", scale=3)
             n = gr.Slider(1, 64, value=16, step=1, label="Samples", scale=1, elem_id="gen-n")
-            seed = common.seed_field(scale=1)
+            seed = common.seed_field(scale=1, elem_id="gen-seed")
         note = gr.Markdown(first_note)
         with gr.Row():
             shape = gr.Dropdown(list(SHAPES), value="cylinder", label="Shape", visible=first_shown[0])
@@ -97,25 +111,28 @@ def build() -> None:
                 visible=first_shown[4],
                 info="classifier-free guidance; 1 = plain conditional model",
             )
+            mode = gr.Checkbox(
+                False,
+                label="Mode image (not a draw)",
+                visible=first_shown[5],
+                info="the most likely image for each latent draw: cleaner, but not a sample of the model",
+            )
         with gr.Row():
             generate_btn = gr.Button("Generate", variant="primary", elem_id="gen-generate")
-            stop_btn = gr.Button("Stop")
-        inputs = [model, n, seed, shape, color, text, steps, guidance]
-        common.examples(
+            stop_btn = gr.Button("Stop", elem_id="gen-stop")
+        inputs = [model, n, seed, shape, color, text, steps, guidance, mode]
+        common.examples(  # each family at its best, its measured share of world images beside it
             {
-                "a caption it never saw: 'a large red cylinder'": [
-                    "diffusion-caption",
-                    16,
-                    0,
-                    "cylinder",
-                    "red",
-                    "a large red cylinder",
-                    100,
-                    3.0,
-                ],
-                "a class it never saw: red cylinder (GAN)": ["gan-class", 16, 1, "cylinder", "red", "", 100, 1.0],
-                "PixelCNN, pixel by pixel": ["pixelcnn", 16, 0, "cube", "red", "", 100, 1.0],
-                "64 VAE samples": ["vae", 64, 2, "cube", "red", "", 100, 1.0],
+                f"diffusion{_valid('diffusion')}": _example("diffusion"),
+                "a caption it never saw: 'a large red cylinder'": _example(
+                    "diffusion-caption", shape="cylinder", text="a large red cylinder", guidance=3.0
+                ),
+                "a class it never saw: red cylinder (diffusion)": _example(
+                    "diffusion-class", seed=1, shape="cylinder", guidance=2.0
+                ),
+                f"64 VAE draws{_valid('vae')}": _example("vae", n=64, seed=2),
+                f"the RBM's mode images, not draws{_valid('rbm', 'validity_mode')}": _example("rbm", mode=True),
+                f"PixelCNN, pixel by pixel{_valid('pixelcnn')}": _example("pixelcnn"),
             },
             inputs,
         )
@@ -133,7 +150,7 @@ def build() -> None:
             interp_status = gr.Markdown()
             interp_image = common.picture("A → B through the latent space")
 
-    model.change(model_settings, model, [note, shape, color, text, steps, guidance], api_visibility="private")
+    model.change(model_settings, model, [note, shape, color, text, steps, guidance, mode], api_visibility="private")
     model.change(
         lambda name: gr.Accordion(visible=common.views().interpolates(name)),
         model,
@@ -141,10 +158,10 @@ def build() -> None:
         api_visibility="private",
         queue=False,
     )
-    event = generate_btn.click(
+    generate_btn.click(
         generate_samples, inputs, [grid, status], api_name="generate", concurrency_limit=2, concurrency_id="models"
     )
-    common.stops(stop_btn, event)
+    common.stop_button(stop_btn, "generate")
     interp_btn.click(
         interpolate_latents,
         [model, interp_seed, interp_frames],

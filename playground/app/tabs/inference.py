@@ -48,6 +48,7 @@ def inference_random(world: str, seed):
 
 
 @friendly(N_INFERENCE_OUTPUTS)
+@common.stoppable("inference", N_INFERENCE_OUTPUTS, " · the panels show the reading so far")
 def read_scene_ui(world: str, source: str, random_picture, upload, drawing, steps):
     """Stream what the encoder reads from the picture, then the analysis-by-synthesis steps."""
     views = common.views()
@@ -62,6 +63,22 @@ def read_scene_ui(world: str, source: str, random_picture, upload, drawing, step
             scene_to_json(reading.scene),
             f"{mark} {views.reading_summary(reading, step, total)}",
         )
+
+
+def drawing_canvas(world: str, **options) -> gr.Sketchpad:
+    """The sketchpad for the encoder of `world`: its empty ground to draw on, the world's palette as the only
+    brush colours and a brush as wide as a small object, so a drawing can be a picture of that world (on
+    white, in black, none is). As an event's output it replaces the canvas."""
+    views = common.views()
+    ground = views.canvas_ground(world)
+    brush = gr.Brush(
+        default_size=views.canvas_brush_radius(world),
+        colors=views.canvas_colors(world),
+        default_color=views.canvas_default_color(world),
+        color_mode="fixed",
+    )
+    # png: the ground reaches the browser unchanged (the default webp is lossy)
+    return gr.Sketchpad(value=ground, canvas_size=ground.shape[:2], brush=brush, format="png", **options)
 
 
 def build(tabs: gr.Tabs, world: WorldTab) -> None:
@@ -88,9 +105,9 @@ def build(tabs: gr.Tabs, world: WorldTab) -> None:
                 scale=2,
                 info="0 = the encoder's one-pass answer only",
             )
-            seed = common.seed_field(scale=1)
+            seed = common.seed_field(scale=1, elem_id="inf-seed")
         with gr.Row():
-            random_btn = gr.Button("🎲 Render a random scene")
+            random_btn = gr.Button("🎲 Render a random scene", elem_id="inf-random")
             read_btn = gr.Button("Read the scene", variant="primary", elem_id="inf-read")
             stop_btn = gr.Button("Stop")
             send_btn = gr.Button("Edit it in the World tab")
@@ -98,8 +115,11 @@ def build(tabs: gr.Tabs, world: WorldTab) -> None:
         random_picture = gr.State(None)
         with gr.Row():
             upload = gr.File(label="Upload a picture (PNG, JPEG, …)", file_types=["image"], type="filepath")
-            drawing = gr.Sketchpad(
-                label="…or draw one (then choose 'drawing')", type="numpy", canvas_size=(256, 256), image_mode="RGBA"
+            drawing = drawing_canvas(
+                encoder_world.value,
+                label="…or draw one in the world's colours (then choose 'drawing')",
+                type="numpy",
+                image_mode="RGBA",
             )
         common.examples(
             {
@@ -125,7 +145,7 @@ def build(tabs: gr.Tabs, world: WorldTab) -> None:
     random_btn.click(
         inference_random, [encoder_world, seed], [random_picture, shown, status], api_name="random_picture"
     )
-    event = read_btn.click(
+    read_btn.click(
         read_scene_ui,
         [encoder_world, source, random_picture, upload, drawing, steps],
         [shown, rendered, difference, table, code, status],
@@ -133,9 +153,10 @@ def build(tabs: gr.Tabs, world: WorldTab) -> None:
         concurrency_limit=2,
         concurrency_id="models",
     )
-    common.stops(stop_btn, event)
+    common.stop_button(stop_btn, "inference")
     upload.upload(lambda: "upload", None, source, api_visibility="private", queue=False)
     drawing.input(lambda: "drawing", None, source, api_visibility="private", queue=False)
+    encoder_world.change(drawing_canvas, encoder_world, drawing, api_visibility="private", queue=False)
     send_btn.click(apply_json, [code, world.size, *world.toggles], world.outputs, api_visibility="private").then(
         lambda: gr.Tabs(selected="world"), None, tabs, api_visibility="private", queue=False
     )

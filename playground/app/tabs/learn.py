@@ -50,7 +50,7 @@ def build() -> None:
         gr.Markdown("Four ideas of the lecture, each with a live element from the other tabs.")
         gr.Markdown(learn.LESSONS["generation vs inference"])
         with gr.Row():
-            seed = common.seed_field(scale=1)
+            seed = common.seed_field(scale=1, elem_id="ln-seed")
             read_btn = gr.Button("Render a scene, then read it back", variant="primary", scale=2, elem_id="ln-read-btn")
         with gr.Row():
             drawn = common.picture("Generation: the scene rendered", height=256)
@@ -64,17 +64,15 @@ def build() -> None:
         gr.Markdown(learn.LESSONS["the taxonomy"])
         taxonomy_btn = gr.Button("Sample every fast family", variant="primary", elem_id="ln-tax-btn")
         taxonomy_status = gr.Markdown(elem_id="ln-tax-status")
+        # No fixed height: the thumbnails are squares as wide as a third of the page, and each caption (the
+        # family) sits at a thumbnail's bottom, where a height shorter than the squares would hide it.
         taxonomy = gr.Gallery(
-            label="Samples (shipped models of the exact world)",
-            elem_id="ln-tax",
-            columns=3,
-            height=260,
-            object_fit="contain",
+            label="Samples (shipped models of the exact world)", elem_id="ln-tax", columns=3, object_fit="contain"
         )
         gr.Markdown(learn.LESSONS["the table"])
         table_btn = gr.Button("Show the measured table", variant="primary", elem_id="ln-table-btn")
         table_status = gr.Markdown(elem_id="ln-table-status")
-        table = gr.Markdown(elem_id="ln-table")
+        table = gr.Markdown(elem_id="ln-table", elem_classes="lecture-table")
 
     read_btn.click(
         learn_read_back,

@@ -11,21 +11,23 @@ from .common import friendly
 from .generate import generate_samples
 
 
-@friendly(3)
-def train_model(family: str, world: str, condition: str, minutes, seed, progress=common.PROGRESS):
-    """Stream (session model, loss plot data, status) while a fresh model trains in this session,
-    with a progress bar over the time budget."""
+@friendly(4)
+@common.stoppable("train", 4, " · the unfinished model was let go: press Train for a new one")
+def train_model(family: str, world: str, condition: str, minutes, seed):
+    """Stream (session model, loss plot data, Sample button, status) while a fresh model trains in this
+    session; the status line counts the seconds of the budget (a progress bar over it would hide the plot). The model is None (and Sample disabled) until
+    it is finished."""
     import pandas as pd
 
     seed = common.seed(seed)
     minutes = common.number(minutes, "minutes")
-    budget = 60.0 * minutes
-    progress(0.0, desc="Rendering the training scenes")
+    waiting = gr.Button(interactive=False)
+    yield None, None, waiting, common.busy("rendering the training scenes")  # the last run's model and plot go
     for model, records, status in common.views().train_stream(family, world, minutes, seed, condition):
-        progress(min(1.0, records[-1]["seconds"] / budget), desc="Training")
         frame = pd.DataFrame({"step": [r["step"] for r in records], "loss": [r["loss"] for r in records]})
-        yield model, frame, common.busy(status)
-    yield model, frame, common.done(f"{status}. Press **Sample** to draw from it.")
+        if model is None:  # still training (the stream's last report has the finished model)
+            yield None, frame, waiting, common.busy(status)
+    yield model, frame, gr.Button(interactive=True), common.done(f"{status}. Press **Sample** to draw from it.")
 
 
 def sample_trained(model, n, seed, shape, color, text):
@@ -50,18 +52,26 @@ def build() -> None:
             world = gr.Radio(list(views.TRAIN_WORLDS), value="exact", label="World", scale=2)
             condition = gr.Radio(["none", "class", "caption"], value="none", label="Condition", scale=2)
             minutes = gr.Slider(
-                0.1, views.MAX_TRAIN_MINUTES, value=1.0, step=0.1, label="Minutes", scale=2, elem_id="tr-minutes"
+                0.1,
+                views.MAX_TRAIN_MINUTES,
+                value=1.0,
+                step=0.1,
+                label="Minutes",
+                info="the whole run: rendering, steps and any finishing fit",
+                scale=2,
+                elem_id="tr-minutes",
             )
-            seed = common.seed_field(scale=1)
+            seed = common.seed_field(scale=1, elem_id="tr-seed")
         with gr.Row():
             train_btn = gr.Button("Train", variant="primary", elem_id="tr-train")
-            stop_btn = gr.Button("Stop")
+            stop_btn = gr.Button("Stop", elem_id="tr-stop")
+        card = gr.Markdown(views.family_card("vae"), elem_id="tr-card")
         common.examples(
             {
-                "a GAN in 30 seconds": ["gan", "exact", "none", 0.5, 0],
                 "a VAE in a minute": ["vae", "exact", "none", 1.0, 0],
-                "class-conditional diffusion, red cylinders held out": ["diffusion", "exact-holdout", "class", 2.0, 0],
-                "a PixelCNN that reads captions": ["pixelcnn", "exact-holdout", "caption", 2.0, 0],
+                "diffusion in 3 minutes": ["diffusion", "exact", "none", 3.0, 0],
+                "class-conditional diffusion, red cylinders held out": ["diffusion", "exact-holdout", "class", 5.0, 0],
+                "a GAN in 30 seconds (GANs fail at this budget: expect noise)": ["gan", "exact", "none", 0.5, 0],
             },
             [family, world, condition, minutes, seed],
         )
@@ -81,19 +91,27 @@ def build() -> None:
             shape = gr.Dropdown(list(SHAPES), value="cube", label="Shape (class models)")
             color = gr.Dropdown(list(COLOR_NAMES), value="red", label="Colour (class models)")
             text = gr.Textbox("a small red cube", label="Caption (caption models)")
-        sample_btn = gr.Button("Sample from my model", elem_id="tr-sample")
+        sample_btn = gr.Button("Sample from my model", elem_id="tr-sample", interactive=False)
         sample_status = gr.Markdown(elem_id="tr-sample-status")
         grid = common.picture("Samples of your model", elem_id="tr-grid")
 
-    event = train_btn.click(
+    family.change(
+        lambda f: common.views().family_card(f) if f in common.views().FAMILY_NAMES else "",
+        family,
+        card,
+        api_visibility="private",
+        queue=False,
+    )
+    train_btn.click(
         train_model,
         [family, world, condition, minutes, seed],
-        [model, plot, status],
+        [model, plot, sample_btn, status],
         api_name="train",
         concurrency_limit=1,
         concurrency_id="training",
+        show_progress="minimal",  # the loss plot stays in view while it grows
     )
-    common.stops(stop_btn, event)
+    common.stop_button(stop_btn, "train")
     sample_btn.click(
         sample_trained,
         [model, n, sample_seed, shape, color, text],

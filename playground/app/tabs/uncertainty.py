@@ -49,13 +49,16 @@ def _decision(study, discriminative: str, generative: str, probe_x, probe_y) -> 
 
 
 @friendly(5)
+@common.stoppable("uncertainty", 5, " · fit again to see the panels", clear=(0, 1, 2, 3))
 def uncertainty_ui(
     layout: str, seed, n, discriminative: str, generative: str, probe_x, probe_y, progress=common.PROGRESS
 ):
-    """The three panels (data, discriminative p(y|x), generative p(y|x) p(known|x)) with a probe point."""
+    """The three panels (data, discriminative p(y|x), generative p(y|x) p(known|x)) with a probe point
+    (streamed: a ⏳ line while the models fit, which Stop turns into '⏹ stopped')."""
+    yield (*[gr.skip()] * 4, common.busy(f"fitting the models of `{layout}`"))
     study = _study(layout, seed, n, progress)
     figure, picture, text = _decision(study, discriminative, generative, probe_x, probe_y)
-    return (
+    yield (
         figure,
         common.views().scores_markdown(study),
         picture,
@@ -126,7 +129,7 @@ def build(demo: gr.Blocks) -> None:
         )
         with gr.Row():
             layout = gr.Radio(list(uncertainty.LAYOUTS), value="blobs", label="Layout", scale=3)
-            seed = common.seed_field(scale=1)
+            seed = common.seed_field(scale=1, elem_id="un-seed")
             n = gr.Slider(20, 1000, value=400, step=10, label="Training points", scale=2)
             disc = gr.Dropdown(
                 [(v, k) for k, v in uncertainty.DISCRIMINATIVE.items()],
@@ -208,7 +211,7 @@ def build(demo: gr.Blocks) -> None:
                     adv_md = gr.Markdown()
 
     study_inputs = [layout, seed, n]
-    event = fit_btn.click(
+    fit_btn.click(
         uncertainty_ui,
         [*study_inputs, disc, gen, px, py],
         [plot, scores, probe_img, probe_md, status],
@@ -216,7 +219,7 @@ def build(demo: gr.Blocks) -> None:
         concurrency_limit=2,
         concurrency_id="models",
     )
-    common.stops(stop_btn, event)
+    common.stop_button(stop_btn, "uncertainty")
     for control in (px, py):
         control.release(
             probe_ui,
