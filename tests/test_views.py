@@ -198,6 +198,9 @@ def test_model_cards_show_measured_quality_and_say_when_a_model_fails(monkeypatc
     assert "mode image" in views.quality_note("vae") and "0.64" in views.quality_note("vae")
     held = views.quality_note("diffusion-class")
     assert "never-seen red cylinder, 0.98 show one and 0.32 are exact world images" in held and "fails" not in held
+    assert "does not compose" not in held
+    cards["diffusion-class"] = {**cards["diffusion-class"], "held_out_match": 0.0}
+    assert "does not compose" in views.quality_note("diffusion-class")  # vae-class: green circles for red cylinders
     assert "not measured yet" in views.quality_note("ebm")
     assert "0.73 of its draws" in views.likelihood_note("diffusion")  # the Generate tab's card
     assert "trained" in views.family_card("diffusion") and "0.73" in views.family_card("diffusion")  # the Train tab's

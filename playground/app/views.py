@@ -106,7 +106,9 @@ def quality_note(name: str) -> str:
             f"asked for the never-seen red cylinder, {card['held_out_match']:.2f} show one and "
             f"{card['held_out_valid']:.2f} are exact world images."
         )
-        fails = card["seen_valid"] < FAILS_BELOW and card["held_out_match"] < 0.5
+        if card["held_out_match"] < FAILS_BELOW:
+            text += " ⚠️ It does not compose: it almost never draws the red cylinder it never saw."
+        fails = card["seen_valid"] < FAILS_BELOW
         score = card["seen_valid"]
     else:
         text = (

@@ -107,7 +107,7 @@ def fit(
     callback=None,
     on_finish=None,
     started: float | None = None,
-    reserve_seconds: float = 0.0,
+    reserve_steps: float = 0.0,
 ) -> list[dict]:
     """Train `model` on `data`; returns one record per step ({"step", "seconds", "loss", "lr", ...}).
     `on_finish()`, if given, is called just before the model's finishing step (when it has one).
@@ -117,8 +117,9 @@ def fit(
     `precision` (see `autocast`); the finishing step and everything after training in float32.
 
     A time budget runs from `started` (a `time.monotonic()` reading; default: now), so a caller can
-    count its own set-up in it, and the steps stop `reserve_seconds` before its end to leave the
-    finishing step its time (at least one step is taken); the records' seconds count from `started`."""
+    count its own set-up in it, and the steps stop early enough to leave the finishing step the time of
+    `reserve_steps` steps (at this run's own pace, so a busy machine reserves more; at most half the
+    budget; at least one step is taken); the records' seconds count from `started`."""
     if steps is None and minutes is None:
         raise ValueError("give a budget: steps, minutes, or both")
     if steps is not None and not 0 < steps <= MAX_STEPS:
@@ -136,8 +137,8 @@ def fit(
     condition = data.condition(kind)
     total = steps if steps is not None else MAX_STEPS
     start = time.monotonic() if started is None else started
-    span = 60.0 * minutes - reserve_seconds if minutes is not None else math.inf  # seconds the steps may take
-    deadline = start + span
+    budget = 60.0 * minutes if minutes is not None else math.inf
+    span = budget  # seconds the steps may take: the budget less the finishing step's, re-estimated each step
     batches = torch.Generator().manual_seed(seed)
     optimizer = model.configure_optimizer(lr)
     peaks = [[group["lr"] for group in opt.param_groups] for opt in _optimizers(optimizer)]
@@ -165,7 +166,10 @@ def fit(
             history.append(record)
             if callback is not None:
                 callback(step, total, record)
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if reserve_steps:  # the finishing step's time, at the pace of this run's steps so far
+                span = budget - min(reserve_steps * (now - start) / step, budget / 2)
+            if now >= start + span:
                 break
         if hasattr(model, "finish_training") and history:  # e.g. a VAE fitting its mixture prior to the data
             if on_finish is not None:
@@ -195,13 +199,18 @@ def recipe_for(kind: str, world: str):
 
 
 def finish_reserve(kind: str) -> float:
-    """Seconds to keep for a family's finishing step (a VAE's prior fit) inside a time budget: what it
-    took the shipped model of the family, measured when it trained; 0 for the families without one."""
+    """How long a family's finishing step (a VAE's prior fit) takes, in training steps: its time over the
+    time of one step, in the shipped model of the family (both measured when it trained; the two slow down
+    together on a busy machine); 0 for the families without one."""
     from . import pretrained
 
     if kind not in pretrained.available():
         return 0.0
-    return float(pretrained.load(kind).checkpoint_extra.get("finish_seconds", 0.0))
+    extra = pretrained.load(kind).checkpoint_extra
+    finish, steps = float(extra.get("finish_seconds", 0.0)), extra.get("steps")
+    if not finish or not steps:
+        return 0.0
+    return finish / ((float(extra["seconds"]) - finish) / steps)  # its seconds include the finishing step
 
 
 def train_run(
@@ -227,8 +236,8 @@ def train_run(
     Settings not given are the shipped recipe's (`recipe_for`): the family's Config fields, batch size,
     learning rate, schedule and precision, so `--model vae` trains the shipped VAE's recipe. `options`
     are fit's (batch_size, lr, schedule, precision); `overrides` change Config fields. A time budget
-    covers the whole run, rendering included, and keeps the finishing step's measured time
-    (`finish_reserve`) for it, so a 1-minute run takes about a minute."""
+    covers the whole run, rendering included, and keeps time for the finishing step (`finish_reserve`:
+    its measured length in steps), so a 1-minute run takes about a minute."""
     started = time.monotonic()
     recipe = recipe_for(kind, world)
     data = load_world(world, n, seed, image_size=size, split=split)
@@ -256,8 +265,7 @@ def train_run(
             callback=callback,
             on_finish=on_finish,
             started=started,
-            # at most half a short budget: a 0.1-minute VAE overruns rather than never taking a step
-            reserve_seconds=min(finish_reserve(kind), 30.0 * minutes) if minutes is not None else 0.0,
+            reserve_steps=finish_reserve(kind) if minutes is not None else 0.0,
             **fit_options,
         )
     return Run(model, data, history, fit_options)
