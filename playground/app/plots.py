@@ -402,3 +402,20 @@ def comparison_figure(result: dict) -> go.Figure:
         margin=dict(l=70, r=30, t=100, b=130),
     )
     return fig
+
+
+def loss_figure(records: list[dict] | None = None) -> go.Figure:
+    """The Train tab's loss curve: the family's objective at each step so far (empty axes before the first)."""
+    records = records or []
+    fig = go.Figure(
+        go.Scatter(x=[r["step"] for r in records], y=[r["loss"] for r in records], mode="lines", name="training loss")
+    )
+    fig.update_layout(
+        title="Training loss",
+        xaxis_title="step",
+        yaxis_title="loss (the family's objective)",
+        height=300,
+        margin=dict(l=70, r=20, t=50, b=50),
+        showlegend=False,
+    )
+    return fig

@@ -530,6 +530,18 @@ def _has_strokes(layer) -> bool:
     return layer.ndim == 3 and (layer.shape[-1] != 4 or bool(layer[..., 3].any()))
 
 
+def has_drawing(drawing) -> bool:
+    """Whether the sketchpad's value (its layers dict or its composite) holds strokes. The strokes are in
+    the layers, over the world's ground (the background); a composite alone is a drawing if it is not all
+    transparent. A fresh canvas (the app replaces it when the world changes) holds none."""
+    canvas = drawing if isinstance(drawing, dict) else {"composite": drawing}
+    picture = canvas.get("composite")
+    strokes = canvas["layers"] if "layers" in canvas else [picture]
+    return (
+        picture is not None and np.asarray(picture).ndim == 3 and any(_has_strokes(s) for s in strokes if s is not None)
+    )
+
+
 def chosen_picture(source: str, random_picture, upload, drawing):
     """The picture the user chose to read (an array or a PIL image): the rendered random scene, the
     uploaded file, or the sketchpad's drawing (its layers dict or its composite)."""
@@ -540,18 +552,10 @@ def chosen_picture(source: str, random_picture, upload, drawing):
     if source == "upload":
         return open_picture(upload)
     if source == "drawing":
-        canvas = drawing if isinstance(drawing, dict) else {"composite": drawing}
-        picture = canvas.get("composite")
-        # The strokes are in the layers, over the world's ground (the background): a composite alone is
-        # a drawing if it is not all transparent.
-        strokes = canvas["layers"] if "layers" in canvas else [picture]
-        if (
-            picture is None
-            or np.asarray(picture).ndim != 3
-            or not any(_has_strokes(s) for s in strokes if s is not None)
-        ):
+        if not has_drawing(drawing):
             raise ValueError("the drawing is empty: draw some shapes first")
-        return np.asarray(picture)
+        canvas = drawing if isinstance(drawing, dict) else {"composite": drawing}
+        return np.asarray(canvas["composite"])
     raise ValueError(f"source must be one of {', '.join(PICTURE_SOURCES)}, got {source!r}")
 
 

@@ -155,7 +155,14 @@ def build(tabs: gr.Tabs, world: WorldTab) -> None:
     )
     common.stop_button(stop_btn, "inference")
     upload.upload(lambda: "upload", None, source, api_visibility="private", queue=False)
-    drawing.input(lambda: "drawing", None, source, api_visibility="private", queue=False)
+    # a stroke picks the drawing as the source; a fresh canvas (a new world's ground) leaves the choice alone
+    drawing.input(
+        lambda canvas, chosen: "drawing" if common.views().has_drawing(canvas) else chosen,
+        [drawing, source],
+        source,
+        api_visibility="private",
+        queue=False,
+    )
     encoder_world.change(drawing_canvas, encoder_world, drawing, api_visibility="private", queue=False)
     send_btn.click(apply_json, [code, world.size, *world.toggles], world.outputs, api_visibility="private").then(
         lambda: gr.Tabs(selected="world"), None, tabs, api_visibility="private", queue=False

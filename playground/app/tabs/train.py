@@ -12,19 +12,21 @@ from .generate import generate_samples
 
 
 @friendly(4)
-@common.stoppable("train", 4, " · the unfinished model was let go: press Train for a new one")
+@common.stoppable(
+    "train", 4, " · the unfinished model was let go: press Train for a new one", clear=(1,)
+)  # its curve too
 def train_model(family: str, world: str, condition: str, minutes, seed):
     """Stream (session model, loss plot data, Sample button, status) while a fresh model trains in this
     session; the status line counts the seconds of the budget (a progress bar over it would hide the plot). The model is None (and Sample disabled) until
     it is finished."""
-    import pandas as pd
+    from playground.app.plots import loss_figure
 
     seed = common.seed(seed)
     minutes = common.number(minutes, "minutes")
     waiting = gr.Button(interactive=False)
-    yield None, None, waiting, common.busy("rendering the training scenes")  # the last run's model and plot go
+    yield None, loss_figure(), waiting, common.busy("rendering the training scenes")  # the last run's model and plot go
     for model, records, status in common.views().train_stream(family, world, minutes, seed, condition):
-        frame = pd.DataFrame({"step": [r["step"] for r in records], "loss": [r["loss"] for r in records]})
+        frame = loss_figure(records)
         if model is None:  # still training (the stream's last report has the finished model)
             yield None, frame, waiting, common.busy(status)
     yield model, frame, gr.Button(interactive=True), common.done(f"{status}. Press **Sample** to draw from it.")
@@ -76,14 +78,8 @@ def build() -> None:
             [family, world, condition, minutes, seed],
         )
         status = gr.Markdown(elem_id="tr-status")
-        plot = gr.LinePlot(
-            x="step",
-            y="loss",
-            title="Training loss",
-            x_title="step",
-            y_title="loss (the family's objective)",
-            height=280,
-        )
+        # plotly, not gr.LinePlot: Gradio 6.31's LinePlot throws in the page when its tab is hidden mid-update
+        plot = gr.Plot(label="Training loss", elem_id="tr-loss")
         model = gr.State(None)
         with gr.Row():
             n = gr.Slider(1, 64, value=16, step=1, label="Samples")
