@@ -206,6 +206,15 @@ def test_model_cards_show_measured_quality_and_say_when_a_model_fails(monkeypatc
     assert "trained" in views.family_card("diffusion") and "0.73" in views.family_card("diffusion")  # the Train tab's
 
 
+def test_every_shipped_model_has_a_measured_card():
+    cards = views.pretrained.cards()
+    for name in views.pretrained.available():
+        card = cards.get(name)
+        assert card is not None, f"{name} has no card: python benchmarks/models.py --cards"
+        assert card["samples"] >= 256 and len(card["seeds"]) >= 2
+        assert 0 <= card.get("validity", card.get("seen_valid")) <= 1
+
+
 def test_mode_images_are_offered_by_the_vae_and_the_rbm_only():
     *_, (grid, label) = views.sample_stream("rbm", 2, 0, mode=True)
     assert "mode images, not draws" in label and grid.ndim == 3

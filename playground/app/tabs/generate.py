@@ -59,7 +59,8 @@ def _valid(name: str, key: str = "validity") -> str:
     card = common.views().pretrained.cards().get(name, {})
     if card.get(key) is None:
         return ""
-    return f" ({card[key]:.2f} are world images{': fails at its budget' if card[key] < 0.1 else ''})"
+    # short: Gradio cuts an example's label after about 60 characters
+    return f" ({card[key]:.2f} valid{', fails' if card[key] < common.views().FAILS_BELOW else ''})"
 
 
 def build() -> None:
