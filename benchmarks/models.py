@@ -60,14 +60,12 @@ from playground.evaluation.scores import (  # noqa: E402
     samples_above_world,
 )
 from playground.models import pretrained  # noqa: E402
-from playground.models.registry import FAMILIES  # noqa: E402
+from playground.models.registry import FAMILIES, MODE_FAMILIES  # noqa: E402
 
 # families whose likelihood needs many network passes per image score a subset of the scenes
 EVERY = {"vae": 4, "diffusion": 8}
 # diffusion samples with 100 respaced steps, as the app does (its time grows linearly with the steps)
 SAMPLE_OPTIONS = {"diffusion": {"steps": 100}}
-# families whose sample() also offers a mode image (mode=True): cleaner, but not a draw from the model
-HAS_MODE = ("vae", "rbm")
 SAMPLES, SEEDS = 512, (0, 1, 2)
 
 
@@ -91,7 +89,7 @@ def score_model(model, every: int | None, likelihood: bool = True, samples: int 
     options = SAMPLE_OPTIONS.get(family, {})
     row.update(sample_scores(model, samples, seeds, binarized=family == "rbm", **options))
     row["validity_mode"] = row["validity_mode_spread"] = None
-    if family in HAS_MODE:
+    if family in MODE_FAMILIES:
         mode = sample_scores(model, samples, seeds, binarized=family == "rbm", mode=True, **options)
         row["validity_mode"], row["validity_mode_spread"] = mode["validity"], mode["validity_spread"]
     if model.likelihood == "unnormalized":  # no bits to print: does it at least rank the world above its samples?

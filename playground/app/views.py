@@ -17,7 +17,7 @@ import torch
 from playground.models import pretrained
 from playground.models.data import class_condition, load_world
 from playground.models.protocol import channels_last
-from playground.models.registry import FAMILIES
+from playground.models.registry import FAMILIES, MODE_FAMILIES
 from playground.models.text import check_caption, encode_captions
 from worlds.images import image_grid, upscale
 from worlds.scene import COLOR_NAMES, SHAPES
@@ -157,9 +157,6 @@ def family_card(family: str) -> str:
     )
 
 
-MODE_FAMILIES = ("vae", "rbm")  # families whose sample() also offers its mode image (not a draw)
-
-
 def model_controls(name: str) -> tuple[bool, bool, bool, bool, bool, bool]:
     """Which sampler controls apply to shipped model `name`: shape, colour, caption, diffusion steps,
     guidance, mode."""
@@ -237,6 +234,7 @@ def sample_stream(
     generator = torch.Generator().manual_seed(seed)
     family = model.family
     columns = min(8, n)
+    options = {"mode": True} if mode else {}  # only the mode families take it
     start = time.perf_counter()
     if family == "pixelcnn":
         size = model.config.image_size
@@ -264,12 +262,9 @@ def sample_stream(
         what = "Langevin step" if family == "ebm" else "Gibbs sweep"
         stream = (
             (images, f"{what} {min(total, (k + 1) * every)} of {total}")
-            for k, images in enumerate(
-                model.sample_steps(n, condition, generator=generator, every=every, **({"mode": True} if mode else {}))
-            )
+            for k, images in enumerate(model.sample_steps(n, condition, generator=generator, every=every, **options))
         )
     else:
-        options = {"mode": True} if mode else {}
         stream = ((model.sample(n, condition, generator=generator, **options), "one pass") for _ in range(1))
     # Gradio resumes a streaming handler in whichever worker thread is free, and torch's grad mode
     # is per thread: a `with torch.no_grad()` around a `yield` would leave it off in one worker
@@ -351,7 +346,6 @@ def train_stream(
     if condition != "none" and family == "rbm":
         raise ValueError("the RBM is unconditional; choose condition 'none'")
     records: list[dict] = []
-    built: list = []  # the model, once train_run has built it
     fitting = []  # set when fit starts the model's finishing step
 
     def train(report):
@@ -369,7 +363,6 @@ def train_stream(
             callback=step,
             on_finish=lambda: (fitting.append(True), report()),  # e.g. a VAE fitting its prior: tell the user
         )
-        built.append(run.model)
         return run.model
 
     budget, shown = 60.0 * minutes, time.perf_counter()

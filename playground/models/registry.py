@@ -14,6 +14,8 @@ FAMILIES = {
     "ebm": "playground.models.ebm:EBM",
     "diffusion": "playground.models.diffusion:Diffusion",
 }
+# families whose sample(..., mode=True) also offers the most likely image given a latent draw (not a sample)
+MODE_FAMILIES = ("vae", "rbm")
 # models that are not generative families but are trained, saved and loaded the same way
 ENCODERS = {
     "encoder": "playground.inverse.encoder:SceneEncoder",

@@ -21,6 +21,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .registry import MODE_FAMILIES
+
 MAX_SAMPLES = 64  # one grid; more is a script's job
 
 
@@ -102,7 +104,7 @@ def main(argv=None) -> int:
                 raise ValueError("--steps is for diffusion models")
             options["steps"] = args.steps
         if args.mode:
-            if model.family not in ("vae", "rbm"):
+            if model.family not in MODE_FAMILIES:
                 raise ValueError("--mode is for the VAE and the RBM, the families with a most likely image")
             options["mode"] = True
         with torch.no_grad():

@@ -186,16 +186,14 @@ class Run(NamedTuple):
     options: dict  # fit's batch_size, lr, schedule and precision, as the run used them
 
 
-DEFAULT_OPTIONS = {"batch_size": 64, "lr": 1e-3, "schedule": "constant", "precision": "float32"}
-
-
 def recipe_for(kind: str, world: str):
     """The shipped recipe a fresh `kind` model trains with by default: the family's own (`vae` -> the
     shipped VAE's config, batch size and learning rate), an encoder's or classifier's for its world;
-    None when there is none (then DEFAULT_OPTIONS and the family's Config defaults)."""
-    from .pretrained import ENCODER_RECIPES, RECIPES
+    else a plain Recipe (the family's Config defaults, Recipe's optimisation defaults)."""
+    from .pretrained import ENCODER_RECIPES, RECIPES, Recipe
 
-    return RECIPES.get(kind) if kind in FAMILIES else ENCODER_RECIPES.get(f"{kind}-{world}")
+    shipped = RECIPES.get(kind) if kind in FAMILIES else ENCODER_RECIPES.get(f"{kind}-{world}")
+    return shipped if shipped is not None else Recipe(kind, world, minutes=0)
 
 
 def finish_reserve(kind: str) -> float:
@@ -241,14 +239,13 @@ def train_run(
     started = time.monotonic()
     recipe = recipe_for(kind, world)
     data = load_world(world, n, seed, image_size=size, split=split)
-    config = {**(recipe.config if recipe is not None else {}), "image_size": data.images.shape[-1]}
+    config = {**recipe.config, "image_size": data.images.shape[-1]}
     if kind == "encoder":  # an encoder learns its world's scenes: it is told which, and reads their vectors
         config.update(world=world, condition="scene")
     elif condition is not None:
         config["condition"] = condition
     config.update(overrides or {})
-    fit_options = {**(recipe.fit_options if recipe is not None else DEFAULT_OPTIONS)}
-    fit_options.update({key: value for key, value in options.items() if value is not None})
+    fit_options = {**recipe.fit_options, **{key: value for key, value in options.items() if value is not None}}
     if threads is not None:
         if not 1 <= threads <= 256:
             raise ValueError(f"threads must be in 1..256, got {threads}")

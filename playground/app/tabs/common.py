@@ -195,7 +195,7 @@ def examples(rows: dict[str, list], inputs: list, label: str = "Examples", **opt
 # --- Stop -------------------------------------------------------------------------------------------
 # Gradio's `cancels` kills a streaming event mid-air: the page then marks its outputs "Error" and the last
 # status line stays "⏳ …" as if the job were still running. Instead, Stop only records that it was pressed
-# (per browser session and job), and the job's handler (wrapped by `stoppable`) sees it between two of its
+# (per browser session and job), and the job's handler (wrapped by `stop_with_button`) sees it between two of its
 # updates, stops its work and says so itself: "⏹ stopped at <its last ⏳ line>".
 
 _PRESSED: dict[tuple[str, str], float] = {}  # (session, job) -> when its Stop was last pressed
@@ -207,7 +207,7 @@ def stopped(text: str | None, note: str = "") -> str:
     return f"⏹ stopped at {where}{note}"
 
 
-def stoppable(job: str, n_outputs: int, note: str = "", clear: tuple[int, ...] = ()):
+def stop_with_button(job: str, n_outputs: int, note: str = "", clear: tuple[int, ...] = ()):
     """Let the Stop button of `job` (`stop_button`) end this streaming handler between two of its updates:
     its work is closed (a worker thread ends at its next step), its status becomes `stopped(...)` + `note`,
     the outputs at positions `clear` are emptied (they would show a half-made result as the run's) and the
@@ -245,7 +245,7 @@ def stoppable(job: str, n_outputs: int, note: str = "", clear: tuple[int, ...] =
 
 
 def stop_button(button: gr.Button, job: str) -> None:
-    """Pressing `button` stops the session's running `job` (a handler wrapped by `stoppable(job, ...)`)."""
+    """Pressing `button` stops the session's running `job` (a handler wrapped by `stop_with_button(job, ...)`)."""
 
     def press(request: gr.Request):
         _PRESSED[(request.session_hash, job)] = time.monotonic()

@@ -33,7 +33,7 @@ def compare_shipped():
 
 
 @friendly(4)
-@common.stoppable("compare", 4, " · the table holds the families evaluated before Stop")
+@common.stop_with_button("compare", 4, " · the table holds the families evaluated before Stop")
 def compare_live(families, minutes, seeds, samples, progress=common.PROGRESS):
     """A small evaluation run here and now, one family at a time (Stop cancels between families)."""
     views = common.views()

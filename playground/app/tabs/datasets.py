@@ -19,7 +19,7 @@ FORMATS = ("imagefolder", "parquet", "npz")
 
 
 @friendly(4)
-@common.stoppable("datasets", 4, " · no dataset was made")
+@common.stop_with_button("datasets", 4, " · no dataset was made")
 def generate_dataset(world: str, n, seed, size, fmt: str, progress=common.PROGRESS):
     """Generate a dataset into a fresh temp directory, zip it, and preview its first scenes.
     Streams a status line per part of PART_SIZE scenes (Stop ends the job at the next part),

@@ -25,7 +25,7 @@ def model_settings(name: str) -> tuple:
 
 
 @friendly(2)
-@common.stoppable("generate", 2, " · the picture is the unfinished draw")
+@common.stop_with_button("generate", 2, " · the picture is the unfinished draw")
 def generate_samples(name, n, seed, shape, color, text, steps, guidance, mode=False):
     """Stream (grid, status) while the model (a shipped name, or a session's model) samples;
     errors become a status line and leave the last grid in place."""

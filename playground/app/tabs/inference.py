@@ -48,7 +48,7 @@ def inference_random(world: str, seed):
 
 
 @friendly(N_INFERENCE_OUTPUTS)
-@common.stoppable("inference", N_INFERENCE_OUTPUTS, " · the panels show the reading so far")
+@common.stop_with_button("inference", N_INFERENCE_OUTPUTS, " · the panels show the reading so far")
 def read_scene_ui(world: str, source: str, random_picture, upload, drawing, steps):
     """Stream what the encoder reads from the picture, then the analysis-by-synthesis steps."""
     views = common.views()

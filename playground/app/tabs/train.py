@@ -12,7 +12,7 @@ from .generate import generate_samples
 
 
 @friendly(4)
-@common.stoppable(
+@common.stop_with_button(
     "train", 4, " · the unfinished model was let go: press Train for a new one", clear=(1,)
 )  # its curve too
 def train_model(family: str, world: str, condition: str, minutes, seed):

@@ -49,7 +49,7 @@ def _decision(study, discriminative: str, generative: str, probe_x, probe_y) -> 
 
 
 @friendly(5)
-@common.stoppable("uncertainty", 5, " · fit again to see the panels", clear=(0, 1, 2, 3))
+@common.stop_with_button("uncertainty", 5, " · fit again to see the panels", clear=(0, 1, 2, 3))
 def uncertainty_ui(
     layout: str, seed, n, discriminative: str, generative: str, probe_x, probe_y, progress=common.PROGRESS
 ):
