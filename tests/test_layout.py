@@ -1,6 +1,6 @@
 """The house rules of the layout: imports flow one way, downwards, and nothing imports in a circle.
 
-    worlds  <  playground.models  <  playground.{inverse, uncertainty, evaluation}  <  playground.app  <  app.py
+    worlds  <  playground.models  <  playground.{inverse, uncertainty, evaluation}  <  playground.scenes  <  playground.app  <  app.py
 
 Checked on the source (every import statement, also those inside functions), so a lazy import cannot
 hide a circle or a wrong-way dependency.
@@ -25,6 +25,7 @@ ALLOWED = {
     "playground.inverse": {"worlds", "playground.models"},
     "playground.uncertainty": {"worlds", "playground.models"},
     "playground.evaluation": {"worlds", "playground.models"},
+    "playground.scenes": {"worlds", "playground.models", "playground.inverse"},
     "playground.app": {
         "worlds",
         "playground",
@@ -32,6 +33,7 @@ ALLOWED = {
         "playground.inverse",
         "playground.uncertainty",
         "playground.evaluation",
+        "playground.scenes",
     },
 }
 

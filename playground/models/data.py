@@ -31,6 +31,11 @@ class WorldData:
     def __len__(self) -> int:
         return self.images.shape[0]
 
+    @property
+    def inputs(self) -> torch.Tensor:
+        """What a model is trained on (`fit` reads this): the images."""
+        return self.images
+
     @cached_property
     def vectors(self) -> torch.Tensor:
         """float32 (N, MAX_OBJECTS, SLOT_DIM): each scene in `Scene.to_vector`'s slot form (the inverse-

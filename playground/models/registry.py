@@ -16,6 +16,10 @@ FAMILIES = {
 }
 # families whose sample(..., mode=True) also offers the most likely image given a latent draw (not a sample)
 MODE_FAMILIES = ("vae", "rbm")
+# the scene-level families: models of scene descriptions (object slots), drawn by the renderer
+SCENE_FAMILIES = {
+    "scene-autoregressive": "playground.scenes.autoregressive:SceneAutoregressive",
+}
 # models that are not generative families but are trained, saved and loaded the same way
 ENCODERS = {
     "encoder": "playground.inverse.encoder:SceneEncoder",
@@ -24,7 +28,7 @@ ENCODERS = {
 
 
 def family_class(name: str):
-    known = {**FAMILIES, **ENCODERS}
+    known = {**FAMILIES, **SCENE_FAMILIES, **ENCODERS}
     if name not in known:
         raise ValueError(f"unknown model family {name!r}; choose one of {', '.join(known)}")
     module, cls = known[name].split(":")

@@ -95,7 +95,7 @@ def finish(model, images: torch.Tensor, condition: torch.Tensor | None, seed: in
 
 def fit(
     model,
-    data: WorldData,
+    data,
     *,
     steps: int | None = None,
     minutes: float | None = None,
@@ -109,7 +109,8 @@ def fit(
     started: float | None = None,
     reserve_steps: float = 0.0,
 ) -> list[dict]:
-    """Train `model` on `data`; returns one record per step ({"step", "seconds", "loss", "lr", ...}).
+    """Train `model` on `data` (a `WorldData`, or anything with `inputs`, `len` and `condition(kind)`, such
+    as the scene models' `SceneData`); returns one record per step ({"step", "seconds", "loss", "lr", ...}).
     `on_finish()`, if given, is called just before the model's finishing step (when it has one).
 
     The learning rate follows `schedule` over the budget: by step count when `steps` is given, by
@@ -156,7 +157,7 @@ def fit(
                     group["lr"] = rate * factor
             idx = torch.randint(len(data), (batch_size,), generator=batches)
             with mixed:
-                record = model.train_step(data.images[idx], None if condition is None else condition[idx], optimizer)
+                record = model.train_step(data.inputs[idx], None if condition is None else condition[idx], optimizer)
             record = {"step": step, "seconds": time.monotonic() - start, "lr": lr * factor, **record}
             if not math.isfinite(record["loss"]):  # the weights are NaN or on their way: nothing to save
                 raise TrainingDiverged(
@@ -174,7 +175,7 @@ def fit(
         if hasattr(model, "finish_training") and history:  # e.g. a VAE fitting its mixture prior to the data
             if on_finish is not None:
                 on_finish()
-            history[-1]["finish_seconds"] = finish(model, data.images, condition, seed)  # part of the training time
+            history[-1]["finish_seconds"] = finish(model, data.inputs, condition, seed)  # part of the training time
     model.eval()
     return history
 
