@@ -132,6 +132,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--n", type=int, default=5000, help="draws per model (default 5000)")
     parser.add_argument("--retrain", action="store_true", help="train each model afresh (its recipe) first")
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    parser.add_argument("--save", action="store_true", help="write the figures to playground/scenes/results.json")
     args = parser.parse_args(argv)
     if not 100 <= args.n <= 50_000:
         parser.error(f"--n must be in 100..50000, got {args.n}")
@@ -176,6 +177,8 @@ def main(argv=None) -> dict:
             )
             pixel = ", ".join(f"{f} {v:,.1f}" for f, v in PIXEL_BITS_ON_EXACT.items())
             print(f"\nbits per image on `exact` (floor 9.585): scene models {scene}; pixel models {pixel}")
+    if args.save:
+        shipped.RESULTS.write_text(json.dumps({**shipped.results(), **result}, indent=1) + "\n")
     if args.json:
         print(json.dumps(result))
     return result

@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.use
 TESTED = {
     "World": {"/random_scene", "/load_scene", "/render", "/apply_table"},
     "Datasets": {"/generate_dataset"},
-    "Generate": {"/generate", "/interpolate"},
+    "Generate": {"/generate", "/interpolate", "/generate_scenes"},
     "Train": {"/train", "/sample_trained"},
     "Inference": {"/random_picture", "/read_scene"},
     "Uncertainty": {"/uncertainty", "/uncertainty_point", "/missing_data", "/attack"},
@@ -93,6 +93,25 @@ def test_datasets_endpoint(client):
     assert zipfile.is_zipfile(archive)
     *_, status = client.predict("shapes2d", 10**6, 0, 32, "npz", api_name="/generate_dataset")
     assert "at most 5,000" in status
+
+
+def test_scene_level_endpoint_checks_each_fact_on_the_reading(client):
+    prompt = "a red cube to the left of a blue cylinder"
+    gallery, status = client.predict(
+        "scene-autoregressive-prompt-shapes2d", 4, 0, prompt, "the world's own", api_name="/generate_scenes"
+    )
+    assert status.startswith("✅") and "read back by the encoder" in status and len(gallery) == 4
+    for item in gallery:
+        assert item["caption"][0] in "✅❌" and "a red cube to the left of a blue cylinder" in item["caption"]
+        assert _image(item["image"]).shape == (128, 128, 3)
+    _, status = client.predict(
+        "scene-autoregressive-prompt-shapes2d", 4, 0, "a red dog", "3d", api_name="/generate_scenes"
+    )
+    assert status.startswith("⚠️") and "'dog'" in status
+    _, status = client.predict(
+        "scene-autoregressive-prompt-shapes2d", 99, 0, "a cube", "2d", api_name="/generate_scenes"
+    )
+    assert status.startswith("⚠️") and "1..32" in status
 
 
 def test_generate_endpoints(client):

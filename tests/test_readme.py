@@ -18,6 +18,7 @@ def test_the_readme_has_an_example_for_each_capability():
         "playground.inverse",
         "playground.uncertainty",
         "playground.evaluation",
+        "playground.scenes",
     ):
         assert f"from {module}" in joined, f"no README example imports {module}"
 

@@ -3,6 +3,7 @@ model's exact likelihood (it sums to 1 over a world small enough to enumerate), 
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -243,3 +244,71 @@ def test_a_scene_drawn_for_a_prompt_is_checked_fact_by_fact():
     (prompt,), _ = encode_prompts(["a red cube to the left of a blue sphere and two cubes"], "shapes2d")
     verdict = check(prompt, scene)
     assert verdict.facts == (True, False) and not verdict.overall
+
+
+# --- shipped models and the app's scene level
+
+
+@pytest.fixture
+def tiny_shipped(tmp_path, monkeypatch):
+    """Tiny untrained autoregressive models standing in for the shipped ones (unconditional and prompt)."""
+    from playground.models.checkpoint import save
+    from playground.scenes import shipped
+
+    torch.manual_seed(0)
+    files = {}
+    for name, condition, world in [
+        ("scene-autoregressive-shapes2d", "none", "shapes2d"),
+        ("scene-autoregressive-prompt-shapes2d", "prompt", "shapes2d-holdout"),
+    ]:
+        model = SceneAutoregressive(SceneARConfig(world=world, condition=condition, **TINY_AR))
+        files[name] = save(model, tmp_path / f"{name}.safetensors", extra={"world": world, "n": 64, "seed": 0})
+    monkeypatch.setattr(shipped, "path", lambda name: files.get(name, tmp_path / "missing.safetensors"))
+    shipped.load.cache_clear()
+    yield files
+    shipped.load.cache_clear()
+
+
+def test_the_app_checks_every_asked_fact_on_the_picture_read_back(tiny_shipped):
+    from playground.app import scenes
+
+    names = [n for _, n in scenes.scene_model_choices()]
+    assert names == ["scene-autoregressive-shapes2d", "scene-autoregressive-prompt-shapes2d"]
+    items, status = scenes.scene_samples("scene-autoregressive-prompt-shapes2d", 4, 0, "a red cube and two spheres")
+    assert len(items) == 4 and "read back" in status
+    for picture, text in items:
+        assert picture.shape == (128, 128, 3)
+        assert text[0] in "✅❌" and text.count("a red cube") == 1 and "two spheres" in text
+    again, _ = scenes.scene_samples("scene-autoregressive-prompt-shapes2d", 4, 0, "a red cube and two spheres", "3d")
+    assert not np.array_equal(again[0][0], items[0][0])  # the same scene through the 3D camera
+    assert [t for _, t in again] == [t for _, t in items]  # the same draws, the same verdicts
+    plain, _ = scenes.scene_samples("scene-autoregressive-shapes2d", 2, 0)
+    assert all("world's rules" in t or "apart" in t or "objects" in t for _, t in plain)
+
+
+@pytest.mark.parametrize(
+    "name, prompt, message",
+    [
+        ("scene-autoregressive-prompt-shapes2d", "a red dog", "dog"),
+        ("scene-autoregressive-prompt-shapes2d", "", "type one"),
+        ("scene-autoregressive-prompt-shapes2d", "seven cubes", "7"),
+        ("scene-autoregressive-shapes2d", "a red cube", "unconditional"),
+        ("scene-nothing", "", "unknown scene model"),
+        ("scene-autoregressive-clevr3d", "", "missing"),
+    ],
+)
+def test_the_app_names_what_is_wrong_with_a_request(tiny_shipped, name, prompt, message):
+    from playground.app import scenes
+
+    with pytest.raises(ValueError, match=message):
+        scenes.scene_samples(name, 2, 0, prompt)
+
+
+def test_shipped_recipes_name_their_world_and_training_world():
+    from playground.scenes import shipped
+
+    assert shipped.RECIPES["scene-autoregressive-prompt-clevr3d"].trained_on == "clevr3d-cogent"
+    args = shipped.RECIPES["scene-autoregressive-prompt-shapes2d"].argv(Path("out"))
+    assert args[args.index("--world") + 1] == "shapes2d-holdout" and "--split" in args
+    with pytest.raises(ValueError, match="no shipped scene model"):
+        shipped.path("scene-nothing")

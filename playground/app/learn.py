@@ -1,4 +1,4 @@
-"""The Learn tab: the lecture's ideas in four short lessons, each with a live element from another tab.
+"""The Learn tab: the lecture's ideas in five short lessons, each with a live element from another tab.
 
 The texts are plain Markdown; the live elements are ordinary library calls (the app wires a button
 to each), so every lesson shows the idea happening on this world rather than a picture of it.
@@ -42,6 +42,15 @@ speed, compression, representation. This world lets us *measure* each, and add w
 benchmark can: whether a sample **is** a world image, and how much of the world the samples cover.
 Press the button for the shipped evaluation beside the lecture's words (the **Compare** tab has the
 plots, and runs a small evaluation live).""",
+    "two representations": """\
+### 5 · Same family, two representations
+An autoregressive model can write the image, subpixel by subpixel (PixelCNN: 3,072 choices for a 32 px
+picture), or write the *scene*, object by object (about eight choices an object), and let the renderer
+draw it: the trick of latent diffusion, which models a small code and decodes it with a fixed decoder.
+On `exact` the renderer is one-to-one, so both are models of the same images, and their bits per image
+stand in one table against the world's entropy, log2 768 = 9.585 bits. Same family, same chain rule;
+the representation decides how much there is to learn. Press the button for the measured table
+(`benchmarks/scene_models.py`) and eight draws of each (the **Generate** tab's scene level has every family).""",
 }
 
 TAXONOMY_SAMPLES = ("gan", "vae", "flow")  # families that sample in about a millisecond an image
@@ -97,3 +106,34 @@ def decision_study():
     from playground.uncertainty.study import run_study
 
     return run_study("blobs", n_train=200, n_test=200, n_far=200, discriminative=("logistic",), generative=("gmm",))
+
+
+PIXEL_BITS_ON_EXACT = {"autoregressive": ("PixelCNN", 384.5), "flow": ("Glow", 865.3), "vae": ("VAE", 325.7)}
+
+
+def two_representations(seed: int = 0, n: int = 8) -> tuple[str, np.ndarray]:
+    """Lesson 5: the bits table of the same families at the pixel and the scene level on `exact`, and n draws
+    of the pixel PixelCNN above n draws of the scene-level autoregressive model, rendered."""
+    import torch
+
+    from playground.scenes import shipped
+    from worlds import render
+    from worlds.images import image_grid
+
+    from .views import DISPLAY, sample_stream
+
+    measured = shipped.results().get("exact", {})
+    rows = ["| family | pixel level: bits per image | scene level: bits per image |", "|---|---|---|"]
+    for family, (pixel, bits) in PIXEL_BITS_ON_EXACT.items():
+        scene = measured.get(family, {}).get("nll_bits_per_scene")
+        kind = measured.get(family, {}).get("likelihood_kind", "")
+        shown = f"{'≤ ' if kind == 'bound' else ''}{scene:.2f}" if scene is not None else "not measured"
+        rows.append(f"| {family} | {pixel} {'≤ ' if family != 'autoregressive' else ''}{bits:,.1f} | {shown} |")
+    rows.append("| the world itself | 9.585 | 9.585 |")
+    *_, (pixels, _) = sample_stream("pixelcnn", n, seed)
+    model = shipped.load("scene-autoregressive-exact")
+    with torch.no_grad():
+        codes = model.sample(n, generator=torch.Generator().manual_seed(seed))
+    drawn = image_grid(render(model.codec.decode(codes, seed=seed)), n, scale=DISPLAY)  # the same size as PixelCNN's
+    gap = np.full((8, pixels.shape[1], 3), 255, np.uint8)
+    return "\n".join(rows), np.concatenate([pixels, gap, drawn])

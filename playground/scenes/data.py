@@ -12,12 +12,12 @@ per scene for the conditional models: a random prompt of 1 to 3 facts that is tr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from worlds import Scene, get_world, sample_scenes
+from worlds import Scene, get_world, render, sample_scenes
 from worlds.prompts import true_prompt
 
 from .backbone import prompt_rows
@@ -44,8 +44,11 @@ class SceneData:
         return {"none": None, "prompt": self.prompts}[kind]
 
 
-def load_scenes(world: str, n: int, seed: int, *, source: str = "prior", split: str | None = None) -> list[Scene]:
-    """`n` training scenes of `world` (its `split` side, if given) from `source`."""
+def load_scenes(
+    world: str, n: int, seed: int, *, source: str = "prior", split: str | None = None, refine_steps: int = 0
+) -> list[Scene]:
+    """`n` training scenes of `world` (its `split` side, if given) from `source`; read from pixels, each
+    reading refined by `refine_steps` of analysis by synthesis."""
     if source not in SOURCES:
         raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
     if not 0 < n <= MAX_SCENES:
@@ -54,9 +57,38 @@ def load_scenes(world: str, n: int, seed: int, *, source: str = "prior", split: 
     if split is not None:
         prior = prior.replace(split=split)
     scenes = sample_scenes(prior, seed, n)
-    if source == "pixels":
-        raise NotImplementedError("scenes read from pixels come with the from-pixels models")
-    return scenes
+    return read_from_pixels(scenes, refine_steps) if source == "pixels" else scenes
+
+
+READERS = {"2d": "encoder-shapes2d", "3d": "encoder-clevr3d"}  # the shipped encoder that reads each view
+
+
+def read_from_pixels(scenes, refine_steps: int = 0, batch: int = 256) -> list[Scene]:
+    """The scenes as the shipped inverse-graphics encoder of their view reads them back from their rendered
+    pictures (at the encoder's size), each reading refined by `refine_steps` steps of analysis by synthesis:
+    all a from-pixels model ever sees. The readings keep the scenes' own settings (size, camera, light)."""
+    from playground.inverse.encoder import doubtful_objects
+    from playground.inverse.refine import refine
+    from playground.models import pretrained
+
+    if not 0 <= refine_steps <= 200:
+        raise ValueError(f"refine_steps must be in 0..200, got {refine_steps}")
+    out = []
+    for start in range(0, len(scenes), batch):
+        chunk = scenes[start : start + batch]
+        encoder = pretrained.load(READERS[chunk[0].view])
+        settings = encoder.scene_settings()
+        pictures = render([Scene(s.objects, **settings) for s in chunk])
+        vectors = encoder.predict_vectors(torch.from_numpy(pictures).permute(0, 3, 1, 2).contiguous())
+        readings = [Scene.from_vector(v, **settings) for v in vectors]
+        if refine_steps:
+            doubts = doubtful_objects(vectors, settings)
+            readings = [
+                refine(r, picture, steps=refine_steps, candidates=d)[0]
+                for r, picture, d in zip(readings, pictures, doubts)
+            ]
+        out += [replace(s, objects=r.objects) for r, s in zip(readings, chunk)]
+    return out
 
 
 def scene_data(

@@ -15,6 +15,7 @@ every machine); its wall time on the machine that trained it is in the checkpoin
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ from pathlib import Path
 from playground.models.checkpoint import load as load_checkpoint
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+RESULTS = Path(__file__).resolve().parent / "results.json"  # the shipped run of benchmarks/scene_models.py --save
 WORLDS = ("exact", "shapes2d", "clevr3d")
 PROMPT_WORLDS = {"shapes2d": "shapes2d-holdout", "clevr3d": "clevr3d-cogent"}  # what a prompt model learns
 
@@ -67,6 +69,11 @@ RECIPES: dict[str, SceneRecipe] = {
         *(SceneRecipe("autoregressive", world, steps=2000, condition="prompt", n=40_000) for world in PROMPT_WORLDS),
     ]
 }
+
+
+def results() -> dict:
+    """The shipped models' measured figures ({world: {family: {...}}}, benchmarks/scene_models.py --save), or {}."""
+    return json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
 
 
 def path(name: str) -> Path:

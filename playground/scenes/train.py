@@ -28,7 +28,7 @@ from .data import SOURCES, SceneData, load_scenes, scene_data
 # Each family's recipe: its Config overrides and fit options (chosen on the development seed 0's
 # training runs; benchmarks/scene_models.py scores them on fresh scenes).
 RECIPES: dict[str, dict] = {
-    "autoregressive": {"config": {}, "batch_size": 128, "lr": 1e-3},
+    "autoregressive": {"config": {"dim": 64, "pair_hidden": 16}, "batch_size": 128, "lr": 2e-3},
 }
 FAMILY_NAMES = tuple(RECIPES)
 

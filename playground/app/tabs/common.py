@@ -171,6 +171,13 @@ def views():
     return module
 
 
+def scene_views():
+    """playground.app.scenes (the scene level's views), imported on first use: it imports torch."""
+    from playground.app import scenes as module
+
+    return module
+
+
 # --- components and events several tabs make the same way -----------------------------------------
 
 

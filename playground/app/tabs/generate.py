@@ -49,6 +49,28 @@ def interpolate_latents(name: str, seed, frames) -> tuple:
     return picture, common.done(label)
 
 
+def scene_settings(name: str, from_pixels: bool = False):
+    """Scene model picked: whether the prompt box applies."""
+    return gr.update(interactive=common.scene_views().takes_prompts(name))
+
+
+def scene_choices(from_pixels: bool):
+    """The toggle "learnt from pixels" flips the list between ground-truth and from-pixels models."""
+    choices = common.scene_views().scene_model_choices(bool(from_pixels))
+    return gr.update(choices=choices, value=choices[0][1] if choices else None)
+
+
+@friendly(2)
+def generate_scenes(name, n, seed, prompt, view):
+    """(gallery of (picture, ✓/✗ caption), status) for n draws of a scene model."""
+    scenes = common.scene_views()
+    if not name:
+        raise common.AppError("no scene model is shipped here: train one with python -m playground.scenes.shipped")
+    n = common.integer(n, "number of scenes", 1, scenes.MAX_SCENE_SAMPLES)
+    items, status = scenes.scene_samples(name, n, common.seed(seed), prompt, view)
+    return items, common.done(status)
+
+
 def _example(model, n=16, seed=0, shape="cube", color="red", text="", steps=100, guidance=1.0, mode=False) -> list:
     """An example's values, in the order of the tab's inputs."""
     return [model, n, seed, shape, color, text, steps, guidance, mode]
@@ -64,6 +86,79 @@ def _valid(name: str, key: str = "validity") -> str:
 
 
 def build() -> None:
+    with gr.Tab("Generate"), gr.Tabs():
+        _pixel_level()
+        _scene_level()
+
+
+def _scene_level() -> None:
+    scenes = common.scene_views()
+    choices = scenes.scene_model_choices()
+    default = next((n for _, n in choices if scenes.takes_prompts(n)), choices[0][1] if choices else None)
+    with gr.Tab("Scene level"):
+        gr.Markdown(
+            "Models of **scene descriptions** (sets of objects), of every family, drawn by the world's renderer: "
+            "a scene plus the renderer is an image. Prompt models learnt the world's held-out twin "
+            "(`shapes2d-holdout`: no red cylinders; `clevr3d-cogent`: CoGenT's condition A), so asking for a "
+            "red cylinder tests composition. Each picture is **read back** by the inverse-graphics encoder and "
+            "every asked fact is checked on that reading: ✓ or ✗."
+        )
+        with gr.Row():
+            model = gr.Dropdown(choices, value=default, label="Scene model", scale=3, elem_id="scene-model")
+            from_pixels = gr.Checkbox(
+                False, label="Learnt from pixels", info="models that only saw pictures, read back"
+            )
+            n = gr.Slider(1, scenes.MAX_SCENE_SAMPLES, value=16, step=1, label="Scenes", scale=1, elem_id="scene-n")
+            seed = common.seed_field(scale=1, elem_id="scene-seed")
+        with gr.Row():
+            prompt = gr.Textbox(
+                "a red cube to the left of a blue cylinder and a yellow sphere behind the cube",
+                label="Prompt",
+                scale=3,
+                interactive=bool(default and scenes.takes_prompts(default)),
+                info="up to 3 facts: 'a small metal cylinder', 'three spheres', 'a red cube to the left of a blue sphere'",
+                elem_id="scene-prompt",
+            )
+            view = gr.Radio(list(scenes.VIEWS), value=scenes.VIEWS[0], label="Render in", scale=1)
+        button = gr.Button("Generate scenes", variant="primary", elem_id="scene-generate")
+        inputs = [model, n, seed, prompt, view]
+        if default:
+            common.examples(
+                {
+                    "the lecture's kind of prompt": [
+                        default,
+                        16,
+                        0,
+                        "a red cube to the left of a blue cylinder",
+                        scenes.VIEWS[0],
+                    ],
+                    "a combination it never saw": [default, 16, 0, "a red cylinder", scenes.VIEWS[0]],
+                    "counting": [default, 16, 0, "three spheres", scenes.VIEWS[0]],
+                },
+                inputs,
+            )
+        status = gr.Markdown(elem_id="scene-status")
+        gallery = gr.Gallery(
+            label="Draws, rendered at 128 px; the caption checks each asked fact on the picture's reading",
+            elem_id="scene-gallery",
+            columns=4,
+            height=620,
+            format="png",
+            object_fit="contain",
+        )
+    model.change(scene_settings, model, prompt, api_visibility="private", queue=False)
+    from_pixels.change(scene_choices, from_pixels, model, api_visibility="private", queue=False)
+    button.click(
+        generate_scenes,
+        inputs,
+        [gallery, status],
+        api_name="generate_scenes",
+        concurrency_limit=2,
+        concurrency_id="models",
+    )
+
+
+def _pixel_level() -> None:
     views = common.views()  # torch is imported from here on
     choices = views.model_choices()
     default = (
@@ -74,7 +169,7 @@ def build() -> None:
         first_shown = [u.get("visible", False) for u in first_shown]
     else:
         first_note, first_shown = "No shipped weights found: run `python -m playground.models.pretrained`.", [False] * 6
-    with gr.Tab("Generate"):
+    with gr.Tab("Pixel level"):
         gr.Markdown(
             "Sample from the shipped models of every family, trained on the `exact` world "
             "(one object, 768 equally likely scenes at 32 px) by `python -m playground.models.pretrained`. "
